@@ -1,0 +1,65 @@
+"""Harmonic-percussive source separation by median filtering (Fitzgerald 2010).
+
+Harmonic sounds are smooth along time, percussive ones along frequency: a median over
+31 frames and one over 31 bins of the magnitude spectrogram estimate each, and soft
+Wiener-style masks split the STFT between them (Driedger, Müller & Disch 2014 for the
+masking). Same algorithm and defaults as ``librosa.effects.hpss``.
+
+The two 2-D median filters dominate the cost of the GTZAN feature table in librosa
+(``scipy.ndimage.median_filter`` with a 1×31 footprint runs the general N-d rank
+filter). :func:`median_filter_1d` gives the identical result about ten times faster by
+running scipy's dedicated 1-D filter over all rows laid end to end, each row padded
+with its own reflection so no window ever reaches into the next row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage
+
+from .spectral import istft
+
+
+def median_filter_1d(S: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Running median of ``size`` samples along ``axis`` of a 2-D array.
+
+    Equal to ``scipy.ndimage.median_filter(S, size=shape, mode="reflect")`` with a
+    footprint of ``size`` along ``axis`` and 1 along the other axis.
+    """
+    rows = np.moveaxis(S, axis, -1)
+    half = size // 2
+    # numpy's "symmetric" padding is scipy's "reflect" (edge sample repeated).
+    padded = np.pad(rows, ((0, 0), (half, size - 1 - half)), mode="symmetric")
+    flat = scipy.ndimage.median_filter(np.ascontiguousarray(padded).ravel(), size=size)
+    filtered = flat.reshape(padded.shape)[:, half : half + rows.shape[1]]
+    return np.moveaxis(filtered, -1, axis)
+
+
+def soft_masks(harm: np.ndarray, perc: np.ndarray, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Wiener-like masks ``H^p / (H^p + P^p)`` and its complement; 0.5 each where both vanish."""
+    Z = np.maximum(harm, perc)
+    silent = Z < np.finfo(Z.dtype).tiny
+    Z[silent] = 1
+    h = (harm / Z) ** power
+    p = (perc / Z) ** power
+    total = h + p
+    total[silent] = 1
+    mask_h, mask_p = h / total, p / total
+    mask_h[silent] = 0.5
+    mask_p[silent] = 0.5
+    return mask_h, mask_p
+
+
+def hpss(D: np.ndarray, kernel_size: int = 31, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Split a complex STFT ``D`` (bins × frames) into harmonic and percussive STFTs."""
+    S = np.abs(D)
+    harm = median_filter_1d(S, kernel_size, axis=1)
+    perc = median_filter_1d(S, kernel_size, axis=0)
+    mask_h, mask_p = soft_masks(harm, perc, power)
+    return D * mask_h, D * mask_p
+
+
+def hpss_signals(D: np.ndarray, length: int, hop_length: int = 512, kernel_size: int = 31) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic and percussive time signals (float32, ``length`` samples) from an STFT."""
+    D_h, D_p = hpss(D, kernel_size)
+    return istft(D_h, hop_length, length), istft(D_p, hop_length, length)
