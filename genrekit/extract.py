@@ -1,0 +1,158 @@
+"""Features for many files, through the cache: the job behind ``genrekit features``.
+
+For each file: hash its bytes, look the (hash, feature set) pair up in the
+:class:`~genrekit.store.FeatureStore`, and only on a miss decode and compute in a
+worker. Results are stored by this (parent) process as soon as each arrives, so the
+store has a single writer and a killed run keeps everything finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import audio
+from .batch import Summary, progress_bar, run_batch
+from .features.sets import FeatureSet
+from .store import FeatureStore
+
+
+@dataclass(frozen=True)
+class FileFeatures:
+    """The features of one file.
+
+    Attributes
+    ----------
+    path : Path
+        The file, as collected.
+    array : np.ndarray
+        :meth:`FeatureSet.compute` of the decoded signal.
+    n_samples : int
+        Decoded length in samples at the set's sample rate.
+    content_hash : str or None
+        Hash of the file's bytes (``None`` when running without a cache).
+    cached : bool
+        Taken from the cache rather than computed now.
+    """
+
+    path: Path
+    array: np.ndarray
+    n_samples: int
+    content_hash: str | None
+    cached: bool
+
+
+def compute_file(path: str | os.PathLike, fs: FeatureSet) -> tuple[np.ndarray, int]:
+    """Decode one file for ``fs`` and compute its features: ``(array, n_samples)``.
+
+    The worker of :func:`extract`; module-level so that pool processes can import it.
+    Raises :class:`~genrekit.audio.AudioError` for a file that cannot be analysed.
+    """
+    y = audio.load(path, sr=fs.sample_rate, min_samples=fs.min_samples)
+    return fs.compute(y), len(y)
+
+
+class Extraction:
+    """Iterate to get each file's :class:`FileFeatures` as it becomes available.
+
+    Cached files come first (in input order), then computed ones in completion order.
+    :attr:`summary` is complete once iteration ends.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Files to analyse (see :func:`genrekit.files.collect_audio_files`).
+    fs : FeatureSet
+        The recipe.
+    store : FeatureStore or None
+        Cache to read and fill; ``None`` computes everything and stores nothing.
+    jobs : int
+        Worker processes (``1``: in this process; ``0``: one per CPU).
+    progress : bool
+        Draw a progress bar on stderr (only shown when stderr is a terminal).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        fs: FeatureSet,
+        *,
+        store: FeatureStore | None = None,
+        jobs: int = 1,
+        progress: bool = True,
+    ) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.fs = fs
+        self.store = store
+        self.jobs = jobs
+        self.progress = progress
+        self.summary = Summary("features", total=len(self.paths))
+
+    def __iter__(self) -> Iterator[FileFeatures]:
+        fs, store, summary = self.fs, self.store, self.summary
+        bar = progress_bar(len(self.paths), "features") if self.progress else None
+        try:
+            hashes: dict[Path, str | None] = {}
+            todo: list[Path] = []
+            for path in self.paths:
+                digest = entry = None
+                if store is not None:
+                    try:
+                        digest = store.file_hash(path)
+                    except OSError:
+                        # Unreadable or missing: the decoder will say why, in its words.
+                        digest = None
+                    else:
+                        entry = store.get(digest, fs)
+                if entry is None:
+                    hashes[path] = digest
+                    todo.append(path)
+                    continue
+                summary.cached += 1
+                _tick(bar)
+                yield FileFeatures(path, entry.array, entry.n_samples, digest, cached=True)
+
+            worker = functools.partial(compute_file, fs=fs)
+            for result in run_batch(todo, worker, jobs=self.jobs):
+                summary.record(result)
+                _tick(bar)
+                if not result.ok:
+                    continue
+                array, n_samples = result.value
+                digest = hashes[result.item]
+                if store is not None and digest is not None:
+                    store.put(digest, fs, array, n_samples)  # committed now: survives a kill
+                yield FileFeatures(result.item, array, n_samples, digest, cached=False)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def extract(
+    paths: Sequence[str | os.PathLike],
+    fs: FeatureSet,
+    *,
+    store: FeatureStore | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> tuple[list[FileFeatures], Summary]:
+    """Features of every file, in the order of ``paths``, and a summary of the run.
+
+    Files that fail are left out of the list and named, with the reason, in
+    ``summary.failed``. ``summary.done`` counts files computed now and
+    ``summary.cached`` files taken from ``store``. Parameters as :class:`Extraction`.
+    """
+    run = Extraction(paths, fs, store=store, jobs=jobs, progress=progress)
+    order = {p: i for i, p in enumerate(run.paths)}
+    results = sorted(run, key=lambda r: order[r.path])
+    return results, run.summary
+
+
+def _tick(bar) -> None:
+    if bar is not None:
+        bar.update(1)

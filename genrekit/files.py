@@ -1,0 +1,107 @@
+"""Finding audio files, naming them by content, and reading labels from folder layouts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+#: Extensions picked up when walking folders (compared lower-case).
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}
+)
+
+#: The ten genre folders of GTZAN (Tzanetakis & Cook 2002).
+GTZAN_GENRES = frozenset(
+    {"blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"}
+)
+
+_CHUNK = 1 << 20  # 1 MiB reads: large enough to be fast, small enough to stream
+
+
+def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The audio files named by command-line paths, sorted and without duplicates.
+
+    - A folder is walked recursively; only files with an extension in
+      :data:`AUDIO_EXTENSIONS` are taken, and hidden files and folders (name starting
+      with ``.``) are skipped, as are symlinked folders (no cycles).
+    - A file named explicitly is taken whatever its extension, so that a bad file
+      is reported by the decoder rather than silently ignored.
+    - A path that does not exist is kept too: decoding it fails and the failure is
+      reported with the file's name, like any other bad file.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files and folders, as given on the command line.
+
+    Returns
+    -------
+    list of Path
+        Sorted by path components; a file reached twice (e.g. through a folder and by
+        name, or as ``./a.wav`` and ``a.wav``) appears once, spelled as first met.
+    """
+    found: dict[Path, Path] = {}  # resolved -> spelling as met
+
+    def add(p: Path) -> None:
+        found.setdefault(p.resolve(), p)
+
+    for raw in paths:
+        root = Path(raw)
+        if not root.is_dir():
+            add(root)
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            # Pruning in place stops os.walk from descending into hidden folders.
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                    add(Path(dirpath, name))
+    return sorted(found.values())
+
+
+def common_root(paths: Iterable[str | os.PathLike]) -> Path:
+    """The deepest folder containing every input: folders count as themselves, files as their parent.
+
+    Used to name outputs by their path relative to the inputs, so
+    ``genrekit features data/ --out feats/`` writes ``feats/blues/blues.00000.npy``.
+    Paths are made absolute without resolving symlinks.
+    """
+    roots = []
+    for raw in paths:
+        p = Path(os.path.abspath(raw))
+        roots.append(p if p.is_dir() else p.parent)
+    if not roots:
+        raise ValueError("common_root() needs at least one path")
+    return Path(os.path.commonpath(roots))
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """Hex BLAKE2b-256 digest of a file's bytes, read in 1-MiB chunks.
+
+    Two files with the same bytes share cache entries whatever their names.
+    Raises ``OSError`` (e.g. ``FileNotFoundError``) when the file cannot be read.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gtzan_label(path: str | os.PathLike) -> str:
+    """The genre of a file laid out as GTZAN's ``<genre>/<file>``, else ``""``.
+
+    The parent folder's name is the label when the file name starts with
+    ``<parent>.`` (``blues/blues.00000.wav``, ``ambient/ambient.017.wav``) or when the
+    parent is one of the ten GTZAN genres (``jazz/take5.mp3``). Comparisons ignore
+    case; the folder name is returned as spelled on disk.
+    """
+    p = Path(path)
+    parent = p.parent.name
+    if not parent:
+        return ""
+    if p.name.lower().startswith(parent.lower() + ".") or parent.lower() in GTZAN_GENRES:
+        return parent
+    return ""

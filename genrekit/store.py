@@ -1,0 +1,231 @@
+"""A feature cache on disk: arrays keyed by (content hash, feature-set key), in embedded SQLite.
+
+Why SQLite: one file, no server, atomic commits, and safe concurrent readers. Each
+:meth:`FeatureStore.put` is its own committed transaction, so a run killed at any
+moment (even with SIGKILL) leaves a consistent store that keeps everything finished
+before the kill; the next run computes only the rest.
+
+Arrays are stored in ``.npy`` format (``np.save(allow_pickle=False)``) so reading a
+cache never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features.sets import FeatureSet
+from .files import content_hash as _hash_file_bytes
+
+STORE_FILENAME = "features.sqlite"
+
+#: Bump with a migration when the tables change.
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+    content_hash TEXT NOT NULL,
+    feature_key  TEXT NOT NULL,
+    array        BLOB NOT NULL,     -- np.save bytes, no pickles
+    n_samples    INTEGER NOT NULL,  -- decoded length at the set's sample rate
+    feature_set  TEXT NOT NULL,     -- FeatureSet.to_dict() as JSON
+    created      REAL NOT NULL,     -- Unix time, seconds
+    PRIMARY KEY (content_hash, feature_key)
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path         TEXT PRIMARY KEY,  -- absolute, symlinks resolved
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    content_hash TEXT NOT NULL
+);
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$GENREKIT_CACHE`` if set, else ``~/.cache/genrekit``."""
+    env = os.environ.get("GENREKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "genrekit"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached array and what it was computed from.
+
+    Attributes
+    ----------
+    content_hash : str
+        Hash of the audio file's bytes (:func:`genrekit.files.content_hash`).
+    feature_key : str
+        :attr:`FeatureSet.key` of the recipe.
+    array : np.ndarray
+        The features, as :meth:`FeatureSet.compute` returned them.
+    n_samples : int
+        Length of the decoded signal in samples at the set's sample rate (needed to
+        rebuild window bounds without decoding again).
+    feature_set : dict
+        The recipe's parameters (:meth:`FeatureSet.to_dict`).
+    created : float
+        When the entry was stored, Unix time in seconds.
+    """
+
+    content_hash: str
+    feature_key: str
+    array: np.ndarray
+    n_samples: int
+    feature_set: dict
+    created: float
+
+
+class FeatureStore:
+    """Feature cache in ``<directory>/features.sqlite``, created as needed.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Folder holding the database (see :func:`default_cache_dir`).
+    timeout : float
+        Seconds to wait for another process's write lock before failing.
+
+    Examples
+    --------
+    >>> with FeatureStore(tmp) as store:                      # doctest: +SKIP
+    ...     h = store.file_hash("blues.00000.wav")
+    ...     if (h, fs) not in store:
+    ...         store.put(h, fs, fs.compute(y), n_samples=len(y))
+    ...     store.get(h, fs).array
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, timeout: float = 30.0) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / STORE_FILENAME
+        # isolation_level=None: no implicit transactions; every write below is an
+        # explicit, immediately committed statement or BEGIN ... COMMIT block.
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL is still crash-consistent; a power cut may only lose the
+            # last commits, never corrupt the file.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer genrekit (schema {version}, "
+                    f"this version reads {SCHEMA_VERSION}); use another --cache folder"
+                )
+            self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except BaseException:
+            self._db.close()
+            raise
+
+    # --- features -------------------------------------------------------------
+    def get(self, content_hash: str, fs: FeatureSet) -> Entry | None:
+        """The entry for a file's content and a feature set, or ``None`` if absent.
+
+        An entry whose array no longer loads (which SQLite's atomic commits should
+        make impossible) is treated as absent, so it is recomputed and replaced.
+        """
+        row = self._db.execute(
+            "SELECT array, n_samples, feature_set, created FROM features "
+            "WHERE content_hash = ? AND feature_key = ?",
+            (content_hash, fs.key),
+        ).fetchone()
+        if row is None:
+            return None
+        blob, n_samples, fs_json, created = row
+        try:
+            array = np.load(io.BytesIO(blob), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+        return Entry(content_hash, fs.key, array, int(n_samples), json.loads(fs_json), float(created))
+
+    def put(self, content_hash: str, fs: FeatureSet, array: np.ndarray, n_samples: int) -> None:
+        """Store (or replace) one array, committed before returning.
+
+        Parameters
+        ----------
+        content_hash : str
+            Hash of the audio file's bytes.
+        fs : FeatureSet
+            The recipe the array was computed with.
+        array : np.ndarray
+            Numeric array; object arrays are refused (they would need pickling).
+        n_samples : int
+            Decoded signal length in samples at ``fs.sample_rate``.
+        """
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        self._db.execute(
+            "INSERT OR REPLACE INTO features "
+            "(content_hash, feature_key, array, n_samples, feature_set, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (content_hash, fs.key, buf.getvalue(), int(n_samples),
+             json.dumps(fs.to_dict(), sort_keys=True), time.time()),
+        )
+
+    def __contains__(self, key: tuple[str, FeatureSet]) -> bool:
+        """``(content_hash, fs) in store``."""
+        content_hash, fs = key
+        row = self._db.execute(
+            "SELECT 1 FROM features WHERE content_hash = ? AND feature_key = ?",
+            (content_hash, fs.key),
+        ).fetchone()
+        return row is not None
+
+    def count(self, fs: FeatureSet | None = None) -> int:
+        """Number of stored arrays, for one feature set or (``None``) all of them."""
+        if fs is None:
+            return self._db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+        return self._db.execute(
+            "SELECT COUNT(*) FROM features WHERE feature_key = ?", (fs.key,)
+        ).fetchone()[0]
+
+    # --- file hashes ----------------------------------------------------------
+    def file_hash(self, path: str | os.PathLike) -> str:
+        """Content hash of a file, remembered by (path, size, mtime) to skip re-reading.
+
+        A rerun over unchanged files only ``stat``s them. The file is hashed again
+        whenever its size or modification time (ns) changes. Raises ``OSError`` when
+        the file cannot be read.
+        """
+        key = str(Path(path).resolve())
+        st = os.stat(key)
+        row = self._db.execute(
+            "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (key, st.st_size, st.st_mtime_ns),
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        digest = _hash_file_bytes(key)
+        after = os.stat(key)
+        # Remember only if the file did not change while it was read.
+        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+            self._db.execute(
+                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) "
+                "VALUES (?, ?, ?, ?)",
+                (key, st.st_size, st.st_mtime_ns, digest),
+            )
+        return digest
+
+    # --- lifetime -------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.directory)!r})"
