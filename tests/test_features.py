@@ -211,3 +211,18 @@ def test_gtzan57_reproduces_the_kaggle_table_for_all_70_clips(shared_data):
             worst = (float(deviation[i]), path.name, COLUMNS[i])
     print(f"\nworst deviation: {worst[0]:.4f} std ({worst[2]} of {worst[1]})")
     assert worst[0] <= 0.05, worst
+
+
+def test_shared_analysis_of_overlapping_windows_matches_separate_analysis(shared_data, clip):
+    """Timelines analyse a song once; each window must still get (nearly) its own row."""
+    import pandas as pd
+
+    from genrekit.features.gtzan57 import gtzan57_windows
+
+    std = pd.read_csv(shared_data / "gtzan/features_30_sec.csv")[list(COLUMNS)].std().to_numpy()
+    bounds = audio.window_bounds(len(clip), SR, 15.0, 7.5, cover_end=True)
+    shared = gtzan57_windows(clip, SR, bounds)
+    alone = np.stack([gtzan57_features(clip[a:b]) for a, b in bounds])
+    assert len(bounds) == 4
+    assert np.max(np.abs(shared - alone) / std) < 0.05
+    np.testing.assert_array_equal(gtzan57_windows(clip, SR, [(0, len(clip))])[0], gtzan57_features(clip))

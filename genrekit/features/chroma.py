@@ -28,13 +28,14 @@ def spectral_peaks(S: np.ndarray, sr: float, n_fft: int, fmin: float = 150.0, fm
 
     Peaks are local maxima between ``fmin`` and ``fmax`` of ``S`` gated at
     ``threshold`` times the frame's maximum; each is refined by a parabola through the
-    bin and its two neighbours. Returns two float32 1-D arrays (one entry per peak),
+    bin and its two neighbours. Returns three 1-D arrays with one entry per peak:
+    frequency (Hz, float32), magnitude (float32) and frame index; the first two are
     the values ``librosa.piptrack`` places in its sparse output.
     """
     freqs = fft_frequencies(sr, n_fft)
     band = np.flatnonzero((max(fmin, 0.0) <= freqs) & (freqs < min(fmax, sr / 2)))
     if not len(band):
-        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.intp)
     lo, hi = max(int(band[0]), 1), int(band[-1]) + 1
     # Work on the band plus one neighbour each side: the rest of the spectrum only sets the gate.
     sub = S[lo - 1 : hi + 1]
@@ -53,17 +54,16 @@ def spectral_peaks(S: np.ndarray, sr: float, n_fft: int, fmin: float = 150.0, fm
     shift[steady] = -slope[steady] / curvature[steady]
     pitches = ((bins + shift) * float(sr) / n_fft).astype(np.float32)
     mags = (s0 + 0.5 * slope * shift).astype(np.float32)
-    return pitches, mags
+    return pitches, mags, frames
 
 
-def estimate_tuning(S: np.ndarray, sr: float, n_fft: int, resolution: float = 0.01,
-                    bins_per_octave: int = 12) -> float:
-    """Tuning offset of a spectrogram in fractions of a bin, in ``[-0.5, 0.5)``.
+def tuning_from_peaks(pitches: np.ndarray, mags: np.ndarray, resolution: float = 0.01,
+                      bins_per_octave: int = 12) -> float:
+    """Tuning offset in fractions of a bin, in ``[-0.5, 0.5)``, from spectral peaks.
 
-    The strongest half of the spectral peaks vote in a histogram of their deviation
-    from the equal-tempered grid (A440); the fullest bin wins.
+    The stronger half of the peaks vote in a histogram of their deviation from the
+    equal-tempered grid (A440); the fullest bin wins.
     """
-    pitches, mags = spectral_peaks(S, sr, n_fft)
     voiced = pitches > 0
     if not voiced.any():
         return 0.0
@@ -75,6 +75,13 @@ def estimate_tuning(S: np.ndarray, sr: float, n_fft: int, resolution: float = 0.
     edges = np.linspace(-0.5, 0.5, int(np.ceil(1.0 / resolution)) + 1)
     counts, edges = np.histogram(residual, edges)
     return float(edges[np.argmax(counts)])
+
+
+def estimate_tuning(S: np.ndarray, sr: float, n_fft: int, resolution: float = 0.01,
+                    bins_per_octave: int = 12) -> float:
+    """Tuning offset of a spectrogram in fractions of a bin (see :func:`tuning_from_peaks`)."""
+    pitches, mags, _ = spectral_peaks(S, sr, n_fft)
+    return tuning_from_peaks(pitches, mags, resolution, bins_per_octave)
 
 
 @lru_cache(maxsize=64)
