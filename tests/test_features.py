@@ -226,3 +226,8 @@ def test_shared_analysis_of_overlapping_windows_matches_separate_analysis(shared
     assert len(bounds) == 3  # 0-15, 7.5-22.5, 15-30.01 s (the 0.01-s tail is absorbed)
     assert np.max(np.abs(shared - alone) / std) < 0.05
     np.testing.assert_array_equal(gtzan57_windows(clip, SR, [(0, len(clip))])[0], gtzan57_features(clip))
+
+
+def test_equal_recipes_have_equal_keys_whatever_the_number_types():
+    assert feature_set("gtzan57", window=30).key == feature_set("gtzan57", window=30.0).key
+    assert feature_set("logmel", fmin=0).key == feature_set("logmel", fmin=0.0).key

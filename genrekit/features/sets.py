@@ -66,6 +66,13 @@ class FeatureSet:
     window: float | None = None
 
     def __post_init__(self) -> None:
+        # Canonical types, so that equal recipes (window=30 vs 30.0) hash to the same key.
+        for name, kind in (("sample_rate", int), ("n_fft", int), ("hop_length", int), ("n_mels", int),
+                           ("n_mfcc", int), ("fmin", float)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        for name in ("fmax", "top_db", "window"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
         if self.name not in NAMES:
             raise ValueError(f"unknown feature set {self.name!r}; expected one of {', '.join(NAMES)}")
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
