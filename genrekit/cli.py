@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .commands import learn
+from .commands.classify import classify_arguments, classify_run
 
 
 class CommandError(Exception):
@@ -224,6 +226,14 @@ def _features_run(args: argparse.Namespace) -> int:
 VERBS: tuple[Verb, ...] = (
     Verb("features", "extract features (GTZAN 57-column table, log-mel, MFCC) from audio files",
          _features_arguments, _features_run),
+    Verb("classify", "tell the genres of songs and whole music folders (table, JSON, CSV; tags; resumable)",
+         classify_arguments, classify_run),
+    Verb("train", "train and compare models on a feature table or audio folder, on a leak-free split",
+         learn.train_arguments, learn.train_run),
+    Verb("evaluate", "score a model bundle on a labelled table or audio folder",
+         learn.evaluate_arguments, learn.evaluate_run),
+    Verb("cluster", "k-means clusters of a feature table against its genres, with a 3-D PCA map",
+         learn.cluster_arguments, learn.cluster_run),
 )
 
 

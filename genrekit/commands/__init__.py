@@ -1,0 +1,1 @@
+"""Argument setup and handlers of the ``genrekit`` verbs that are not in :mod:`genrekit.cli` itself."""
