@@ -1,0 +1,648 @@
+"""Classify a music library: many files, results kept as each finishes, reruns skip what is done.
+
+The job behind ``genrekit classify``. For each file:
+
+1. its content hash is found (:func:`genrekit.files.content_hash`, remembered by
+   path, size and modification time so an unchanged library is only ``stat``-ed);
+2. a results store (a JSON-lines log or a SQLite database) is asked for a result of
+   that content with this model (:func:`model_key`); one found means the file is
+   *skipped*;
+3. the others are classified on the batch runner (:func:`genrekit.batch.run_batch`,
+   in-process or on a process pool where each worker loads the model once), and each
+   result is stored, durably, as soon as it arrives, by this single process.
+
+A run killed at any moment (even SIGKILL) keeps every result stored before the kill,
+and the next run classifies only the rest. Files that fail are recorded with the
+reason and retried by the next run (a failure that repeats unchanged is not recorded
+twice). The store keeps every genre's probability and the timeline of every file, so
+any later run, with or without ``--timeline``, can be answered from it.
+
+Results are keyed by content, not by name: a renamed or copied file is not
+classified again, and an edited one is. Writing genre tags changes a file's bytes,
+so its result is stored under the new content hash as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+from ._io import jsonable
+from .batch import Failure, Result, Summary, progress_bar, run_batch
+from .files import content_hash
+
+#: Suffixes of ``--out`` files that are results stores (resumable), by kind.
+STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
+
+#: Fields of a public result object, in output order (``timeline`` only when asked for).
+PUBLIC_FIELDS = ("path", "label", "probabilities", "timeline", "duration", "model", "error")
+
+
+def model_key(clf) -> str:
+    """What a stored result must have been computed with to be reused.
+
+    The weights' SHA-256 (first 16 hex digits) and the feature set's key, which
+    together fix every number, plus the window and hop, which fix the timeline:
+    ``"3f2a...-9c1e...-w30-h15"``.
+
+    Parameters
+    ----------
+    clf : genrekit.predict.GenreClassifier
+    """
+    b = clf.bundle
+
+    def seconds(value):
+        return "all" if value is None else f"{value:g}"
+
+    return f"{b.sha256[:16]}-{b.feature_set.key}-w{seconds(b.window)}-h{seconds(b.hop)}"
+
+
+class FileId(NamedTuple):
+    """A file's content hash and the ``stat`` values it was computed at."""
+
+    content_hash: str
+    file: str  # absolute, symlinks resolved
+    size: int
+    mtime_ns: int
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --- results stores ------------------------------------------------------------------
+class ResultsStore:
+    """Where results go as they finish, and where a rerun finds them.
+
+    Subclasses: :class:`JsonlResults` and :class:`SqliteResults`; open one with
+    :func:`open_results`. A record is a dict with the :data:`PUBLIC_FIELDS` (all
+    probabilities in the model's label order, the whole timeline) and
+    ``content_hash``, ``model_key`` and ``time``.
+    """
+
+    path: Path
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        """The latest record of this content and model, or ``None``."""
+        raise NotImplementedError
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        """Store ``record`` durably before returning (``fid``: the file it describes, as now)."""
+        raise NotImplementedError
+
+    def records(self) -> list[dict]:
+        """The latest record of every (content, model) pair."""
+        raise NotImplementedError
+
+    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
+        raise NotImplementedError
+
+    def _remember_hash(self, fid: FileId) -> None:
+        """Called for hashes computed now; stores may keep them until the next :meth:`put`."""
+
+    def file_id(self, path: str | os.PathLike) -> FileId:
+        """The content hash of ``path``, re-reading the file only if its size or mtime changed.
+
+        Raises ``OSError`` when the file cannot be read.
+        """
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        cached = self._cached_hash(real, st.st_size, st.st_mtime_ns)
+        if cached is not None:
+            return FileId(cached, real, st.st_size, st.st_mtime_ns)
+        digest = content_hash(real)
+        fid = FileId(digest, real, st.st_size, st.st_mtime_ns)
+        after = os.stat(real)
+        # Remember only if the file did not change while it was read.
+        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+            self._remember_hash(fid)
+        return fid
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class ResultsError(Exception):
+    """A results file that cannot be opened or used (locked, newer schema, not writable...)."""
+
+
+class JsonlResults(ResultsStore):
+    """Results as JSON lines, one object per file, appended and fsynced as each finishes.
+
+    The file is an append-only log: a rerun reads it, then appends. The latest line
+    for a (content_hash, model_key) pair wins. Besides the record's fields each line
+    carries ``file``, ``size`` and ``mtime_ns``, so that a rerun need not re-read
+    unchanged files to know their hashes. Only line offsets are kept in memory.
+
+    A line half-written when a run was killed (no newline at the end of the file) is
+    cut off when the file is opened again, with a warning; a complete object merely
+    lacking its newline gets one. Lines elsewhere that are not JSON objects are
+    ignored (with a warning) and kept. While open, the file is locked (``flock``)
+    so that two runs cannot interleave their lines.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            _lock(self._fd, self.path)
+            self._by_key: dict[tuple[str, str], tuple[int, int]] = {}  # -> (offset, length) of the line
+            self._by_stat: dict[tuple[str, int, int], str] = {}
+            self._load()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _load(self) -> None:
+        bad, number, offset = [], 0, 0
+        with open(self.path, "rb") as f:  # streamed: a large log is never all in memory
+            for line in f:
+                number += 1
+                if not line.endswith(b"\n"):  # the last line, unfinished
+                    self._repair_tail(offset, line)
+                    break
+                record = _json_object(line) if line.strip() else {}
+                if record is None or (record and not isinstance(record.get("model_key"), str)):
+                    bad.append(number)
+                elif record:
+                    self._index(record, offset, len(line))
+                offset += len(line)
+        if bad:
+            warnings.warn(f"{self.path}: ignored {len(bad)} line(s) that are not genrekit results "
+                          f"(line {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})", stacklevel=3)
+
+    def _repair_tail(self, offset: int, tail: bytes) -> None:
+        record = _json_object(tail)
+        if record is not None:
+            self._append(b"\n")  # a whole record that lost only its newline
+            if isinstance(record.get("model_key"), str):
+                self._index(record, offset, len(tail) + 1)
+            return
+        os.ftruncate(self._fd, offset)
+        os.fsync(self._fd)
+        warnings.warn(f"{self.path}: dropped a half-written last line ({len(tail)} bytes) "
+                      f"left by an interrupted run; that file will be classified again", stacklevel=4)
+
+    def _index(self, record: dict, offset: int, length: int) -> None:
+        h = record.get("content_hash")
+        if isinstance(h, str):
+            self._by_key[(h, record["model_key"])] = (offset, length)
+            if isinstance(record.get("file"), str) and isinstance(record.get("size"), int) \
+                    and isinstance(record.get("mtime_ns"), int):
+                self._by_stat[(record["file"], record["size"], record["mtime_ns"])] = h
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+
+    def _read(self, where: tuple[int, int]) -> dict:
+        offset, length = where
+        return json.loads(os.pread(self._fd, length, offset))
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        where = self._by_key.get((content_hash, key))
+        return None if where is None else self._read(where)
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        record = dict(record)
+        if fid is not None:
+            record.update(file=fid.file, size=fid.size, mtime_ns=fid.mtime_ns)
+        line = json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        data = line.encode("utf-8") + b"\n"
+        # One write of the whole line, then fsync: a kill leaves at most one partial last line.
+        offset = os.fstat(self._fd).st_size
+        self._append(data)
+        self._index(record, offset, len(data))
+
+    def records(self) -> list[dict]:
+        return [self._read(where) for where in self._by_key.values()]
+
+    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
+        return self._by_stat.get((file, size, mtime_ns))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+
+def _json_object(line: bytes) -> dict | None:
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking, as with any other tool appending to a file
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ResultsError(f"{path} is being written by another genrekit run") from None
+
+
+#: Bump with a migration when the tables change.
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    content_hash  TEXT NOT NULL,     -- genrekit.files.content_hash of the file's bytes
+    model_key     TEXT NOT NULL,     -- genrekit.library.model_key
+    path          TEXT NOT NULL,     -- as given when it was classified
+    label         TEXT,              -- NULL when error is set
+    probabilities TEXT,              -- JSON {genre: score}, the model's label order
+    duration      REAL,              -- seconds
+    timeline      TEXT,              -- JSON [{start, end, probabilities}]
+    model         TEXT NOT NULL,     -- the model's name
+    error         TEXT,              -- why the file could not be classified
+    time          TEXT NOT NULL,     -- ISO 8601, UTC
+    PRIMARY KEY (content_hash, model_key)
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path         TEXT PRIMARY KEY,   -- absolute, symlinks resolved
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    content_hash TEXT NOT NULL
+);
+"""
+
+
+class SqliteResults(ResultsStore):
+    """Results in a SQLite database: table ``results`` keyed by (content_hash, model_key).
+
+    Each :meth:`put` is its own committed transaction (WAL journal), so a kill at
+    any moment leaves a consistent database holding every finished result. Other
+    programs can read it while a run writes.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # crash-consistent under WAL
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ResultsError(f"{self.path} was written by a newer genrekit (schema {version}, "
+                                   f"this version reads {SCHEMA_VERSION})")
+            self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ResultsError(f"{self.path}: not a usable SQLite results database ({exc})") from None
+        except BaseException:
+            self._db.close()
+            raise
+        self._hashes: dict[str, FileId] = {}
+
+    _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
+                "timeline", "model", "error", "time")
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        row = self._db.execute(
+            f"SELECT {', '.join(self._COLUMNS)} FROM results WHERE content_hash = ? AND model_key = ?",
+            (content_hash, key),
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def _record(self, row) -> dict:
+        record = dict(zip(self._COLUMNS, row))
+        for field in ("probabilities", "timeline"):
+            if record[field] is not None:
+                record[field] = json.loads(record[field])
+        return record
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        values = dict(record)
+        for field in ("probabilities", "timeline"):
+            if values.get(field) is not None:
+                values[field] = json.dumps(jsonable(values[field]), allow_nan=False, separators=(",", ":"))
+        params = [values.get(c) for c in self._COLUMNS]
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO results ({', '.join(self._COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self._COLUMNS))})", params,
+            )
+            if fid is not None:
+                self._save_hash(fid)
+
+    def records(self) -> list[dict]:
+        rows = self._db.execute(f"SELECT {', '.join(self._COLUMNS)} FROM results ORDER BY path, model_key")
+        return [self._record(row) for row in rows]
+
+    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
+        row = self._db.execute(
+            "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+            (file, size, mtime_ns),
+        ).fetchone()
+        return row[0] if row else None
+
+    def _remember_hash(self, fid: FileId) -> None:
+        self._save_hash(fid)
+
+    def _save_hash(self, fid: FileId) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
+            (fid.file, fid.size, fid.mtime_ns, fid.content_hash),
+        )
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def open_results(path: str | os.PathLike) -> ResultsStore:
+    """The results store in ``path``: ``.jsonl`` lines, or a SQLite database (``.sqlite``, ``.db``).
+
+    Raises :class:`ResultsError` (or ``OSError``) when it cannot be opened.
+    """
+    kind = STORE_SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path}: a results store is a {', '.join(sorted(STORE_SUFFIXES))} file")
+    return JsonlResults(path) if kind == "jsonl" else SqliteResults(path)
+
+
+# --- classifying ------------------------------------------------------------------------
+def classify_worker(path: str | os.PathLike, model: str | None) -> dict:
+    """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
+
+    The model is loaded by :func:`genrekit.predict.load_model`, which keeps it for the
+    life of the process: a pool worker loads it once, for all the files it is given.
+    Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded.
+    """
+    from .predict import load_model
+
+    clf = load_model(model)
+    pred = clf.classify_file(path, timeline=True)
+    return {
+        "label": pred.label,
+        "probabilities": pred.probabilities,
+        "timeline": pred.timeline,
+        "duration": round(pred.duration, 3),
+        "model_key": model_key(clf),
+    }
+
+
+@dataclass
+class FileResult:
+    """What became of one file.
+
+    Attributes
+    ----------
+    index : int
+        Position in the run's input order.
+    path : Path
+    record : dict
+        The result with every field (see :class:`ResultsStore`); ``record["error"]``
+        is set for a file that failed.
+    skipped : bool
+        Taken from the results store, not classified now.
+    tag : genrekit.tags.TagChange or None
+        What tag writing did, when asked for.
+    """
+
+    index: int
+    path: Path
+    record: dict
+    skipped: bool = False
+    tag: object = None
+
+    @property
+    def ok(self) -> bool:
+        return self.record.get("error") is None
+
+    def public(self, *, timeline: bool = False, top: int | None = None) -> dict:
+        """The output object: :data:`PUBLIC_FIELDS` (``timeline`` if asked), probabilities by score."""
+        return public_record(self.record, timeline=timeline, top=top)
+
+
+def public_record(record: dict, *, timeline: bool = False, top: int | None = None) -> dict:
+    """A record as ``genrekit classify`` prints it.
+
+    ``probabilities`` are sorted by score (highest first), the first ``top`` of them;
+    ``timeline`` (every genre of every window) is included when asked; ``error`` is
+    ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
+    ``duration`` are ``None``.
+    """
+    probs = record.get("probabilities")
+    if probs is not None:
+        ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        probs = dict(ranked)
+    out = {
+        "path": record["path"], "label": record.get("label"), "probabilities": probs,
+        "timeline": record.get("timeline"), "duration": record.get("duration"),
+        "model": record.get("model"), "error": record.get("error"),
+    }
+    if not timeline:
+        del out["timeline"]
+    return out
+
+
+class LibraryRun:
+    """Classify many files; iterate to get each :class:`FileResult` as it becomes available.
+
+    Skipped files come first (input order), then classified ones in completion order
+    (input order with ``jobs=1``). :attr:`summary` (done / skipped / failed) and
+    :attr:`tags` are complete once iteration ends.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Audio files (:func:`genrekit.files.collect_audio_files` finds them in folders).
+    model : str, path, GenreClassifier or None
+        A bundle (folder), a loaded model, or ``None`` for the bundled default.
+    store : ResultsStore or None
+        Where results go and reruns find them (:func:`open_results`); ``None``: keep nothing.
+    jobs : int
+        Worker processes (``1``: this process; ``0``: one per CPU).
+    write_tags : bool
+        Write each file's top genre into its tags (:func:`genrekit.tags.write_genre`),
+        skipped files included.
+    dry_run : bool
+        With ``write_tags``: only say what would change.
+    progress : bool
+        Draw a progress bar on stderr when it is a terminal.
+
+    Raises
+    ------
+    genrekit.models.bundle.BundleError
+        When the model cannot be loaded (before any file is looked at).
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
+                 jobs: int = 1, write_tags: bool = False, dry_run: bool = False, progress: bool = True) -> None:
+        from .predict import GenreClassifier, load_model
+
+        self.paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
+        if isinstance(model, GenreClassifier):
+            self.clf, self._model_arg = model, str(model.bundle.path)
+        else:
+            self.clf = load_model(model)
+            self._model_arg = None if model is None else os.fspath(model)
+        self.key = model_key(self.clf)
+        self.store = store
+        self.jobs = jobs
+        self.write_tags = write_tags
+        self.dry_run = dry_run
+        self.progress = progress
+        self.summary = Summary("classify", total=len(self.paths), done_label="done", cached_label="skipped")
+        self.tags: list = []
+
+    @property
+    def labels(self) -> list[str]:
+        return self.clf.labels
+
+    def __iter__(self) -> Iterator[FileResult]:
+        import functools
+
+        bar = progress_bar(len(self.paths), "classify") if self.progress else None
+        try:
+            todo: list[Path] = []
+            pending: dict[Path, tuple[int, FileId | None, dict | None]] = {}
+            for index, path in enumerate(self.paths):
+                fid = previous = None
+                if self.store is not None:
+                    try:
+                        fid = self.store.file_id(path)
+                    except OSError:
+                        fid = None  # missing or unreadable: the decoder says why, in its words
+                    else:
+                        previous = self.store.lookup(fid.content_hash, self.key)
+                if previous is not None and previous.get("error") is None:
+                    self.summary.cached += 1
+                    record = dict(previous, path=str(path), model=self.clf.name)
+                    result = FileResult(index, path, record, skipped=True)
+                    self._tag(result, fid, store_always=False)
+                    _tick(bar)
+                    yield result
+                    continue
+                pending[path] = (index, fid, previous)
+                todo.append(path)
+
+            worker = functools.partial(classify_worker, model=self._model_arg)
+            for outcome in run_batch(todo, worker, jobs=self.jobs):
+                index, fid, previous = pending.pop(outcome.item)
+                if outcome.ok and outcome.value["model_key"] != self.key:
+                    # The bundle on disk changed under a pool worker: its numbers are not this model's.
+                    outcome = Result(outcome.item, failure=Failure(
+                        str(outcome.item), "the model bundle changed on disk during the run"))
+                self.summary.record(outcome)
+                record = self._record(outcome, fid)
+                result = FileResult(index, outcome.item, record)
+                if result.ok:
+                    self._tag(result, fid, store_always=True)
+                elif self.store is not None and fid is not None and (
+                        previous is None or previous.get("error") != record["error"]):
+                    self.store.put(record, fid)  # a repeated, unchanged failure is not logged again
+                _tick(bar)
+                yield result
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _record(self, outcome, fid: FileId | None) -> dict:
+        record = {"path": str(outcome.item), "label": None, "probabilities": None, "timeline": None,
+                  "duration": None, "model": self.clf.name, "error": None}
+        if outcome.ok:
+            value = outcome.value
+            record.update(label=value["label"], probabilities=value["probabilities"],
+                          timeline=value["timeline"], duration=value["duration"])
+        else:
+            record["error"] = outcome.failure.reason
+        record.update(content_hash=fid.content_hash if fid else None, model_key=self.key, time=_now())
+        return record
+
+    def _tag(self, result: FileResult, fid: FileId | None, *, store_always: bool) -> None:
+        """Write the tag (if asked), then store the result under the file's final content hash."""
+        if self.write_tags:
+            from .tags import write_genre
+
+            result.tag = write_genre(result.path, result.record["label"], dry_run=self.dry_run)
+            self.tags.append(result.tag)
+            if result.tag.changed and self.store is not None:
+                # New bytes, same audio: file the result under the new hash too, so the
+                # next run skips this file.
+                try:
+                    fid = self.store.file_id(result.path)
+                except OSError:
+                    fid = None
+                if fid is not None:
+                    result.record["content_hash"] = fid.content_hash
+                    store_always = True
+        if store_always and self.store is not None and fid is not None:
+            self.store.put(result.record, fid)
+
+
+def classify_library(inputs, model=None, *, out: str | os.PathLike | None = None,
+                     **kwargs) -> tuple[list[FileResult], Summary]:
+    """Classify files and folders: every file's :class:`FileResult` in input order, and a summary.
+
+    Parameters
+    ----------
+    inputs : iterable of str or path-like
+        Files and folders, searched as :func:`genrekit.files.collect_audio_files` does.
+    model : bundle path, GenreClassifier or None
+        ``None``: the bundled default model.
+    out : str or path-like, optional
+        A results store to write and resume from (``.jsonl``, ``.sqlite``, ``.db``);
+        opened and closed here. Or pass an open one as ``store=``.
+    **kwargs
+        As :class:`LibraryRun` (``jobs``, ``write_tags``, ``dry_run``, ``progress``, ``store``).
+
+    Examples
+    --------
+    >>> results, summary = classify_library(["~/Music"], out="genres.jsonl", jobs=2)  # doctest: +SKIP
+    >>> [(r.path.name, r.record["label"]) for r in results if r.ok][:2]               # doctest: +SKIP
+    [('song.mp3', 'jazz'), ('tune.flac', 'blues')]
+    """
+    from .files import collect_audio_files
+
+    paths = collect_audio_files(os.path.expanduser(os.fspath(p)) for p in inputs)
+    store = open_results(out) if out is not None else kwargs.pop("store", None)
+    try:
+        run = LibraryRun(paths, model, store=store, **kwargs)
+        results = sorted(run, key=lambda r: r.index)
+    finally:
+        if out is not None:
+            store.close()
+    return results, run.summary
+
+
+def _tick(bar) -> None:
+    if bar is not None:
+        bar.update(1)
