@@ -33,7 +33,7 @@ from genrekit import audio  # noqa: E402
 from genrekit.features import feature_set, spectral  # noqa: E402
 from genrekit.features.chroma import chroma_from_power  # noqa: E402
 from genrekit.features.gtzan57 import gtzan57_features  # noqa: E402
-from genrekit.features.hpss import hpss  # noqa: E402
+from genrekit.features.hpss import hpss_masks  # noqa: E402
 from genrekit.features.rhythm import onset_strength, tempo  # noqa: E402
 
 SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
@@ -81,7 +81,7 @@ def stage_times(y, sr, repeat):
         "centroid+bandwidth+rolloff": lambda: (spectral.spectral_bandwidth(S, freqs, spectral.spectral_centroid(S, freqs)),
                                                spectral.spectral_rolloff(S, freqs)),
         "rms+zcr": lambda: (spectral.rms(y, pad_mode="reflect"), spectral.zero_crossing_rate(y)),
-        "hpss (medians+masks)": lambda: hpss(D),
+        "hpss (medians+masks)": lambda: hpss_masks(D),
         "istft x2": lambda: (spectral.istft(D, length=len(y)), spectral.istft(D, length=len(y))),
         "mel+dB+mfcc": lambda: spectral.mfcc_from_logmel(spectral.power_to_db(spectral.mel_power(P, sr, 2048))),
         "onset+tempo": lambda: tempo(onset_strength(logmel), sr),

@@ -164,9 +164,12 @@ def _input_maker(bundle):
 
         return lambda y, bounds: bundle_inputs(bundle, y, bounds)
     if fs.name == "gtzan57":
-        from .features.gtzan57 import gtzan57_windows
+        from .features.gtzan57 import COLUMNS, gtzan57_windows
 
-        return lambda y, bounds: gtzan57_windows(y, fs.sample_rate, bounds).astype(np.float32)
+        # A model may use a subset of the 57 columns, in its own order.
+        names = list(bundle.feature_names) or list(COLUMNS)
+        columns = [COLUMNS.index(name) for name in names]
+        return lambda y, bounds: gtzan57_windows(y, fs.sample_rate, bounds)[:, columns].astype(np.float32)
     raise ValueError(f"{bundle.path}: a classical model on '{fs.name}' features cannot classify audio "
                      f"(only gtzan57 rows can be computed per window)")
 

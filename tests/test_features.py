@@ -94,6 +94,9 @@ def test_spectral_descriptors_match_librosa(clip):
     np.testing.assert_allclose(centroid, librosa.feature.spectral_centroid(y=clip, sr=SR)[0], rtol=1e-5)
     np.testing.assert_allclose(spectral.spectral_bandwidth(S, freqs, centroid),
                                librosa.feature.spectral_bandwidth(y=clip, sr=SR)[0], rtol=1e-5)
+    both = spectral.spectral_centroid_bandwidth(S, freqs)
+    np.testing.assert_allclose(both[0], centroid, rtol=1e-6)
+    np.testing.assert_allclose(both[1], librosa.feature.spectral_bandwidth(y=clip, sr=SR)[0], rtol=1e-5)
     np.testing.assert_array_equal(spectral.spectral_rolloff(S, freqs), librosa.feature.spectral_rolloff(y=clip, sr=SR)[0])
     np.testing.assert_allclose(spectral.rms(clip), librosa.feature.rms(y=clip)[0], rtol=1e-6)
     np.testing.assert_array_equal(spectral.zero_crossing_rate(clip), librosa.feature.zero_crossing_rate(clip)[0])

@@ -19,7 +19,7 @@ import numpy as np
 from ..audio import window_bounds
 from . import spectral
 from .chroma import chroma_from_power, spectral_peaks, tuning_from_peaks
-from .hpss import hpss
+from .hpss import hpss_signals
 from .rhythm import onset_strength, tempo
 
 _DESCRIPTORS = (
@@ -105,20 +105,17 @@ def gtzan57_windows(y: np.ndarray, sr: int, bounds: list[tuple[int, int]]) -> np
     power = magnitude * magnitude
     freqs = spectral.fft_frequencies(sr, N_FFT)
 
-    centroid = spectral.spectral_centroid(magnitude, freqs)
+    centroid, bandwidth = spectral.spectral_centroid_bandwidth(magnitude, freqs)
     per_frame = {
         "spectral_centroid": centroid,
-        "spectral_bandwidth": spectral.spectral_bandwidth(magnitude, freqs, centroid),
+        "spectral_bandwidth": bandwidth,
         "rolloff": spectral.spectral_rolloff(magnitude, freqs),
         "rms": spectral.rms(y, N_FFT, HOP_LENGTH, PAD_MODE),
         "zero_crossing_rate": spectral.zero_crossing_rate(y, N_FFT, HOP_LENGTH),
     }
     pitches, peak_mags, peak_frames = spectral_peaks(power, sr, N_FFT)
 
-    # Harmonic part by inverse STFT; the masks sum to one, so the percussive part is the rest.
-    D_harm, _ = hpss(D)
-    harmonic = spectral.istft(D_harm, HOP_LENGTH, len(y))
-    percussive = spectral.istft(D, HOP_LENGTH, len(y)) - harmonic
+    harmonic, percussive = hpss_signals(D, len(y), HOP_LENGTH)
 
     mel_db = spectral.power_to_db(spectral.mel_power(power, sr, N_FFT, N_MELS), top_db=None)
 

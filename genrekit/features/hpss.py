@@ -35,31 +35,39 @@ def median_filter_1d(S: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.moveaxis(filtered, -1, axis)
 
 
-def soft_masks(harm: np.ndarray, perc: np.ndarray, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Wiener-like masks ``H^p / (H^p + P^p)`` and its complement; 0.5 each where both vanish."""
-    Z = np.maximum(harm, perc)
-    silent = Z < np.finfo(Z.dtype).tiny
-    Z[silent] = 1
-    h = (harm / Z) ** power
-    p = (perc / Z) ** power
-    total = h + p
-    total[silent] = 1
-    mask_h, mask_p = h / total, p / total
-    mask_h[silent] = 0.5
-    mask_p[silent] = 0.5
-    return mask_h, mask_p
+def harmonic_mask(harm: np.ndarray, perc: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """Wiener-like mask ``H^p / (H^p + P^p)``; 0.5 where both vanish (Driedger et al. 2014).
+
+    The percussive mask is its complement. Computed in place on a few float32 buffers:
+    on long songs this step otherwise costs as much as the median filters.
+    """
+    num = np.power(harm, power, dtype=np.float32) if power != 2 else harm * harm
+    den = np.power(perc, power, dtype=np.float32) if power != 2 else perc * perc
+    den += num
+    silent = den < np.finfo(np.float32).tiny
+    den[silent] = 1.0
+    np.divide(num, den, out=num)
+    num[silent] = 0.5
+    return num
+
+
+def hpss_masks(D: np.ndarray, kernel_size: int = 31, power: float = 2.0) -> np.ndarray:
+    """The harmonic soft mask of a complex STFT ``D`` (bins × frames), from median-filtered magnitudes."""
+    S = np.abs(D)
+    return harmonic_mask(median_filter_1d(S, kernel_size, axis=1), median_filter_1d(S, kernel_size, axis=0), power)
 
 
 def hpss(D: np.ndarray, kernel_size: int = 31, power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Split a complex STFT ``D`` (bins × frames) into harmonic and percussive STFTs."""
-    S = np.abs(D)
-    harm = median_filter_1d(S, kernel_size, axis=1)
-    perc = median_filter_1d(S, kernel_size, axis=0)
-    mask_h, mask_p = soft_masks(harm, perc, power)
-    return D * mask_h, D * mask_p
+    mask = hpss_masks(D, kernel_size, power)
+    harmonic = D * mask
+    return harmonic, D - harmonic
 
 
 def hpss_signals(D: np.ndarray, length: int, hop_length: int = 512, kernel_size: int = 31) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic and percussive time signals (float32, ``length`` samples) from an STFT."""
-    D_h, D_p = hpss(D, kernel_size)
-    return istft(D_h, hop_length, length), istft(D_p, hop_length, length)
+    """Harmonic and percussive time signals (float32, ``length`` samples) from an STFT.
+
+    The masks sum to one, so the percussive signal is the whole signal minus the harmonic one.
+    """
+    harmonic = istft(D * hpss_masks(D, kernel_size), hop_length, length)
+    return harmonic, istft(D, hop_length, length) - harmonic

@@ -203,22 +203,40 @@ def mfcc_from_logmel(logmel: np.ndarray, n_mfcc: int = 20) -> np.ndarray:
 
 
 # --- spectral shape -----------------------------------------------------------------
-def _l1_normalised(S: np.ndarray) -> np.ndarray:
-    # Columns whose sum is below the smallest float are left as they are (all-zero frames).
-    total = S.sum(axis=0, dtype=np.float64, keepdims=True)
+def _moments(S: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # First and second frequency moments of each frame's magnitude distribution, as two
+    # matrix-vector products: no normalised copy of the spectrogram is ever made.
+    total = S.sum(axis=0, dtype=np.float64)
+    f = freqs.astype(S.dtype)
+    m1 = (f @ S).astype(np.float64)
+    m2 = ((f * f) @ S).astype(np.float64)
+    # Frames whose sum is below the smallest float are left unnormalised (all-zero frames).
     total[total < np.finfo(S.dtype).tiny] = 1.0
-    return S / total
+    return m1 / total, m2 / total
 
 
 def spectral_centroid(S: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     """Magnitude-weighted mean frequency of each frame in Hz, shape ``(n_frames,)``."""
-    return freqs @ _l1_normalised(S)
+    return _moments(S, freqs)[0]
 
 
-def spectral_bandwidth(S: np.ndarray, freqs: np.ndarray, centroid: np.ndarray) -> np.ndarray:
-    """Second-order spectral bandwidth in Hz (Klapuri & Davy 2006), shape ``(n_frames,)``."""
-    deviation = (freqs[:, None] - centroid[None, :]) ** 2
-    return np.sqrt(np.sum(_l1_normalised(S) * deviation, axis=0))
+def spectral_centroid_bandwidth(S: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid and bandwidth (Hz) of each frame from one pass over the spectrogram."""
+    mean, second = _moments(S, freqs)
+    return mean, np.sqrt(np.maximum(second - mean * mean, 0.0))
+
+
+def spectral_bandwidth(S: np.ndarray, freqs: np.ndarray, centroid: np.ndarray | None = None) -> np.ndarray:
+    """Second-order spectral bandwidth in Hz (Klapuri & Davy 2006), shape ``(n_frames,)``.
+
+    ``sqrt(sum_f p(f) (f - c)^2)`` with ``p`` the frame's normalised magnitudes and ``c``
+    its centroid, computed as ``sqrt(E[f^2] - 2 c E[f] + c^2 sum p)``.
+    """
+    mean, second = _moments(S, freqs)
+    c = mean if centroid is None else centroid
+    mass = (S.sum(axis=0, dtype=np.float64) >= np.finfo(S.dtype).tiny).astype(np.float64)
+    # With the frame's own centroid this is the variance E[f^2] - E[f]^2 (clipped at 0 for rounding).
+    return np.sqrt(np.maximum(second - 2 * c * mean + c * c * mass, 0.0))
 
 
 def spectral_rolloff(S: np.ndarray, freqs: np.ndarray, roll_percent: float = 0.85) -> np.ndarray:
