@@ -383,3 +383,17 @@ def test_timeline_follows_a_change_of_genre(shared_data, tmp_path, capsys):
     assert favours(timeline[0], "classical", "metal") and favours(timeline[-1], "metal", "classical"), timeline
     assert sum(favours(w, "classical", "metal") for w in inside_first) > len(inside_first) / 2
     assert sum(favours(w, "metal", "classical") for w in inside_second) > len(inside_second) / 2
+
+
+def test_demo_song_needs_no_data_and_its_timeline_covers_it():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "genrekit", "classify", "--demo", "--timeline", "--format", "json"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (result,) = json.loads(run.stdout)
+    assert result["error"] is None and result["path"].endswith("genrekit-demo.wav")
+    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    assert result["timeline"][0]["start"] == 0 and result["timeline"][-1]["end"] == pytest.approx(60.0)
+    assert not Path(result["path"]).exists()  # the synthesised file is removed afterwards

@@ -34,8 +34,11 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit classify``'s arguments to ``p``."""
     from ..cli import _add_jobs_argument, _positive_int
 
-    p.add_argument("paths", nargs="+", metavar="PATH",
+    p.add_argument("paths", nargs="*", metavar="PATH",
                    help="audio files and folders (folders are searched recursively; hidden files skipped)")
+    p.add_argument("--demo", action="store_true",
+                   help="also classify a 60-s song genrekit synthesises (drums and bass, then chords): "
+                        "a first try with no music at hand")
     p.add_argument("--model", "-m", metavar="BUNDLE", type=Path,
                    help="model bundle folder (default: the model bundled with genrekit)")
     p.add_argument("--format", "-f", choices=FORMATS,
@@ -88,7 +91,20 @@ def classify_run(args: argparse.Namespace) -> int:
     from ..predict import DEFAULT_MODEL, load_model
 
     dest, fmt = _plan(args)
-    paths = collect_audio_files(args.paths)
+    if not args.paths and not args.demo:
+        args.parser.error("give audio files or folders (or --demo)")
+    paths = collect_audio_files(args.paths) if args.paths else []
+    if args.demo:
+        import tempfile
+
+        from ..demo import write_demo
+
+        import atexit
+        import shutil
+
+        demo_dir = tempfile.mkdtemp(prefix="genrekit-demo-")
+        atexit.register(shutil.rmtree, demo_dir, ignore_errors=True)
+        paths.append(write_demo(Path(demo_dir) / "genrekit-demo.wav"))
     if not paths:
         raise CommandError(f"no audio files found in {', '.join(map(str, args.paths))} "
                            f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")
