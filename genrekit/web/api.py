@@ -1,0 +1,468 @@
+"""The JSON API: one router per concern (health, models, classification, test counters).
+
+``POST /api/classify`` — multipart form, field ``file`` (the audio); optional query
+``model=NAME`` (one of ``/api/models``) and ``spectrogram=false`` (skip the image). Returns
+:class:`ClassifyResponse`::
+
+    {"label": "jazz", "probabilities": {"blues": 0.02, ...},      # model's label order, sum 1
+     "ranking": [{"label": "jazz", "score": 0.71}, ...],          # sorted, best first
+     "timeline": [{"start": 0.0, "end": 30.0, "probabilities": {...}}, ...],
+     "duration": 30.01, "windows": 1, "model": "default", "filename": "song.mp3",
+     "elapsed": 0.41,
+     "spectrogram": {"url": "/api/spectrogram/<id>.png", "width": 1292, "height": 128,
+                     "duration": 30.01, "fmin": 0.0, "fmax": 11025.0, "n_mels": 128,
+                     "db_min": -60.0, "db_max": 20.0,
+                     "freq_ticks": [{"hz": 1000.0, "position": 0.299}, ...]}}
+
+The spectrogram is a URL rather than inline data so that JSON clients do not carry an
+image they do not want; the PNG stays fetchable for the most recent analyses (a bounded
+in-memory LRU: 64 images / 48 MB), after which the URL gives 404.
+
+Errors (JSON ``{"error": message}``): 400 empty upload, no ``file`` field or a malformed
+form; 404 unknown model; 413 upload over the limit (refused as soon as ``Content-Length``
+or the bytes received pass it, and the connection is closed: the rest is never read);
+415 not ``multipart/form-data``; 422 audio that cannot be decoded or is too short, the
+message naming the problem (the client's file name appears only as text).
+
+Uploads are written, as they arrive, to a file the server names (``tempfile`` in a
+private folder, suffix kept only when it is a known audio extension) and deleted when
+the request ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import tempfile
+import time
+from functools import partial
+
+import anyio
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from .. import __version__
+from ..audio import AudioError
+from ..files import AUDIO_EXTENSIONS
+
+#: Headers of a 413: the server stops reading, so the connection cannot be reused.
+_CLOSE = {"Connection": "close"}
+#: Bytes of non-file form fields accepted (they are ignored).
+_MAX_OTHER_FIELDS = 16 * 1024
+_ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+# --- response models ----------------------------------------------------------------------
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What went wrong, in plain words.")
+
+
+class Score(BaseModel):
+    label: str
+    score: float
+
+
+class TimelineWindow(BaseModel):
+    start: float = Field(description="Window start (s).")
+    end: float = Field(description="Window end (s).")
+    probabilities: dict[str, float]
+
+
+class FreqTick(BaseModel):
+    hz: float
+    position: float = Field(description="Height fraction from the image's bottom edge (mel scale).")
+
+
+class SpectrogramInfo(BaseModel):
+    url: str = Field(description="Where to GET the PNG (kept for the most recent analyses only).")
+    width: int
+    height: int
+    duration: float = Field(description="Seconds spanned by the image's width.")
+    fmin: float
+    fmax: float
+    n_mels: int
+    db_min: float
+    db_max: float
+    freq_ticks: list[FreqTick]
+
+
+class ClassifyResponse(BaseModel):
+    label: str = Field(description="The most likely genre.")
+    probabilities: dict[str, float] = Field(description="Every genre's probability (mean over windows), in the model's label order.")
+    ranking: list[Score] = Field(description="The same, sorted best first.")
+    timeline: list[TimelineWindow] = Field(description="Per-window probabilities covering the whole song.")
+    duration: float = Field(description="Length of the decoded audio (s).")
+    windows: int
+    model: str
+    filename: str = Field(description="The uploaded file's name, as text.")
+    elapsed: float = Field(description="Server time spent decoding and analysing (s).")
+    spectrogram: SpectrogramInfo | None = None
+
+
+class HealthResponse(BaseModel):
+    status: str
+    version: str
+    model: str
+    formats: list[str] = Field(description="File extensions this server can decode.")
+    max_upload_mb: float
+    workers: int
+    busy: int = Field(description="Analyses running now.")
+    reports: bool = Field(description="Training-run reports are served at /reports.")
+
+
+class ModelCard(BaseModel):
+    model: str | None = None
+    data: str | None = None
+    split: str | None = None
+    created: str | None = None
+    genrekit_version: str | None = None
+    limitations: str | None = None
+    figures: dict = Field(default_factory=dict)
+
+
+class ModelInfo(BaseModel):
+    name: str
+    default: bool
+    kind: str
+    labels: list[str]
+    window: float | None = Field(description="Analysis window (s); null: the whole song.")
+    hop: float | None
+    sample_rate: int
+    feature_set: str
+    card: ModelCard
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+
+
+def _state(request: Request):
+    return request.app.state.web
+
+
+# --- health -----------------------------------------------------------------------------------
+health_router = APIRouter(prefix="/api", tags=["health"])
+
+
+def audio_formats() -> list[str]:
+    """Extensions this installation decodes: libsndfile's formats, plus FFmpeg's through PyAV."""
+    import soundfile as sf
+
+    available = {name.upper() for name in sf.available_formats()}
+    by_format = {"WAV": ["wav"], "FLAC": ["flac"], "OGG": ["ogg", "oga", "opus"], "MP3": ["mp3"],
+                 "AIFF": ["aiff", "aif"], "AU": ["au"]}
+    formats = {ext for name, exts in by_format.items() if name in available for ext in exts}
+    if importlib.util.find_spec("av") is not None:  # installed; imported only when a file needs it
+        formats |= {"mp3", "m4a", "aac", "ogg", "opus"}
+    return sorted(formats)
+
+
+@health_router.get("/health", response_model=HealthResponse, summary="Is the server up, and what can it do?")
+async def health(request: Request) -> HealthResponse:
+    state = _state(request)
+    if not hasattr(state, "_formats"):
+        state._formats = audio_formats()
+    return HealthResponse(status="ok", version=__version__, model=state.default.name, formats=state._formats,
+                          max_upload_mb=round(state.max_upload_bytes / 2**20, 3), workers=state.workers,
+                          busy=state.busy, reports=state.runs_dir is not None)
+
+
+# --- models ---------------------------------------------------------------------------------------
+models_router = APIRouter(prefix="/api", tags=["models"])
+
+
+def _model_info(name: str, meta: dict, default: bool) -> ModelInfo:
+    card = meta.get("card") or {}
+    fs = meta.get("feature_set") or {}
+    return ModelInfo(
+        name=name, default=default, kind=meta.get("kind", "classical"), labels=list(meta["labels"]),
+        window=meta.get("window"), hop=meta.get("hop"), sample_rate=int(fs.get("sample_rate", 22050)),
+        feature_set=str(fs.get("name", "?")),
+        # The card minus `command`, which may name folders on the server.
+        card=ModelCard(**{k: card.get(k) for k in ("model", "data", "split", "created", "genrekit_version",
+                                                        "limitations")},
+                       figures=card.get("figures") or {}),
+    )
+
+
+@models_router.get("/models", response_model=ModelsResponse, summary="The models this server offers")
+async def models(request: Request) -> ModelsResponse:
+    state = _state(request)
+    out = []
+    for name in state.bundles:
+        try:
+            meta = state.bundle_meta(name)
+        except (OSError, ValueError, KeyError):
+            continue  # a bundle deleted or broken since start-up is not offered
+        out.append(_model_info(name, meta, name == state.default.name))
+    return ModelsResponse(models=out)
+
+
+# --- upload --------------------------------------------------------------------------------------
+class _TooLarge(Exception):
+    pass
+
+
+def display_name(raw: bytes | None) -> str:
+    """The client's file name as safe text: last path component, printable, at most 120 characters."""
+    text = raw.decode("utf-8", "replace") if raw else ""
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if ch.isprintable()).strip()[:120]
+    return text or "upload"
+
+
+class MultipartUpload:
+    """Stream a ``multipart/form-data`` body, writing the ``file`` part to a server-named temp file.
+
+    Feed it chunks as they arrive (:meth:`feed`); it raises :class:`_TooLarge` as soon as
+    the file part passes ``limit`` bytes. Always call :meth:`discard` at the end.
+    """
+
+    def __init__(self, boundary: bytes, tmp_dir: str, limit: int) -> None:
+        self.tmp_dir, self.limit = tmp_dir, limit
+        self.path: str | None = None
+        self.name = "upload"
+        self.size = 0
+        self.complete = False
+        self._fh = None
+        self._writing = False
+        self._other = 0
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
+        self._parser = MultipartParser(boundary, callbacks={
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        })
+
+    # parser callbacks
+    def _part_begin(self) -> None:
+        self._headers, self._field, self._value = {}, b"", b""
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") == b"file" and self._fh is None:
+            self.name = display_name(options.get(b"filename"))
+            ext = os.path.splitext(self.name)[1].lower()
+            # The suffix only helps the decoder's messages; it is taken from a fixed list.
+            suffix = ext if ext in AUDIO_EXTENSIONS else ""
+            self._fh = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="upload-", suffix=suffix, delete=False)
+            self.path = self._fh.name
+            self._writing = True
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        n = end - start
+        if self._writing:
+            self.size += n
+            if self.size > self.limit:
+                raise _TooLarge
+            # A write to the page cache: microseconds for the parser's chunk sizes.
+            self._fh.write(data[start:end])
+        else:
+            self._other += n
+            if self._other > _MAX_OTHER_FIELDS:
+                raise MultipartParseError("form fields other than 'file' are too large")
+
+    def _part_end(self) -> None:
+        self._writing = False
+
+    def _end(self) -> None:
+        self.complete = True
+
+    # driving
+    def feed(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finish(self) -> None:
+        self._parser.finalize()
+        if self._fh is not None:
+            self._fh.close()
+
+    def discard(self) -> None:
+        """Close and delete the temp file (safe to call more than once)."""
+        if self._fh is not None:
+            self._fh.close()
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _boundary(content_type: str | None) -> bytes:
+    kind, options = parse_options_header(content_type or "")
+    if kind != b"multipart/form-data":
+        raise HTTPException(415, "send the audio as multipart/form-data with the field 'file' "
+                                 f"(got Content-Type {kind.decode('latin-1') or 'none'})")
+    boundary = options.get(b"boundary")
+    if not boundary or len(boundary) > 200:
+        raise HTTPException(400, "multipart/form-data without a valid boundary")
+    return boundary
+
+
+def _too_large(state) -> HTTPException:
+    mb = state.max_upload_bytes / 2**20
+    return HTTPException(413, f"upload too large: the limit is {mb:g} MB", headers=_CLOSE)
+
+
+# --- analysis -------------------------------------------------------------------------------------
+def _analyse(clf, path: str, spectrogram: bool):
+    """Decode, classify and draw (in a worker thread). Raises AudioError / ValueError for bad audio."""
+    from .. import audio
+    from .spectrogram import mel_spectrogram_png
+
+    t0 = time.perf_counter()
+    y = audio.load(path, sr=clf.sample_rate, min_samples=clf.min_samples)
+    prediction = clf.classify_signal(y, timeline=True)
+    png = meta = None
+    if spectrogram:
+        png, meta = mel_spectrogram_png(y, clf.sample_rate)
+    return prediction, png, meta, time.perf_counter() - t0
+
+
+def _problem(text: str, upload: MultipartUpload, tmp_dir: str) -> str:
+    """A decoder message with every server path replaced by the client's file name."""
+    if upload.path:
+        text = text.replace(upload.path, upload.name)
+    return text.replace(tmp_dir + os.sep, "").replace(tmp_dir, "")
+
+
+classify_router = APIRouter(prefix="/api", tags=["classify"])
+
+_MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary",
+                                    "description": "The audio: mp3, wav, flac, ogg (m4a/aac with PyAV)."}},
+        }}},
+    }
+}
+
+
+@classify_router.post(
+    "/classify", response_model=ClassifyResponse, responses=_ERRORS, openapi_extra=_MULTIPART_BODY,
+    summary="The genres of an uploaded song",
+    description="Multipart field `file`. The upload is streamed to a temporary file (removed afterwards) "
+                "and refused with 413 as soon as it passes the server's limit.",
+)
+async def classify(
+    request: Request,
+    model: str | None = Query(None, description="A model name from /api/models (default: the server's default)."),
+    spectrogram: bool = Query(True, description="Also draw the mel-spectrogram image."),
+) -> ClassifyResponse:
+    state = _state(request)
+    if state.tmp_dir is None:  # an app driven without its lifespan (some test clients)
+        state.start()
+    try:
+        clf = state.classifier(model)
+    except KeyError:
+        raise HTTPException(404, f"unknown model {model!r}; see /api/models") from None
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise HTTPException(400, "invalid Content-Length header")
+        if int(length) > state.max_body_bytes:
+            _note(state, 0)
+            raise _too_large(state)  # before reading a byte of the body
+    upload = MultipartUpload(_boundary(request.headers.get("content-type")), state.tmp_dir, state.max_upload_bytes)
+    received = 0
+    try:
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > state.max_body_bytes:
+                    raise _TooLarge
+                upload.feed(chunk)
+            upload.finish()
+        except _TooLarge:
+            raise _too_large(state) from None
+        except MultipartParseError as exc:
+            raise HTTPException(400, f"malformed multipart body: {exc}") from None
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening
+        finally:
+            _note(state, received)
+        if not upload.complete:
+            raise HTTPException(400, "malformed multipart body: it ends before the closing boundary")
+        if upload.path is None:
+            raise HTTPException(400, "no 'file' field in the form: send the audio as multipart field 'file'")
+        if upload.size == 0:
+            raise HTTPException(400, f"{upload.name}: empty upload (0 bytes)")
+
+        state.busy += 1
+        try:
+            prediction, png, meta, elapsed = await anyio.to_thread.run_sync(
+                partial(_analyse, clf, upload.path, spectrogram), limiter=state.limiter)
+        except AudioError as exc:
+            raise HTTPException(422, f"{upload.name}: {_problem(exc.problem, upload, state.tmp_dir)}") from None
+        except ValueError as exc:  # e.g. a signal shorter than one analysis frame
+            raise HTTPException(422, f"{upload.name}: {_problem(str(exc), upload, state.tmp_dir)}") from None
+        finally:
+            state.busy -= 1
+    finally:
+        upload.discard()
+
+    info = None
+    if png is not None:
+        sid = secrets.token_urlsafe(16)
+        state.spectrograms.put(sid, png)
+        root = request.scope.get("root_path", "")
+        info = SpectrogramInfo(url=f"{root}/api/spectrogram/{sid}.png", **meta.to_dict())
+    return ClassifyResponse(
+        label=prediction.label, probabilities=prediction.probabilities,
+        ranking=[Score(**s) for s in prediction.top()], timeline=prediction.timeline,
+        duration=prediction.duration, windows=prediction.windows, model=prediction.model,
+        filename=upload.name, elapsed=round(elapsed, 4), spectrogram=info,
+    )
+
+
+def _note(state, received: int) -> None:
+    state.stats["requests"] += 1
+    state.stats["last"] = {"body_bytes": received}
+
+
+@classify_router.get(
+    "/spectrogram/{sid}.png", summary="A mel-spectrogram image made by /api/classify",
+    responses={200: {"content": {"image/png": {}}, "description": "The PNG."}, 404: {"model": ErrorResponse}},
+    response_class=Response,
+)
+async def spectrogram_png(request: Request, sid: str) -> Response:
+    png = _state(request).spectrograms.get(sid) if set(sid) <= _ID_CHARS else None
+    if png is None:
+        raise HTTPException(404, "no such spectrogram (images are kept for the most recent analyses only)")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- counters for tests -------------------------------------------------------------------------
+stats_router = APIRouter(prefix="/api", include_in_schema=False)
+
+
+@stats_router.get("/_stats")
+async def stats(request: Request) -> dict:
+    """Request-body bytes the last upload request pulled from the connection (tests only)."""
+    state = _state(request)
+    return {**state.stats, "tmp_dir": state.tmp_dir, "spectrograms": len(state.spectrograms)}

@@ -1,0 +1,287 @@
+"""The FastAPI application behind ``genrekit serve``: a JSON API and the page that uses it.
+
+>>> from genrekit.web.app import create_app
+>>> app = create_app()                    # the bundled model, 50 MB uploads
+>>> import uvicorn; uvicorn.run(app)      # what `genrekit serve` does
+
+Routes (see :mod:`genrekit.web.api` for the shapes; OpenAPI at ``/docs`` and ``/openapi.json``):
+
+- ``GET /``: the page (static files under ``/static``: one HTML, one script, one style
+  sheet, no CDN, system fonts), which calls the same JSON API scripts use;
+- ``POST /api/classify``, ``GET /api/spectrogram/{id}.png``, ``GET /api/models``,
+  ``GET /api/health``;
+- with ``runs_dir``: ``GET /reports`` and ``/api/reports``, the training runs' reports
+  (:mod:`genrekit.web.reports`).
+
+Every error is JSON ``{"error": "message"}`` with a fitting status code.
+
+Resources
+---------
+- The model is loaded once, when the app is made (a bad bundle fails before the server
+  listens). Models found under ``runs_dir`` are listed by ``/api/models`` and loaded
+  on their first use.
+- Decoding, features, the model and the PNG run in worker threads, at most ``workers``
+  at a time (an :class:`anyio.CapacityLimiter`); the event loop only moves bytes, so
+  ``/api/health`` and uploads in progress are never held up by an analysis.
+- Uploads go to server-named files in a private temporary folder (mode 0700, made at
+  start-up, removed at shutdown); each file is deleted when its request ends.
+- Spectrogram images are kept in a small in-memory LRU (:class:`PngCache`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+
+log = logging.getLogger("genrekit.web")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: Environment variable that turns on ``GET /api/_stats`` (byte counters for the tests).
+STATS_ENV = "GENREKIT_WEB_STATS"
+#: Bytes allowed in a request body beyond the upload limit: the multipart envelope.
+ENVELOPE_BYTES = 64 * 1024
+
+#: The page's Content-Security-Policy: everything from this server, nothing from elsewhere.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'")
+
+
+class PngCache:
+    """A bounded, thread-safe LRU of PNG images by id (at most ``max_items`` and ``max_bytes``)."""
+
+    def __init__(self, max_items: int = 64, max_bytes: int = 48 * 1024 * 1024) -> None:
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, key: str, png: bytes) -> None:
+        with self._lock:
+            if key in self._items:
+                self._bytes -= len(self._items.pop(key))
+            self._items[key] = png
+            self._bytes += len(png)
+            while self._items and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            png = self._items.get(key)
+            if png is not None:
+                self._items.move_to_end(key)
+            return png
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+class WebState:
+    """What the routes share: models, limits, the worker limiter, the temp folder, the image cache.
+
+    Parameters
+    ----------
+    model : path or None
+        Bundle folder (or run folder holding one) for the default model; ``None``: the bundled one.
+    max_upload_mb : float
+        Largest accepted upload, in MiB (2**20 bytes).
+    runs_dir : path or None
+        A folder searched (three levels deep) for more bundles to offer.
+    workers : int or None
+        Analyses run at the same time (default ``min(4, CPUs)``).
+    stats : bool
+        Count request-body bytes and expose them at ``/api/_stats`` (for tests).
+    """
+
+    def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
+                 stats: bool = False) -> None:
+        from ..predict import load_model
+
+        if not max_upload_mb > 0:
+            raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
+        self.default = load_model(model)
+        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.max_body_bytes = self.max_upload_bytes + ENVELOPE_BYTES
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.bundles = self._find_bundles()  # name -> folder, default first
+        self._loaded = {self.default.name: self.default}
+        self._load_lock = threading.Lock()
+        self.spectrograms = PngCache()
+        self.stats_enabled = stats
+        self.stats: dict = {"requests": 0, "last": None}
+        self.busy = 0
+        self.limiter: anyio.CapacityLimiter | None = None
+        self.tmp_dir: str | None = None
+
+    # --- models --------------------------------------------------------------------------
+    def _find_bundles(self) -> dict[str, Path | None]:
+        found: dict[str, Path | None] = {self.default.name: self.default.bundle.path}
+        if self.runs_dir is None:
+            return found
+        if not self.runs_dir.is_dir():
+            raise ValueError(f"runs folder {self.runs_dir} does not exist")
+        default_path = Path(self.default.bundle.path).resolve()
+        for pattern in ("bundle.json", "*/bundle.json", "*/*/bundle.json", "*/*/*/bundle.json"):
+            for meta in sorted(self.runs_dir.glob(pattern)):
+                folder = meta.parent
+                if folder.resolve() == default_path:
+                    continue
+                name = folder.relative_to(self.runs_dir).as_posix()
+                if name == ".":
+                    name = folder.name
+                if name not in found:
+                    found[name] = folder
+        return found
+
+    def classifier(self, name: str | None):
+        """The loaded model called ``name`` (``None``: the default); ``KeyError`` if unknown."""
+        from ..predict import load_model
+
+        if name is None or name == self.default.name:
+            return self.default
+        if name not in self.bundles:
+            raise KeyError(name)
+        with self._load_lock:
+            if name not in self._loaded:
+                clf = load_model(self.bundles[name])
+                self._loaded[name] = type(clf)(clf.bundle, name=name)
+            return self._loaded[name]
+
+    def bundle_meta(self, name: str) -> dict:
+        """``bundle.json`` of a listed model (read, not loaded)."""
+        if name in self._loaded:
+            return self._loaded[name].bundle.meta
+        with open(Path(self.bundles[name]) / "bundle.json", encoding="utf-8") as fh:
+            return json.load(fh)
+
+    # --- lifetime ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Make the private temp folder and the worker limiter (inside the event loop)."""
+        if self.tmp_dir is None:
+            self.tmp_dir = tempfile.mkdtemp(prefix="genrekit-web-")  # mode 0700
+        if self.limiter is None:
+            self.limiter = anyio.CapacityLimiter(self.workers)
+
+    def stop(self) -> None:
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir = None
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers: int | None = None,
+               stats: bool | None = None) -> FastAPI:
+    """The genrekit web app.
+
+    Parameters
+    ----------
+    model : path or None
+        Model bundle (``None``: the model bundled with genrekit). Loaded now.
+    max_upload_mb : float
+        Largest upload accepted, in MiB; bigger ones get 413, refused while streaming
+        (and at once when ``Content-Length`` says so).
+    runs_dir : path or None
+        A folder of ``genrekit train`` runs: their reports are served at ``/reports``, and
+        their bundles are listed by ``/api/models`` for ``POST /api/classify?model=NAME``.
+    workers : int or None
+        Analyses at the same time (default ``min(4, CPUs)``).
+    stats : bool or None
+        Expose ``GET /api/_stats`` (request-body byte counts; for tests). Default: the
+        ``GENREKIT_WEB_STATS=1`` environment variable.
+
+    Raises
+    ------
+    genrekit.models.bundle.BundleError
+        If the model cannot be loaded.
+    """
+    from . import api
+
+    if stats is None:
+        stats = os.environ.get(STATS_ENV) == "1"
+    state = WebState(model, max_upload_mb, runs_dir, workers, stats)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.start()
+        try:
+            yield
+        finally:
+            state.stop()
+
+    app = FastAPI(
+        title="genrekit",
+        version=__version__,
+        summary="Tell the genre of a piece of music from its audio.",
+        description=("Upload a song to `POST /api/classify` (multipart field `file`) and get the "
+                     "probability of every genre, per-window probabilities along the song, and a "
+                     "mel-spectrogram image. Errors are JSON `{\"error\": message}`."),
+        lifespan=lifespan,
+    )
+    app.state.web = state
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return _error(exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body"))
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return _error(422, "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return _error(500, f"internal server error ({type(exc).__name__})")
+
+    @app.middleware("http")
+    async def nosniff(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    app.include_router(api.health_router)
+    app.include_router(api.models_router)
+    app.include_router(api.classify_router)
+    if stats:
+        app.include_router(api.stats_router)
+    if runs_dir is not None:
+        from .reports import reports_router  # /reports: the runs' HTML reports
+
+        app.include_router(reports_router(runs_dir))
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
+                            headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
