@@ -62,11 +62,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", type=Path, metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
     _cache_arguments(p)
-    try:  # CNN options, when PyTorch is installed
-        from ..models.train_cnn import add_cnn_arguments
-    except ImportError:
-        return
-    add_cnn_arguments(p.add_argument_group("cnn (--model cnn)"))
+    from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
+
+    add_cnn_arguments(p.add_argument_group("cnn (--model cnn; needs genrekit[train])"))
 
 
 def train_run(args) -> int:

@@ -1,0 +1,59 @@
+"""Command-line options of CNN training, kept free of PyTorch.
+
+``genrekit``'s argument parser is built on every call (``genrekit classify``, ``serve``...);
+importing the trainer there would load PyTorch (about 1.5 s and 190 MB) for nothing. The
+architecture names are listed here and checked against :mod:`genrekit.models.cnn` by the
+tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: Architectures of :data:`genrekit.models.cnn.ARCHITECTURES`, default first.
+ARCH_NAMES = ("shortres", "choi", "seed6", "seed3")
+DEFAULT_ARCH = "shortres"
+
+
+def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the CNN training options to ``parser``.
+
+    Options the parser already has (``--data``, ``--out``, ``--split``... shared with
+    another trainer) are left as they are; :func:`run_from_args` reads them by name.
+    """
+    have = set(parser._option_string_actions)
+
+    def add(*names, **kw):
+        if not have.intersection(names):
+            parser.add_argument(*names, **kw)
+
+    add("--data", metavar="DIR_OR_CSV", type=Path, required=True,
+        help="a <genre>/<file> folder or a CSV manifest (path,label[,artist]; paths relative to the CSV)")
+    add("--out", metavar="RUN_DIR", type=Path, required=True,
+        help="run folder: checkpoint, history.csv, results.json and the model bundle")
+    add("--arch", choices=list(ARCH_NAMES), default=DEFAULT_ARCH,
+        help=f"network (default {DEFAULT_ARCH})")
+    add("--split", default="random",
+        choices=["random", "artist", "fault-filtered", "kfold", "folds"],
+        help="how tracks are split (default random)")
+    add("--artists", metavar="FILE", type=Path,
+        help="artist index (GTZANindex.txt or CSV filename,artist), for artist-aware splits")
+    add("--split-dir", metavar="DIR", type=Path, help="folder of split lists (fault-filtered, folds)")
+    add("--folds", metavar="K", type=int, default=5, help="folds of --split kfold (default 5)")
+    add("--fold", metavar="I", type=int, default=None, help="fold to train, from 0 (default 0)")
+    add("--epochs", metavar="N", type=int, default=30, help="most epochs (default 30)")
+    add("--batch-size", metavar="B", type=int, default=32, help="crops per step (default 32)")
+    add("--lr", metavar="RATE", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    add("--patience", metavar="N", type=int, default=10,
+        help="stop after N epochs without validation improvement (default 10)")
+    add("--crops-per-track", metavar="N", type=int, default=8, help="random crops per track and epoch (default 8)")
+    add("--mixup", action="store_true", help="mixup augmentation (Zhang et al. 2018)")
+    add("--width", metavar="C", type=int, default=None, help="channels of the first layers (architecture default)")
+    add("--device", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
+    add("--seed", type=int, default=0, help="random seed (default 0)")
+    add("--resume", action="store_true", help="continue the run in --out after its last finished epoch")
+    add("--cache", metavar="DIR", type=Path, help="feature cache folder (default $GENREKIT_CACHE or ~/.cache/genrekit)")
+    add("--jobs", "-j", metavar="N", type=int, default=1, help="processes computing features (default 1)")
+    add("--threads", metavar="N", type=int, default=None,
+        help="torch threads (default: one per core; 1 is faster on a busy machine)")
