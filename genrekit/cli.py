@@ -22,6 +22,9 @@ from pathlib import Path
 from . import __version__
 from .commands import learn
 from .commands.classify import classify_arguments, classify_run
+from .commands.explain import explain_arguments, explain_run
+from .commands.report import report_arguments, report_run
+from .commands.serve import serve_arguments, serve_run
 
 
 class CommandError(Exception):
@@ -234,6 +237,11 @@ VERBS: tuple[Verb, ...] = (
          learn.evaluate_arguments, learn.evaluate_run),
     Verb("cluster", "k-means clusters of a feature table against its genres, with a 3-D PCA map",
          learn.cluster_arguments, learn.cluster_run),
+    Verb("report", "one self-contained HTML page of training runs and clusterings (charts, no network needed)",
+         report_arguments, report_run),
+    Verb("explain", "what a CNN's filters respond to, and where in a song its evidence lies",
+         explain_arguments, explain_run),
+    Verb("serve", "the web page and JSON API: drop a song, see its genres", serve_arguments, serve_run),
 )
 
 
