@@ -187,7 +187,16 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--quick", action="store_true", help="two models, one seed (for trying the script)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite RESULTS.md from the runs recorded in docs/results.json (no training)")
     args = parser.parse_args(argv)
+    if args.render_only:
+        results = json.loads((args.out / "results.json").read_text())
+        for key, name in (("default_model", "default_model.json"), ("cnn", "cnn_gtzan_cv.json")):
+            if (args.out / name).exists():
+                results[key] = json.loads((args.out / name).read_text())
+        (args.out / "RESULTS.md").write_text(markdown(results))
+        return 0
     warnings.simplefilter("ignore")  # convergence chatter of the default-parameter models
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     gtzan = args.data / "gtzan"
