@@ -9,25 +9,16 @@ Screenshots go to ``artifacts/screenshots/`` (a CI artifact).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
 from test_report import report_runs, serve_reports  # the runs and server helpers of the report tests
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = REPO / "artifacts" / "screenshots"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} not found: run `bash .ci/install-browser` (Debian's chromium)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 #: Every plot on the page: is it a plotly plot, how many traces, how many points each trace has.
 PLOTS_JS = """() => Array.from(document.querySelectorAll('div.plot')).map(d => ({

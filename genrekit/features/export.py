@@ -28,6 +28,7 @@ from typing import IO, Any, TextIO
 
 import numpy as np
 
+from .._io import fsync_dir
 from ..audio import window_bounds
 from ..files import gtzan_label
 from .sets import IMPLEMENTATION_VERSION, FeatureSet
@@ -63,21 +64,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def feature_set_json(fs: FeatureSet) -> str:

@@ -474,19 +474,39 @@ def save_bundle(
         sample = _probe_rows(pipeline, len(feature_names))
     _verify_conversion(pipeline, onnx_bytes, np.asarray(sample, dtype=np.float32))
 
+    text = bundle_meta_text(
+        directory, onnx_bytes, kind="classical", labels=labels, feature_set=fs,
+        input={"name": INPUT_NAME, "features": feature_names, "dtype": "float32",
+               "shape": [None, len(feature_names)]},
+        window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate,
+    )
+    meta = json.loads(text)  # exactly what a reader will see
+    _write_folder(directory, {
+        WEIGHTS_FILE: onnx_bytes,
+        BUNDLE_JSON: text.encode("utf-8"),
+        MODEL_CARD: model_card_markdown(meta).encode("utf-8"),
+    })
+    return load_bundle(directory)
+
+
+def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature_set: FeatureSet, input: dict,
+                     window, hop, metrics: dict, card: dict, aggregate: str = "mean") -> str:
+    """The ``bundle.json`` text for ONNX weights, checked by the loader's own rules before anything is written.
+
+    Shared by classical and CNN bundles; ``card`` gets ``created`` and ``genrekit_version``
+    when it lacks them.
+    """
     card = dict(card)
     card.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     card.setdefault("genrekit_version", __version__)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "kind": "classical",
-        "labels": labels,
-        "feature_set": fs.to_dict(),
-        "feature_set_key": fs.key,
-        "input": {
-            "name": INPUT_NAME, "features": feature_names, "dtype": "float32", "shape": [None, len(feature_names)],
-        },
+        "kind": kind,
+        "labels": list(labels),
+        "feature_set": feature_set.to_dict(),
+        "feature_set_key": feature_set.key,
+        "input": input,
         "output": {"name": OUTPUT_NAME},
         "window": None if window is None else float(window),
         "hop": None if hop is None else float(hop),
@@ -496,14 +516,8 @@ def save_bundle(
         "card": card,
     }
     text = dumps(meta)
-    meta = json.loads(text)  # exactly what a reader will see
-    _parse_meta(directory / BUNDLE_JSON, text.encode("utf-8"))  # never write a bundle we would refuse
-    _write_folder(directory, {
-        WEIGHTS_FILE: onnx_bytes,
-        BUNDLE_JSON: text.encode("utf-8"),
-        MODEL_CARD: model_card_markdown(meta).encode("utf-8"),
-    })
-    return load_bundle(directory)
+    _parse_meta(Path(directory) / BUNDLE_JSON, text.encode("utf-8"))  # never write a bundle we would refuse
+    return text
 
 
 def _to_onnx(pipeline, n_features: int) -> bytes:

@@ -55,7 +55,6 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -64,7 +63,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from .._io import dumps, write_bytes_atomic, write_json_atomic
+from .._io import write_bytes_atomic, write_json_atomic
 from . import cnn
 from .cnn_options import add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
 from .cnn_data import (
@@ -766,28 +765,13 @@ def export_onnx(
 
 def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, window, hop, metrics, card) -> None:
     """Write ``model.onnx``, ``MODEL_CARD.md`` and, last, ``bundle.json`` (which names the weights' checksum)."""
-    from .bundle import BUNDLE_JSON, FORMAT, FORMAT_VERSION, MODEL_CARD, WEIGHTS_FILE, load_bundle, model_card_markdown
+    from .bundle import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE, bundle_meta_text, load_bundle, model_card_markdown
 
-    card = dict(card)
-    card.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    card.setdefault("genrekit_version", __version__)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": "cnn",
-        "labels": list(classes),
-        "feature_set": fs.to_dict(),
-        "feature_set_key": fs.key,
-        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, fs.n_mels, n_frames]},
-        "output": {"name": OUTPUT_NAME},
-        "window": float(window),
-        "hop": float(hop),
-        "aggregate": "mean",
-        "weights": {"file": WEIGHTS_FILE, "sha256": hashlib.sha256(onnx_bytes).hexdigest()},
-        "metrics": metrics,
-        "card": card,
-    }
-    text = dumps(meta)
+    text = bundle_meta_text(
+        out_dir, onnx_bytes, kind="cnn", labels=classes, feature_set=fs,
+        input={"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, fs.n_mels, n_frames]},
+        window=window, hop=hop, metrics=metrics, card=card,
+    )
     for name, data in (
         (WEIGHTS_FILE, onnx_bytes),
         (MODEL_CARD, model_card_markdown(json.loads(text)).encode("utf-8")),
