@@ -115,7 +115,7 @@ def gtzan57_windows(y: np.ndarray, sr: int, bounds: list[tuple[int, int]]) -> np
     }
     pitches, peak_mags, peak_frames = spectral_peaks(power, sr, N_FFT)
 
-    harmonic, percussive = hpss_signals(D, len(y), HOP_LENGTH)
+    harmonic, percussive = hpss_signals(D, len(y), HOP_LENGTH, y=y)
 
     mel_db = spectral.power_to_db(spectral.mel_power(power, sr, N_FFT, N_MELS), top_db=None)
 

@@ -64,10 +64,14 @@ def hpss(D: np.ndarray, kernel_size: int = 31, power: float = 2.0) -> tuple[np.n
     return harmonic, D - harmonic
 
 
-def hpss_signals(D: np.ndarray, length: int, hop_length: int = 512, kernel_size: int = 31) -> tuple[np.ndarray, np.ndarray]:
+def hpss_signals(D: np.ndarray, length: int, hop_length: int = 512, kernel_size: int = 31,
+                 y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic and percussive time signals (float32, ``length`` samples) from an STFT.
 
-    The masks sum to one, so the percussive signal is the whole signal minus the harmonic one.
+    The masks sum to one, so the percussive signal is the whole signal minus the harmonic
+    one. Pass the signal ``y`` that ``D`` was computed from to save an inverse STFT
+    (``istft(stft(y))`` equals ``y`` to within 2e-7).
     """
     harmonic = istft(D * hpss_masks(D, kernel_size), hop_length, length)
-    return harmonic, istft(D, hop_length, length) - harmonic
+    whole = istft(D, hop_length, length) if y is None else np.asarray(y, dtype=np.float32)
+    return harmonic, whole - harmonic
