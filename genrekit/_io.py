@@ -12,8 +12,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -57,14 +58,20 @@ def fsync_dir(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success fsync it and move it onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is untouched. The
+    temporary name starts with ``.`` so folder scans skip it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with open(fd, "wb") as f:
-            f.write(data)
+        newline = "" if "b" not in mode else None  # csv writes its own line endings
+        with open(fd, mode, newline=newline) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -73,6 +80,12 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:

@@ -187,7 +187,7 @@ def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
     from .models.bundle import load_bundle
 
     folder = Path(path) if path is not None else DEFAULT_MODEL
-    folder = _bundle_folder(folder)
+    folder = bundle_folder(folder)
     key = (str(folder.resolve()), _mtime(folder))
     with _LOCK:
         if key not in _MODELS:
@@ -197,8 +197,8 @@ def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
         return _MODELS[key]
 
 
-def _bundle_folder(folder: Path) -> Path:
-    # A run folder (`genrekit train --out RUN`) holds the bundle itself or one bundle per model.
+def bundle_folder(folder: Path) -> Path:
+    """The bundle a path names: the folder itself, or the one bundle inside a run folder."""
     if (folder / "bundle.json").exists() or not folder.is_dir():
         return folder
     found = sorted(p.parent for p in folder.glob("*/bundle.json"))

@@ -7,22 +7,10 @@ import sys
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
-
-
 def explain_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit explain``'s sub-verbs and their arguments to ``p``."""
+    from ..cli import _positive_int, _seconds
+
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     f = sub.add_parser("filters", help="top dataset excerpts per filter of a conv layer: PNG crops, wavs, index.html",
                        description="For each filter of a convolution layer, find the dataset windows that activate "

@@ -122,10 +122,10 @@ def evaluate_run(args) -> int:
     from ..datasets import make_splits
     from ..evaluate import evaluate
     from ..models.bundle import BundleError, load_bundle
-    from ..predict import _bundle_folder
+    from ..predict import bundle_folder
 
     try:
-        bundle = load_bundle(_bundle_folder(args.model))
+        bundle = load_bundle(bundle_folder(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
     table = _load(args)

@@ -16,19 +16,17 @@ such as :class:`genrekit.extract.FileFeatures`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
-from .._io import fsync_dir
+from .._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
 from ..audio import window_bounds
 from ..files import gtzan_label
 from .sets import IMPLEMENTATION_VERSION, FeatureSet
@@ -40,31 +38,6 @@ FEATURE_SET_JSON = "feature_set.json"
 NPZ_FEATURE_SET_KEY = "__feature_set__"
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed entry time: equal arrays give byte-equal archives
-
-
-# --- atomic files -----------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path``; on success fsync it and move it onto ``path``.
-
-    On an exception the temporary file is removed and ``path`` is untouched. The
-    temporary name starts with ``.`` so folder scans skip it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        newline = "" if "b" not in mode else None  # csv writes its own line endings
-        with open(fd, mode, newline=newline) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def feature_set_json(fs: FeatureSet) -> str:
