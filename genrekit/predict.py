@@ -25,8 +25,16 @@ import numpy as np
 
 from . import audio
 
-#: The bundle shipped inside the package, used when no model is named.
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
+#: Bundles shipped inside the package, one folder per model name.
+SHIPPED_MODELS = Path(__file__).resolve().parent / "models" / "shipped"
+#: The shipped model used when no model is named.
+DEFAULT_MODEL_NAME = "gtzan57"
+DEFAULT_MODEL = SHIPPED_MODELS / DEFAULT_MODEL_NAME
+
+
+def shipped_models() -> list[str]:
+    """Names of the models shipped with genrekit (folders of :data:`SHIPPED_MODELS`)."""
+    return sorted(p.parent.name for p in SHIPPED_MODELS.glob("*/bundle.json"))
 
 
 @dataclass

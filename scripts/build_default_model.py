@@ -1,6 +1,6 @@
 """Build the bundled default model from the Kaggle GTZAN 30-s feature table.
 
-    python scripts/build_default_model.py [--data ../shared/data] [--out genrekit/models/default]
+    python scripts/build_default_model.py [--data ../shared/data] [--out genrekit/models/shipped/gtzan57]
 
 The procedure, and the figures it puts in the model card:
 
@@ -93,7 +93,7 @@ def _ensemble(params: dict, seed: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data", help="the shared data folder")
-    parser.add_argument("--out", type=Path, default=ROOT / "genrekit/models/default")
+    parser.add_argument("--out", type=Path, default=ROOT / "genrekit/models/shipped/gtzan57")
     parser.add_argument("--n-iter", type=int, default=12, help="search candidates per family")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, default=ROOT / "docs/default_model.json",
