@@ -25,6 +25,7 @@ from .commands.classify import classify_arguments, classify_run
 from .commands.explain import explain_arguments, explain_run
 from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
+from .commands.similar import similar_arguments, similar_run
 
 
 class CommandError(Exception):
@@ -100,13 +101,15 @@ _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
 def _features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="audio files and folders (folders are searched recursively)")
-    p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc"), default="gtzan57",
-                   help="feature set (default gtzan57: the 57-column Kaggle GTZAN table)")
+    p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "musicnn"), default="gtzan57",
+                   help="feature set (default gtzan57: the 57-column Kaggle GTZAN table; musicnn: the pretrained "
+                        "MSD-musicnn network's 50 tags + 200-d embedding per 3-s patch)")
     p.add_argument("--window", metavar="SECONDS", type=_seconds,
-                   help="gtzan57: one table row per window of this length (default 30; 3 = the 3-sec table)")
+                   help="gtzan57: one table row per window of this length (default 30; 3 = the 3-sec table); "
+                        "musicnn: one table row per window, the mean of its patches (default: a row per patch)")
     p.add_argument("--out", "-o", metavar="FILE", type=Path,
-                   help="gtzan57: .csv or .parquet (default: CSV on stdout); "
-                        "logmel/mfcc: a folder of .npy files or a .npz file (required)")
+                   help="gtzan57 (and musicnn with --window): .csv or .parquet (default: CSV on stdout); "
+                        "logmel/mfcc/musicnn: a folder of .npy files or a .npz file (required)")
     spectral = p.add_argument_group("logmel / mfcc parameters")
     spectral.add_argument("--sr", metavar="HZ", type=_positive_int, help="sample rate (default 22050)")
     spectral.add_argument("--n-fft", metavar="N", type=_positive_int, help="STFT frame length in samples (default 2048)")
@@ -128,6 +131,11 @@ def _features_set(args: argparse.Namespace):
             flags = ", ".join("--" + o.replace("_", "-") for o in given)
             error(f"{flags}: only for --set logmel/mfcc (the gtzan57 table has fixed parameters)")
         params = {"window": args.window if args.window is not None else 30.0}
+    elif args.set_name == "musicnn":
+        if given:
+            flags = ", ".join("--" + o.replace("_", "-") for o in given)
+            error(f"{flags}: only for --set logmel/mfcc (musicnn's front end is fixed by its weights)")
+        params = {"window": args.window}
     else:
         if args.window is not None:
             error("--window: only for --set gtzan57")
@@ -145,11 +153,11 @@ def _features_output(args: argparse.Namespace, fs) -> str:
     error = args.parser.error
     out = args.out
     suffix = out.suffix.lower() if out is not None else ""
-    if fs.name == "gtzan57":
+    if fs.name == "gtzan57" or (fs.name == "musicnn" and fs.window is not None):
         if out is None:
             return "stdout"
         if suffix not in (".csv", ".parquet"):
-            error(f"--out {out}: the gtzan57 table is written to a .csv or .parquet file")
+            error(f"--out {out}: the {fs.name} table is written to a .csv or .parquet file")
         if suffix == ".parquet":
             from .features.export import require_pyarrow
 
@@ -231,6 +239,8 @@ VERBS: tuple[Verb, ...] = (
          _features_arguments, _features_run),
     Verb("classify", "tell the genres of songs and whole music folders (table, JSON, CSV; tags; resumable)",
          classify_arguments, classify_run),
+    Verb("similar", "the songs of a classified library that sound most like a given one",
+         similar_arguments, similar_run),
     Verb("train", "train and compare models on a feature table or audio folder, on a leak-free split",
          learn.train_arguments, learn.train_run),
     Verb("evaluate", "score a model bundle on a labelled table or audio folder",

@@ -15,7 +15,9 @@ A run killed at any moment (even SIGKILL) keeps every result stored before the k
 and the next run classifies only the rest. Files that fail are recorded with the
 reason and retried by the next run (a failure that repeats unchanged is not recorded
 twice). The store keeps every genre's probability and the timeline of every file, so
-any later run, with or without ``--timeline``, can be answered from it.
+any later run, with or without ``--timeline``, can be answered from it; with a backbone
+model (the default) it also keeps each song's descriptive tags and its embedding, which
+``genrekit similar`` ranks songs by (:mod:`genrekit.similar`).
 
 Results are keyed by content, not by name: a renamed or copied file is not
 classified again, and an edited one is. Writing genre tags changes a file's bytes,
@@ -43,7 +45,7 @@ from .files import content_hash
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
 
 #: Fields of a public result object, in output order (``timeline`` only when asked for).
-PUBLIC_FIELDS = ("path", "label", "probabilities", "timeline", "duration", "model", "error")
+PUBLIC_FIELDS = ("path", "label", "probabilities", "tags", "timeline", "duration", "model", "error")
 
 
 def model_key(clf) -> str:
@@ -265,8 +267,8 @@ def _lock(fd: int, path: Path) -> None:
         raise ResultsError(f"{path} is being written by another genrekit run") from None
 
 
-#: Bump with a migration when the tables change.
-SCHEMA_VERSION = 1
+#: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -277,6 +279,8 @@ CREATE TABLE IF NOT EXISTS results (
     probabilities TEXT,              -- JSON {genre: score}, the model's label order
     duration      REAL,              -- seconds
     timeline      TEXT,              -- JSON [{start, end, probabilities}]
+    tags          TEXT,              -- JSON [{label, score}] (backbone models), best first
+    embedding     BLOB,              -- float32 little-endian (backbone models)
     model         TEXT NOT NULL,     -- the model's name
     error         TEXT,              -- why the file could not be classified
     time          TEXT NOT NULL,     -- ISO 8601, UTC
@@ -289,6 +293,8 @@ CREATE TABLE IF NOT EXISTS file_hashes (
     content_hash TEXT NOT NULL
 );
 """
+#: Statements taking a database of version N - 1 to N.
+_MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;"}
 
 
 class SqliteResults(ResultsStore):
@@ -310,7 +316,10 @@ class SqliteResults(ResultsStore):
             if version > SCHEMA_VERSION:
                 raise ResultsError(f"{self.path} was written by a newer genrekit (schema {version}, "
                                    f"this version reads {SCHEMA_VERSION})")
-            self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            has_results = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()
+            steps = "".join(_MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)) if has_results else ""
+            self._db.executescript(f"BEGIN; {_SCHEMA} {steps} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise ResultsError(f"{self.path}: not a usable SQLite results database ({exc})") from None
@@ -320,7 +329,8 @@ class SqliteResults(ResultsStore):
         self._hashes: dict[str, FileId] = {}
 
     _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
-                "timeline", "model", "error", "time")
+                "timeline", "tags", "embedding", "model", "error", "time")
+    _JSON = ("probabilities", "timeline", "tags")
 
     def lookup(self, content_hash: str, key: str) -> dict | None:
         row = self._db.execute(
@@ -331,16 +341,20 @@ class SqliteResults(ResultsStore):
 
     def _record(self, row) -> dict:
         record = dict(zip(self._COLUMNS, row))
-        for field in ("probabilities", "timeline"):
+        for field in self._JSON:
             if record[field] is not None:
                 record[field] = json.loads(record[field])
+        if record["embedding"] is not None:
+            record["embedding"] = _embedding_from_bytes(record["embedding"])
         return record
 
     def put(self, record: dict, fid: FileId | None) -> None:
         values = dict(record)
-        for field in ("probabilities", "timeline"):
+        for field in self._JSON:
             if values.get(field) is not None:
                 values[field] = json.dumps(jsonable(values[field]), allow_nan=False, separators=(",", ":"))
+        if values.get("embedding") is not None:
+            values["embedding"] = _embedding_to_bytes(values["embedding"])
         params = [values.get(c) for c in self._COLUMNS]
         with self._transaction():
             self._db.execute(
@@ -386,6 +400,18 @@ class SqliteResults(ResultsStore):
             self._db = None
 
 
+def _embedding_to_bytes(vector) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _embedding_from_bytes(blob: bytes) -> list[float]:
+    import numpy as np
+
+    return np.frombuffer(blob, dtype="<f4").astype(float).tolist()
+
+
 def open_results(path: str | os.PathLike) -> ResultsStore:
     """The results store in ``path``: ``.jsonl`` lines, or a SQLite database (``.sqlite``, ``.db``).
 
@@ -413,6 +439,9 @@ def classify_worker(path: str | os.PathLike, model: str | None) -> dict:
         "label": pred.label,
         "probabilities": pred.probabilities,
         "timeline": pred.timeline,
+        "tags": pred.tags,
+        # float32 values as Python floats: JSON and SQLite keep them exactly
+        "embedding": None if pred.embedding is None else [float(v) for v in pred.embedding],
         "duration": round(pred.duration, 3),
         "model_key": model_key(clf),
     }
@@ -465,11 +494,13 @@ def public_record(record: dict, *, timeline: bool = False, top: int | None = Non
         probs = dict(ranked)
     out = {
         "path": record["path"], "label": record.get("label"), "probabilities": probs,
-        "timeline": record.get("timeline"), "duration": record.get("duration"),
+        "tags": record.get("tags"), "timeline": record.get("timeline"), "duration": record.get("duration"),
         "model": record.get("model"), "error": record.get("error"),
     }
     if not timeline:
         del out["timeline"]
+    if out["tags"] is None:  # models without a backbone give no tags
+        del out["tags"]
     return out
 
 
@@ -577,11 +608,12 @@ class LibraryRun:
 
     def _record(self, outcome, fid: FileId | None) -> dict:
         record = {"path": str(outcome.item), "label": None, "probabilities": None, "timeline": None,
-                  "duration": None, "model": self.clf.name, "error": None}
+                  "tags": None, "embedding": None, "duration": None, "model": self.clf.name, "error": None}
         if outcome.ok:
             value = outcome.value
             record.update(label=value["label"], probabilities=value["probabilities"],
-                          timeline=value["timeline"], duration=value["duration"])
+                          timeline=value["timeline"], tags=value.get("tags"), embedding=value.get("embedding"),
+                          duration=value["duration"])
         else:
             record["error"] = outcome.failure.reason
         record.update(content_hash=fid.content_hash if fid else None, model_key=self.key, time=_now())

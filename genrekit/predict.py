@@ -25,6 +25,11 @@ import numpy as np
 
 from . import audio
 
+#: Descriptive tags given per song by backbone models (the strongest first).
+SONG_TAGS = 10
+#: Timeline windows of backbone models, in seconds (widened where patches are sparser).
+TIMELINE_WINDOW, TIMELINE_HOP = 10.0, 5.0
+
 #: Bundles shipped inside the package, one folder per model name.
 SHIPPED_MODELS = Path(__file__).resolve().parent / "models" / "shipped"
 #: The shipped model used when no model is named.
@@ -48,6 +53,11 @@ class Prediction:
     model: str
     timeline: list[dict] | None = None
     windows: int = 0
+    #: The song's strongest descriptive tags ``[{"label", "score"}, ...]`` (backbone models
+    #: only: MSD-musicnn's Last.fm tags, mean over the song's patches), best first.
+    tags: list[dict] | None = None
+    #: The song's embedding (backbone models only): mean of its patches' embeddings, float32.
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
     def top(self, k: int | None = None) -> list[dict]:
         """``[{"label", "score"}, ...]`` sorted by score, the first ``k`` (all when ``None``)."""
@@ -57,6 +67,8 @@ class Prediction:
     def to_dict(self) -> dict:
         out = {"path": self.path, "label": self.label, "probabilities": self.probabilities,
                "duration": self.duration, "model": self.model}
+        if self.tags is not None:
+            out["tags"] = self.tags
         if self.timeline is not None:
             out["timeline"] = self.timeline
         return out
@@ -102,10 +114,39 @@ class GenreClassifier:
         """Sample ranges of the windows a signal of ``n_samples`` (at :attr:`sample_rate`) is cut into."""
         return audio.window_bounds(n_samples, self.sample_rate, self.window, self.hop, cover_end=True)
 
-    def window_probabilities(self, y: np.ndarray, sr: int | None = None) -> tuple[list[tuple[int, int]], np.ndarray]:
+    @property
+    def has_backbone(self) -> bool:
+        """Whether the model is a head on a pretrained network (it then also gives tags and embeddings)."""
+        return self.bundle.feature_set.name == "musicnn"
+
+    def taggram(self, y: np.ndarray, sr: int | None = None):
+        """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.musicnn.Taggram`)."""
+        if not self.has_backbone:
+            raise ValueError(f"{self.name}: a {self.bundle.feature_set.name} model has no pretrained backbone")
+        from .backbones.musicnn import load_backbone
+
+        fs = self.bundle.feature_set
+        y = self._at_model_rate(y, sr)
+        return load_backbone().taggram(y, step=fs.step or 61, max_patches=fs.max_patches, cover_end=True)
+
+    def timeline_bounds(self, n_samples: int, taggram=None) -> list[tuple[int, int]]:
+        """Windows of the timeline: the model's own windows, or for backbone models
+        :data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s (wider where the song's
+        patches are sparser, so every window holds at least two)."""
+        if taggram is None or len(taggram) < 2:
+            return self.window_bounds(n_samples)
+        spacing = float(np.median(np.diff(taggram.starts)))
+        hop = max(TIMELINE_HOP, spacing)
+        return audio.window_bounds(n_samples, self.sample_rate, max(TIMELINE_WINDOW, 2 * hop), hop, cover_end=True)
+
+    def window_probabilities(self, y: np.ndarray, sr: int | None = None, *, bounds=None,
+                             taggram=None) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Window bounds (samples at :attr:`sample_rate`) and probabilities, shape ``(n_windows, n_labels)``."""
         y = self._at_model_rate(y, sr)
-        bounds = self.window_bounds(len(y))
+        bounds = self.window_bounds(len(y)) if bounds is None else bounds
+        if self.has_backbone:
+            taggram = self.taggram(y) if taggram is None else taggram
+            return bounds, self.bundle.predict_proba(self._inputs(taggram, bounds))
         return bounds, self.bundle.predict_proba(self._inputs(y, bounds))
 
     def predict_proba(self, y: np.ndarray, sr: int | None = None) -> np.ndarray:
@@ -115,22 +156,40 @@ class GenreClassifier:
 
     def timeline(self, y: np.ndarray, sr: int | None = None) -> list[dict]:
         """``[{"start", "end", "probabilities"}, ...]`` covering the whole signal (seconds)."""
-        bounds, proba = self.window_probabilities(y, sr)
-        return self._timeline(bounds, proba)
+        return self.classify_signal(y, sr, timeline=True).timeline
 
     def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
                         timeline: bool = False) -> Prediction:
         y = self._at_model_rate(y, sr)
-        bounds, proba = self.window_probabilities(y)
+        taggram = self.taggram(y) if self.has_backbone else None
+        bounds, proba = self.window_probabilities(y, taggram=taggram)
         mean = proba.mean(axis=0)
+        line = None
+        if timeline:
+            line_bounds = self.timeline_bounds(len(y), taggram)
+            if line_bounds != bounds:
+                line_bounds, line_proba = self.window_probabilities(y, bounds=line_bounds, taggram=taggram)
+            else:
+                line_proba = proba
+            line = self._timeline(line_bounds, line_proba)
+        tags = embedding = None
+        if taggram is not None:
+            from .backbones.musicnn import TAGS
+
+            tag_mean = taggram.tags.mean(axis=0)
+            order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
+            tags = [{"label": TAGS[i], "score": float(tag_mean[i])} for i in order]
+            embedding = taggram.embeddings.mean(axis=0).astype(np.float32)
         return Prediction(
             path=path,
             label=self.labels[int(np.argmax(mean))],
             probabilities={label: float(p) for label, p in zip(self.labels, mean)},
             duration=len(y) / self.sample_rate,
             model=self.name,
-            timeline=self._timeline(bounds, proba) if timeline else None,
+            timeline=line,
             windows=len(bounds),
+            tags=tags,
+            embedding=embedding,
         )
 
     def classify_file(self, path: str | os.PathLike, *, timeline: bool = False) -> Prediction:
@@ -164,9 +223,15 @@ class GenreClassifier:
 
 
 def _input_maker(bundle):
-    """The function turning a signal and window bounds into the bundle's network input."""
+    """The function turning a signal (a taggram for backbone heads) and window bounds into the bundle's input."""
     fs = bundle.feature_set
     kind = getattr(bundle, "kind", "classical")
+    if fs.name == "musicnn":
+        from .backbones.musicnn import COLUMNS, window_rows
+
+        columns = [COLUMNS.index(name) for name in bundle.feature_names]
+        sr = fs.sample_rate
+        return lambda taggram, bounds: window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, columns]
     if kind == "cnn":
         from .models.cnn_data import bundle_inputs
 

@@ -28,6 +28,8 @@ from pathlib import Path
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``--top`` is not given.
 TABLE_TOP = 3
+#: Descriptive tags shown per file in a table and a CSV (JSON gives every stored tag).
+TABLE_TAGS = 5
 
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
@@ -200,14 +202,20 @@ def render(results, fmt: str, *, labels: list[str], timeline: bool = False, top:
 
 
 def render_csv(results, labels: list[str]) -> str:
-    """``path,label,<one column per genre, the model's order>,duration,error``."""
+    """``path,label,<one column per genre, the model's order>,[tags,]duration,error``.
+
+    ``tags`` (backbone models) holds the strongest tags as ``tag=score`` joined by ``; ``.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "label", *labels, "duration", "error"])
+    with_tags = any(r.record.get("tags") for r in results)
+    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "error"])
     for r in results:
         rec = r.record
         probs = rec.get("probabilities") or {}
-        writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels),
+        tags = ["; ".join(f"{t['label']}={t['score']:.4f}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
+            if with_tags else []
+        writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels), *tags,
                          _num(rec.get("duration")), rec.get("error") or ""])
     return buf.getvalue()
 
@@ -228,6 +236,8 @@ def render_table(results, *, top: int = TABLE_TOP, timeline: bool = False) -> st
         label, score = ranked[0]
         nxt = ", ".join(f"{g} {p:.3f}" for g, p in ranked[1:top])
         windows = []
+        if rec.get("tags"):
+            windows.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
         if timeline:
             for w in rec.get("timeline") or []:
                 g, p = max(w["probabilities"].items(), key=lambda kv: (kv[1], kv[0]))

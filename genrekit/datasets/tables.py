@@ -8,6 +8,10 @@
   layout written by ``genrekit features --out table.csv``;
 - a Marsyas ``bextract`` table, ``.arff`` (one row per clip, each row preceded by a
   ``% filename genres/<genre>/<genre>.NNNNN.au`` comment);
+- a musicnn taggram archive, ``.npz`` with arrays ``X`` (patches × 50 tag probabilities),
+  ``Y`` (genre index, GTZAN's alphabetical order) and ``IDS`` (the clip of each patch), as
+  the musicnn authors published for GTZAN's fault-filtered split: one row per clip, the mean
+  of its patches' tags (the ``musicnn`` feature set's window row);
 - a folder of audio files in GTZAN's ``<genre>/<file>`` layout, analysed through
   genrekit's feature cache.
 
@@ -172,10 +176,59 @@ def load_table(
         return _kaggle_table(path, *_read_parquet(path))
     if suffix == ".arff":
         return _read_arff(path)
+    if suffix == ".npz":
+        return _read_taggram_npz(path)
     raise DatasetError(
         f"{path}: unknown table kind {suffix or '(no extension)'}; expected .csv or .parquet "
-        "(Kaggle layout), .arff (Marsyas) or a folder of audio"
+        "(Kaggle layout), .arff (Marsyas), .npz (musicnn taggrams) or a folder of audio"
     )
+
+
+def _read_taggram_npz(path: Path) -> FeatureTable:
+    """A musicnn taggram archive: patches grouped by clip, one row per clip (mean over its patches)."""
+    from ..backbones.musicnn import TAG_COLUMNS
+    from ..features.sets import feature_set
+    from .gtzan import GENRES
+
+    try:
+        with np.load(path, allow_pickle=False) as z:  # never unpickle: the file is data
+            missing = [k for k in ("X", "Y", "IDS") if k not in z.files]
+            if missing:
+                raise DatasetError(f"{path}: not a musicnn taggram archive (no array {', '.join(missing)}; "
+                                   f"it holds {', '.join(z.files) or 'nothing'})")
+            X, Y, ids = np.asarray(z["X"], np.float64), np.asarray(z["Y"]), np.asarray(z["IDS"]).astype(str)
+    except DatasetError:
+        raise
+    except Exception as e:  # OSError, ValueError (pickled arrays refused), zipfile.BadZipFile, EOFError
+        raise DatasetError(f"{path}: cannot read the archive: {e}") from None
+    if X.ndim != 2 or X.shape[1] != len(TAG_COLUMNS) or len(Y) != len(X) or len(ids) != len(X):
+        raise DatasetError(f"{path}: expected X of shape (patches, {len(TAG_COLUMNS)}) with one Y and IDS per patch, "
+                           f"found X {X.shape}, Y {Y.shape}, IDS {ids.shape}")
+    if not np.isfinite(X).all() or X.min() < 0 or X.max() > 1:
+        raise DatasetError(f"{path}: X holds values outside [0, 1] or non-finite: not tag probabilities")
+    if Y.dtype.kind in "iu":
+        if Y.min() < 0 or Y.max() >= len(GENRES):
+            raise DatasetError(f"{path}: genre indices outside 0-{len(GENRES) - 1}")
+        names = np.asarray(GENRES)[Y.astype(int)]
+    else:
+        names = Y.astype(str)
+    clips, inverse = np.unique(ids, return_inverse=True)
+    counts = np.bincount(inverse)
+    rows = np.zeros((len(clips), X.shape[1]))
+    np.add.at(rows, inverse, X)
+    rows /= counts[:, None]
+    labels = np.empty(len(clips), dtype=object)
+    for i, clip in enumerate(clips):
+        found = set(names[inverse == i])
+        if len(found) != 1:
+            raise DatasetError(f"{path}: clip {clip} has patches labelled {', '.join(sorted(found))}")
+        labels[i] = found.pop()
+    tracks = np.array([_strip_extension(c.split("/")[-1]) for c in clips])
+    source = (f"{path} (musicnn taggrams: {len(X)} patches of {len(clips)} clips, "
+              f"{counts.min()}-{counts.max()} patches a clip; one row per clip, the mean of its tags)")
+    fs = feature_set("musicnn", window=30.0)
+    return FeatureTable(rows, labels.astype(str), tracks, np.array([c.split("/")[-1] for c in clips]),
+                        list(TAG_COLUMNS), source, fs.to_dict())
 
 
 # --- track ids ------------------------------------------------------------------
@@ -476,6 +529,8 @@ def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> Fe
     from ..store import FeatureStore, default_cache_dir
 
     fs = fs if fs is not None else _gtzan57(30.0)
+    if fs.name == "musicnn" and fs.window is None:
+        fs = fs.with_params(window=30.0)  # table rows are window means, not single patches
     if not fs.columns:
         raise DatasetError(
             f"{folder}: feature set {fs.name!r} gives arrays, not table rows; use a table set such as gtzan57"

@@ -10,7 +10,11 @@ Shapes returned by :meth:`FeatureSet.compute`:
 - ``logmel``:  ``(n_mels, n_frames)`` log-power mel spectrogram in dB;
 - ``mfcc``:    ``(n_mfcc, n_frames)`` mel-frequency cepstral coefficients;
 - ``gtzan57``: ``(n_windows, 57)``, one row of the Kaggle GTZAN table per analysis
-  window of ``window`` seconds (``None``: the whole signal is one window).
+  window of ``window`` seconds (``None``: the whole signal is one window);
+- ``musicnn``: ``(n_patches, 250)``, one row per 3-s patch of the pretrained MSD-musicnn
+  network (:mod:`genrekit.backbones.musicnn`): its 50 tag probabilities then its 200-d
+  embedding (the penultimate layer); with ``window`` set, one row per window of ``window``
+  seconds instead, the mean of the patches whose centre lies in it (what heads train on).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import numpy as np
 #: so stale cache entries are never served.
 IMPLEMENTATION_VERSION = 1
 
-NAMES = ("logmel", "mfcc", "gtzan57")
+NAMES = ("logmel", "mfcc", "gtzan57", "musicnn")
+#: Parameters that only some sets have; left out of the key when unset, so adding them
+#: changed no existing key.
+_OPTIONAL = ("step", "max_patches")
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,15 @@ class FeatureSet:
     top_db : float or None
         Dynamic range of the dB scale below each spectrogram's peak.
     window : float or None
-        ``gtzan57`` only: analysis window in seconds (30 for the Kaggle 30-sec
-        table, 3 for the 3-sec table); ``None`` analyses the whole signal at once.
+        ``gtzan57``: analysis window in seconds (30 for the Kaggle 30-sec table, 3 for
+        the 3-sec table); ``None`` analyses the whole signal at once. ``musicnn``: rows
+        are means over windows of this many seconds; ``None`` gives one row per patch.
+    step : int or None
+        ``musicnn`` only: STFT frames between patch starts (61 ≈ 0.98 s, musicnn's own).
+    max_patches : int or None
+        ``musicnn`` only: at most this many patches per signal; a longer signal gets them
+        spread evenly over its length (a larger step), which bounds the time a long song
+        costs. ``None``: no limit.
     """
 
     name: str
@@ -64,12 +78,19 @@ class FeatureSet:
     n_mfcc: int = 20
     top_db: float | None = 80.0
     window: float | None = None
+    step: int | None = None
+    max_patches: int | None = None
 
     def __post_init__(self) -> None:
         # Canonical types, so that equal recipes (window=30 vs 30.0) hash to the same key.
         for name, kind in (("sample_rate", int), ("n_fft", int), ("hop_length", int), ("n_mels", int),
                            ("n_mfcc", int), ("fmin", float)):
             object.__setattr__(self, name, kind(getattr(self, name)))
+        for name in ("step", "max_patches"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+                if getattr(self, name) <= 0:
+                    raise ValueError(f"{name} must be a positive integer or None, got {getattr(self, name)}")
         for name in ("fmax", "top_db", "window"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
@@ -83,7 +104,11 @@ class FeatureSet:
     # --- identity -------------------------------------------------------------
     def to_dict(self) -> dict:
         """Parameters as a JSON-ready dict (the inverse of :meth:`from_dict`)."""
-        return asdict(self)
+        out = asdict(self)
+        for name in _OPTIONAL:
+            if out[name] is None:
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureSet":
@@ -97,6 +122,10 @@ class FeatureSet:
     def key(self) -> str:
         """Stable 16-hex-digit hash of the recipe, including the implementation version."""
         payload = dict(self.to_dict(), implementation_version=IMPLEMENTATION_VERSION)
+        if self.name == "musicnn":  # other weights would give other numbers
+            from ..backbones.musicnn import weights_sha256
+
+            payload["weights"] = weights_sha256()
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -109,8 +138,17 @@ class FeatureSet:
         return self.n_fft
 
     @property
+    def tabular(self) -> bool:
+        """Whether :meth:`compute` gives rows of named columns (a table) rather than an image."""
+        return self.name in ("gtzan57", "musicnn")
+
+    @property
     def columns(self) -> list[str]:
-        """Column names of a ``gtzan57`` row (empty for array-valued sets)."""
+        """Column names of a ``gtzan57`` or ``musicnn`` row (empty for array-valued sets)."""
+        if self.name == "musicnn":
+            from ..backbones.musicnn import COLUMNS
+
+            return list(COLUMNS)
         if self.name != "gtzan57":
             return []
         from .gtzan57 import COLUMNS
@@ -136,6 +174,10 @@ class FeatureSet:
             from .gtzan57 import gtzan57_table
 
             return gtzan57_table(y, self.sample_rate, window=self.window)
+        if self.name == "musicnn":
+            from ..backbones.musicnn import feature_rows
+
+            return feature_rows(y, step=self.step, max_patches=self.max_patches, window=self.window)
         from . import spectral
 
         front = spectral.SpectralFrontEnd(
@@ -149,7 +191,14 @@ class FeatureSet:
 
 
 def feature_set(name: str, **params) -> FeatureSet:
-    """Build a feature set by name; ``gtzan57`` defaults to 30-s windows."""
+    """Build a feature set by name; ``gtzan57`` defaults to 30-s windows, ``musicnn`` to its
+    own front end (16 kHz, STFT 512, hop 256, 96 mel bands) and a patch every 61 frames."""
     if name == "gtzan57":
         params.setdefault("window", 30.0)
+    if name == "musicnn":
+        from ..backbones import musicnn as m
+
+        for key, value in (("sample_rate", m.SAMPLE_RATE), ("n_fft", m.N_FFT), ("hop_length", m.HOP_LENGTH),
+                           ("n_mels", m.N_MELS), ("step", m.DEFAULT_STEP), ("top_db", None)):
+            params.setdefault(key, value)
     return FeatureSet(name=name, **params)

@@ -1,0 +1,281 @@
+"""MSD-musicnn served by onnxruntime: musicnn's front end, 3-s patches, 50 tags and embeddings.
+
+The network (Pons & Serra 2019; :mod:`genrekit.models.musicnn` is its PyTorch definition) was
+trained by its authors on Million Song Dataset previews with the 50 most frequent Last.fm tags
+(genres, eras, moods, instruments: :data:`TAGS`). genrekit ships the weights of musicnn 0.1.0's
+``MSD_musicnn`` checkpoint as ONNX (``msd_musicnn/``, ISC licence; rebuilt and checked by
+``scripts/convert_musicnn.py``), so tagging needs neither TensorFlow nor PyTorch.
+
+Front end (musicnn's, kept exactly because the weights expect it):
+
+- mono audio at :data:`SAMPLE_RATE` = 16 kHz;
+- power spectrogram of a centred STFT (512-sample periodic Hann frames, hop 256 = 16 ms, zero
+  padding as librosa >= 0.10), 96 mel bands (Slaney scale and normalisation, 0–8 kHz);
+- cast to float16, then ``log10(10000 · x + 1)`` in float32 (musicnn rounds through float16;
+  under numpy >= 2 its own code overflows there, which genrekit does not reproduce);
+- patches of :data:`PATCH_FRAMES` = 187 frames (3 s), one every ``step`` frames
+  (:data:`DEFAULT_STEP` = 61 frames ≈ 0.98 s is musicnn's ``input_overlap=1``).
+
+Short input (one documented rule for training and classification alike): a signal with fewer
+frames than one patch is repeated end to end until it fills one patch, as musicnn's authors
+padded short training clips (``"pad_short": "repeat-pad"`` in the checkpoint's config).
+
+Memory is bounded: the spectrogram is computed a block of frames at a time and patches are run
+through the network in batches, so only the decoded signal and the per-patch outputs (50 + 200
+floats a patch) grow with a song's length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+PATCH_FRAMES = 187
+DEFAULT_STEP = 61
+PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE   # 2.992 s
+#: Frames per block of the spectrogram computed at once (≈ 65 s of audio, ~13 MB of STFT).
+_BLOCK_FRAMES = 4096
+_BATCH = 32
+
+ONNX_FILE = "msd_musicnn.onnx"
+FOLDER = Path(__file__).resolve().parent / "msd_musicnn"
+OUTPUTS = ("tags", "penultimate", "max_pool", "mean_pool")
+#: musicnn's MSD_LABELS, the order of the network's 50 outputs.
+TAGS = (
+    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
+    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
+    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
+    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental",
+    "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy",
+    "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop",
+    "sad", "House", "happy",
+)
+EMBEDDING = "penultimate"
+EMBEDDING_SIZE = 200
+#: Columns of a ``musicnn`` feature row: the 50 tags, then the 200 embedding dimensions.
+TAG_COLUMNS = tuple(f"tag_{t.lower().replace(' ', '_').replace('-', '_')}" for t in TAGS)
+EMBEDDING_COLUMNS = tuple(f"emb_{i:03d}" for i in range(EMBEDDING_SIZE))
+COLUMNS = TAG_COLUMNS + EMBEDDING_COLUMNS
+
+
+@dataclass
+class Taggram:
+    """The network's outputs for one signal, one row per patch.
+
+    Attributes
+    ----------
+    tags : ndarray, shape (n_patches, 50)
+        Tag probabilities (sigmoid outputs, each in [0, 1]; tags are not exclusive), in
+        :data:`TAGS` order.
+    embeddings : ndarray, shape (n_patches, 200)
+        The penultimate layer (after its batch norm), the representation the tags are read from.
+    starts : ndarray, shape (n_patches,)
+        Start of each patch in seconds; each spans :data:`PATCH_SECONDS`.
+    duration : float
+        Length of the analysed signal in seconds.
+    """
+
+    tags: np.ndarray
+    embeddings: np.ndarray
+    starts: np.ndarray
+    duration: float
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def select(self, start: float, stop: float) -> "Taggram":
+        """The patches whose centre lies in ``[start, stop)`` seconds (at least the nearest one)."""
+        centres = self.starts + PATCH_SECONDS / 2
+        keep = np.flatnonzero((centres >= start) & (centres < stop))
+        if not len(keep):
+            keep = np.array([int(np.argmin(np.abs(centres - (start + stop) / 2)))])
+        return Taggram(self.tags[keep], self.embeddings[keep], self.starts[keep], self.duration)
+
+
+# --- the front end ------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    from ..features.spectral import mel_filterbank
+
+    return mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS).astype(np.float32)
+
+
+def n_frames(n_samples: int) -> int:
+    """Frames of musicnn's centred STFT for ``n_samples`` samples at 16 kHz."""
+    return 1 + n_samples // HOP_LENGTH
+
+
+def log_mel(y: np.ndarray, first: int = 0, last: int | None = None) -> np.ndarray:
+    """musicnn's log-compressed mel spectrogram of frames ``first`` … ``last - 1``, shape ``(frames, 96)``.
+
+    ``y`` is mono float audio at 16 kHz. Computing a range of frames reads only the samples
+    those frames cover, so a long song can be analysed block by block with the same result.
+    """
+    from ..features.spectral import hann_window
+
+    y = np.asarray(y, dtype=np.float32)
+    total = n_frames(len(y))
+    last = total if last is None else min(last, total)
+    if last <= first:
+        return np.zeros((0, N_MELS), np.float32)
+    half = N_FFT // 2
+    # samples of the zero-padded signal that frames first..last-1 cover
+    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT
+    seg = np.zeros(hi - lo, np.float32)
+    src_lo, src_hi = max(lo - half, 0), min(hi - half, len(y))
+    seg[src_lo - (lo - half): src_hi - (lo - half)] = y[src_lo:src_hi]
+    frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP_LENGTH] * hann_window(N_FFT).astype(np.float32)
+    import scipy.fft
+
+    spec = scipy.fft.rfft(frames, axis=-1)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    mel = power @ _mel_basis().T
+    # float16's largest value bounds the rounding step (louder bins would become inf)
+    mel = np.minimum(mel, np.finfo(np.float16).max).astype(np.float16).astype(np.float32)
+    return np.log10(10000.0 * mel + 1.0)
+
+
+def planned_step(total_frames: int, step: int = DEFAULT_STEP, max_patches: int | None = None) -> int:
+    """The step (frames) that keeps a signal of ``total_frames`` within ``max_patches`` patches."""
+    if max_patches is None or total_frames <= PATCH_FRAMES:
+        return step
+    span = total_frames - PATCH_FRAMES
+    return max(step, -(-span // max(max_patches - 1, 1)))
+
+
+def patch_starts(total_frames: int, step: int = DEFAULT_STEP, *, cover_end: bool = False) -> np.ndarray:
+    """First frame of each patch (musicnn's ``range(0, total - 187 + 1, step)``).
+
+    ``cover_end`` adds a patch that ends at the last frame when the regular ones stop more than
+    half a step before it (for timelines of whole songs). A signal shorter than one patch has
+    one patch, at 0 (repeat-padded by :func:`patches`).
+    """
+    if step <= 0:
+        raise ValueError(f"patch step must be a positive number of frames, got {step}")
+    if total_frames <= PATCH_FRAMES:
+        return np.array([0])
+    starts = np.arange(0, total_frames - PATCH_FRAMES + 1, step)
+    end = total_frames - PATCH_FRAMES
+    if cover_end and end - starts[-1] > step / 2:
+        starts = np.append(starts, end)
+    return starts
+
+
+def _repeat_pad(block: np.ndarray) -> np.ndarray:
+    reps = -(-PATCH_FRAMES // max(len(block), 1))
+    return np.tile(block, (reps, 1))[:PATCH_FRAMES]
+
+
+# --- the network --------------------------------------------------------------------------------
+class Backbone:
+    """MSD-musicnn's ONNX graph in an onnxruntime session (thread-safe; one per process is enough)."""
+
+    def __init__(self, onnx_path: str | Path | None = None, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = Path(onnx_path) if onnx_path is not None else FOLDER / ONNX_FILE
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.path = path
+        self._session = ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
+
+    def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tags ``(n, 50)`` and embeddings ``(n, 200)`` of log-mel patches ``(n, frames, 96)``."""
+        tags, emb, *_ = self._session.run(["tags", EMBEDDING, "max_pool", "mean_pool"],
+                                          {"patches": np.ascontiguousarray(patches, dtype=np.float32)})
+        return tags, emb
+
+    def taggram(self, y: np.ndarray, *, step: int = DEFAULT_STEP, cover_end: bool = False,
+                max_patches: int | None = None) -> Taggram:
+        """Tags and embeddings of every patch of a 16-kHz mono signal.
+
+        Parameters
+        ----------
+        y : ndarray
+            Mono float audio at :data:`SAMPLE_RATE`.
+        step : int
+            Frames between patch starts (61 ≈ 0.98 s, musicnn's default overlap; 187 = no overlap).
+        cover_end : bool
+            Add an end-aligned patch so the patches reach the end of the signal.
+        max_patches : int or None
+            Widen the step for long signals so that at most this many patches are run
+            (one more with ``cover_end``).
+        """
+        total = n_frames(len(y))
+        step = planned_step(total, step, max_patches)
+        starts = patch_starts(total, step, cover_end=cover_end)
+        tags, embs = [], []
+        # Blocks of whole patches: each block's spectrogram is computed once and sliced.
+        per_block = max(1, (_BLOCK_FRAMES - PATCH_FRAMES) // step + 1)
+        for b in range(0, len(starts), per_block):
+            chunk = starts[b:b + per_block]
+            first, last = int(chunk[0]), int(chunk[-1]) + PATCH_FRAMES
+            mel = log_mel(y, first, last)
+            if len(mel) < PATCH_FRAMES:
+                batch = _repeat_pad(mel)[None]
+            else:
+                batch = np.stack([mel[s - first: s - first + PATCH_FRAMES] for s in chunk])
+            for i in range(0, len(batch), _BATCH):
+                t, e = self.run(batch[i:i + _BATCH])
+                tags.append(t)
+                embs.append(e)
+        return Taggram(np.concatenate(tags).astype(np.float32), np.concatenate(embs).astype(np.float32),
+                       starts * HOP_LENGTH / SAMPLE_RATE, len(y) / SAMPLE_RATE)
+
+
+_SHARED: dict[str, Backbone] = {}
+_LOCK = threading.Lock()
+
+
+def load_backbone(onnx_path: str | Path | None = None) -> Backbone:
+    """The shipped MSD-musicnn (or another ONNX of the same graph), loaded once per process."""
+    key = str(onnx_path or FOLDER / ONNX_FILE)
+    with _LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Backbone(onnx_path)
+        return _SHARED[key]
+
+
+@lru_cache(maxsize=1)
+def weights_sha256() -> str:
+    """SHA-256 of the shipped ONNX graph (it enters the ``musicnn`` feature set's key)."""
+    try:
+        return hashlib.sha256((FOLDER / ONNX_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def window_rows(taggram: Taggram, bounds: list[tuple[float, float]]) -> np.ndarray:
+    """One row per ``(start, stop)`` window (seconds): the mean tags and embedding of its patches."""
+    rows = []
+    for start, stop in bounds:
+        part = taggram.select(start, stop)
+        rows.append(np.concatenate([part.tags.mean(axis=0), part.embeddings.mean(axis=0)]))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(COLUMNS))
+
+
+def feature_rows(y: np.ndarray, *, step: int | None = None, max_patches: int | None = None,
+                 window: float | None = None) -> np.ndarray:
+    """The ``musicnn`` feature set's rows for a 16-kHz signal (see :mod:`genrekit.features.sets`).
+
+    ``window=None``: one row per patch, ``(n_patches, 250)`` (tags then embedding).
+    ``window=W``: one row per whole window of ``W`` seconds (a signal shorter than a window is
+    one window), the mean of its patches.
+    """
+    tg = load_backbone().taggram(y, step=step or DEFAULT_STEP, max_patches=max_patches)
+    if window is None:
+        return np.concatenate([tg.tags, tg.embeddings], axis=1)
+    from ..audio import window_bounds
+
+    bounds = window_bounds(len(y), SAMPLE_RATE, window, window)
+    return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])

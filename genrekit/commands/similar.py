@@ -1,0 +1,55 @@
+"""``genrekit similar``: the songs of a classified library that sound most like a given one.
+
+The library is a results store written by ``genrekit classify FOLDER --out results.sqlite``
+(or ``.jsonl``) with a backbone model (the default): it holds each song's embedding. See
+:mod:`genrekit.similar` for how songs are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FORMATS = ("table", "json")
+
+
+def similar_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``genrekit similar``'s arguments to ``p``."""
+    from ..cli import _positive_int
+
+    p.add_argument("song", metavar="SONG", type=Path,
+                   help="an audio file: one of the library's (found by content), or a new one (analysed first)")
+    p.add_argument("--library", "-l", metavar="RESULTS", type=Path, required=True,
+                   help="results of genrekit classify --out (.sqlite, .db or .jsonl) holding the library's embeddings")
+    p.add_argument("--top", "-k", metavar="K", type=_positive_int, default=10,
+                   help="how many similar songs to list (default 10)")
+    p.add_argument("--model", "-m", metavar="BUNDLE", type=Path,
+                   help="the model the library was classified with, to analyse a new song "
+                        "(default: the model bundled with genrekit)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format (default table)")
+
+
+def similar_run(args: argparse.Namespace) -> int:
+    from .._io import dumps
+    from ..audio import AudioError
+    from ..cli import CommandError
+    from ..models.bundle import BundleError
+    from ..similar import SimilarityError, SimilarityIndex
+
+    try:
+        index = SimilarityIndex.from_results(args.library)
+        found = index.query_file(args.song, model=args.model, top=args.top)
+    except (SimilarityError, AudioError, BundleError) as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"{args.song}: cannot read: {exc.strerror or exc}") from exc
+    if args.format == "json":
+        sys.stdout.write(dumps([{**f, "score": round(f["score"], 4)} for f in found]))
+        return 0
+    width = max([len("path")] + [len(f["path"]) for f in found])
+    lines = [f"{'path':<{width}}  similarity  genre"]
+    lines += [f"{f['path']:<{width}}  {f['score']:>10.3f}  {f['label']}" for f in found]
+    sys.stdout.write("\n".join(lines) + "\n")
+    print(f"{len(found)} of {len(index)} songs in {args.library}", file=sys.stderr)
+    return 0

@@ -1,0 +1,142 @@
+"""Similar songs: rank a library's songs by the cosine similarity of their backbone embeddings.
+
+A library run with a backbone model (``genrekit classify --out results.sqlite``, the default
+model) stores each song's embedding: the mean over its 3-s patches of MSD-musicnn's 200-d
+penultimate layer. :class:`SimilarityIndex` loads those of one model from a results store and
+ranks them against a query song's embedding:
+
+>>> index = SimilarityIndex.from_results("results.sqlite")          # doctest: +SKIP
+>>> index.query_file("new-song.mp3", top=5)                          # doctest: +SKIP
+[{'path': 'jazz/take-five.flac', 'label': 'jazz', 'score': 0.93}, ...]
+
+A song already in the library is found by its content hash (not its name) and is not
+listed as similar to itself; one that is not is analysed first with the library's model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class SimilarityError(ValueError):
+    """A results store that cannot answer a similarity query; says which file and why."""
+
+
+@dataclass
+class SimilarityIndex:
+    """Unit-length embeddings of a library's songs, one model's.
+
+    Attributes
+    ----------
+    paths : list of str
+        Each song's path as it was classified.
+    labels : list of str
+        Each song's top genre.
+    hashes : list of str
+        Each song's content hash.
+    vectors : ndarray, shape (n_songs, dim)
+        L2-normalised embeddings.
+    model_key : str
+        The model that made them (:func:`genrekit.library.model_key`).
+    source : str
+        The results store.
+    """
+
+    paths: list[str]
+    labels: list[str]
+    hashes: list[str]
+    vectors: np.ndarray
+    model_key: str
+    source: str
+
+    @classmethod
+    def from_results(cls, path: str | os.PathLike, model_key: str | None = None) -> "SimilarityIndex":
+        """Load the embeddings of ``model_key`` (default: the model most songs have) from a results store."""
+        from .library import ResultsError, open_results
+
+        path = Path(path)
+        if not path.is_file():
+            raise SimilarityError(f"{path}: no such results file (make one with genrekit classify "
+                                  f"FOLDER --out {path.name})")
+        try:
+            store = open_results(path)
+        except (ResultsError, OSError, ValueError) as exc:
+            raise SimilarityError(f"{path}: cannot read the results: {exc}") from None
+        try:
+            records = [r for r in store.records() if r.get("error") is None and r.get("embedding") is not None]
+        finally:
+            store.close()
+        if not records:
+            raise SimilarityError(f"{path}: no song in it has an embedding (classify the library with a "
+                                  f"backbone model, such as the default, to store them)")
+        keys = Counter(r["model_key"] for r in records)
+        key = model_key or keys.most_common(1)[0][0]
+        records = [r for r in records if r["model_key"] == key]
+        if not records:
+            raise SimilarityError(f"{path}: no song classified with model {key} (it holds {', '.join(keys)})")
+        # One entry per content: the same song under two names is one song.
+        by_hash = {}
+        for r in records:
+            by_hash.setdefault(r.get("content_hash") or r["path"], r)
+        chosen = sorted(by_hash.values(), key=lambda r: r["path"])
+        vectors = _unit(np.asarray([r["embedding"] for r in chosen], dtype=np.float64))
+        return cls([r["path"] for r in chosen], [r.get("label") or "" for r in chosen],
+                   [r.get("content_hash") or "" for r in chosen], vectors, key, str(path))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def query(self, embedding, *, top: int = 10, exclude_hash: str | None = None) -> list[dict]:
+        """The ``top`` most similar songs: ``[{"path", "label", "score"}, ...]``, best first.
+
+        ``score`` is the cosine similarity in [-1, 1]; ties are broken by path.
+        """
+        q = _unit(np.asarray(embedding, dtype=np.float64)[None])[0]
+        if q.shape[0] != self.vectors.shape[1]:
+            raise SimilarityError(f"{self.source}: query embedding has {q.shape[0]} dimensions, "
+                                  f"the library's have {self.vectors.shape[1]}")
+        scores = self.vectors @ q
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], self.paths[i]))
+        out = []
+        for i in order:
+            if exclude_hash and self.hashes[i] == exclude_hash:
+                continue
+            out.append({"path": self.paths[i], "label": self.labels[i], "score": float(scores[i])})
+            if len(out) == top:
+                break
+        return out
+
+    def query_file(self, song: str | os.PathLike, *, model=None, top: int = 10) -> list[dict]:
+        """Songs similar to a file: its stored embedding if the library has it, else analysed now."""
+        from .files import content_hash
+
+        digest = content_hash(song)
+        for h, v in zip(self.hashes, self.vectors):
+            if h == digest:
+                return self.query(v, top=top, exclude_hash=digest)
+        clf = _model_for(self, model)
+        prediction = clf.classify_file(song)
+        return self.query(prediction.embedding, top=top, exclude_hash=digest)
+
+
+def _model_for(index: SimilarityIndex, model):
+    from .library import model_key
+    from .predict import GenreClassifier, load_model
+
+    clf = model if isinstance(model, GenreClassifier) else load_model(model)
+    if not clf.has_backbone:
+        raise SimilarityError(f"model {clf.name} has no backbone and gives no embeddings")
+    if model_key(clf) != index.model_key:
+        raise SimilarityError(f"{index.source}: the library was classified with another model "
+                              f"({index.model_key}); give that model with --model")
+    return clf
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)

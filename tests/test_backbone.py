@@ -1,0 +1,136 @@
+"""MSD-musicnn as genrekit's backbone: front end, ONNX graph, fidelity to the musicnn authors' taggrams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genrekit import audio
+from genrekit.backbones import musicnn as m
+from genrekit.features.sets import feature_set
+
+
+def _tone(seconds: float, sr: int = m.SAMPLE_RATE, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(0)
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_patches_follow_musicnn_and_outputs_are_probabilities():
+    y = _tone(10.0)
+    tg = m.load_backbone().taggram(y)
+    total = m.n_frames(len(y))
+    # musicnn: range(0, total - 187 + 1, 61)
+    assert list(tg.starts * m.SAMPLE_RATE / m.HOP_LENGTH) == list(range(0, total - m.PATCH_FRAMES + 1, 61))
+    assert tg.tags.shape == (len(tg), 50) and tg.embeddings.shape == (len(tg), 200)
+    assert (tg.tags >= 0).all() and (tg.tags <= 1).all()
+    assert np.isfinite(tg.embeddings).all()
+
+
+def test_block_wise_spectrogram_equals_whole_song():
+    y = _tone(20.0)
+    whole = m.log_mel(y)
+    parts = np.concatenate([m.log_mel(y, a, b) for a, b in ((0, 400), (400, 777), (777, None))])
+    np.testing.assert_array_equal(whole, parts)
+
+
+def test_a_taggram_does_not_depend_on_how_patches_are_batched(monkeypatch):
+    y = _tone(70.0)  # longer than one spectrogram block
+    a = m.load_backbone().taggram(y)
+    monkeypatch.setattr(m, "_BLOCK_FRAMES", 400)
+    b = m.load_backbone().taggram(y)
+    np.testing.assert_allclose(a.tags, b.tags, atol=1e-6)
+
+
+def test_short_signals_are_repeat_padded_to_one_patch():
+    y = _tone(1.0)
+    tg = m.load_backbone().taggram(y)
+    assert len(tg) == 1
+    mel = m.log_mel(y)
+    padded = np.tile(mel, (-(-m.PATCH_FRAMES // len(mel)), 1))[: m.PATCH_FRAMES]
+    tags, _ = m.load_backbone().run(padded[None])
+    np.testing.assert_allclose(tg.tags[0], tags[0], atol=1e-6)
+
+
+def test_max_patches_spreads_patches_over_a_long_song():
+    y = _tone(240.0)
+    tg = m.load_backbone().taggram(y, max_patches=20, cover_end=True)
+    assert 20 <= len(tg) <= 21
+    assert tg.starts[-1] + m.PATCH_SECONDS == pytest.approx(240.0, abs=0.05)
+
+
+def test_the_feature_set_names_its_weights_and_keeps_older_keys():
+    fs = feature_set("musicnn")
+    assert fs.sample_rate == 16000 and fs.step == 61 and fs.columns[:2] == ["tag_rock", "tag_pop"]
+    assert len(fs.columns) == 250
+    assert "step" not in feature_set("gtzan57").to_dict()  # new parameters leave old recipes' keys alone
+    rows = fs.compute(_tone(8.0))
+    assert rows.shape == (len(m.patch_starts(m.n_frames(8 * 16000))), 250)
+    windowed = feature_set("musicnn", window=4.0).compute(_tone(8.0))
+    assert windowed.shape == (2, 250)
+
+
+def test_pytorch_module_with_the_shipped_weights_matches_the_onnx_graph():
+    torch = pytest.importorskip("torch")
+    from genrekit.models.musicnn import pretrained
+
+    x = np.random.default_rng(1).random((4, m.PATCH_FRAMES, m.N_MELS), dtype=np.float32) * 3
+    tags, emb = m.load_backbone().run(x)
+    with torch.no_grad():
+        out = pretrained().features(torch.from_numpy(x))
+    np.testing.assert_allclose(out["tags"].numpy(), tags, atol=1e-5)
+    np.testing.assert_allclose(out["penultimate"].numpy(), emb, atol=1e-4, rtol=1e-4)
+
+
+# --- fidelity to the musicnn authors' own taggrams of GTZAN -----------------------------------------
+def _npz_clips(shared_data):
+    """(clip wav path, npz patches, genre) for every shared clip that the npz files hold."""
+    out = []
+    for part in ("training", "evaluation"):
+        with np.load(shared_data / f"gtzan/musicnn/{part}_data_GTZAN_MSDmusicnn_taggram.npz", allow_pickle=False) as z:
+            X, Y, ids = z["X"], z["Y"], z["IDS"]
+        for clip in sorted(set(ids)):
+            genre, name = clip.split("/")
+            wav = shared_data / "gtzan/genres" / genre / name.replace(".au", ".wav")
+            if wav.exists():
+                out.append((wav, X[ids == clip], genre))
+    return out
+
+
+@pytest.mark.slow
+def test_taggrams_from_audio_reproduce_the_authors_own(shared_data):
+    from genrekit.datasets import load_table
+    from genrekit.models.classical import make_model
+
+    clips = _npz_clips(shared_data)
+    assert len(clips) == 32
+    ours = []
+    for wav, ref, _ in clips:
+        tg = m.load_backbone().taggram(audio.load(wav, sr=m.SAMPLE_RATE))
+        assert len(tg) == len(ref), wav
+        worst = np.abs(tg.tags.mean(axis=0) - ref.mean(axis=0)).max()
+        assert worst < 0.1, f"{wav.name}: a tag's mean is {worst:.3f} from the npz's"
+        ours.append(tg.tags.mean(axis=0))
+    train = load_table(shared_data / "gtzan/musicnn/training_data_GTZAN_MSDmusicnn_taggram.npz")
+    head = make_model("logreg", C=0.03).fit(train.X, train.labels)
+    from_npz = head.predict(np.array([ref.mean(axis=0) for _, ref, _ in clips]))
+    from_audio = head.predict(np.array(ours))
+    assert np.sum(from_npz == from_audio) >= 31
+
+
+def test_taggram_archives_load_as_tables(shared_data, tmp_path):
+    from genrekit.datasets import load_table
+    from genrekit.datasets.tables import DatasetError
+
+    t = load_table(shared_data / "gtzan/musicnn/evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
+    assert t.n_tracks == 290 and len(t) == 290 and t.feature_names[0] == "tag_rock"
+    assert set(t.labels) == {"blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+                             "reggae", "rock"}
+    assert t.feature_set["name"] == "musicnn"
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, X=np.ones((3, 7)), Y=np.zeros(3, int), IDS=np.array(["a", "a", "b"]))
+    with pytest.raises(DatasetError, match="expected X of shape"):
+        load_table(bad)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="cannot read the archive"):
+        load_table(tmp_path / "junk.npz")
