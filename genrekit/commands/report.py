@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import CommandError
+
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit report``'s arguments to ``p``."""
@@ -37,7 +39,6 @@ def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
 
 def report_run(args: argparse.Namespace) -> int:
     from .._io import write_bytes_atomic
-    from ..cli import CommandError
     from ..report import ReportError, build_report, load_cluster, load_run, render_html
 
     if not args.runs and not args.cluster:
