@@ -262,7 +262,7 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
     if not path.exists():
         if str(spec) in shipped_models():
             return SHIPPED_MODELS / str(spec)
-        raise BundleError(f"{spec}: no such model: not a bundle or run folder, nor a shipped model "
+        raise BundleError(spec, f"no such model: not a bundle or run folder, nor a shipped model "
                           f"({', '.join(shipped_models()) or 'none installed'}); `genrekit models DIR` "
                           f"lists the models in a folder")
     if (path / "bundle.json").exists() or not path.is_dir():
@@ -275,15 +275,15 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
         return found[0]
     if found:
         names = ", ".join(p.name for p in found)
-        raise BundleError(f"{path}: a run folder holding {len(found)} models ({names}) and none selected "
+        raise BundleError(path, f"a run folder holding {len(found)} models ({names}) and none selected "
                           f"(a run selects one when trained with --valid-size); name one, "
                           f"e.g. --model {found[0]}")
     deeper = sorted(p.parent for p in path.glob("*/*/bundle.json"))
     if deeper:
-        raise BundleError(f"{path}: a folder of runs, not one model; name one, e.g. --model {deeper[0]} "
+        raise BundleError(path, f"a folder of runs, not one model; name one, e.g. --model {deeper[0]} "
                           f"(`genrekit models {path}` lists them)")
-    raise BundleError(f"{path}: no bundle.json in it or in its subfolders "
-                      f"(is it a model bundle or a training run folder?)")
+    raise BundleError(path, "no bundle.json in it or in its subfolders "
+                      "(is it a model bundle or a training run folder?)")
 
 
 def selected_bundle(run: Path) -> Path | None:

@@ -120,6 +120,7 @@ def _demo_path(args: argparse.Namespace) -> Path:
 def classify_run(args: argparse.Namespace) -> int:
     """Run ``genrekit classify``; return the exit status."""
     from .._io import write_bytes_atomic
+    from ..batch import Failure
     from ..files import collect_audio_files
     from ..library import LibraryRun, ResultsError, open_results
     from ..models.bundle import BundleError
@@ -189,6 +190,8 @@ def classify_run(args: argparse.Namespace) -> int:
         print(f"results in {args.out}", file=sys.stderr)
     if args.demo and args.keep is not None:
         print(f"demo song kept in {args.keep}", file=sys.stderr)
+    # Failures named as the results name them: relative to the folder given.
+    run.summary.failed = [Failure(names.get(Path(f.item), f.item), f.reason) for f in run.summary.failed]
     run.summary.print()
     return 1 if run.summary.failed or not tags_ok else 0
 
@@ -204,6 +207,8 @@ def _report_tags(changes, dry_run: bool) -> bool:
             print(change, file=sys.stderr)
     counts = {s: sum(c.status == s for c in changes) for s in
               (WOULD_WRITE if dry_run else WRITTEN, UNCHANGED, UNCERTAIN, UNSUPPORTED, READ_ONLY, FAILED)}
+    if not counts[UNCERTAIN]:
+        del counts[UNCERTAIN]  # only said when --min-score left files out
     print(f"tags{' (dry run, nothing written)' if dry_run else ''}: "
           + ", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
     return all(c.ok for c in changes)
