@@ -154,16 +154,17 @@ def _features_run(args: argparse.Namespace) -> int:
             summary, wrote = run.summary, f"wrote {folder.written} arrays to {args.out}{os.sep}"
         else:
             results, summary = extract(paths, fs, store=store, jobs=args.jobs)
+            names = export.table_names(paths, root)  # relative paths only where base names collide
             try:
                 if kind == "stdout":
-                    export.write_csv(results, fs, sys.stdout)
+                    export.write_csv(results, fs, sys.stdout, names)
                     sys.stdout.flush()
                     wrote = None
                 elif kind == "npz":
                     n = export.write_npz(results, fs, args.out, root)
                     wrote = f"wrote {n} arrays to {args.out}"
                 else:
-                    n = export.write_table(results, fs, args.out)
+                    n = export.write_table(results, fs, args.out, names)
                     wrote = f"wrote {n} rows to {args.out}"
             except BrokenPipeError:
                 raise

@@ -24,7 +24,7 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", choices=SPLITS, default="random",
                    help="random: stratified by track; random-rows: the seeds' leaky row split (flagged); "
                         "artist: grouped by artist (--artists); fault-filtered: Kereliuk/Sturm lists (--split-dir); "
-                        "kfold: K folds (--folds), grouped by artist when --artists is given")
+                        "kfold: K folds (--folds), grouped by artist when --artists is given (default random)")
     g.add_argument("--test-size", type=open_fraction, default=0.25, metavar="SHARE",
                    help="random/artist: test share of tracks (default 0.25)")
     g.add_argument("--valid-size", type=float, default=0.0, metavar="SHARE",
@@ -33,9 +33,11 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the split, the models and the search (default 0)")
     g.add_argument("--artists", type=Path, metavar="FILE",
-                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist")
+                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist "
+                        "(default: none; needed by --split artist)")
     g.add_argument("--split-dir", type=Path, metavar="DIR",
-                   help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt")
+                   help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt "
+                        "(default: none; needed by --split fault-filtered)")
     g.add_argument("--folds", type=positive_int, default=5, metavar="K", help="kfold: number of folds (default 5)")
 
 
@@ -119,7 +121,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side", choices=("all", "train", "valid", "test"), default="all",
                    help="evaluate on these rows of --split (default all rows of --data)")
     _split_arguments(p)
-    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="also write the metrics as JSON (default: print them only)")
     _cache_arguments(p)
 
 
@@ -173,8 +175,8 @@ def cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=positive_int, metavar="K", help="number of clusters (default: the number of genres)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="k-means seed (default 0)")
     p.add_argument("--out", "-o", type=Path, metavar="FILE",
-                   help="JSON with the metrics, the cluster x genre table and the 3-D PCA coordinates")
-    p.add_argument("--table-out", type=Path, metavar="FILE", help="the cluster x genre table as CSV")
+                   help="JSON with the metrics, the cluster x genre table and the 3-D PCA coordinates (default: none)")
+    p.add_argument("--table-out", type=Path, metavar="FILE", help="the cluster x genre table as CSV (default: none)")
     _cache_arguments(p)
 
 

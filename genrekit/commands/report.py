@@ -15,7 +15,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folders of `genrekit train` or CNN training (holding results.json); a folder "
                         "without results.json stands for every run found below it")
     p.add_argument("--cluster", "-c", action="append", default=[], metavar="FILE", type=Path,
-                   help="a `genrekit cluster --out` JSON file: PCA map and cluster × genre table (repeatable)")
+                   help="a `genrekit cluster --out` JSON file: PCA map and cluster × genre table (repeatable; default none)")
     p.add_argument("--out", "-o", required=True, metavar="FILE", type=Path,
                    help="the HTML file to write (plotly.js embedded: it opens without a network)")
     p.add_argument("--title", metavar="TEXT", help="page title (default: genrekit experiment report)")
