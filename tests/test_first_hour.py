@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 from test_classify import build_bundle, cli_env, write_song
 from test_web_api import Server
 
@@ -176,6 +177,41 @@ def test_docs_and_every_asset_they_load_come_from_this_server(tmp_path):
         assert models[0]["name"] == "gtzan57" and models[0]["default"]
     finally:
         srv.stop()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_docs_render_in_a_browser_with_no_network(tmp_path):
+    from urllib.parse import urlparse
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+    srv = Server("gtzan57", tmp_path)
+    blocked, errors = [], []
+
+    def route(r):
+        if urlparse(r.request.url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            context = browser.new_context()
+            context.route("**/*", route)
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"http://127.0.0.1:{srv.port}/docs")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+            assert "genrekit" in page.inner_text(".swagger-ui .info .title")
+            page.wait_for_selector('[data-path="/api/classify"]', timeout=30_000)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "docs-offline.png"), full_page=False)
+            browser.close()
+    finally:
+        srv.stop()
+    assert blocked == [] and errors == []
 
 
 # --- 4. the demo changes genre, and --keep keeps it ------------------------------------------------------
