@@ -62,12 +62,20 @@ def timeline(windows, precision: int | None = PRECISION) -> list[dict] | None:
 
 def training_clip_seconds(model) -> float | None:
     """Length (s) of the clips ``model`` learned from: the card's ``clip_seconds``, else its window."""
+    return _clip(model)[0]
+
+
+def _clip(model) -> tuple[float | None, bool]:
+    """``(seconds, from the card)``: the card's ``clip_seconds`` if it says, else the analysis window."""
+    if model is None:
+        return None, False
     bundle = getattr(model, "bundle", model)
     card = getattr(bundle, "card", None) or {}
     value = card.get("clip_seconds") if isinstance(card, dict) else None
-    if value is None:
+    said = isinstance(value, (int, float)) and value > 0
+    if not said:
         value = getattr(bundle, "window", None)
-    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+    return (float(value), said) if isinstance(value, (int, float)) and value > 0 else (None, False)
 
 
 def prediction_notes(prediction, model=None) -> list[str]:
@@ -83,7 +91,8 @@ def prediction_notes(prediction, model=None) -> list[str]:
     Notes
     -----
     - *short*: shorter than :data:`SHORT_SHARE` of the model's training clips
-      (:func:`training_clip_seconds`);
+      (:func:`training_clip_seconds`: the card's ``clip_seconds`` when it says, else
+      the model's analysis window);
     - *uncertain*: top score below :data:`LOW_SCORE`, or within :data:`SMALL_MARGIN`
       of the second.
     """
@@ -92,10 +101,11 @@ def prediction_notes(prediction, model=None) -> list[str]:
     if not probabilities:
         return []
     notes = []
-    clip = training_clip_seconds(model) if model is not None else None
+    clip, said = _clip(model)
     if clip is not None and duration is not None and duration < SHORT_SHARE * clip:
-        notes.append(f"short input: {duration:.1f} s, while the model learned from {clip:g}-s clips; "
-                     f"results on less than {SHORT_SHARE * clip:g} s are less reliable")
+        what = f"the model learned from {clip:g}-s clips" if said else f"the model's window is {clip:g} s"
+        notes.append(f"short input: {duration:.1f} s, while {what}; results on less than "
+                     f"{SHORT_SHARE * clip:g} s are less reliable")
     ordered = list(ranked(probabilities, None).items())
     (first, p1), (second, p2) = ordered[0], (ordered[1] if len(ordered) > 1 else (None, 0.0))
     if p1 < LOW_SCORE:

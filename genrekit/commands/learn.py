@@ -111,6 +111,13 @@ def train_run(args) -> int:
     if results.get("selected"):
         print(f"train: selected by {results['selected_by']}: {results['selected']}", file=sys.stderr)
     print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    bundles = [name for name, entry in results.get("models", {}).items() if entry.get("bundle")]
+    if results.get("selected") in bundles or len(bundles) == 1:
+        print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
+    elif bundles:
+        # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
+        print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
+              f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
     return 0
 
 
