@@ -339,7 +339,8 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     Returns
     -------
     ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a list of
-    such lists for a list of paths).
+    such lists for a list of paths). A result with notes (an input much shorter than
+    the model's clips, an uncertain result) also issues a :class:`GenreNote` warning.
     """
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if isinstance(inputs, (list, tuple)):
@@ -347,5 +348,16 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     if isinstance(inputs, np.ndarray):
         if sr is None:
             raise ValueError("give sr= (the signal's sample rate in Hz) with an array input")
-        return clf.classify_signal(inputs, sr).top(top_k, precision)
-    return clf.classify_file(inputs).top(top_k, precision)
+        prediction = clf.classify_signal(inputs, sr)
+    else:
+        prediction = clf.classify_file(inputs)
+    if prediction.notes:  # the list has no room for them: say them as a warning, as the CLI prints them
+        import warnings
+
+        where = prediction.path or "signal"
+        warnings.warn(f"{where}: {'; '.join(prediction.notes)}", GenreNote, stacklevel=2)
+    return prediction.top(top_k, precision)
+
+
+class GenreNote(UserWarning):
+    """A caution about one result of :func:`classify` (a short input, an uncertain result)."""

@@ -276,6 +276,10 @@ def test_every_format_orders_rounds_and_names_alike(bundle, tmp_path):
 
     scores = classify(music / "a" / "x.wav", model=bundle)
     assert all(_decimals(s["score"]) <= 4 for s in scores)
+    from genrekit.predict import GenreNote
+
+    with pytest.warns(GenreNote, match="short input: 5.0 s"):
+        classify(music / "a" / "x.wav")  # 5 s for the default model's 30-s window
     srv = Server(bundle, tmp_path)
     try:
         status, api = srv.upload("x.wav", (music / "a" / "x.wav").read_bytes())
