@@ -55,6 +55,9 @@ def test_bare_commands_print_their_help_and_bad_options_the_verbs_usage():
     assert wrong.stderr.startswith("usage: genrekit classify")
     assert "genrekit classify: error: unrecognized arguments: --no-cache" in wrong.stderr
 
+    typo = genrekit("clasify", "song.ogg")
+    assert typo.returncode == 2 and typo.stderr.rstrip().endswith("did you mean 'classify'?")
+
     failed = genrekit("classify", "song.ogg", "--model", "no-such-model")
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.startswith("genrekit classify: error: no-such-model: no such model")

@@ -44,7 +44,19 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 (argparse's signature)
         self.print_usage(sys.stderr)
-        self.exit(2, error_line(self.prog, message) + "\n")
+        self.exit(2, error_line(self.prog, message + _did_you_mean(message)) + "\n")
+
+
+def _did_you_mean(message: str) -> str:
+    """``"; did you mean 'classify'?"`` for argparse's invalid-choice message of a near miss."""
+    import difflib
+    import re
+
+    match = re.match(r"argument .*?: invalid choice: '?([^' ]+)'? \(choose from (.*)\)", message)
+    if not match:
+        return ""
+    close = difflib.get_close_matches(match.group(1), re.findall(r"[\w.-]+", match.group(2)), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 # --- argument types ----------------------------------------------------------------------
