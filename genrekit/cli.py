@@ -2,8 +2,9 @@
 
 Adding a verb: write ``_<verb>_arguments(parser)`` and ``_<verb>_run(args) -> int``
 (or import them from the module that does the job) and add one :class:`Verb` line to
-:data:`VERBS`. Handlers raise :class:`CommandError` for failures that are not about
-one input file; usage mistakes go through ``args.parser.error`` (exit status 2).
+:data:`VERBS`. Handlers raise :class:`~genrekit.commands.common.CommandError` for failures
+that are not about one input file; usage mistakes go through ``args.parser.error``
+(exit status 2). Shared argument types and options live in :mod:`genrekit.commands.common`.
 
 Exit status: 0 success, 1 some input failed or the job could not finish, 2 usage
 error, 130 interrupted.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,75 +21,34 @@ from pathlib import Path
 
 from . import __version__
 from .commands import learn
+from .commands.common import (CommandError, Parser, add_cache_arguments, add_jobs_argument, error_line,
+                              jobs_count, no_audio_error, open_store, positive_int, seconds)
 from .commands.classify import classify_arguments, classify_run
 from .commands.explain import explain_arguments, explain_run
+from .commands.models import models_arguments, models_run
 from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
 from .commands.similar import similar_arguments, similar_run
 
 
-class CommandError(Exception):
-    """A verb could not do its job (unreadable cache, unwritable output...): exit status 1."""
-
-
 @dataclass(frozen=True)
 class Verb:
-    """A subcommand: its name, one-line help, argument setup and handler."""
+    """A subcommand: its name, one-line help, argument setup and handler.
+
+    ``runs_bare``: the verb does something useful with no arguments (``serve``,
+    ``models``); any other verb given alone prints its help.
+    """
 
     name: str
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    runs_bare: bool = False
 
 
-# --- argument types -------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (one per CPU) or more, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
-
-
-def _add_cache_arguments(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--cache", metavar="DIR", type=Path,
-                       help="feature cache folder (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
-    group.add_argument("--no-cache", action="store_true",
-                       help="compute everything; neither read nor fill the cache")
-
-
-def _add_jobs_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=1,
-                   help="worker processes (default 1; 0 = one per CPU)")
-
-
-def _open_store(args: argparse.Namespace):
-    """The cache named by ``--cache``/``--no-cache`` (``None`` for no cache)."""
-    from .store import FeatureStore, default_cache_dir
-
-    if args.no_cache:
-        return None
-    directory = args.cache if args.cache is not None else default_cache_dir()
-    try:
-        return FeatureStore(directory)
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        raise CommandError(
-            f"cannot open the feature cache in {directory}: {exc} (use --cache DIR or --no-cache)"
-        ) from exc
+# Old names, for code written before they moved to genrekit.commands.common.
+_positive_int, _jobs, _seconds = positive_int, jobs_count, seconds
+_add_cache_arguments, _add_jobs_argument, _open_store = add_cache_arguments, add_jobs_argument, open_store
 
 
 # --- features ---------------------------------------------------------------------
@@ -104,20 +63,20 @@ def _features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "musicnn"), default="gtzan57",
                    help="feature set (default gtzan57: the 57-column Kaggle GTZAN table; musicnn: the pretrained "
                         "MSD-musicnn network's 50 tags + 200-d embedding per 3-s patch)")
-    p.add_argument("--window", metavar="SECONDS", type=_seconds,
+    p.add_argument("--window", metavar="SECONDS", type=seconds,
                    help="gtzan57: one table row per window of this length (default 30; 3 = the 3-sec table); "
                         "musicnn: one table row per window, the mean of its patches (default: a row per patch)")
     p.add_argument("--out", "-o", metavar="FILE", type=Path,
                    help="gtzan57 (and musicnn with --window): .csv or .parquet (default: CSV on stdout); "
                         "logmel/mfcc/musicnn: a folder of .npy files or a .npz file (required)")
     spectral = p.add_argument_group("logmel / mfcc parameters")
-    spectral.add_argument("--sr", metavar="HZ", type=_positive_int, help="sample rate (default 22050)")
-    spectral.add_argument("--n-fft", metavar="N", type=_positive_int, help="STFT frame length in samples (default 2048)")
-    spectral.add_argument("--hop-length", metavar="N", type=_positive_int, help="STFT hop in samples (default 512)")
-    spectral.add_argument("--n-mels", metavar="N", type=_positive_int, help="mel bands (default 128)")
-    spectral.add_argument("--n-mfcc", metavar="N", type=_positive_int, help="mfcc only: coefficients (default 20)")
-    _add_jobs_argument(p)
-    _add_cache_arguments(p)
+    spectral.add_argument("--sr", metavar="HZ", type=positive_int, help="sample rate (default 22050)")
+    spectral.add_argument("--n-fft", metavar="N", type=positive_int, help="STFT frame length in samples (default 2048)")
+    spectral.add_argument("--hop-length", metavar="N", type=positive_int, help="STFT hop in samples (default 512)")
+    spectral.add_argument("--n-mels", metavar="N", type=positive_int, help="mel bands (default 128)")
+    spectral.add_argument("--n-mfcc", metavar="N", type=positive_int, help="mfcc only: coefficients (default 20)")
+    add_jobs_argument(p)
+    add_cache_arguments(p)
 
 
 def _features_set(args: argparse.Namespace):
@@ -180,19 +139,16 @@ def _features_output(args: argparse.Namespace, fs) -> str:
 def _features_run(args: argparse.Namespace) -> int:
     from .extract import Extraction, extract
     from .features import export
-    from .files import AUDIO_EXTENSIONS, collect_audio_files, common_root
+    from .files import collect_audio_files, common_root
 
     fs = _features_set(args)
     kind = _features_output(args, fs)
     paths = collect_audio_files(args.paths)
     if not paths:
-        raise CommandError(
-            f"no audio files found in {', '.join(map(str, args.paths))} "
-            f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})"
-        )
+        raise no_audio_error(args.paths)
     root = common_root(args.paths)
 
-    store = _open_store(args)
+    store = open_store(args)
     try:
         if kind == "npy":
             try:
@@ -206,16 +162,17 @@ def _features_run(args: argparse.Namespace) -> int:
             summary, wrote = run.summary, f"wrote {folder.written} arrays to {args.out}{os.sep}"
         else:
             results, summary = extract(paths, fs, store=store, jobs=args.jobs)
+            names = export.table_names(paths, root)  # relative paths only where base names collide
             try:
                 if kind == "stdout":
-                    export.write_csv(results, fs, sys.stdout)
+                    export.write_csv(results, fs, sys.stdout, names)
                     sys.stdout.flush()
                     wrote = None
                 elif kind == "npz":
                     n = export.write_npz(results, fs, args.out, root)
                     wrote = f"wrote {n} arrays to {args.out}"
                 else:
-                    n = export.write_table(results, fs, args.out)
+                    n = export.write_table(results, fs, args.out, names)
                     wrote = f"wrote {n} rows to {args.out}"
             except BrokenPipeError:
                 raise
@@ -251,31 +208,62 @@ VERBS: tuple[Verb, ...] = (
          report_arguments, report_run),
     Verb("explain", "what a CNN's filters respond to, and where in a song its evidence lies",
          explain_arguments, explain_run),
-    Verb("serve", "the web page and JSON API: drop a song, see its genres", serve_arguments, serve_run),
+    Verb("serve", "the web page and JSON API: drop a song, see its genres", serve_arguments, serve_run,
+         runs_bare=True),
+    Verb("models", "list the shipped models and those in a folder of runs: data, split, honest accuracy",
+         models_arguments, models_run, runs_bare=True),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subparser per entry of :data:`VERBS`."""
-    parser = argparse.ArgumentParser(
-        prog="genrekit", description="Tell the genre of a piece of music from its audio."
+    parser = Parser(
+        prog="genrekit", description="Tell the genre of a piece of music from its audio.",
+        epilog="`genrekit VERB --help` gives a verb's options. Exit status: 0 done, 1 something failed "
+               "(the message says what), 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"genrekit {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True, title="verbs")
     for verb in VERBS:
         p = sub.add_parser(verb.name, help=verb.help, description=verb.help)
         verb.arguments(p)
-        p.set_defaults(run=verb.run, parser=p)
+        p.set_defaults(run=verb.run, parser=p, runs_bare=verb.runs_bare)
+    return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _bare(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser | None:
+    """The (sub)command parser ``argv`` names when it holds nothing but command names, else ``None``."""
+    for token in argv:
+        parser = _subcommands(parser).get(token)
+        if parser is None:
+            return None
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``genrekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    bare = _bare(parser, argv)
+    if bare is not None and not bare.get_default("runs_bare"):
+        # `genrekit`, `genrekit explain`, `genrekit train`: what the command can do, not one missing argument.
+        bare.print_help(sys.stderr)
+        return 2
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # Reported by the verb's parser, so that the usage shown is the verb's own.
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.run(args)
     except CommandError as exc:
-        print(f"genrekit {args.verb}: error: {exc}", file=sys.stderr)
+        print(error_line(args.parser.prog, str(exc)), file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader of stdout went away (``| head``): stop quietly, as Unix tools do.
@@ -283,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        print(f"genrekit {args.verb}: interrupted (finished files are kept in the cache)", file=sys.stderr)
+        print(f"{args.parser.prog}: interrupted (finished files are kept in the cache)", file=sys.stderr)
         return 130
 
 

@@ -120,10 +120,17 @@ def run_experiment(table: FeatureTable, config: ExperimentConfig, out_dir: str |
                     progress(f"{name}: done in an earlier run, kept")
                 continue
         started = time.perf_counter()
-        if len(splits) == 1:
-            entry = _fit_one_split(table, splits[0], name, config, groups, labels, out, command, n_jobs)
-        else:
-            entry = _fit_folds(table, splits, name, config, groups, labels, n_jobs)
+        try:
+            if len(splits) == 1:
+                entry = _fit_one_split(table, splits[0], name, config, groups, labels, out, command, n_jobs)
+            else:
+                entry = _fit_folds(table, splits, name, config, groups, labels, n_jobs)
+        except ValueError as exc:
+            # scikit-learn's words alone do not say which model, nor that the data is the likely cause.
+            n_train = len(splits[0].train)
+            raise ValueError(f"model {name} could not be fitted on {n_train} training rows: {exc} "
+                             f"(the models finished so far are kept: run again without {name} in "
+                             f"--model to go on from them)") from exc
         entry["seconds"] = round(time.perf_counter() - started, 2)
         entries[name] = entry
         if checkpoint is not None:

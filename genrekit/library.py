@@ -40,12 +40,13 @@ from typing import NamedTuple
 from ._io import jsonable
 from .batch import Failure, Result, Summary, progress_bar, run_batch
 from .files import content_hash
+from .output import prediction_notes
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
 
 #: Fields of a public result object, in output order (``timeline`` only when asked for).
-PUBLIC_FIELDS = ("path", "label", "probabilities", "tags", "timeline", "duration", "model", "error")
+PUBLIC_FIELDS = ("path", "label", "probabilities", "tags", "timeline", "duration", "model", "notes", "error")
 
 
 def model_key(clf) -> str:
@@ -475,27 +476,34 @@ class FileResult:
     def ok(self) -> bool:
         return self.record.get("error") is None
 
-    def public(self, *, timeline: bool = False, top: int | None = None) -> dict:
-        """The output object: :data:`PUBLIC_FIELDS` (``timeline`` if asked), probabilities by score."""
-        return public_record(self.record, timeline=timeline, top=top)
+    def public(self, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
+               name: str | None = None) -> dict:
+        """The output object: :data:`PUBLIC_FIELDS` (``timeline`` if asked), in :mod:`genrekit.output`'s convention."""
+        return public_record(self.record, timeline=timeline, top=top, precision=precision, name=name)
 
 
-def public_record(record: dict, *, timeline: bool = False, top: int | None = None) -> dict:
-    """A record as ``genrekit classify`` prints it.
+def public_record(record: dict, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
+                  name: str | None = None) -> dict:
+    """A record as ``genrekit classify`` prints it, in :mod:`genrekit.output`'s convention.
 
-    ``probabilities`` are sorted by score (highest first), the first ``top`` of them;
-    ``timeline`` (every genre of every window) is included when asked; ``error`` is
-    ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
-    ``duration`` are ``None``.
+    ``probabilities`` are sorted by score (highest first, ties by name), the first
+    ``top`` of them, rounded to ``precision`` decimals (default 4); ``timeline`` (every
+    genre of every window) is included when asked; ``notes`` lists cautions; ``error``
+    is ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
+    ``duration`` are ``None``. ``name`` replaces the record's path (the name relative
+    to the folder given).
     """
+    from . import output
+
+    digits = output.PRECISION if precision is None else precision
     probs = record.get("probabilities")
     if probs is not None:
-        ranked = sorted(probs.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-        probs = dict(ranked)
+        probs = dict(list(output.ranked(probs, digits).items())[:top])
     out = {
-        "path": record["path"], "label": record.get("label"), "probabilities": probs,
-        "tags": record.get("tags"), "timeline": record.get("timeline"), "duration": record.get("duration"),
-        "model": record.get("model"), "error": record.get("error"),
+        "path": record["path"] if name is None else name, "label": record.get("label"), "probabilities": probs,
+        "tags": output.scores(record.get("tags"), digits),
+        "timeline": output.timeline(record.get("timeline"), digits), "duration": output.seconds(record.get("duration")),
+        "model": record.get("model"), "notes": list(record.get("notes") or []), "error": record.get("error"),
     }
     if not timeline:
         del out["timeline"]
@@ -526,6 +534,9 @@ class LibraryRun:
         skipped files included.
     dry_run : bool
         With ``write_tags``: only say what would change.
+    min_score : float
+        With ``write_tags``: leave files whose top score is below this untouched
+        (their :class:`~genrekit.tags.TagChange` says :data:`~genrekit.tags.UNCERTAIN`).
     progress : bool
         Draw a progress bar on stderr when it is a terminal.
 
@@ -536,7 +547,8 @@ class LibraryRun:
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
-                 jobs: int = 1, write_tags: bool = False, dry_run: bool = False, progress: bool = True) -> None:
+                 jobs: int = 1, write_tags: bool = False, dry_run: bool = False, min_score: float = 0.0,
+                 progress: bool = True) -> None:
         from .predict import GenreClassifier, load_model
 
         self.paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
@@ -550,6 +562,7 @@ class LibraryRun:
         self.jobs = jobs
         self.write_tags = write_tags
         self.dry_run = dry_run
+        self.min_score = min_score
         self.progress = progress
         self.summary = Summary("classify", total=len(self.paths), done_label="done", cached_label="skipped")
         self.tags: list = []
@@ -577,6 +590,7 @@ class LibraryRun:
                 if previous is not None and previous.get("error") is None:
                     self.summary.cached += 1
                     record = dict(previous, path=str(path), model=self.clf.name)
+                    record["notes"] = prediction_notes(record, self.clf)  # today's rules, not the stored run's
                     result = FileResult(index, path, record, skipped=True)
                     self._tag(result, fid, store_always=False)
                     _tick(bar)
@@ -614,6 +628,7 @@ class LibraryRun:
             record.update(label=value["label"], probabilities=value["probabilities"],
                           timeline=value["timeline"], tags=value.get("tags"), embedding=value.get("embedding"),
                           duration=value["duration"])
+            record["notes"] = prediction_notes(record, self.clf)
         else:
             record["error"] = outcome.failure.reason
         record.update(content_hash=fid.content_hash if fid else None, model_key=self.key, time=_now())
@@ -622,9 +637,15 @@ class LibraryRun:
     def _tag(self, result: FileResult, fid: FileId | None, *, store_always: bool) -> None:
         """Write the tag (if asked), then store the result under the file's final content hash."""
         if self.write_tags:
-            from .tags import write_genre
+            from .tags import UNCERTAIN, TagChange, write_genre
 
-            result.tag = write_genre(result.path, result.record["label"], dry_run=self.dry_run)
+            score = (result.record.get("probabilities") or {}).get(result.record["label"], 0.0)
+            if score < self.min_score:
+                result.tag = TagChange(str(result.path), None, result.record["label"], UNCERTAIN,
+                                       f"top score {result.record['label']} {score:.2f} < --min-score "
+                                       f"{self.min_score:g}")
+            else:
+                result.tag = write_genre(result.path, result.record["label"], dry_run=self.dry_run)
             self.tags.append(result.tag)
             if result.tag.changed and self.store is not None:
                 # New bytes, same audio: file the result under the new hash too, so the

@@ -44,7 +44,12 @@ def shipped_models() -> list[str]:
 
 @dataclass
 class Prediction:
-    """The genres of one song."""
+    """The genres of one song.
+
+    ``probabilities`` (full floats) and each timeline window's are in the output order
+    of :mod:`genrekit.output` (score descending, ties by name); ``notes`` are its
+    cautions (:func:`genrekit.output.prediction_notes`).
+    """
 
     path: str | None
     label: str
@@ -53,24 +58,30 @@ class Prediction:
     model: str
     timeline: list[dict] | None = None
     windows: int = 0
+    notes: list[str] = field(default_factory=list)
     #: The song's strongest descriptive tags ``[{"label", "score"}, ...]`` (backbone models
     #: only: MSD-musicnn's Last.fm tags, mean over the song's patches), best first.
     tags: list[dict] | None = None
     #: The song's embedding (backbone models only): mean of its patches' embeddings, float32.
     embedding: np.ndarray | None = field(default=None, repr=False)
 
-    def top(self, k: int | None = None) -> list[dict]:
-        """``[{"label", "score"}, ...]`` sorted by score, the first ``k`` (all when ``None``)."""
-        ranked = sorted(self.probabilities.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [{"label": label, "score": score} for label, score in ranked[:k]]
+    def top(self, k: int | None = None, precision: int | None = None) -> list[dict]:
+        """``[{"label", "score"}, ...]`` by score, the first ``k`` (all when ``None``), rounded to ``precision``."""
+        from .output import top_list
 
-    def to_dict(self) -> dict:
-        out = {"path": self.path, "label": self.label, "probabilities": self.probabilities,
-               "duration": self.duration, "model": self.model}
+        return top_list(self.probabilities, k, precision)
+
+    def to_dict(self, precision: int | None = None) -> dict:
+        """The prediction as JSON-ready data (rounded as outputs are: ``precision`` defaults to 4 decimals)."""
+        from . import output
+
+        digits = output.PRECISION if precision is None else precision
+        out = {"path": self.path, "label": self.label, "probabilities": output.ranked(self.probabilities, digits),
+               "duration": output.seconds(self.duration), "model": self.model, "notes": list(self.notes)}
         if self.tags is not None:
-            out["tags"] = self.tags
+            out["tags"] = output.scores(self.tags, digits)
         if self.timeline is not None:
-            out["timeline"] = self.timeline
+            out["timeline"] = output.timeline(self.timeline, digits)
         return out
 
 
@@ -160,10 +171,13 @@ class GenreClassifier:
 
     def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
                         timeline: bool = False) -> Prediction:
+        from .output import prediction_notes, ranked
+
         y = self._at_model_rate(y, sr)
         taggram = self.taggram(y) if self.has_backbone else None
         bounds, proba = self.window_probabilities(y, taggram=taggram)
         mean = proba.mean(axis=0)
+        probabilities = ranked(dict(zip(self.labels, mean.tolist())), None)
         line = None
         if timeline:
             line_bounds = self.timeline_bounds(len(y), taggram)
@@ -180,10 +194,10 @@ class GenreClassifier:
             order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
             tags = [{"label": TAGS[i], "score": float(tag_mean[i])} for i in order]
             embedding = taggram.embeddings.mean(axis=0).astype(np.float32)
-        return Prediction(
+        prediction = Prediction(
             path=path,
-            label=self.labels[int(np.argmax(mean))],
-            probabilities={label: float(p) for label, p in zip(self.labels, mean)},
+            label=next(iter(probabilities)),
+            probabilities=probabilities,
             duration=len(y) / self.sample_rate,
             model=self.name,
             timeline=line,
@@ -191,6 +205,8 @@ class GenreClassifier:
             tags=tags,
             embedding=embedding,
         )
+        prediction.notes = prediction_notes(prediction, self)
+        return prediction
 
     def classify_file(self, path: str | os.PathLike, *, timeline: bool = False) -> Prediction:
         """Decode ``path`` (raises :class:`genrekit.audio.AudioError`) and classify it."""
@@ -199,10 +215,12 @@ class GenreClassifier:
 
     # --- helpers -------------------------------------------------------------------------
     def _timeline(self, bounds, proba) -> list[dict]:
+        from .output import ranked, seconds
+
         sr = self.sample_rate
         return [
-            {"start": round(start / sr, 3), "end": round(stop / sr, 3),
-             "probabilities": {label: float(p) for label, p in zip(self.labels, row)}}
+            {"start": seconds(start / sr), "end": seconds(stop / sr),
+             "probabilities": ranked(dict(zip(self.labels, row.tolist())), None)}
             for (start, stop), row in zip(bounds, proba)
         ]
 
@@ -252,35 +270,112 @@ _LOCK = threading.Lock()
 
 
 def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
-    """Load a model bundle once per process (``None``: the bundled default model).
+    """Load a model once per process (``None``: the shipped default model).
 
-    ``path`` is a bundle folder, or a run folder holding one bundle. Raises
-    :class:`genrekit.models.bundle.BundleError` for anything that is not a valid bundle.
+    ``path`` is anything :func:`resolve_model` accepts: a shipped model's name, a
+    bundle folder, or a run folder. Raises :class:`genrekit.models.bundle.BundleError`
+    for anything that is not a valid bundle.
     """
     from .models.bundle import load_bundle
 
-    folder = Path(path) if path is not None else DEFAULT_MODEL
-    folder = bundle_folder(folder)
+    folder = resolve_model(path)
     key = (str(folder.resolve()), _mtime(folder))
     with _LOCK:
         if key not in _MODELS:
             bundle = load_bundle(folder)
-            name = "default" if path is None else folder.name
-            _MODELS[key] = GenreClassifier(bundle, name=name)
+            _MODELS[key] = GenreClassifier(bundle, name=model_name(folder))
         return _MODELS[key]
 
 
-def bundle_folder(folder: Path) -> Path:
-    """The bundle a path names: the folder itself, or the one bundle inside a run folder."""
-    if (folder / "bundle.json").exists() or not folder.is_dir():
-        return folder
-    found = sorted(p.parent for p in folder.glob("*/bundle.json"))
+def model_name(folder: Path) -> str:
+    """What outputs call the model in ``folder``: a shipped model's name, else the folder's name."""
+    folder = Path(folder)
+    try:
+        if folder.resolve().parent == SHIPPED_MODELS:
+            return folder.name
+    except OSError:
+        pass
+    return folder.name or str(folder)
+
+
+#: The file a training run writes beside its bundles, naming the one chosen on validation.
+RUN_RESULTS = "results.json"
+
+
+def resolve_model(spec: str | os.PathLike | None = None) -> Path:
+    """The bundle folder a ``--model`` value names; the one place model names are resolved.
+
+    Parameters
+    ----------
+    spec : str, path or None
+        ``None``: the default shipped model (:data:`DEFAULT_MODEL_NAME`). A path that
+        exists: a bundle folder (holding ``bundle.json``), or a training run folder,
+        which stands for the model its ``results.json`` selected on validation, or for
+        its only bundle. Otherwise the name of a shipped model (:func:`shipped_models`).
+
+    Raises
+    ------
+    genrekit.models.bundle.BundleError
+        When ``spec`` names nothing, or a run folder holding several models none of
+        which is selected (the message lists them).
+    """
+    from .models.bundle import BundleError
+
+    if spec is None:
+        return DEFAULT_MODEL
+    path = Path(spec).expanduser()
+    if not path.exists():
+        if str(spec) in shipped_models():
+            return SHIPPED_MODELS / str(spec)
+        raise BundleError(spec, f"no such model: not a bundle or run folder, nor a shipped model "
+                          f"({', '.join(shipped_models()) or 'none installed'}); `genrekit models DIR` "
+                          f"lists the models in a folder")
+    if (path / "bundle.json").exists() or not path.is_dir():
+        return path  # load_bundle says what is wrong with it, if anything
+    selected = selected_bundle(path)
+    if selected is not None:
+        return selected
+    found = sorted(p.parent for p in path.glob("*/bundle.json"))
     if len(found) == 1:
         return found[0]
-    selected = folder / "selected"
-    if (selected / "bundle.json").exists():
-        return selected
-    return folder
+    if found:
+        names = ", ".join(p.name for p in found)
+        raise BundleError(path, f"a run folder holding {len(found)} models ({names}) and none selected "
+                          f"(a run selects one when trained with --valid-size); name one, "
+                          f"e.g. --model {found[0]}")
+    deeper = sorted(p.parent for p in path.glob("*/*/bundle.json"))
+    if deeper:
+        raise BundleError(path, f"a folder of runs, not one model; name one, e.g. --model {deeper[0]} "
+                          f"(`genrekit models {path}` lists them)")
+    raise BundleError(path, "no bundle.json in it or in its subfolders "
+                      "(is it a model bundle or a training run folder?)")
+
+
+def selected_bundle(run: Path) -> Path | None:
+    """The bundle a run folder's results.json selected, if it names one that exists."""
+    import json
+
+    try:
+        results = json.loads((run / RUN_RESULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        results = None
+    if isinstance(results, dict) and isinstance(results.get("selected"), str):
+        entry = (results.get("models") or {}).get(results["selected"]) or {}
+        folder = run / str(entry.get("bundle") or results["selected"])
+        if (folder / "bundle.json").exists():
+            return folder
+    legacy = run / "selected"
+    return legacy if (legacy / "bundle.json").exists() else None
+
+
+def bundle_folder(folder: Path) -> Path:
+    """The bundle a path names (:func:`resolve_model`); the path itself when it names none."""
+    from .models.bundle import BundleError
+
+    try:
+        return resolve_model(folder)
+    except BundleError:
+        return Path(folder)
 
 
 def _mtime(folder: Path) -> int:
@@ -291,26 +386,43 @@ def _mtime(folder: Path) -> int:
 
 
 def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *, sr: int | None = None,
-             top_k: int | None = None):
+             top_k: int | None = None, precision: int | None = 4):
     """Genres of a song, Hugging Face pipeline style.
 
     Parameters
     ----------
     inputs : path, numpy array, or a list of paths
         A file to decode, or a signal (then give ``sr``).
-    model : bundle path, a loaded model, or None for the bundled default.
+    model : str, path, a loaded model, or None
+        A shipped model's name, a bundle or run folder (:func:`resolve_model`), or
+        ``None`` for the default shipped model.
     top_k : int or None
         Keep the ``top_k`` best labels.
+    precision : int or None
+        Decimals of the scores (default 4, as every genrekit output); ``None``: full floats.
 
     Returns
     -------
-    ``[{"label": ..., "score": ...}, ...]`` sorted by score (a list of such lists for a list of paths).
+    ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a list of
+    such lists for a list of paths). A result with notes (an input much shorter than
+    the model's clips, an uncertain result) also issues a :class:`GenreNote` warning.
     """
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if isinstance(inputs, (list, tuple)):
-        return [classify(item, clf, sr=sr, top_k=top_k) for item in inputs]
+        return [classify(item, clf, sr=sr, top_k=top_k, precision=precision) for item in inputs]
     if isinstance(inputs, np.ndarray):
         if sr is None:
             raise ValueError("give sr= (the signal's sample rate in Hz) with an array input")
-        return clf.classify_signal(inputs, sr).top(top_k)
-    return clf.classify_file(inputs).top(top_k)
+        prediction = clf.classify_signal(inputs, sr)
+    else:
+        prediction = clf.classify_file(inputs)
+    if prediction.notes:  # the list has no room for them: say them as a warning, as the CLI prints them
+        import warnings
+
+        where = prediction.path or "signal"
+        warnings.warn(f"{where}: {'; '.join(prediction.notes)}", GenreNote, stacklevel=2)
+    return prediction.top(top_k, precision)
+
+
+class GenreNote(UserWarning):
+    """A caution about one result of :func:`classify` (a short input, an uncertain result)."""

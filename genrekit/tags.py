@@ -42,6 +42,8 @@ from ._io import fsync_dir
 WRITTEN, WOULD_WRITE, UNCHANGED, UNSUPPORTED, READ_ONLY, FAILED = (
     "written", "would write", "unchanged", "not supported", "read-only", "failed",
 )
+#: Not attempted: the model's top score was below the asked minimum (``classify --min-score``).
+UNCERTAIN = "skipped (uncertain)"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class TagChange:
         The genre asked for.
     status : str
         :data:`WRITTEN`, :data:`WOULD_WRITE` (dry run), :data:`UNCHANGED` (already
-        that genre), :data:`UNSUPPORTED`, :data:`READ_ONLY` or :data:`FAILED`.
+        that genre), :data:`UNSUPPORTED`, :data:`READ_ONLY`, :data:`FAILED` or
+        :data:`UNCERTAIN` (not attempted: a top score below the minimum).
     reason : str or None
         Why, for the last three.
     """
@@ -84,6 +87,8 @@ class TagChange:
             return f"{self.path}: genre {old} -> {self.new!r} ({self.status})"
         if self.status == UNCHANGED:
             return f"{self.path}: genre already {self.new!r}"
+        if self.status == UNCERTAIN:
+            return f"{self.path}: tags not written, uncertain: {self.reason}"
         return f"{self.path}: tags not written: {self.reason}"
 
 

@@ -13,6 +13,8 @@ where the test is about it (skipped, saying so, while it is not built yet).
 from __future__ import annotations
 
 import functools
+import csv
+import io
 import json
 import os
 import re
@@ -137,7 +139,7 @@ def check_timeline(timeline: list[dict], duration: float, labels) -> None:
         assert before["end"] <= after["end"]
     for window in timeline:
         assert set(window["probabilities"]) == set(labels)
-        assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)
+        assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)  # 4-decimal outputs
 
 
 # --- the command's formats ----------------------------------------------------------------------
@@ -156,9 +158,9 @@ def test_json_lists_every_file_with_every_genre(capsys, songs, bundle_dir):
     results = json.loads(out)
     assert [Path(r["path"]).name for r in results] == ["classical.0.wav", "hiphop.0.wav", "metal.0.wav"]
     for r in results:
-        assert list(r) == ["path", "label", "probabilities", "duration", "model", "error"]
+        assert list(r) == ["path", "label", "probabilities", "duration", "model", "notes", "error"]
         assert set(r["probabilities"]) == set(GENRES)
-        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         scores = list(r["probabilities"].values())
         assert scores == sorted(scores, reverse=True) and r["label"] == next(iter(r["probabilities"]))
         assert r["label"] == Path(r["path"]).parent.name  # the synthetic genres are easy
@@ -183,12 +185,11 @@ def test_csv_table_and_jsonl_agree_with_json(capsys, songs, bundle_dir, tmp_path
     assert code == 0
     lines = out.splitlines()
     labels = sorted(GENRES)  # the bundle's label order: LogisticRegression.classes_
-    assert lines[0] == ",".join(["path", "label", *labels, "duration", "error"])
-    for line, r in zip(lines[1:], results):
-        cells = line.split(",")
+    assert lines[0] == ",".join(["path", "label", *labels, "duration", "notes", "error"])
+    for cells, r in zip(list(csv.reader(io.StringIO(out)))[1:], results):
         assert cells[:2] == [r["path"], r["label"]] and cells[-1] == ""
-        assert [float(c) for c in cells[2:-2]] == [r["probabilities"][g] for g in labels]
-        assert float(cells[-2]) == r["duration"]
+        assert [float(c) for c in cells[2:-3]] == [r["probabilities"][g] for g in labels]
+        assert float(cells[-3]) == r["duration"] and cells[-2] == "; ".join(r["notes"])
 
     code, out, _ = classify_main(capsys, songs, "--model", bundle_dir, "--format", "jsonl", *store)
     assert [json.loads(line) for line in out.splitlines()] == results
@@ -196,9 +197,12 @@ def test_csv_table_and_jsonl_agree_with_json(capsys, songs, bundle_dir, tmp_path
     code, out, _ = classify_main(capsys, songs, "--model", bundle_dir, "--format", "table", "--top", "2", *store)
     header, *rows = out.splitlines()
     assert header.split() == ["path", "genre", "score", "next"]
+    assert [line[len("  note: "):] for line in rows if line.startswith("  note: ")] == [
+        n for r in results for n in r["notes"]]
+    rows = [line for line in rows if not line.startswith("  ")]
     for row, r in zip(rows, results):
         (first, p1), (second, p2) = list(r["probabilities"].items())[:2]
-        assert row.split() == [r["path"], first, f"{p1:.3f}", second, f"{p2:.3f}"]
+        assert row.split() == [r["path"], first, f"{p1:.4f}", second, f"{p2:.4f}"]
     assert len({row.index(" " + r["label"]) for row, r in zip(rows, results)}) == 1  # aligned
 
 
@@ -213,13 +217,13 @@ def test_timeline_windows_cover_every_song(capsys, songs, bundle_dir, tmp_path):
     for r in results:
         check_timeline(r["timeline"], r["duration"], GENRES)
         mean = {g: np.mean([w["probabilities"][g] for w in r["timeline"]]) for g in GENRES}
-        assert mean == pytest.approx(r["probabilities"], abs=1e-9)  # the song is its windows' mean
+        assert mean == pytest.approx(r["probabilities"], abs=2e-4)  # the song is its windows' mean (4 decimals)
     by_name = {Path(r["path"]).name: r for r in results}
     assert [(w["start"], w["end"]) for w in by_name["short.wav"]["timeline"]] == [(0.0, 1.2)]
     assert by_name["odd.flac"]["timeline"][-1]["end"] == 8.2
 
     code, out, _ = classify_main(capsys, songs / "metal", "--model", bundle_dir, "--timeline")  # a table
-    assert re.search(r"^  0:00\.0-0:03\.0  metal \d\.\d{3}$", out, re.M)  # the table lists windows too
+    assert re.search(r"^  0:00\.0-0:03\.0  metal \d\.\d{4}$", out, re.M)  # the table lists windows too
 
 
 def test_bad_files_are_listed_and_the_rest_classified(capsys, songs, bundle_dir, tmp_path):
@@ -243,7 +247,7 @@ def test_bad_files_are_listed_and_the_rest_classified(capsys, songs, bundle_dir,
 
     code, out, _ = classify_main(capsys, folder, "--model", bundle_dir, "--format", "csv")
     rows = {Path(line.split(",")[0]).name: line for line in out.splitlines()[1:]}
-    assert rows["empty.wav"].startswith(f"{folder / 'empty.wav'},,,,,,")  # blank label, genres, duration
+    assert rows["empty.wav"].startswith("empty.wav,,,,,,,")  # named relative to the folder; blank label, genres, duration, notes
     code, out, _ = classify_main(capsys, folder, "--model", bundle_dir)
     assert re.search(r"text\.mp3 +error: not an audio file", out)
 
@@ -260,7 +264,7 @@ def test_usage_errors(capsys, songs, bundle_dir, tmp_path):
         assert message in capsys.readouterr().err
 
     code, _, err = classify_main(capsys, songs, "--model", tmp_path / "nowhere")
-    assert code == 1 and "cannot load the model" in err and "nowhere" in err
+    assert code == 1 and "no such model" in err and "nowhere" in err
     code, _, err = classify_main(capsys, tmp_path, "--model", bundle_dir)
     assert code == 1 and "no audio files found" in err
 
@@ -271,7 +275,7 @@ def test_out_file_formats_and_the_real_command(songs, bundle_dir, tmp_path):
                            "--out", str(out)], capture_output=True, text=True, env=cli_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""  # the results went to the file
-    assert out.read_text().startswith("path,label,classical,hiphop,metal,duration,error\n")
+    assert out.read_text().startswith("path,label,classical,hiphop,metal,duration,notes,error\n")
     assert len(out.read_text().splitlines()) == 4
     assert summary(proc.stderr)["done"] == 3
 
@@ -319,7 +323,7 @@ def test_python_api(bundle_dir, tmp_path):
     assert [r["label"] for r in ranked][0] == "hiphop"
     assert sorted(r["label"] for r in ranked) == sorted(GENRES)
     scores = [r["score"] for r in ranked]
-    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-9)
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0, abs=1e-3)
     assert classify([path, path], model=bundle_dir, top_k=1) == [ranked[:1], ranked[:1]]
 
     model = load_model(bundle_dir)
@@ -329,7 +333,7 @@ def test_python_api(bundle_dir, tmp_path):
     y, sr = sf.read(path, dtype="float32")
     proba = model.predict_proba(y, sr)
     assert proba.shape == (3,) and proba.sum() == pytest.approx(1.0, abs=1e-9)
-    assert dict(zip(model.labels, proba)) == pytest.approx({r["label"]: r["score"] for r in ranked}, abs=1e-6)
+    assert dict(zip(model.labels, proba)) == pytest.approx({r["label"]: r["score"] for r in ranked}, abs=1e-4)
     timeline = model.timeline(y, sr)
     check_timeline(timeline, len(y) / sr, GENRES)
 
@@ -349,7 +353,7 @@ def test_default_model_through_the_api(tmp_path):
     from genrekit import classify, load_model
 
     ranked = classify(write_song(tmp_path / "song.wav", "metal", seconds=31.0, seed=2))
-    assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-9)
+    assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-3)
     assert sorted(r["label"] for r in ranked) == sorted(load_model().labels)
     assert load_model() is load_model(None)
 
@@ -393,7 +397,7 @@ def test_demo_song_needs_no_data_and_its_timeline_covers_it():
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     (result,) = json.loads(run.stdout)
-    assert result["error"] is None and result["path"].endswith("genrekit-demo.wav")
+    assert result["error"] is None and result["path"] == "(demo song)"
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
     assert result["timeline"][0]["start"] == 0 and result["timeline"][-1]["end"] == pytest.approx(60.0)
     assert not Path(result["path"]).exists()  # the synthesised file is removed afterwards

@@ -183,11 +183,11 @@ def test_classify_a_real_clip(server, clip, bundle):
     assert status == 200, out
     labels = json.loads((bundle / "bundle.json").read_text())["labels"]
     probs = out["probabilities"]
-    assert list(probs) == labels
-    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert sorted(probs) == sorted(labels)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)  # 4-decimal outputs
     assert out["label"] in labels and out["label"] == max(probs, key=probs.get)
-    assert [r["label"] for r in out["ranking"]][0] == out["label"]
-    assert [r["score"] for r in out["ranking"]] == sorted(probs.values(), reverse=True)
+    assert list(probs)[0] == out["label"] and "ranking" not in out  # probabilities are the ranking
+    assert list(probs.values()) == sorted(probs.values(), reverse=True)
     assert out["filename"] == clip.name
     assert out["duration"] == pytest.approx(30.0, abs=0.2)
 
@@ -198,11 +198,12 @@ def test_classify_a_real_clip(server, clip, bundle):
     assert timeline[-1]["end"] == pytest.approx(out["duration"], abs=0.01)
     assert all(b["start"] <= a["end"] for a, b in zip(timeline, timeline[1:]))
     for window in timeline:
-        assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert sum(window["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
 
     # The same numbers as classifying the file in-process.
     local = load_model(bundle).classify_file(clip)
-    assert np.allclose([probs[k] for k in labels], [local.probabilities[k] for k in labels], atol=1e-9)
+    assert np.allclose([probs[k] for k in labels], [local.probabilities[k] for k in labels], atol=1e-4)
+    assert out["notes"] == local.notes
 
     # The spectrogram image is fetchable, a PNG of the stated size with mel-spaced ticks.
     spec = out["spectrogram"]

@@ -25,6 +25,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from .common import CommandError, add_jobs_argument, add_model_argument, fraction, model_path, no_audio_error, positive_int
+
+from ..output import PRECISION
+
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``--top`` is not given.
 TABLE_TOP = 3
@@ -34,30 +38,36 @@ TABLE_TAGS = 5
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit classify``'s arguments to ``p``."""
-    from ..cli import _add_jobs_argument, _positive_int
-
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="audio files and folders (folders are searched recursively; hidden files skipped)")
     p.add_argument("--demo", action="store_true",
-                   help="also classify a 60-s song genrekit synthesises (drums and bass, then chords): "
-                        "a first try with no music at hand")
-    p.add_argument("--model", "-m", metavar="BUNDLE", type=Path,
-                   help="model bundle folder (default: the model bundled with genrekit)")
+                   help="also classify a 60-s song genrekit synthesises, one genre then another "
+                        "(see --timeline): a first try with no music at hand")
+    p.add_argument("--keep", metavar="FILE", type=Path,
+                   help="with --demo: write the demo song to FILE (.wav, .flac, .ogg) and keep it "
+                        "(default: a temporary file, deleted at the end)")
+    add_model_argument(p)
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: table; with --out, from its suffix)")
+    p.add_argument("--precision", metavar="DIGITS", type=positive_int, default=None,
+                   help=f"decimals of the probabilities (default {PRECISION}; seconds always have 3)")
     p.add_argument("--timeline", action="store_true",
-                   help="also give every window's probabilities, [{start, end, probabilities}] (not in csv)")
-    p.add_argument("--top", metavar="K", type=_positive_int,
+                   help="also give every window's probabilities, [{start, end, probabilities}] (not in csv; "
+                        "default: the song's only)")
+    p.add_argument("--top", metavar="K", type=positive_int,
                    help=f"list the K most likely genres per file (table: default {TABLE_TOP}; json: default all)")
     p.add_argument("--out", "-o", metavar="FILE", type=Path,
                    help="write results to FILE; .jsonl or .sqlite/.db keep results as each file finishes, "
-                        "and a rerun skips files already classified with the same model")
-    _add_jobs_argument(p)
+                        "and a rerun skips files already classified with the same model (default: stdout)")
+    add_jobs_argument(p)
     tags = p.add_argument_group("tags")
     tags.add_argument("--write-tags", action="store_true",
                       help="write the top genre into each file's tags (ID3 TCON, Vorbis GENRE, MP4 \u00a9gen)")
     tags.add_argument("--dry-run", action="store_true",
                       help="with --write-tags: show what would change (old -> new), touch no file")
+    tags.add_argument("--min-score", metavar="P", type=fraction, default=0.0,
+                      help="with --write-tags: leave files whose top score is below P untouched, and list them "
+                           "(default 0: tag every file)")
 
 
 def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -67,6 +77,10 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     error = args.parser.error
     if args.dry_run and not args.write_tags:
         error("--dry-run: only with --write-tags (it shows the tag changes without making them)")
+    if args.min_score and not args.write_tags:
+        error("--min-score: only with --write-tags (it skips files whose top score is below it)")
+    if args.keep is not None and not args.demo:
+        error("--keep: only with --demo (it keeps the synthesised demo song)")
     if args.out is None:
         dest, fmt = "stdout", args.format or "table"
     elif args.out.suffix.lower() in STORE_SUFFIXES:
@@ -83,39 +97,54 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     return dest, fmt
 
 
+#: The name the demo song goes by in outputs when it is not kept (--keep FILE names it).
+DEMO_NAME = "(demo song)"
+
+
+def _demo_path(args: argparse.Namespace) -> Path:
+    """Write the demo song where ``--keep`` says, or to a temporary folder removed at exit."""
+    from ..demo import write_demo
+
+    if args.keep is not None:
+        try:
+            return write_demo(args.keep)
+        except (OSError, RuntimeError, ValueError) as exc:  # soundfile: unknown format, unwritable folder
+            raise CommandError(f"--keep {args.keep}: cannot write the demo song: {exc}") from exc
+    import atexit
+    import shutil
+    import tempfile
+
+    demo_dir = tempfile.mkdtemp(prefix="genrekit-demo-")
+    atexit.register(shutil.rmtree, demo_dir, ignore_errors=True)
+    return write_demo(Path(demo_dir) / "genrekit-demo.wav")
+
+
 def classify_run(args: argparse.Namespace) -> int:
     """Run ``genrekit classify``; return the exit status."""
     from .._io import write_bytes_atomic
-    from ..cli import CommandError
-    from ..files import AUDIO_EXTENSIONS, collect_audio_files
+    from ..batch import Failure
+    from ..files import collect_audio_files
     from ..library import LibraryRun, ResultsError, open_results
     from ..models.bundle import BundleError
-    from ..predict import DEFAULT_MODEL, load_model
+    from ..output import relative_names
+    from ..predict import load_model
 
     dest, fmt = _plan(args)
     if not args.paths and not args.demo:
         args.parser.error("give audio files or folders (or --demo)")
+    model = model_path(args.model)
     paths = collect_audio_files(args.paths) if args.paths else []
+    names = relative_names(paths, args.paths)
     if args.demo:
-        import tempfile
-
-        from ..demo import write_demo
-
-        import atexit
-        import shutil
-
-        demo_dir = tempfile.mkdtemp(prefix="genrekit-demo-")
-        atexit.register(shutil.rmtree, demo_dir, ignore_errors=True)
-        paths.append(write_demo(Path(demo_dir) / "genrekit-demo.wav"))
+        demo = _demo_path(args)
+        paths.append(demo)
+        names[demo] = str(args.keep) if args.keep is not None else DEMO_NAME
     if not paths:
-        raise CommandError(f"no audio files found in {', '.join(map(str, args.paths))} "
-                           f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")
+        raise no_audio_error(args.paths)
     try:
-        clf = load_model(args.model)
+        clf = load_model(model)
     except BundleError as exc:
-        hint = "" if args.model is not None else (
-            f" (no default model is installed at {DEFAULT_MODEL}; give one with --model BUNDLE)")
-        raise CommandError(f"cannot load the model: {exc}{hint}") from exc
+        raise CommandError(f"cannot load the model: {exc}") from exc
 
     store = None
     if dest == "store":
@@ -128,15 +157,16 @@ def classify_run(args: argparse.Namespace) -> int:
         for w in caught:  # a repaired or partly foreign results file: say so plainly
             print(f"warning: {w.message}", file=sys.stderr)
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
+    view = {"timeline": args.timeline, "top": top, "precision": args.precision}
     try:
         run = LibraryRun(paths, clf, store=store, jobs=args.jobs, write_tags=args.write_tags,
-                         dry_run=args.dry_run)
+                         dry_run=args.dry_run, min_score=args.min_score)
         stream = fmt == "jsonl" and dest != "file"
         results = []
         for result in run:
             if stream:
                 # Streamed as each file finishes: a pipe gets results while the run goes on.
-                print(json_line(result.public(timeline=args.timeline, top=top)), flush=True)
+                print(json_line(result.public(name=names.get(result.path), **view)), flush=True)
             elif fmt is not None:  # kept for the output in input order (a store alone needs nothing kept)
                 results.append(result)
     finally:
@@ -146,7 +176,7 @@ def classify_run(args: argparse.Namespace) -> int:
 
     text = None
     if fmt is not None and not stream:
-        text = render(results, fmt, labels=clf.labels, timeline=args.timeline, top=top)
+        text = render(results, fmt, labels=clf.labels, names=names, **view)
     if dest == "file":
         try:
             write_bytes_atomic(args.out, text.encode("utf-8"))
@@ -160,13 +190,17 @@ def classify_run(args: argparse.Namespace) -> int:
     tags_ok = _report_tags(run.tags, args.dry_run)
     if dest != "stdout":
         print(f"results in {args.out}", file=sys.stderr)
+    if args.demo and args.keep is not None:
+        print(f"demo song kept in {args.keep}", file=sys.stderr)
+    # Failures named as the results name them: relative to the folder given.
+    run.summary.failed = [Failure(names.get(Path(f.item), f.item), f.reason) for f in run.summary.failed]
     run.summary.print()
     return 1 if run.summary.failed or not tags_ok else 0
 
 
 def _report_tags(changes, dry_run: bool) -> bool:
     """Print tag changes and a count line to stderr; ``False`` if any tag could not be written."""
-    from ..tags import FAILED, READ_ONLY, UNCHANGED, UNSUPPORTED, WOULD_WRITE, WRITTEN
+    from ..tags import FAILED, READ_ONLY, UNCERTAIN, UNCHANGED, UNSUPPORTED, WOULD_WRITE, WRITTEN
 
     if not changes:
         return True
@@ -174,7 +208,9 @@ def _report_tags(changes, dry_run: bool) -> bool:
         if change.status != UNCHANGED:
             print(change, file=sys.stderr)
     counts = {s: sum(c.status == s for c in changes) for s in
-              (WOULD_WRITE if dry_run else WRITTEN, UNCHANGED, UNSUPPORTED, READ_ONLY, FAILED)}
+              (WOULD_WRITE if dry_run else WRITTEN, UNCHANGED, UNCERTAIN, UNSUPPORTED, READ_ONLY, FAILED)}
+    if not counts[UNCERTAIN]:
+        del counts[UNCERTAIN]  # only said when --min-score left files out
     print(f"tags{' (dry run, nothing written)' if dry_run else ''}: "
           + ", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
     return all(c.ok for c in changes)
@@ -188,35 +224,43 @@ def json_line(obj: dict) -> str:
     return json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def render(results, fmt: str, *, labels: list[str], timeline: bool = False, top: int | None = None) -> str:
-    """The text of ``results`` (:class:`genrekit.library.FileResult`, in order) in ``fmt``."""
+def render(results, fmt: str, *, labels: list[str], timeline: bool = False, top: int | None = None,
+           precision: int | None = None, names: dict | None = None) -> str:
+    """The text of ``results`` (:class:`genrekit.library.FileResult`, in order) in ``fmt``.
+
+    Every format follows :mod:`genrekit.output`: probabilities by score (ties by name),
+    rounded to ``precision`` decimals (default 4), seconds to 3, files named by
+    ``names`` (path -> name relative to the folder given), notes included.
+    """
+    names = names or {}
+    public = [r.public(timeline=timeline, top=top, precision=precision, name=names.get(r.path)) for r in results]
     if fmt == "json":
         from .._io import dumps
 
-        return dumps([r.public(timeline=timeline, top=top) for r in results])
+        return dumps(public)
     if fmt == "jsonl":
-        return "".join(json_line(r.public(timeline=timeline, top=top)) + "\n" for r in results)
+        return "".join(json_line(obj) + "\n" for obj in public)
     if fmt == "csv":
-        return render_csv(results, labels)
-    return render_table(results, top=top or TABLE_TOP, timeline=timeline)
+        return render_csv(public, labels)
+    return render_table(public, top=top or TABLE_TOP, timeline=timeline, precision=precision)
 
 
-def render_csv(results, labels: list[str]) -> str:
-    """``path,label,<one column per genre, the model's order>,[tags,]duration,error``.
+def render_csv(public: list[dict], labels: list[str]) -> str:
+    """``path,label,<one column per genre, the model's order>,[tags,]duration,notes,error``.
 
-    ``tags`` (backbone models) holds the strongest tags as ``tag=score`` joined by ``; ``.
+    ``tags`` (backbone models only) holds the strongest tags as ``tag=score`` and ``notes`` the
+    cautions, each joined by ``"; "``.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    with_tags = any(r.record.get("tags") for r in results)
-    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "error"])
-    for r in results:
-        rec = r.record
+    with_tags = any(rec.get("tags") for rec in public)
+    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
+    for rec in public:
         probs = rec.get("probabilities") or {}
-        tags = ["; ".join(f"{t['label']}={t['score']:.4f}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
+        tags = ["; ".join(f"{t['label']}={t['score']}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
             if with_tags else []
         writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels), *tags,
-                         _num(rec.get("duration")), rec.get("error") or ""])
+                         _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
     return buf.getvalue()
 
 
@@ -224,35 +268,40 @@ def _num(value) -> str:
     return "" if value is None else repr(float(value))
 
 
-def render_table(results, *, top: int = TABLE_TOP, timeline: bool = False) -> str:
-    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores."""
+def render_table(public: list[dict], *, top: int = TABLE_TOP, timeline: bool = False,
+                 precision: int | None = None) -> str:
+    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below."""
+    from ..output import PRECISION
+
+    digits = PRECISION if precision is None else precision
     rows = []
-    for r in results:
-        rec = r.record
+    for rec in public:
         if rec.get("error") is not None:
             rows.append((rec["path"], "error:", "", rec["error"], []))
             continue
-        ranked = sorted(rec["probabilities"].items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = list(rec["probabilities"].items())  # already in the output order
         label, score = ranked[0]
-        nxt = ", ".join(f"{g} {p:.3f}" for g, p in ranked[1:top])
-        windows = []
+        nxt = ", ".join(f"{g} {p:.{digits}f}" for g, p in ranked[1:top])
+        extra = []
         if rec.get("tags"):
-            windows.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
+            extra.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
         if timeline:
             for w in rec.get("timeline") or []:
-                g, p = max(w["probabilities"].items(), key=lambda kv: (kv[1], kv[0]))
-                windows.append(f"  {_clock(w['start'])}-{_clock(w['end'])}  {g} {p:.3f}")
-        rows.append((rec["path"], label, f"{score:.3f}", nxt, windows))
+                g, p = next(iter(w["probabilities"].items()))
+                extra.append(f"  {_clock(w['start'])}-{_clock(w['end'])}  {g} {p:.{digits}f}")
+        extra += [f"  note: {note}" for note in rec.get("notes") or []]
+        rows.append((rec["path"], label, f"{score:.{digits}f}", nxt, extra))
     header = ("path", "genre", "score", "next" if top > 1 else "")
     w_path = max([len(header[0])] + [len(row[0]) for row in rows])
     w_genre = max([len(header[1])] + [len(row[1]) for row in rows])
-    lines = [f"{header[0]:<{w_path}}  {header[1]:<{w_genre}}  {header[2]:>5}  {header[3]}".rstrip()]
-    for path, genre, score, rest, windows in rows:
+    w_score = max([len(header[2])] + [len(row[2]) for row in rows])
+    lines = [f"{header[0]:<{w_path}}  {header[1]:<{w_genre}}  {header[2]:>{w_score}}  {header[3]}".rstrip()]
+    for path, genre, score, rest, extra in rows:
         if genre == "error:":
             lines.append(f"{path:<{w_path}}  error: {rest}")
         else:
-            lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>5}  {rest}".rstrip())
-        lines.extend(windows)
+            lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>{w_score}}  {rest}".rstrip())
+        lines.extend(extra)
     return "\n".join(lines) + "\n"
 
 

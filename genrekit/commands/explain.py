@@ -6,23 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import CommandError, add_model_argument, model_path, no_audio_error, positive_int, seconds
+
 
 def explain_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit explain``'s sub-verbs and their arguments to ``p``."""
-    from ..cli import _positive_int, _seconds
-
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     f = sub.add_parser("filters", help="top dataset excerpts per filter of a conv layer: PNG crops, wavs, index.html",
                        description="For each filter of a convolution layer, find the dataset windows that activate "
                                    "it most (maximum over time and frequency) and write their log-mel crops, short "
                                    "wav excerpts and an index.html to look and listen.")
-    f.add_argument("--model", required=True, metavar="BUNDLE", type=Path, help="a CNN model bundle (or run folder)")
+    add_model_argument(f, required=True, what="CNN")
     f.add_argument("--data", required=True, nargs="+", metavar="DIR", type=Path,
                    help="audio files and folders to search (folders recursively)")
     f.add_argument("--layer", metavar="N", type=int,
                    help="1-based convolution layer, in graph order (default: the last)")
-    f.add_argument("--top", metavar="K", type=_positive_int, default=8, help="excerpts per filter (default 8)")
-    f.add_argument("--excerpt", metavar="SECONDS", type=_seconds, default=3.0,
+    f.add_argument("--top", metavar="K", type=positive_int, default=8, help="excerpts per filter (default 8)")
+    f.add_argument("--excerpt", metavar="SECONDS", type=seconds, default=3.0,
                    help="length of each wav excerpt, centred on the peak (default 3)")
     f.add_argument("--out", "-o", required=True, metavar="DIR", type=Path, help="output folder")
     f.set_defaults(parser=f)
@@ -32,36 +32,34 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
                                    "mean dB) and draw how much the predicted genre's probability drops, under the "
                                    "song's mel-spectrogram; the genre and probabilities go to OUT.json.")
     s.add_argument("file", metavar="FILE", type=Path, help="an audio file")
-    s.add_argument("--model", required=True, metavar="BUNDLE", type=Path, help="a CNN model bundle (or run folder)")
+    add_model_argument(s, required=True, what="CNN")
     s.add_argument("--out", "-o", required=True, metavar="PNG", type=Path,
                    help="the image to write (a JSON sidecar with the same stem goes beside it)")
-    s.add_argument("--label", metavar="GENRE", help="explain this genre instead of the predicted one")
-    s.add_argument("--patch", nargs=2, metavar=("BANDS", "FRAMES"), type=_positive_int, default=[16, 16],
+    s.add_argument("--label", metavar="GENRE", help="explain this genre (default: the predicted one)")
+    s.add_argument("--patch", nargs=2, metavar=("BANDS", "FRAMES"), type=positive_int, default=[16, 16],
                    help="occluding rectangle in mel bands and frames (default 16 16)")
-    s.add_argument("--stride", nargs=2, metavar=("BANDS", "FRAMES"), type=_positive_int, default=[8, 8],
+    s.add_argument("--stride", nargs=2, metavar=("BANDS", "FRAMES"), type=positive_int, default=[8, 8],
                    help="grid step in mel bands and frames (default 8 8)")
     s.set_defaults(parser=s)
 
 
 def explain_run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
     from ..models.bundle import BundleError, load_bundle
 
     try:
-        bundle = load_bundle(args.model)
+        bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
-    return (_filters if args.what == "filters" else _saliency)(args, bundle, CommandError)
+    return (_filters if args.what == "filters" else _saliency)(args, bundle)
 
 
-def _filters(args, bundle, CommandError) -> int:
+def _filters(args, bundle) -> int:
     from ..explain import ExplainError, top_excerpts, write_filters
-    from ..files import AUDIO_EXTENSIONS, collect_audio_files, common_root
+    from ..files import collect_audio_files, common_root
 
     paths = collect_audio_files(args.data)
     if not paths:
-        raise CommandError(f"no audio files found in {', '.join(map(str, args.data))} "
-                           f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")
+        raise no_audio_error(args.data)
     try:
         probe, excerpts, failed = top_excerpts(bundle, paths, layer=args.layer, top=args.top, excerpt=args.excerpt)
     except ExplainError as exc:
@@ -80,7 +78,7 @@ def _filters(args, bundle, CommandError) -> int:
     return 1 if failed else 0
 
 
-def _saliency(args, bundle, CommandError) -> int:
+def _saliency(args, bundle) -> int:
     from .. import audio
     from .._io import write_bytes_atomic, write_json_atomic
     from ..explain import ExplainError, occlusion_saliency, saliency_png

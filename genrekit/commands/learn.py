@@ -7,6 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from .common import (TORCH_HINT, CommandError, add_model_argument, jobs_count, model_path,
+                     open_fraction, positive_int)
+
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 
 
@@ -21,25 +24,31 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split", choices=SPLITS, default="random",
                    help="random: stratified by track; random-rows: the seeds' leaky row split (flagged); "
                         "artist: grouped by artist (--artists); fault-filtered: Kereliuk/Sturm lists (--split-dir); "
-                        "kfold: K folds (--folds), grouped by artist when --artists is given")
-    g.add_argument("--test-size", type=float, default=0.25, help="random/artist: test share of tracks (0.25)")
-    g.add_argument("--valid-size", type=float, default=0.0,
-                   help="random/artist: validation share of all tracks, taken from training (default none)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the search")
+                        "kfold: K folds (--folds), grouped by artist when --artists is given (default random)")
+    g.add_argument("--test-size", type=open_fraction, default=0.25, metavar="SHARE",
+                   help="random/artist: test share of tracks (default 0.25)")
+    g.add_argument("--valid-size", type=float, default=0.0, metavar="SHARE",
+                   help="random/artist: validation share of all tracks, taken from training; a run with one "
+                        "selects its model on it (default 0: none)")
+    g.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the split, the models and the search (default 0)")
     g.add_argument("--artists", type=Path, metavar="FILE",
-                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist")
+                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist "
+                        "(default: none; needed by --split artist)")
     g.add_argument("--split-dir", type=Path, metavar="DIR",
-                   help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt")
-    g.add_argument("--folds", type=int, default=5, help="kfold: number of folds (5)")
+                   help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt "
+                        "(default: none; needed by --split fault-filtered)")
+    g.add_argument("--folds", type=positive_int, default=5, metavar="K", help="kfold: number of folds (default 5)")
 
 
 def _cache_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", type=Path, metavar="DIR", help="feature cache for audio folders")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--cache", type=Path, metavar="DIR",
+                   help="feature cache for audio folders (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
+    p.add_argument("--jobs", "-j", type=jobs_count, default=1, metavar="N",
+                   help="worker processes (default 1; 0 = one per CPU)")
 
 
 def _load(args):
-    from ..cli import CommandError
     from ..datasets import DatasetError, load_table
 
     try:
@@ -52,30 +61,32 @@ def _load(args):
 def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default="all", metavar="NAME",
                    help="logreg, knn, tree, forest, svm-linear, svm-poly, svm-rbf, mlp, gboost, a comma list, "
-                        "all (default), or cnn (needs genrekit[train]; see --arch)")
+                        f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch)")
     _data_argument(p)
     _split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
-                        "(folds grouped by artist with --artists, else by track)")
-    p.add_argument("--n-iter", type=int, default=20, help="search candidates per model (20)")
+                        "(folds grouped by artist with --artists, else by track; default: each model's "
+                        "fixed parameters)")
+    p.add_argument("--n-iter", type=positive_int, default=20, metavar="N",
+                   help="with --search: candidates per model (default 20)")
     p.add_argument("--out", "-o", type=Path, metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
     _cache_arguments(p)
     from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
 
-    add_cnn_arguments(p.add_argument_group("cnn (--model cnn; needs genrekit[train])"))
+    add_cnn_arguments(p.add_argument_group(f"cnn (--model cnn; needs PyTorch: {TORCH_HINT})"))
 
 
 def train_run(args) -> int:
-    from ..cli import CommandError
     from ..experiment import ExperimentConfig, expand_models, run_experiment
 
     if args.model == "cnn":
         try:
             from ..models.train_cnn import run_from_args
         except ImportError as exc:
-            raise CommandError(f"--model cnn needs PyTorch: pip install 'genrekit[train]' ({exc})") from exc
+            raise CommandError(f"--model cnn needs PyTorch, which is not installed ({exc}): {TORCH_HINT} "
+                               f"(pinned: a bare `torch` brings gigabytes of CUDA packages)") from exc
         return run_from_args(args)
     try:
         models = expand_models([args.model])
@@ -100,17 +111,24 @@ def train_run(args) -> int:
     if results.get("selected"):
         print(f"train: selected by {results['selected_by']}: {results['selected']}", file=sys.stderr)
     print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    bundles = [name for name, entry in results.get("models", {}).items() if entry.get("bundle")]
+    if results.get("selected") in bundles or len(bundles) == 1:
+        print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
+    elif bundles:
+        # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
+        print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
+              f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
     return 0
 
 
 # --- evaluate ------------------------------------------------------------------------------------------
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", required=True, type=Path, metavar="BUNDLE", help="a model bundle or run folder")
+    add_model_argument(p, required=True, what="model to score")
     _data_argument(p)
     p.add_argument("--side", choices=("all", "train", "valid", "test"), default="all",
                    help="evaluate on these rows of --split (default all rows of --data)")
     _split_arguments(p)
-    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="also write the metrics as JSON (default: print them only)")
     _cache_arguments(p)
 
 
@@ -118,14 +136,12 @@ def evaluate_run(args) -> int:
     import numpy as np
 
     from .._io import write_json_atomic
-    from ..cli import CommandError
     from ..datasets import make_splits
     from ..evaluate import evaluate
     from ..models.bundle import BundleError, load_bundle
-    from ..predict import bundle_folder
 
     try:
-        bundle = load_bundle(bundle_folder(args.model))
+        bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
     table = _load(args)
@@ -163,17 +179,16 @@ def evaluate_run(args) -> int:
 # --- cluster ---------------------------------------------------------------------------------------------
 def cluster_arguments(p: argparse.ArgumentParser) -> None:
     _data_argument(p, "--features")
-    p.add_argument("--k", type=int, help="number of clusters (default: the number of genres)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=positive_int, metavar="K", help="number of clusters (default: the number of genres)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="k-means seed (default 0)")
     p.add_argument("--out", "-o", type=Path, metavar="FILE",
-                   help="JSON with the metrics, the cluster x genre table and the 3-D PCA coordinates")
-    p.add_argument("--table-out", type=Path, metavar="FILE", help="the cluster x genre table as CSV")
+                   help="JSON with the metrics, the cluster x genre table and the 3-D PCA coordinates (default: none)")
+    p.add_argument("--table-out", type=Path, metavar="FILE", help="the cluster x genre table as CSV (default: none)")
     _cache_arguments(p)
 
 
 def cluster_run(args) -> int:
     from .._io import write_bytes_atomic, write_json_atomic
-    from ..cli import CommandError
     from ..cluster import cluster
 
     table = _load(args)

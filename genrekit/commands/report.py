@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import CommandError
+
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit report``'s arguments to ``p``."""
@@ -13,7 +15,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
                    help="run folders of `genrekit train` or CNN training (holding results.json); a folder "
                         "without results.json stands for every run found below it")
     p.add_argument("--cluster", "-c", action="append", default=[], metavar="FILE", type=Path,
-                   help="a `genrekit cluster --out` JSON file: PCA map and cluster × genre table (repeatable)")
+                   help="a `genrekit cluster --out` JSON file: PCA map and cluster × genre table (repeatable; default none)")
     p.add_argument("--out", "-o", required=True, metavar="FILE", type=Path,
                    help="the HTML file to write (plotly.js embedded: it opens without a network)")
     p.add_argument("--title", metavar="TEXT", help="page title (default: genrekit experiment report)")
@@ -37,7 +39,6 @@ def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
 
 def report_run(args: argparse.Namespace) -> int:
     from .._io import write_bytes_atomic
-    from ..cli import CommandError
     from ..report import ReportError, build_report, load_cluster, load_run, render_html
 
     if not args.runs and not args.cluster:

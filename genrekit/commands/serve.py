@@ -1,67 +1,109 @@
 """``genrekit serve``: the web page and JSON API (FastAPI on uvicorn).
 
-The model is loaded before the server starts listening, so a bad ``--model`` fails at once
-with exit status 1. See :mod:`genrekit.web.app` for the routes.
+The port is bound first (a busy one fails at once, saying so, before anything is
+announced), then the model is loaded, so a bad ``--model`` fails with exit status 1
+before the server accepts a connection. See :mod:`genrekit.web.app` for the routes.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 
-
-def _megabytes(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of MB, got {text}")
-    return value
+from .common import CommandError, add_model_argument, megabytes, model_path, positive_int, tcp_port
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {text}")
-    return value
+#: Ports tried, after a busy ``--port``, for a free one to suggest.
+SUGGEST_RANGE = 20
 
 
 def serve_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit serve``'s arguments to ``p``."""
-    from ..cli import _positive_int
-
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
                    help="address to listen on (default 127.0.0.1: this machine only; the API has no authentication)")
-    p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--model", "-m", metavar="BUNDLE", type=Path,
-                   help="model bundle folder (default: the model bundled with genrekit)")
-    p.add_argument("--max-upload-mb", metavar="MB", type=_megabytes, default=50.0,
+    p.add_argument("--port", type=tcp_port, default=8000, metavar="PORT", help="TCP port (default 8000)")
+    add_model_argument(p, what="default model of the page and API")
+    p.add_argument("--max-upload-mb", metavar="MB", type=megabytes, default=50.0,
                    help="largest upload accepted, in MB (default 50); bigger ones are refused with 413 while streaming")
     p.add_argument("--runs", metavar="DIR", type=Path,
-                   help="a folder of training runs: their reports at /reports, their models in /api/models")
-    p.add_argument("--workers", metavar="N", type=_positive_int,
+                   help="a folder of training runs: their reports at /reports, their models in /api/models "
+                        "(default: none)")
+    p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: CPUs, at most 4)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
                    help="server log level (default info; warning hides the access log)")
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or :class:`CommandError` saying why not and what to do.
+
+    Bound here, before anything is announced, and handed to uvicorn, so that no other
+    program can take the port between the check and the server starting.
+    """
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise CommandError(f"--host {host}: not an address this machine can listen on ({exc.strerror})") from exc
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart without waiting
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            free = _free_port(host, port)
+            hint = f", e.g. --port {free}" if free else ""
+            raise CommandError(f"port {port} on {host} is busy (another program, or another genrekit serve, "
+                               f"is listening there): choose another with --port{hint}") from exc
+        if exc.errno == errno.EACCES:
+            raise CommandError(f"port {port}: permission denied (ports below 1024 need administrator "
+                               f"rights): choose another with --port, e.g. --port 8000") from exc
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise CommandError(f"--host {host}: not an address of this machine") from exc
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _free_port(host: str, busy: int) -> int | None:
+    """A port after ``busy`` that can be bound now (a suggestion; it may be taken later)."""
+    for port in range(busy + 1, min(busy + 1 + SUGGEST_RANGE, 65536)):
+        try:
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind(address)
+            return port
+        except OSError:
+            continue
+    return None
+
+
 def serve_run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
     from ..models.bundle import BundleError
     from ..web.app import create_app
 
+    model = model_path(args.model)
+    sock = listen_socket(args.host, args.port)
     try:
-        app = create_app(args.model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers)
-    except (BundleError, ValueError, OSError) as exc:
-        raise CommandError(f"cannot start: {exc}") from exc
-    import uvicorn
+        try:
+            app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers)
+        except (BundleError, ValueError, OSError) as exc:
+            raise CommandError(f"cannot start: {exc}") from exc
+        import uvicorn
 
-    state = app.state.web
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"genrekit serve: model '{state.default.name}' ({len(state.default.labels)} genres), "
-          f"uploads up to {args.max_upload_mb:g} MB, {state.workers} analysis worker(s)\n"
-          f"  page: http://{host}:{args.port}/   API docs: http://{host}:{args.port}/docs",
-          file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.log_level in ("info", "debug"), timeout_graceful_shutdown=5,
-                server_header=False)
+        state = app.state.web
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"genrekit serve: model '{state.default.name}' ({len(state.default.labels)} genres), "
+              f"uploads up to {args.max_upload_mb:g} MB, {state.workers} analysis worker(s)\n"
+              f"  page: http://{host}:{args.port}/   API docs: http://{host}:{args.port}/docs   (Ctrl-C stops)",
+              file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                access_log=args.log_level in ("info", "debug"), timeout_graceful_shutdown=5,
+                                server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

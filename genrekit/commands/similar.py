@@ -16,24 +16,22 @@ FORMATS = ("table", "json")
 
 def similar_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit similar``'s arguments to ``p``."""
-    from ..cli import _positive_int
+    from .common import add_model_argument, positive_int
 
     p.add_argument("song", metavar="SONG", type=Path,
                    help="an audio file: one of the library's (found by content), or a new one (analysed first)")
     p.add_argument("--library", "-l", metavar="RESULTS", type=Path, required=True,
                    help="results of genrekit classify --out (.sqlite, .db or .jsonl) holding the library's embeddings")
-    p.add_argument("--top", "-k", metavar="K", type=_positive_int, default=10,
+    p.add_argument("--top", "-k", metavar="K", type=positive_int, default=10,
                    help="how many similar songs to list (default 10)")
-    p.add_argument("--model", "-m", metavar="BUNDLE", type=Path,
-                   help="the model the library was classified with, to analyse a new song "
-                        "(default: the model bundled with genrekit)")
+    add_model_argument(p, what="model the library was classified with (to analyse a new song)")
     p.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format (default table)")
 
 
 def similar_run(args: argparse.Namespace) -> int:
     from .._io import dumps
+    from .common import CommandError
     from ..audio import AudioError
-    from ..cli import CommandError
     from ..models.bundle import BundleError
     from ..similar import SimilarityError, SimilarityIndex
 

@@ -69,7 +69,7 @@ def window_names(path: str | os.PathLike, n_windows: int, window: float | None) 
     return [f"{stem}.{i}{ext}" for i in range(n_windows)]
 
 
-def table_rows(results: Iterable[Any], fs: FeatureSet) -> Iterator[list]:
+def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None) -> Iterator[list]:
     """Rows ``[filename, length, *57 floats, label]``, one per window of each file.
 
     ``length`` is the window's size in samples (``stop - start`` of
@@ -86,24 +86,28 @@ def table_rows(results: Iterable[Any], fs: FeatureSet) -> Iterator[list]:
                 f"{len(bounds)} windows x {len(fs.columns)} columns"
             )
         label = gtzan_label(r.path)
-        names = window_names(r.path, len(bounds), fs.window)
-        for name, (start, stop), values in zip(names, bounds, array):
+        rows = window_names(r.path, len(bounds), fs.window)
+        folder = os.path.dirname((names or {}).get(Path(r.path), ""))  # POSIX names: "a/x.wav" -> "a"
+        if folder:
+            rows = [f"{folder}/{row}" for row in rows]
+        for name, (start, stop), values in zip(rows, bounds, array):
             yield [name, stop - start, *(float(v) for v in values), label]
 
 
-def write_csv(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike | TextIO) -> int:
+def write_csv(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike | TextIO,
+              names: dict | None = None) -> int:
     """Write the table as CSV to a path (atomically) or an open text stream; return the row count.
 
-    Floats are written with ``repr``: the shortest text that reads back to the same
+    ``names`` (path -> name) replaces the files' base names (:func:`table_names`). Floats are written with ``repr``: the shortest text that reads back to the same
     double, so a round trip through the CSV loses nothing.
     """
     if isinstance(out, (str, os.PathLike)):
         with atomic_write(out, "w") as f:
-            return write_csv(results, fs, f)
+            return write_csv(results, fs, f, names)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table_header(fs))
     n = 0
-    for row in table_rows(results, fs):
+    for row in table_rows(results, fs, names):
         writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
         n += 1
     return n
@@ -120,7 +124,7 @@ def require_pyarrow() -> None:
         ) from exc
 
 
-def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike) -> int:
+def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None) -> int:
     """Write the table as Parquet (atomically); return the row count.
 
     Same columns and values as :func:`write_csv`; features as float64, ``length`` as int64.
@@ -130,7 +134,7 @@ def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike
     import pyarrow.parquet as pq
 
     header = table_header(fs)
-    columns = list(zip(*table_rows(results, fs))) or [()] * len(header)
+    columns = list(zip(*table_rows(results, fs, names))) or [()] * len(header)
     types = [pa.string(), pa.int64(), *[pa.float64()] * len(fs.columns), pa.string()]
     table = pa.table(
         {name: pa.array(list(col), type=t) for name, col, t in zip(header, columns, types)}
@@ -140,13 +144,13 @@ def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike
     return table.num_rows
 
 
-def write_table(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike) -> int:
+def write_table(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None) -> int:
     """Write the table to ``.csv`` or ``.parquet`` by the file's extension; return the row count."""
     suffix = Path(out).suffix.lower()
     if suffix == ".csv":
-        return write_csv(results, fs, out)
+        return write_csv(results, fs, out, names)
     if suffix == ".parquet":
-        return write_parquet(results, fs, out)
+        return write_parquet(results, fs, out, names)
     raise ValueError(f"{out}: a gtzan57 table is written to .csv or .parquet")
 
 
@@ -156,6 +160,18 @@ def _require_table(fs: FeatureSet) -> None:
 
 
 # --- arrays: .npy folders and .npz archives ---------------------------------------
+def table_names(paths: Iterable[str | os.PathLike], root: str | os.PathLike) -> dict[Path, str] | None:
+    """Row names for a table: ``None`` (base names, as Kaggle's tables) unless two files share one.
+
+    When two inputs share a base name (``a/x.ogg``, ``b/x.ogg``) every file is named by
+    its path relative to ``root``, so that no two rows of different files look alike.
+    """
+    paths = [Path(p) for p in paths]
+    if len({p.name for p in paths}) == len(paths):
+        return None
+    return relative_names(paths, root)
+
+
 def relative_names(paths: Iterable[str | os.PathLike], root: str | os.PathLike) -> dict[Path, str]:
     """Each file's path relative to ``root``, as a POSIX string (``blues/blues.00000.wav``)."""
     root = os.path.abspath(root)

@@ -48,11 +48,11 @@ def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
     add("--patience", metavar="N", type=int, default=10,
         help="stop after N epochs without validation improvement (default 10)")
     add("--crops-per-track", metavar="N", type=int, default=8, help="random crops per track and epoch (default 8)")
-    add("--mixup", action="store_true", help="mixup augmentation (Zhang et al. 2018)")
+    add("--mixup", action="store_true", help="mixup augmentation (Zhang et al. 2018; default off)")
     add("--width", metavar="C", type=int, default=None, help="channels of the first layers (architecture default)")
-    add("--device", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
-    add("--seed", type=int, default=0, help="random seed (default 0)")
-    add("--resume", action="store_true", help="continue the run in --out after its last finished epoch")
+    add("--device", metavar="DEVICE", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
+    add("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")
+    add("--resume", action="store_true", help="continue the run in --out after its last finished epoch (default: start afresh)")
     add("--cache", metavar="DIR", type=Path, help="feature cache folder (default $GENREKIT_CACHE or ~/.cache/genrekit)")
     add("--jobs", "-j", metavar="N", type=int, default=1, help="processes computing features (default 1)")
     add("--threads", metavar="N", type=int, default=None,

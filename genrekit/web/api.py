@@ -4,15 +4,18 @@
 ``model=NAME`` (one of ``/api/models``) and ``spectrogram=false`` (skip the image). Returns
 :class:`ClassifyResponse`::
 
-    {"label": "jazz", "probabilities": {"blues": 0.02, ...},      # model's label order, sum 1
-     "ranking": [{"label": "jazz", "score": 0.71}, ...],          # sorted, best first
+    {"label": "jazz", "probabilities": {"jazz": 0.7102, "blues": 0.1203, ...},  # by score, sum 1
      "timeline": [{"start": 0.0, "end": 30.0, "probabilities": {...}}, ...],
-     "duration": 30.01, "windows": 1, "model": "default", "filename": "song.mp3",
+     "duration": 30.013, "windows": 1, "model": "gtzan57", "notes": [], "filename": "song.mp3",
      "elapsed": 0.41,
      "spectrogram": {"url": "/api/spectrogram/<id>.png", "width": 1292, "height": 128,
                      "duration": 30.01, "fmin": 0.0, "fmax": 11025.0, "n_mels": 128,
                      "db_min": -60.0, "db_max": 20.0,
                      "freq_ticks": [{"hz": 1000.0, "position": 0.299}, ...]}}
+
+Numbers follow :mod:`genrekit.output`, as the command line's JSON does: probabilities
+by score (ties by name) to 4 decimals, seconds to 3; ``notes`` holds cautions (a
+short upload, an uncertain result).
 
 The spectrogram is a URL rather than inline data so that JSON clients do not carry an
 image they do not want; the PNG stays fetchable for the most recent analyses (a bounded
@@ -48,6 +51,7 @@ from starlette.requests import ClientDisconnect
 from .. import __version__
 from ..audio import AudioError
 from ..files import AUDIO_EXTENSIONS
+from ..output import seconds
 
 #: Headers of a 413: the server stops reading, so the connection cannot be reused.
 _CLOSE = {"Connection": "close"}
@@ -59,11 +63,6 @@ _ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-
 # --- response models ----------------------------------------------------------------------
 class ErrorResponse(BaseModel):
     error: str = Field(description="What went wrong, in plain words.")
-
-
-class Score(BaseModel):
-    label: str
-    score: float
 
 
 class TimelineWindow(BaseModel):
@@ -92,12 +91,16 @@ class SpectrogramInfo(BaseModel):
 
 class ClassifyResponse(BaseModel):
     label: str = Field(description="The most likely genre.")
-    probabilities: dict[str, float] = Field(description="Every genre's probability (mean over windows), in the model's label order.")
-    ranking: list[Score] = Field(description="The same, sorted best first.")
+    probabilities: dict[str, float] = Field(
+        description="Every genre's probability (mean over windows), by score, highest first (ties by name); "
+                    "4 decimals.")
     timeline: list[TimelineWindow] = Field(description="Per-window probabilities covering the whole song.")
-    duration: float = Field(description="Length of the decoded audio (s).")
+    duration: float = Field(description="Length of the decoded audio (s, 3 decimals).")
     windows: int
     model: str
+    notes: list[str] = Field(default_factory=list,
+                             description="Cautions: an upload much shorter than the model's training clips, "
+                                         "an uncertain result.")
     filename: str = Field(description="The uploaded file's name, as text.")
     elapsed: float = Field(description="Server time spent decoding and analysing (s).")
     spectrogram: SpectrogramInfo | None = None
@@ -210,6 +213,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _WrongField(Exception):
+    """A large part under another name than ``file``: the audio sent in the wrong field."""
+
+
 def display_name(raw: bytes | None) -> str:
     """The client's file name as safe text: last path component, printable, at most 120 characters."""
     text = raw.decode("utf-8", "replace") if raw else ""
@@ -234,6 +241,7 @@ class MultipartUpload:
         self._fh = None
         self._writing = False
         self._other = 0
+        self.other_fields: list[str] = []  # names of the form's other parts, files marked "(a file)"
         self._headers: dict[bytes, bytes] = {}
         self._field = self._value = b""
         self._parser = MultipartParser(boundary, callbacks={
@@ -271,6 +279,9 @@ class MultipartUpload:
             self._fh = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="upload-", suffix=suffix, delete=False)
             self.path = self._fh.name
             self._writing = True
+        elif len(self.other_fields) < 8:
+            name = display_name(options.get(b"name"))
+            self.other_fields.append(f"'{name}' (a file)" if b"filename" in options else f"'{name}'")
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         n = end - start
@@ -283,7 +294,12 @@ class MultipartUpload:
         else:
             self._other += n
             if self._other > _MAX_OTHER_FIELDS:
-                raise MultipartParseError("form fields other than 'file' are too large")
+                raise _WrongField(self.wrong_field_message())
+
+    def wrong_field_message(self) -> str:
+        """What to tell a client whose form has no ``file`` part (naming the fields it did send)."""
+        got = f"got {', '.join(self.other_fields)}" if self.other_fields else "the form is empty"
+        return f"no 'file' field in the form ({got}): send the audio as multipart field 'file'"
 
     def _part_end(self) -> None:
         self._writing = False
@@ -400,6 +416,8 @@ async def classify(
             upload.finish()
         except _TooLarge:
             raise _too_large(state) from None
+        except _WrongField as exc:
+            raise HTTPException(400, str(exc)) from None
         except MultipartParseError as exc:
             raise HTTPException(400, f"malformed multipart body: {exc}") from None
         except ClientDisconnect:
@@ -409,7 +427,7 @@ async def classify(
         if not upload.complete:
             raise HTTPException(400, "malformed multipart body: it ends before the closing boundary")
         if upload.path is None:
-            raise HTTPException(400, "no 'file' field in the form: send the audio as multipart field 'file'")
+            raise HTTPException(400, upload.wrong_field_message())
         if upload.size == 0:
             raise HTTPException(400, f"{upload.name}: empty upload (0 bytes)")
 
@@ -431,12 +449,13 @@ async def classify(
         sid = secrets.token_urlsafe(16)
         state.spectrograms.put(sid, png)
         root = request.scope.get("root_path", "")
-        info = SpectrogramInfo(url=f"{root}/api/spectrogram/{sid}.png", **meta.to_dict())
+        info = SpectrogramInfo(url=f"{root}/api/spectrogram/{sid}.png",
+                               **{**meta.to_dict(), "duration": seconds(meta.duration)})
+    public = prediction.to_dict()  # genrekit.output's convention, as the CLI's JSON
     return ClassifyResponse(
-        label=prediction.label, probabilities=prediction.probabilities,
-        ranking=[Score(**s) for s in prediction.top()], timeline=prediction.timeline,
-        duration=prediction.duration, windows=prediction.windows, model=prediction.model,
-        filename=upload.name, elapsed=round(elapsed, 4), spectrogram=info,
+        label=public["label"], probabilities=public["probabilities"], timeline=public["timeline"],
+        duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
+        filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,
     )
 
 

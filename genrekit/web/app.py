@@ -4,7 +4,9 @@
 >>> app = create_app()                    # the bundled model, 50 MB uploads
 >>> import uvicorn; uvicorn.run(app)      # what `genrekit serve` does
 
-Routes (see :mod:`genrekit.web.api` for the shapes; OpenAPI at ``/docs`` and ``/openapi.json``):
+Routes (see :mod:`genrekit.web.api` for the shapes; OpenAPI at ``/docs`` (Swagger UI),
+``/redoc`` and ``/openapi.json``; the docs' scripts come from the ``fastapi-offline``
+package, so they load with no network):
 
 - ``GET /``: the page (static files under ``/static``: one HTML, one script, one style
   sheet, no CDN, system fonts), which calls the same JSON API scripts use;
@@ -42,6 +44,7 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -137,7 +140,11 @@ class WebState:
 
     # --- models --------------------------------------------------------------------------
     def _find_bundles(self) -> dict[str, Path | None]:
+        from ..predict import SHIPPED_MODELS, shipped_models
+
         found: dict[str, Path | None] = {self.default.name: self.default.bundle.path}
+        for name in shipped_models():  # every shipped model, by the name --model takes
+            found.setdefault(name, SHIPPED_MODELS / name)
         if self.runs_dir is None:
             return found
         if not self.runs_dir.is_dir():
@@ -233,7 +240,9 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
         finally:
             state.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the fastapi-offline package: /docs works with no network.
+    app = FastAPIOffline(
+        favicon_url="/static/favicon.svg",
         title="genrekit",
         version=__version__,
         summary="Tell the genre of a piece of music from its audio.",

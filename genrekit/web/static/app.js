@@ -222,6 +222,7 @@
     facts.replaceChildren();
     const rows = [["File", result.filename], ["Length", seconds(result.duration)],
                   ["Model", result.model], ["Analysed in", result.elapsed.toFixed(2) + " s"]];
+    for (const note of result.notes || []) rows.push(["Note", note]);
     for (const [k, v] of rows) {
       facts.append(el("dt", {}, k), el("dd", { title: v }, v));
     }
@@ -230,10 +231,15 @@
     drawSpectrogram(result);
   }
 
+  // The API lists probabilities by score, highest first (ties by name): its order is the ranking.
+  function ranking(result) {
+    return Object.entries(result.probabilities).map(([label, score]) => ({ label, score }));
+  }
+
   function drawBars(result) {
     const list = $("bars");
     list.replaceChildren();
-    result.ranking.forEach((item, i) => {
+    ranking(result).forEach((item, i) => {
       const li = el("li", { class: "bar" + (i === 0 ? " top" : ""), "data-label": item.label,
                             "data-value": (100 * item.score).toFixed(4) });
       const name = el("span", { class: "bar-name" }, item.label);
@@ -276,7 +282,7 @@
     const box = $("timeline");
     box.replaceChildren();
     const segs = segments(result);
-    const order = result.ranking.map((r) => r.label); // most likely at the bottom of each stack
+    const order = ranking(result).map((r) => r.label); // most likely at the bottom of each stack
     const W = Math.max(260, Math.round(box.clientWidth || 480));
     const H = 210;
     const m = { left: 38, right: 8, top: 8, bottom: 26 };

@@ -1,0 +1,183 @@
+"""What every ``genrekit`` verb shares: its parser class, argument types, ``--model``, errors.
+
+The verbs' modules (:mod:`genrekit.commands`) and :mod:`genrekit.cli` import from here;
+nothing here imports them, so the dependency goes one way.
+
+Conventions
+-----------
+- Usage mistakes (a bad option, a missing argument, options that do not go together)
+  go through ``args.parser.error``: the verb's own usage, then
+  ``genrekit VERB: error: ...`` on stderr, exit status 2.
+- Failures that are not about the command line (a model that cannot be loaded, an
+  unwritable output) raise :class:`CommandError`: ``genrekit VERB: error: ...``,
+  exit status 1.
+- Every option's help says its default, and every option taking a value has a
+  metavar of our choosing (``tests/test_cli_help.py`` checks both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+#: How to get PyTorch without the gigabytes of CUDA packages a bare ``torch`` brings (README).
+TORCH_HINT = 'pip install torch==2.13.0 "genrekit[train]"'
+
+
+class CommandError(Exception):
+    """A verb could not do its job (unreadable cache, unwritable output...): exit status 1."""
+
+
+def error_line(prog: str, message: str) -> str:
+    """The one error format of the command line: ``genrekit VERB: error: message``."""
+    return f"{prog}: error: {message}"
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` with genrekit's error format, used for the command and every verb.
+
+    A usage error prints this parser's usage (the verb's, not the top-level one) and
+    :func:`error_line`, and exits with status 2.
+    """
+
+    def error(self, message: str):  # noqa: D102 (argparse's signature)
+        self.print_usage(sys.stderr)
+        self.exit(2, error_line(self.prog, message + _did_you_mean(message)) + "\n")
+
+
+def _did_you_mean(message: str) -> str:
+    """``"; did you mean 'classify'?"`` for argparse's invalid-choice message of a near miss."""
+    import difflib
+    import re
+
+    match = re.match(r"argument .*?: invalid choice: '?([^' ]+)'? \(choose from (.*)\)", message)
+    if not match:
+        return ""
+    close = difflib.get_close_matches(match.group(1), re.findall(r"[\w.-]+", match.group(2)), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# --- argument types ----------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """An integer > 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
+    return value
+
+
+def jobs_count(text: str) -> int:
+    """Worker processes: 0 (one per CPU) or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (one per CPU) or more, got {text}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1] (a share, a probability)."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a test share)."""
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return value
+
+
+def tcp_port(text: str) -> int:
+    """A TCP port, 1-65535."""
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"expected a TCP port (1-65535), got {text}")
+    return value
+
+
+def megabytes(text: str) -> float:
+    """A positive, finite number of MB."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of MB, got {text}")
+    return value
+
+
+# --- shared options --------------------------------------------------------------------------
+def add_cache_arguments(p: argparse.ArgumentParser) -> None:
+    """``--cache DIR`` / ``--no-cache``, read by :func:`open_store`."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--cache", metavar="DIR", type=Path,
+                       help="feature cache folder (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
+    group.add_argument("--no-cache", action="store_true",
+                       help="compute everything; neither read nor fill the cache (default: use the cache)")
+
+
+def add_jobs_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", metavar="N", type=jobs_count, default=1,
+                   help="worker processes (default 1; 0 = one per CPU)")
+
+
+def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:
+    """``--model MODEL``: a shipped model's name, a bundle folder or a run folder (:func:`model_path`)."""
+    from ..predict import DEFAULT_MODEL_NAME
+
+    default = "required" if required else f"default: {DEFAULT_MODEL_NAME}, shipped with genrekit"
+    p.add_argument("--model", "-m", metavar="MODEL", required=required,
+                   help=f"the {what}: a shipped model's name, a bundle folder or a training run folder "
+                        f"(`genrekit models` lists them; {default})")
+
+
+def model_path(spec) -> Path:
+    """The bundle folder ``--model`` names (:func:`genrekit.predict.resolve_model`); :class:`CommandError` if none."""
+    from ..models.bundle import BundleError
+    from ..predict import resolve_model
+
+    try:
+        return resolve_model(spec)
+    except BundleError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def open_store(args: argparse.Namespace):
+    """The cache named by ``--cache``/``--no-cache`` (``None`` for no cache)."""
+    from ..store import FeatureStore, default_cache_dir
+
+    if args.no_cache:
+        return None
+    directory = args.cache if args.cache is not None else default_cache_dir()
+    try:
+        return FeatureStore(directory)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        raise CommandError(
+            f"cannot open the feature cache in {directory}: {exc} (use --cache DIR or --no-cache)"
+        ) from exc
+
+
+def no_audio_error(paths) -> CommandError:
+    """The error for inputs holding no audio file."""
+    from ..files import AUDIO_EXTENSIONS
+
+    return CommandError(f"no audio files found in {', '.join(map(str, paths))} "
+                        f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")
