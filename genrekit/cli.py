@@ -22,6 +22,7 @@ from pathlib import Path
 from . import __version__
 from .commands import learn
 from .commands.classify import classify_arguments, classify_run
+from .commands.datasets import datasets_arguments, datasets_run
 from .commands.explain import explain_arguments, explain_run
 from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
@@ -242,6 +243,8 @@ VERBS: tuple[Verb, ...] = (
     Verb("explain", "what a CNN's filters respond to, and where in a song its evidence lies",
          explain_arguments, explain_run),
     Verb("serve", "the web page and JSON API: drop a song, see its genres", serve_arguments, serve_run),
+    Verb("datasets", "list, download, verify and validate the public genre datasets (GTZAN, FMA, Ballroom)",
+         datasets_arguments, datasets_run),
 )
 
 
