@@ -100,7 +100,10 @@ _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
 
 def _features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="audio files and folders (folders are searched recursively)")
+                   help="audio files and folders (folders are searched recursively), or the name of one "
+                        "downloaded dataset (gtzan, fma-small...: its clips, labelled as the dataset says)")
+    p.add_argument("--data-root", type=Path, metavar="DIR",
+                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
     p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc"), default="gtzan57",
                    help="feature set (default gtzan57: the 57-column Kaggle GTZAN table)")
     p.add_argument("--window", metavar="SECONDS", type=_seconds,
@@ -170,6 +173,21 @@ def _features_output(args: argparse.Namespace, fs) -> str:
     return "npy"
 
 
+def _features_dataset(args: argparse.Namespace):
+    """The resolved dataset when the only PATH is the name of one (and no such file exists), else ``None``."""
+    from .datasets import DatasetError
+    from .datasets.registry import is_dataset_name
+
+    if len(args.paths) != 1 or Path(args.paths[0]).exists() or not is_dataset_name(args.paths[0]):
+        return None
+    from .datasets.resolve import resolve
+
+    try:
+        return resolve(args.paths[0], args.data_root)
+    except DatasetError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _features_run(args: argparse.Namespace) -> int:
     from .extract import Extraction, extract
     from .features import export
@@ -177,13 +195,15 @@ def _features_run(args: argparse.Namespace) -> int:
 
     fs = _features_set(args)
     kind = _features_output(args, fs)
-    paths = collect_audio_files(args.paths)
+    named = _features_dataset(args)
+    labels = named.labels if named is not None else None
+    paths = list(labels) if named is not None else collect_audio_files(args.paths)
     if not paths:
         raise CommandError(
             f"no audio files found in {', '.join(map(str, args.paths))} "
             f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})"
         )
-    root = common_root(args.paths)
+    root = named.audio_root if named is not None else common_root(args.paths)
 
     store = _open_store(args)
     try:
@@ -201,14 +221,14 @@ def _features_run(args: argparse.Namespace) -> int:
             results, summary = extract(paths, fs, store=store, jobs=args.jobs)
             try:
                 if kind == "stdout":
-                    export.write_csv(results, fs, sys.stdout)
+                    export.write_csv(results, fs, sys.stdout, labels)
                     sys.stdout.flush()
                     wrote = None
                 elif kind == "npz":
                     n = export.write_npz(results, fs, args.out, root)
                     wrote = f"wrote {n} arrays to {args.out}"
                 else:
-                    n = export.write_table(results, fs, args.out)
+                    n = export.write_table(results, fs, args.out, labels)
                     wrote = f"wrote {n} rows to {args.out}"
             except BrokenPipeError:
                 raise
