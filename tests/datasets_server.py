@@ -17,13 +17,15 @@ class FileServer:
 
     ``drop[path] = k`` makes the next ``k`` GETs of ``path`` send the headers of the whole
     answer, half of its body, and then close the connection. ``requests`` records
-    ``(path, range header)`` for every GET.
+    ``(path, range header)`` for every GET. Paths in ``ignore_range`` are always sent whole
+    (status 200), as by a server without Range support.
     """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.drop: dict[str, int] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.ignore_range: set[str] = set()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,7 +43,7 @@ class FileServer:
                     self.send_error(404)
                     return
                 start = 0
-                m = re.match(r"bytes=(\d+)-$", rng or "")
+                m = None if path in server.ignore_range else re.match(r"bytes=(\d+)-$", rng or "")
                 if m:
                     start = int(m[1])
                     if start >= len(body):

@@ -279,3 +279,43 @@ def test_mirdata_entries_are_mirdata_s_own_remotes_and_indexes():
         index = module.INDEXES[module.INDEXES["default"]]
         r = ds.resource("index")
         assert (r.url, r.checksum, r.filename) == (index.remote.url, f"md5:{index.remote.checksum}", index.filename)
+
+
+def test_a_server_without_range_support_sends_the_whole_file_again(toy, server):
+    server.drop["/data/toy.tar.gz"] = 1
+    server.ignore_range.add("/data/toy.tar.gz")
+    assert main(["datasets", "download", "toy", "--root", str(toy), "--retries", "1"]) == 0
+    assert validate(get_dataset("toy"), toy).ok  # the half already there was not kept in front of the whole
+
+
+def test_a_local_folder_serves_as_mirror(server, tmp_path, monkeypatch):
+    archive = server.files["/data/toy.tar.gz"]
+    with FileServer() as closed:
+        dead = closed.url
+    monkeypatch.setenv("GENREKIT_CATALOGUE", str(write_catalogue(tmp_path / "cat.json", [entry(dead, archive)])))
+    local = tmp_path / "downloads"
+    local.mkdir()
+    (local / "toy.tar.gz").write_bytes(archive)
+    (local / "index.txt").write_bytes(ARTISTS)
+    root = tmp_path / "root"
+    assert main(["datasets", "download", "toy", "--root", str(root), "--mirror", local.as_uri()]) == 0
+    assert validate(get_dataset("toy"), root).ok
+
+
+def test_progress_bar_shows_size_and_rate(server, tmp_path, capsys):
+    from genrekit.datasets.download import fetch
+
+    data = server.files["/data/toy.tar.gz"]
+    fetch(server.url + "/data/toy.tar.gz", tmp_path / "t.part", checksum=sha256(data), progress=True, label="toy")
+    err = capsys.readouterr().err
+    size_kib = f"{len(data) / 1024:.0f}"
+    assert "toy" in err and "B/s" in err and size_kib[:2] in err
+    assert (tmp_path / "t.part").read_bytes() == data
+
+
+def test_temporary_folders_of_a_killed_run_are_removed(toy):
+    stale = toy / "toy/.genrekit/tmp-999999999-deadbeef"
+    (stale / "toy/blues").mkdir(parents=True)
+    (stale / "toy/blues/half.wav").write_bytes(b"half")
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
+    assert not stale.exists() and leftovers(toy / "toy") == []

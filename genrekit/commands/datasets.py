@@ -21,6 +21,7 @@ def datasets_arguments(p: argparse.ArgumentParser) -> None:
     root(q)
     q = sub.add_parser("info", help="size, tracks, genres, licence, citation, known faults and files of one")
     q.add_argument("name", metavar="NAME")
+    root(q)
     q = sub.add_parser("download", help="download, check and unpack one (resumes an interrupted download)")
     q.add_argument("name", metavar="NAME")
     root(q)
@@ -44,6 +45,12 @@ def datasets_run(args: argparse.Namespace) -> int:
 
     try:
         return {"list": _list, "info": _info, "download": _download, "validate": _validate}[args.action](args)
+    except KeyboardInterrupt:
+        if args.action == "download":
+            print("genrekit datasets: interrupted; the partial download is kept and the same command resumes it",
+                  file=sys.stderr)
+            return 130
+        raise
     except DatasetError as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
@@ -97,13 +104,30 @@ def _info(args) -> int:
     print("  files:")
     for r in ds.resources:
         print(f"    {r.name}: {r.filename}" + (f" ({r.size_text})" if r.size_text else "")
-              + f" -> {ds.folder}/{r.target}")
+              + f" -> {ds.folder}/" + ("" if r.target == "." else r.target))
         print(f"      {r.url}")
         print(f"      {r.checksum or 'NO PUBLISHED CHECKSUM'}  [{r.origin}]")
+    _taxonomy(ds, _root(args))
     if ds.splits or ds.artists:
         uses = [f"--split {k}" for k in ds.splits] + (["--artists / --split artist"] if ds.artists else [])
         print(f"  with --data {ds.name}: {', '.join(uses)} need no paths once downloaded")
     return 0
+
+
+def _taxonomy(ds, root) -> None:
+    """FMA: the genre tree of the downloaded genres.csv, in one line per top-level genre."""
+    from ..datasets.install import dataset_folder
+    from ..datasets.resolve import read_fma_genres
+
+    path = dataset_folder(ds, root) / "fma_metadata" / "genres.csv"
+    if ds.labels != "fma" or not path.is_file():
+        return
+    genres = read_fma_genres(path)
+    tops = [g for g in genres if g["parent"] == 0]
+    print(f"  taxonomy (genres.csv): {len(genres)} genres under {len(tops)} top-level genres")
+    for top in sorted(tops, key=lambda g: -g["tracks"]):
+        n = sum(1 for g in genres if g["top_level"] == top["genre_id"] and g is not top)
+        print(f"    {top['title']}: {top['tracks']:,} tracks, {n} sub-genres")
 
 
 def _download(args) -> int:
