@@ -188,3 +188,38 @@ def test_fma_taxonomy_reads_genres_csv(shared_data):
     top = sorted(g["title"] for g in genres if g["parent"] == 0)
     assert len(top) == 16 and "Hip-Hop" in top and "Rock" in top
     assert all(g["top_level"] in {t["genre_id"] for t in genres if t["parent"] == 0} for g in genres)
+
+
+@pytest.mark.slow
+def test_cnn_trains_by_name_on_the_fault_filtered_split(named, tmp_path):
+    pytest.importorskip("torch")
+    run = tmp_path / "cnn"
+    assert main(["train", "--model", "cnn", "--arch", "seed3", "--data", "toy-gtzan", "--split", "fault-filtered",
+                 "--epochs", "1", "--crops-per-track", "2", "--threads", "1", "--out", str(run)]) == 0
+    assert json.loads((run / "bundle.json").read_text())["kind"] == "cnn"
+    manifest = named / "toy-gtzan/.genrekit/toy-gtzan/manifest.csv"
+    assert len(manifest.read_text().splitlines()) == 1 + len(CLIPS)
+
+
+def test_label_map_merges_folders_into_one_label(tmp_path, monkeypatch):
+    """Ballroom's three Rumba folders are one dance style."""
+    from genrekit.datasets.resolve import resolve
+
+    members = {f"BallroomData/{style}/{style}-{i}.wav": clip(f"x.{i:05d}", seconds=1.0)
+               for style in ("Jive", "Rumba-American", "Rumba-Misc") for i in range(2)}
+    with FileServer() as server:
+        archive = tar_bytes(members)
+        server.files["/data1.tar.gz"] = archive
+        catalogue = write_catalogue(tmp_path / "cat.json", [{
+            "name": "toy-ballroom", "title": "b", "folder": "ballroom", "audio_root": "B_1.0/audio",
+            "label_map": {"Rumba-American": "Rumba", "Rumba-Misc": "Rumba"},
+            "resources": [{"name": "audio", "filename": "data1.tar.gz", "url": server.url + "/data1.tar.gz",
+                           "checksum": sha256(archive), "kind": "archive", "target": "B_1.0/audio",
+                           "strip": "BallroomData"}]}])
+        monkeypatch.setenv("GENREKIT_CATALOGUE", str(catalogue))
+        assert main(["datasets", "download", "toy-ballroom", "--root", str(tmp_path / "root")]) == 0
+    resolved = resolve("toy-ballroom", tmp_path / "root")
+    labels = sorted((p.relative_to(resolved.audio_root).as_posix(), label) for p, label in resolved.files)
+    assert labels == [("Jive/Jive-0.wav", "Jive"), ("Jive/Jive-1.wav", "Jive"),
+                      ("Rumba-American/Rumba-American-0.wav", "Rumba"), ("Rumba-American/Rumba-American-1.wav", "Rumba"),
+                      ("Rumba-Misc/Rumba-Misc-0.wav", "Rumba"), ("Rumba-Misc/Rumba-Misc-1.wav", "Rumba")]
