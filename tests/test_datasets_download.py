@@ -319,3 +319,25 @@ def test_temporary_folders_of_a_killed_run_are_removed(toy):
     (stale / "toy/blues/half.wav").write_bytes(b"half")
     assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
     assert not stale.exists() and leftovers(toy / "toy") == []
+
+
+def test_restoring_a_damaged_copy_keeps_the_users_own_files_unless_forced(toy, capsys):
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
+    audio = toy / "toy/audio"
+    (audio / "rock/rock.00001.wav").unlink()
+    (audio / "rock/my-remix.wav").write_bytes(b"mine")
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 1
+    assert "my-remix.wav exists" in capsys.readouterr().err
+    (audio / "rock/my-remix.wav").unlink()
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0  # only genrekit's files: restored
+    assert validate(get_dataset("toy"), toy).ok
+
+
+def test_download_after_a_validate_that_found_damage_fetches_again(toy, server):
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
+    (toy / "toy/audio/blues/blues.00000.wav").write_bytes(b"damaged")
+    assert main(["datasets", "validate", "toy", "--root", str(toy)]) == 1
+    n = len(server.requests)
+    assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
+    assert len(server.requests) > n
+    assert main(["datasets", "validate", "toy", "--root", str(toy)]) == 0

@@ -133,19 +133,22 @@ def download(ds: Dataset, root, *, mirror: str | None = None, force: bool = Fals
     state = read_state(ds, root)
     resources = list(ds.resources) if only is None else [ds.resource(n) for n in only]
 
+    # After a validate that found damage, fetch again what is recorded (the user's own files stay protected).
+    damaged = bool((state.get("validated") or {}).get("corrupt"))
     todo = []
     for r in resources:
         rec = state["resources"].get(r.name)
         ours = rec is not None and rec.get("checksum") == r.checksum
-        if ours and not force and all((folder / p).exists() for p in _placed(r)):
+        if ours and not force and not damaged and _complete(ds, root, r):
             steps.append(Step(ds.name, r.name, "kept", rec.get("files", 1), "already installed"))
             continue
-        if not force and not ours:
-            clash = [p for p in _placed(r) if (folder / p).exists()]
+        if not force:
+            # Ours to replace only if every file there is one genrekit unpacked from this very file.
+            clash = [p for p in _placed(r) if (folder / p).exists()] if not ours else _foreign(ds, root, r)
             if clash:
                 raise DatasetError(
                     f"{folder / clash[0]} exists and was not installed by genrekit from {r.filename}"
-                    + (" (an older version)" if rec else "")
+                    + (" (an older version)" if rec and not ours else "")
                     + "; move it away or use --force to replace it"
                 )
         todo.append(r)
@@ -181,6 +184,35 @@ def download(ds: Dataset, root, *, mirror: str | None = None, force: bool = Fals
             log(f"{ds.name}: {r.name}: " + (f"{n} files unpacked" if r.kind == "archive" else "placed")
                 + (f"; {note}" if note else ""))
     return steps
+
+
+def _complete(ds: Dataset, root, r: Resource) -> bool:
+    """Whether every file an installed resource put in place is still there (no checksums: see validate)."""
+    folder = dataset_folder(ds, root)
+    if r.kind == "file":
+        return (folder / r.target).is_file()
+    manifest = _meta(ds, root) / f"{r.name}.sha256"
+    if not manifest.exists():
+        return False
+    return all((folder / line.partition("  ")[2]).is_file()
+               for line in manifest.read_text(encoding="utf-8").splitlines() if line)
+
+
+def _foreign(ds: Dataset, root, r: Resource) -> list[str]:
+    """Files under an installed resource's paths that genrekit did not unpack (the user's own)."""
+    if r.kind == "file":
+        return []
+    manifest = _meta(ds, root) / f"{r.name}.sha256"
+    ours = set()
+    if manifest.exists():
+        ours = {line.partition("  ")[2] for line in manifest.read_text(encoding="utf-8").splitlines()}
+    folder = dataset_folder(ds, root)
+    found = []
+    for p in _placed(r):
+        top = folder / p
+        files = [top] if top.is_file() else (x for x in top.rglob("*") if x.is_file() or x.is_symlink())
+        found += [rel for x in files if (rel := x.relative_to(folder).as_posix()) not in ours]
+    return sorted(found)
 
 
 def _unpack_into_place(r: Resource, archive: Path, folder: Path, ds: Dataset, root) -> int:

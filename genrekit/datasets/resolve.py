@@ -121,7 +121,7 @@ def _check_whole(ds: Dataset, root: Path, root_hint: str) -> None:
     if last.get("corrupt"):
         raise DatasetError(
             f"the last 'genrekit datasets validate {ds.name}' found {last['corrupt']} corrupt files in "
-            f"{dataset_folder(ds, root)}: run genrekit datasets download {ds.name} --force{root_hint}"
+            f"{dataset_folder(ds, root)}: run genrekit datasets download {ds.name}{root_hint} to fetch it again"
         )
     folder = dataset_folder(ds, root)
     missing = 0
@@ -134,7 +134,7 @@ def _check_whole(ds: Dataset, root: Path, root_hint: str) -> None:
                     missing += 1
     if missing:
         raise DatasetError(f"{missing} files of {ds.name} are missing from {folder}: run genrekit datasets "
-                           f"validate {ds.name}{root_hint} to list them, download {ds.name} --force to restore")
+                           f"validate {ds.name}{root_hint} to list them, download {ds.name} to restore them")
 
 
 def _folder_files(ds: Dataset, audio_root: Path) -> list[tuple[Path, str]]:
