@@ -223,3 +223,28 @@ def test_label_map_merges_folders_into_one_label(tmp_path, monkeypatch):
     assert labels == [("Jive/Jive-0.wav", "Jive"), ("Jive/Jive-1.wav", "Jive"),
                       ("Rumba-American/Rumba-American-0.wav", "Rumba"), ("Rumba-American/Rumba-American-1.wav", "Rumba"),
                       ("Rumba-Misc/Rumba-Misc-0.wav", "Rumba"), ("Rumba-Misc/Rumba-Misc-1.wav", "Rumba")]
+
+
+def test_fma_validate_uses_the_checksums_list_shipped_in_the_archive(tmp_path, monkeypatch):
+    """A copy made by hand (no genrekit record): fma_small/checksums alone says what is missing or damaged."""
+    import hashlib
+
+    from genrekit.datasets.install import validate
+    from genrekit.datasets.registry import get_dataset
+
+    mp3 = {f"000/{t:06d}.mp3": clip(f"x.{t:05d}", "MP3", 1.0) for t in (2, 5, 10)}
+    catalogue = write_catalogue(tmp_path / "cat.json", [{
+        "name": "toy-fma-small", "title": "s", "folder": "fma", "labels": "fma", "audio_root": "fma_small",
+        "fma_subset": "small", "checksums_file": "fma_small/checksums", "resources": [
+            {"name": "audio", "filename": "fma_small.zip", "url": "http://127.0.0.1:9/fma_small.zip",
+             "checksum": "sha1:" + "0" * 40, "kind": "archive", "target": ".", "provides": ["fma_small"]}]}])
+    monkeypatch.setenv("GENREKIT_CATALOGUE", str(catalogue))
+    small = tmp_path / "root/fma/fma_small"
+    (small / "000").mkdir(parents=True)
+    (small / "checksums").write_text("".join(f"{hashlib.sha1(d).hexdigest()}  {n}\n" for n, d in mp3.items()))
+    (small / "000/000002.mp3").write_bytes(mp3["000/000002.mp3"])
+    (small / "000/000005.mp3").write_bytes(b"damaged")
+    result = validate(get_dataset("toy-fma-small"), tmp_path / "root")
+    assert {c.path: c.status for c in result.checks} == {
+        "fma_small/000/000002.mp3": "present", "fma_small/000/000005.mp3": "corrupt",
+        "fma_small/000/000010.mp3": "missing"}

@@ -32,7 +32,7 @@ from pathlib import Path
 from .._io import atomic_write, write_json_atomic
 from .archive import UnsafeArchiveError, unpack
 from .download import DownloadError, fetch, file_checksum
-from .registry import Dataset, Resource, get_dataset
+from .registry import ALGORITHMS, Dataset, Resource, get_dataset
 from .tables import DatasetError
 
 META = ".genrekit"
@@ -352,7 +352,7 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
     state = read_state(ds, root)
     result = Validation(ds.name, folder)
     md5_check = _md5_checker(use_mirdata)
-    index_files = _index_entries(ds, folder, state, result)
+    index_files = {**_shipped_checksums(ds, folder), **_index_entries(ds, folder, state, result)}
 
     jobs: list[tuple[str, str, str | None, str]] = []  # (path, resource, "algo:digest" or None, detail)
     for r in ds.resources:
@@ -369,9 +369,9 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
                 if rel:
                     entries[rel] = f"sha256:{digest}"
         prefix = "" if r.target == "." else r.target.rstrip("/") + "/"
-        for rel, md5 in index_files.items():
+        for rel, checksum in index_files.items():
             if rel.startswith(prefix):
-                entries[rel] = f"md5:{md5}"
+                entries[rel] = checksum
         if not entries:
             for p in _placed(r):
                 jobs.append((p, r.name, None, f"not downloaded ({r.filename})"))
@@ -410,7 +410,7 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
 
 
 def _index_entries(ds: Dataset, folder: Path, state: dict, result: Validation) -> dict[str, str]:
-    """``{relative path: md5}`` of the files the dataset's mirdata index lists (empty without one)."""
+    """``{relative path: "md5:<hex>"}`` of the files the dataset's mirdata index lists (empty without one)."""
     import json
 
     if ds.index is None:
@@ -430,11 +430,32 @@ def _index_entries(ds: Dataset, folder: Path, state: dict, result: Validation) -
             for key in ds.index_keys:
                 item = track.get(key)
                 if item and item[0]:
-                    entries[item[0]] = item[1]
+                    entries[item[0]] = f"md5:{item[1]}"
     except (ValueError, AttributeError, TypeError, IndexError) as exc:
         result.notes.append(f"{r.target}: not a mirdata index ({exc}): not used")
         return {}
     return entries
+
+
+def _shipped_checksums(ds: Dataset, folder: Path) -> dict[str, str]:
+    """``{relative path: "<algorithm>:<hex>"}`` from a checksum list shipped with the data (FMA's ``checksums``)."""
+    if ds.checksums_file is None:
+        return {}
+    path = folder / ds.checksums_file
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    base = Path(ds.checksums_file).parent.as_posix()
+    by_length = {n: a for a, n in ALGORITHMS.items()}
+    out = {}
+    for line in lines:
+        digest, _, name = line.strip().partition("  ")
+        name = name.lstrip("*")  # sha1sum's binary-mode marker
+        algo = by_length.get(len(digest))
+        if algo and name and ".." not in name.split("/") and not name.startswith("/"):
+            out[f"{base}/{name}" if base not in ("", ".") else name] = f"{algo}:{digest.lower()}"
+    return out
 
 
 def _md5_checker(use_mirdata: bool | None):

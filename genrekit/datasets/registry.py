@@ -17,6 +17,7 @@ Where the entries come from
 - ``fma-*``: genrekit's index, from the archive names, URLs and sha1 sums published in
   the FMA repository's README (github.com/mdeff/fma, release rc1, 2017-05-09). Exact
   byte sizes are not published (only "342 MiB", "7.2 GiB"), so no size is enforced.
+  Per-file: the ``checksums`` list (sha1 of every MP3) that the audio archives carry.
 
 More entries (a lab's own data, a test's) can be added with a JSON catalogue named by
 ``$GENREKIT_CATALOGUE`` (see :func:`load_catalogue`).
@@ -161,6 +162,10 @@ class Dataset:
     splits : dict
         Split kind → folder (relative to :attr:`folder`) of its lists, e.g.
         ``{"fault-filtered": "splits/fault_filtered"}``.
+    checksums_file : str or None
+        A ``sha1sum``/``md5sum``/``sha256sum``-format list shipped inside the data
+        (FMA's ``fma_small/checksums``), relative to :attr:`folder`; its paths are
+        relative to its own folder. ``validate`` checks the files it lists.
     """
 
     name: str
@@ -184,12 +189,15 @@ class Dataset:
     fma_subset: str | None = None
     artists: str | None = None
     splits: dict = field(default_factory=dict)
+    checksums_file: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise DatasetError(f"dataset name {self.name!r}: use lower-case letters, digits, '.', '_' and '-'")
         _check_relative(self.folder, f"dataset {self.name!r}")
         _check_relative(self.audio_root, f"dataset {self.name!r}")
+        if self.checksums_file is not None:
+            _check_relative(self.checksums_file, f"dataset {self.name!r}")
         names = [r.name for r in self.resources]
         if len(set(names)) != len(names):
             raise DatasetError(f"dataset {self.name!r}: two resources share a name")
@@ -377,6 +385,7 @@ def _fma_audio(subset: str, tracks: int, genres: tuple[str, ...], sha1: str, siz
         labels="fma",
         audio_root=f"fma_{subset}",
         fma_subset=subset,
+        checksums_file=f"fma_{subset}/checksums",  # sha1 of every MP3, shipped in the archive
     )
 
 
