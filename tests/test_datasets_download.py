@@ -341,3 +341,20 @@ def test_download_after_a_validate_that_found_damage_fetches_again(toy, server):
     assert main(["datasets", "download", "toy", "--root", str(toy)]) == 0
     assert len(server.requests) > n
     assert main(["datasets", "validate", "toy", "--root", str(toy)]) == 0
+
+
+def test_list_and_info_describe_the_builtin_datasets(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("GENREKIT_CATALOGUE", raising=False)
+    assert main(["datasets", "list", "--root", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    for name in ("gtzan", "fma-metadata", "fma-small", "fma-medium", "ballroom"):
+        assert f"\n{name} " in listed
+    assert main(["datasets", "info", "gtzan"]) == 0
+    info = capsys.readouterr().out
+    for words in ("tracks: 1,000", "size: 1.2 GB", "licence:", "citation: G. Tzanetakis", "exact repetitions",
+                  "mislabellings", "distorted", "fault-filtered split", "md5:5b3d6dddb579ab49814ab86dba69e7c7"):
+        assert words in info
+    assert main(["datasets", "info", "fma-small"]) == 0
+    assert "sha1:ade154f733639d52e35e32f5593efe5be76c6d70" in capsys.readouterr().out
+    assert main(["datasets", "info", "nope"]) == 1
+    assert "unknown dataset 'nope'" in capsys.readouterr().err

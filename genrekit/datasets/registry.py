@@ -300,7 +300,7 @@ BALLROOM = Dataset(
     summary="698 excerpts of about 30 s from ballroomdancers.com, labelled with their dance style.",
     tracks=698,
     genres=("ChaChaCha", "Jive", "Quickstep", "Rumba", "Samba", "Tango", "VienneseWaltz", "Waltz"),
-    size_text="about 1.4 GB",
+    size_text="not stated by its publishers",
     licence="mirdata states Creative Commons Attribution Non Commercial Share Alike 4.0 International "
             "(CC BY-NC-SA 4.0).",
     citation="F. Gouyon, A. Klapuri, S. Dixon, M. Alonso, G. Tzanetakis, C. Uhle, P. Cano, \"An experimental "
@@ -317,7 +317,7 @@ BALLROOM = Dataset(
     resources=(
         Resource("audio", "data1.tar.gz", "https://mtg.upf.edu/ismir2004/contest/tempoContest/data1.tar.gz",
                  "md5:2872a3e52070bc342a4510a95e2fa0b8", kind="archive", target="B_1.0/audio",
-                 strip="BallroomData", provides=("B_1.0",), size_text="about 1.4 GB",
+                 strip="BallroomData",
                  origin=f"{_MIRDATA} ballroom REMOTES['audio']"),
         Resource("index", "ballroom_full_index_1.0.json",
                  "https://zenodo.org/records/13993346/files/ballroom_full_index_1.0.json?download=1",
