@@ -110,6 +110,8 @@ def _download(url: str, part: Path, size: int | None, retries: int, progress: bo
         except _Dropped as exc:
             if attempt >= retries:
                 have = part.stat().st_size if part.exists() else 0
+                if not have:
+                    raise DownloadError(f"{url}: cannot download ({exc}; {attempt + 1} attempts)") from None
                 raise DownloadError(
                     f"{url}: download interrupted after {have:,} bytes ({exc}); run the same command again "
                     f"to resume from there"

@@ -153,7 +153,8 @@ def download(ds: Dataset, root, *, mirror: str | None = None, force: bool = Fals
                 )
         todo.append(r)
 
-    for r in todo:
+    # Small plain files first: an index or a split list should not wait for (or fail with) a big archive.
+    for r in sorted(todo, key=lambda r: r.kind == "archive"):
         url = f"{mirror.rstrip('/')}/{r.filename}" if mirror else r.url
         if log:
             log(f"{ds.name}: {r.name}: {url}" + (f" ({r.size_text})" if r.size_text else ""))
