@@ -24,6 +24,7 @@ from .commands import learn
 from .commands.common import (CommandError, Parser, add_cache_arguments, add_jobs_argument, error_line,
                               jobs_count, no_audio_error, open_store, positive_int, seconds)
 from .commands.classify import classify_arguments, classify_run
+from .commands.datasets import datasets_arguments, datasets_run
 from .commands.explain import explain_arguments, explain_run
 from .commands.models import models_arguments, models_run
 from .commands.report import report_arguments, report_run
@@ -59,7 +60,10 @@ _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
 
 def _features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="audio files and folders (folders are searched recursively)")
+                   help="audio files and folders (folders are searched recursively), or the name of one "
+                        "downloaded dataset (gtzan, fma-small...: its clips, labelled as the dataset says)")
+    p.add_argument("--data-root", type=Path, metavar="DIR",
+                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
     p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "musicnn"), default="gtzan57",
                    help="feature set (default gtzan57: the 57-column Kaggle GTZAN table; musicnn: the pretrained "
                         "MSD-musicnn network's 50 tags + 200-d embedding per 3-s patch)")
@@ -136,6 +140,21 @@ def _features_output(args: argparse.Namespace, fs) -> str:
     return "npy"
 
 
+def _features_dataset(args: argparse.Namespace):
+    """The resolved dataset when the only PATH is the name of one (and no such file exists), else ``None``."""
+    from .datasets import DatasetError
+    from .datasets.registry import is_dataset_name
+
+    if len(args.paths) != 1 or Path(args.paths[0]).exists() or not is_dataset_name(args.paths[0]):
+        return None
+    from .datasets.resolve import resolve
+
+    try:
+        return resolve(args.paths[0], args.data_root)
+    except DatasetError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _features_run(args: argparse.Namespace) -> int:
     from .extract import Extraction, extract
     from .features import export
@@ -143,10 +162,12 @@ def _features_run(args: argparse.Namespace) -> int:
 
     fs = _features_set(args)
     kind = _features_output(args, fs)
-    paths = collect_audio_files(args.paths)
+    named = _features_dataset(args)
+    labels = named.labels if named is not None else None
+    paths = list(labels) if named is not None else collect_audio_files(args.paths)
     if not paths:
         raise no_audio_error(args.paths)
-    root = common_root(args.paths)
+    root = named.audio_root if named is not None else common_root(args.paths)
 
     store = open_store(args)
     try:
@@ -165,14 +186,14 @@ def _features_run(args: argparse.Namespace) -> int:
             names = export.table_names(paths, root)  # relative paths only where base names collide
             try:
                 if kind == "stdout":
-                    export.write_csv(results, fs, sys.stdout, names)
+                    export.write_csv(results, fs, sys.stdout, names, labels)
                     sys.stdout.flush()
                     wrote = None
                 elif kind == "npz":
                     n = export.write_npz(results, fs, args.out, root)
                     wrote = f"wrote {n} arrays to {args.out}"
                 else:
-                    n = export.write_table(results, fs, args.out, names)
+                    n = export.write_table(results, fs, args.out, names, labels)
                     wrote = f"wrote {n} rows to {args.out}"
             except BrokenPipeError:
                 raise
@@ -212,6 +233,8 @@ VERBS: tuple[Verb, ...] = (
          runs_bare=True),
     Verb("models", "list the shipped models and those in a folder of runs: data, split, honest accuracy",
          models_arguments, models_run, runs_bare=True),
+    Verb("datasets", "list, download, verify and validate the public genre datasets (GTZAN, FMA, Ballroom)",
+         datasets_arguments, datasets_run),
 )
 
 
@@ -247,12 +270,20 @@ def _bare(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Argument
     return parser
 
 
+def _needs_arguments(parser: argparse.ArgumentParser) -> bool:
+    """Whether a command cannot run without some argument (``datasets list`` can; ``classify`` cannot)."""
+    for action in parser._actions:
+        if action.required or (not action.option_strings and action.nargs not in ("?", "*", argparse.SUPPRESS)):
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``genrekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     bare = _bare(parser, argv)
-    if bare is not None and not bare.get_default("runs_bare"):
+    if bare is not None and not bare.get_default("runs_bare") and (_subcommands(bare) or _needs_arguments(bare)):
         # `genrekit`, `genrekit explain`, `genrekit train`: what the command can do, not one missing argument.
         bare.print_help(sys.stderr)
         return 2

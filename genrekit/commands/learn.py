@@ -13,10 +13,17 @@ from .common import (TORCH_HINT, CommandError, add_model_argument, jobs_count, m
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 
 
+#: What ``--artists`` without a FILE stands for: the artist index of the ``--data`` dataset.
+DATASET_ARTISTS = "<dataset>"
+
+
 def _data_argument(p: argparse.ArgumentParser, flag: str = "--data") -> None:
-    p.add_argument(flag, dest="data", required=True, type=Path, metavar="TABLE_OR_DIR",
+    p.add_argument(flag, dest="data", required=True, type=Path, metavar="TABLE_OR_DIR_OR_NAME",
                    help="a Kaggle-layout table (.csv/.parquet, 30-s or 3-s), a Marsyas .arff, genrekit "
-                        "features output, or a GTZAN-style audio folder (<genre>/<file>; features via the cache)")
+                        "features output, a GTZAN-style audio folder (<genre>/<file>; features via the cache), "
+                        "or the name of a downloaded dataset (gtzan, fma-small, ballroom...: genrekit datasets)")
+    p.add_argument("--data-root", type=Path, metavar="DIR",
+                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
 
 
 def _split_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,12 +39,12 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
                         "selects its model on it (default 0: none)")
     g.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the split, the models and the search (default 0)")
-    g.add_argument("--artists", type=Path, metavar="FILE",
-                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist "
-                        "(default: none; needed by --split artist)")
+    g.add_argument("--artists", type=Path, metavar="FILE", nargs="?", const=DATASET_ARTISTS,
+                   help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist; "
+                        "without FILE (or with --split artist), the index of the --data dataset (default: none)")
     g.add_argument("--split-dir", type=Path, metavar="DIR",
                    help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt "
-                        "(default: none; needed by --split fault-filtered)")
+                        "(default for --data gtzan: its downloaded lists; otherwise needed by --split fault-filtered)")
     g.add_argument("--folds", type=positive_int, default=5, metavar="K", help="kfold: number of folds (default 5)")
 
 
@@ -48,10 +55,50 @@ def _cache_arguments(p: argparse.ArgumentParser) -> None:
                    help="worker processes (default 1; 0 = one per CPU)")
 
 
-def _load(args):
-    from ..datasets import DatasetError, load_table
+def _resolve_name(args):
+    """When ``--data`` names a downloaded dataset: resolve it, and fill in its split lists and artist index.
+
+    Returns the :class:`~genrekit.datasets.resolve.Resolved` dataset, or ``None`` for a path.
+    """
+    from ..datasets import DatasetError
+    from ..datasets.registry import is_dataset_name
+
+    if getattr(args, "resolved", None) is not None:
+        return args.resolved
+    split = getattr(args, "split", None)
+    if args.data.exists() or not is_dataset_name(str(args.data)):
+        if _dataset_artists(getattr(args, "artists", None)):
+            args.parser.error("--artists without FILE needs --data NAME, a downloaded dataset with an artist index")
+        return None
+    from ..datasets.resolve import resolve
 
     try:
+        resolved = resolve(str(args.data), args.data_root)
+        if split == "fault-filtered" and args.split_dir is None:
+            args.split_dir = resolved.split_dir("fault-filtered")
+        artists = getattr(args, "artists", None)
+        if _dataset_artists(artists) or (artists is None and split == "artist"):
+            args.artists = resolved.artist_index()
+    except DatasetError as exc:
+        raise CommandError(str(exc)) from exc
+    args.resolved = resolved
+    return resolved
+
+
+def _dataset_artists(value) -> bool:
+    # argparse passes a string const through type=Path, so compare the text.
+    return value is not None and str(value) == DATASET_ARTISTS
+
+
+def _load(args):
+    from ..datasets import DatasetError, load_audio_files, load_table
+
+    resolved = _resolve_name(args)
+    try:
+        if resolved is not None:
+            ds = resolved.dataset
+            return load_audio_files(resolved.files, resolved.audio_root, cache=args.cache, jobs=args.jobs,
+                                    progress=sys.stderr.isatty(), description=f"dataset {ds.name}, {ds.title}")
         return load_table(args.data, cache=args.cache, jobs=args.jobs, progress=sys.stderr.isatty())
     except (DatasetError, OSError) as exc:
         raise CommandError(str(exc)) from exc
@@ -87,6 +134,9 @@ def train_run(args) -> int:
         except ImportError as exc:
             raise CommandError(f"--model cnn needs PyTorch, which is not installed ({exc}): {TORCH_HINT} "
                                f"(pinned: a bare `torch` brings gigabytes of CUDA packages)") from exc
+        resolved = _resolve_name(args)
+        if resolved is not None:
+            args.data = _manifest(resolved)
         return run_from_args(args)
     try:
         models = expand_models([args.model])
@@ -119,6 +169,23 @@ def train_run(args) -> int:
         print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
               f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
     return 0
+
+
+def _manifest(resolved) -> Path:
+    """A ``path,label`` CSV of a resolved dataset (what the CNN trainer reads), kept in its .genrekit folder."""
+    import csv
+    import io
+
+    from .._io import write_bytes_atomic
+    from ..datasets.install import META
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "label"])
+    writer.writerows((str(path), label) for path, label in resolved.files)
+    path = resolved.folder / META / resolved.dataset.name / "manifest.csv"
+    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
+    return path
 
 
 # --- evaluate ------------------------------------------------------------------------------------------

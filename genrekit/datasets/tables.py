@@ -523,19 +523,47 @@ def _is_float(text: str) -> bool:
 
 # --- a folder of audio ------------------------------------------------------------
 def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> FeatureTable:
+    from ..files import collect_audio_files, gtzan_label
+
+    paths = collect_audio_files([folder])
+    if not paths:
+        raise DatasetError(f"{folder}: no audio files found")
+    return load_audio_files([(p, gtzan_label(p)) for p in paths], folder, audio_feature_set=fs, cache=cache,
+                            jobs=jobs, progress=progress)
+
+
+def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, cache=None, jobs: int = 1,
+                     progress: bool = False, description: str = "audio folder") -> FeatureTable:
+    """A feature table of the given audio files and labels, analysed through the feature cache.
+
+    The job of :func:`load_table` for a folder, for files whose labels do not come from
+    their folders (a dataset by name: FMA's labels are in ``tracks.csv``).
+
+    Parameters
+    ----------
+    files : list of (path, str)
+        Each audio file and its label (``""`` when unknown).
+    root : path-like
+        The folder the files lie under (names the table; disambiguates equal file stems).
+    audio_feature_set, cache, jobs, progress
+        As for :func:`load_table`.
+    description : str
+        What the files are, for the table's ``source``.
+    """
     from ..extract import extract
     from ..features.export import window_names
-    from ..files import collect_audio_files, gtzan_label
     from ..store import FeatureStore, default_cache_dir
 
-    fs = fs if fs is not None else _gtzan57(30.0)
+    folder = Path(root)
+    fs = audio_feature_set if audio_feature_set is not None else _gtzan57(30.0)
     if fs.name == "musicnn" and fs.window is None:
         fs = fs.with_params(window=30.0)  # table rows are window means, not single patches
     if not fs.columns:
         raise DatasetError(
             f"{folder}: feature set {fs.name!r} gives arrays, not table rows; use a table set such as gtzan57"
         )
-    paths = collect_audio_files([folder])
+    label_of = {Path(p): label for p, label in files}
+    paths = list(label_of)
     if not paths:
         raise DatasetError(f"{folder}: no audio files found")
 
@@ -578,13 +606,13 @@ def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> Fe
             parent = r.path.parent.relative_to(folder).as_posix()
             stem, names = f"{parent}/{stem}", [f"{parent}/{n}" for n in names]
         X.append(array)
-        labels += [gtzan_label(r.path)] * len(array)
+        labels += [label_of.get(Path(r.path), "")] * len(array)
         tracks += [stem] * len(array)
         rows += names
     failed = f", {len(summary.failed)} files failed" if summary.failed else ""
     window = f"{fs.window:g}-s windows" if fs.window else "whole files"
     source = (
-        f"{folder} (audio folder: {len(results)} files{failed}; {fs.name} features, {window}, "
+        f"{folder} ({description}: {len(results)} files{failed}; {fs.name} features, {window}, "
         f"feature set {fs.key})"
     )
     return FeatureTable(np.vstack(X), np.array(labels), np.array(tracks), np.array(rows),

@@ -69,12 +69,13 @@ def window_names(path: str | os.PathLike, n_windows: int, window: float | None) 
     return [f"{stem}.{i}{ext}" for i in range(n_windows)]
 
 
-def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None) -> Iterator[list]:
+def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None, labels=None) -> Iterator[list]:
     """Rows ``[filename, length, *57 floats, label]``, one per window of each file.
 
     ``length`` is the window's size in samples (``stop - start`` of
     :func:`genrekit.audio.window_bounds`), ``label`` the genre folder
-    (:func:`genrekit.files.gtzan_label`, ``""`` when the layout does not say).
+    (:func:`genrekit.files.gtzan_label`, ``""`` when the layout does not say), or
+    ``labels[path]`` when a ``{path: label}`` mapping is given (a dataset by name).
     """
     _require_table(fs)
     for r in results:
@@ -85,7 +86,7 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
                 f"{r.path}: features of shape {array.shape} do not match "
                 f"{len(bounds)} windows x {len(fs.columns)} columns"
             )
-        label = gtzan_label(r.path)
+        label = gtzan_label(r.path) if labels is None else labels.get(Path(r.path), "")
         rows = window_names(r.path, len(bounds), fs.window)
         folder = os.path.dirname((names or {}).get(Path(r.path), ""))  # POSIX names: "a/x.wav" -> "a"
         if folder:
@@ -95,7 +96,7 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
 
 
 def write_csv(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike | TextIO,
-              names: dict | None = None) -> int:
+              names: dict | None = None, labels=None) -> int:
     """Write the table as CSV to a path (atomically) or an open text stream; return the row count.
 
     ``names`` (path -> name) replaces the files' base names (:func:`table_names`). Floats are written with ``repr``: the shortest text that reads back to the same
@@ -103,11 +104,11 @@ def write_csv(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike | T
     """
     if isinstance(out, (str, os.PathLike)):
         with atomic_write(out, "w") as f:
-            return write_csv(results, fs, f, names)
+            return write_csv(results, fs, f, names, labels)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(table_header(fs))
     n = 0
-    for row in table_rows(results, fs, names):
+    for row in table_rows(results, fs, names, labels):
         writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
         n += 1
     return n
@@ -124,7 +125,8 @@ def require_pyarrow() -> None:
         ) from exc
 
 
-def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None) -> int:
+def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None,
+                  labels=None) -> int:
     """Write the table as Parquet (atomically); return the row count.
 
     Same columns and values as :func:`write_csv`; features as float64, ``length`` as int64.
@@ -134,7 +136,7 @@ def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike
     import pyarrow.parquet as pq
 
     header = table_header(fs)
-    columns = list(zip(*table_rows(results, fs, names))) or [()] * len(header)
+    columns = list(zip(*table_rows(results, fs, names, labels))) or [()] * len(header)
     types = [pa.string(), pa.int64(), *[pa.float64()] * len(fs.columns), pa.string()]
     table = pa.table(
         {name: pa.array(list(col), type=t) for name, col, t in zip(header, columns, types)}
@@ -144,13 +146,18 @@ def write_parquet(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike
     return table.num_rows
 
 
-def write_table(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None) -> int:
-    """Write the table to ``.csv`` or ``.parquet`` by the file's extension; return the row count."""
+def write_table(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, names: dict | None = None,
+                labels=None) -> int:
+    """Write the table to ``.csv`` or ``.parquet`` by the file's extension; return the row count.
+
+    ``names``: optional ``{path: relative name}``; ``labels``: optional ``{path: label}``
+    (default: the genre folder of each file).
+    """
     suffix = Path(out).suffix.lower()
     if suffix == ".csv":
-        return write_csv(results, fs, out, names)
+        return write_csv(results, fs, out, names, labels)
     if suffix == ".parquet":
-        return write_parquet(results, fs, out, names)
+        return write_parquet(results, fs, out, names, labels)
     raise ValueError(f"{out}: a gtzan57 table is written to .csv or .parquet")
 
 

@@ -1,0 +1,118 @@
+"""Speed of the default model (MSD-musicnn head) against the musicnn package's own extractor.
+
+    python bench/bench_musicnn.py --tf-python /tmp/musicnn-convert/tf-venv/bin/python [--repeat 5]
+
+The reference is ``musicnn.extractor.extractor(file, model="MSD_musicnn", input_length=3,
+input_overlap=1)`` of the musicnn 0.1.0 wheel, run in the TensorFlow environment that
+``scripts/convert_musicnn.py`` makes (``--tf-python``; TensorFlow is never a genrekit
+dependency). Both sides run pinned to one core with one thread, in the same run, on:
+
+1. a 30-s GTZAN clip (the shared ``blues.00000.wav``);
+2. the 4-minute 44.1-kHz stereo MP3 of ``bench_classify.py`` (eight clips of eight genres),
+   genrekit with ``--timeline``.
+
+Printed: median wall (and CPU) seconds per call of ``GenreClassifier.classify_file`` (decode +
+front end + network + head + timeline; the model loaded once, as in a library run) and of
+the package's ``extractor`` call (decode + front end + network; it builds its graph and
+restores its checkpoint on every call, as its API does), the ratio, and the patch plan
+(``max_patches``) behind the 4-minute figure. Targets: >= 3x faster, <= 1.5 s for 4 minutes.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+             "TF_NUM_INTEROP_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_classify import SHARED, make_song, median_time  # noqa: E402
+
+_REFERENCE = r"""
+import json, os, statistics, sys, time
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+from musicnn.extractor import extractor
+repeat = int(sys.argv[2])
+out = {}
+for path in sys.argv[3:]:
+    extractor(path, model="MSD_musicnn", input_length=3, input_overlap=1, extract_features=False)  # warm up
+    walls = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        taggram, _ = extractor(path, model="MSD_musicnn", input_length=3, input_overlap=1, extract_features=False)
+        walls.append(time.perf_counter() - t)
+    out[path] = {"wall": statistics.median(walls), "patches": int(len(taggram))}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def reference(tf_python: Path, package: Path, files: list[Path], repeat: int) -> dict:
+    proc = subprocess.run(["taskset", "-c", "0", str(tf_python), "-c", _REFERENCE, str(package), str(repeat),
+                           *map(str, files)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore", CUDA_VISIBLE_DEVICES=""))
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if not line:
+        raise SystemExit(f"the musicnn reference failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[0][len("RESULT "):])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tf-python", type=Path, default=Path("/tmp/musicnn-convert/tf-venv/bin/python"),
+                        help="python of the TensorFlow venv made by scripts/convert_musicnn.py (default %(default)s)")
+    parser.add_argument("--package", type=Path, default=Path("/tmp/musicnn-convert/package"),
+                        help="the unpacked musicnn wheel (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per file (default %(default)s)")
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {0})
+
+    from genrekit.predict import load_model
+
+    clf = load_model()
+    from genrekit.backbones import musicnn as backbone
+
+    backbone._SHARED.clear()
+    backbone._SHARED[str(backbone.FOLDER / backbone.ONNX_FILE)] = backbone.Backbone(threads=1)
+    clip = SHARED / "gtzan/genres/blues/blues.00000.wav"
+    with tempfile.TemporaryDirectory() as tmp:
+        song, _ = make_song(Path(tmp), SHARED / "gtzan/genres")
+        ref = reference(args.tf_python, args.package, [clip, song], args.repeat) if args.tf_python.exists() else None
+        rows = []
+        for path, timeline in ((clip, False), (song, True)):
+            clf.classify_file(path, timeline=timeline)  # warm up
+            wall, cpu, pred = median_time(lambda: clf.classify_file(path, timeline=timeline), args.repeat)
+            theirs = ref[str(path)] if ref else None
+            rows.append((path.name, wall, cpu, pred, theirs))
+    fs = clf.bundle.feature_set
+    print(f"default model: {clf.bundle.card.get('model')} on musicnn (patch step {fs.step} frames, "
+          f"max_patches {fs.max_patches}); one core, one thread; medians of {args.repeat}")
+    for name, wall, cpu, pred, theirs in rows:
+        line = f"  {name:<22} genrekit {wall:6.3f} s (cpu {cpu:.3f}), {pred.label}"
+        if theirs:
+            line += (f" | musicnn extractor {theirs['wall']:6.3f} s ({theirs['patches']} patches) "
+                     f"| {theirs['wall'] / wall:4.1f}x faster")
+        print(line)
+    if not ref:
+        print(f"  (no reference: {args.tf_python} missing; run scripts/convert_musicnn.py first)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

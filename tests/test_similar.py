@@ -1,0 +1,109 @@
+"""Similar songs from the embeddings a library run stores (genrekit similar)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrekit.library import classify_library
+from genrekit.similar import SimilarityError, SimilarityIndex
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genrekit", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def library(shared_data, tmp_path_factory):
+    """The 70 shared clips classified by the default model into a SQLite results file."""
+    out = tmp_path_factory.mktemp("lib") / "results.sqlite"
+    results, summary = classify_library([shared_data / "gtzan/genres"], out=out, jobs=2, progress=False)
+    assert not summary.failed and len(results) == 70
+    return out
+
+
+@pytest.mark.slow
+def test_the_nearest_other_clip_mostly_shares_the_genre(library):
+    index = SimilarityIndex.from_results(library)
+    assert len(index) == 70 and index.vectors.shape == (70, 200)
+    same = 0
+    for path, h in zip(index.paths, index.hashes):
+        (nearest,) = index.query(index.vectors[index.hashes.index(h)], top=1, exclude_hash=h)
+        assert nearest["path"] != path
+        same += Path(nearest["path"]).parent.name == Path(path).parent.name
+    assert same / 70 >= 0.70, f"only {same} of 70 nearest neighbours share the genre"
+
+
+@pytest.mark.slow
+def test_similar_cli_for_a_library_song_and_a_new_one(library, shared_data, tmp_path):
+    clip = shared_data / "gtzan/genres/metal/metal.00002.wav"
+    run = _cli("similar", clip, "--library", library, "--top", "3", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout)
+    assert len(found) == 3 and all(f["path"] != str(clip) for f in found)
+    assert found[0]["score"] >= found[1]["score"] >= found[2]["score"]
+    # A copy under another name is the same song: found by content, not listed as similar to itself.
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes(clip.read_bytes())
+    again = json.loads(_cli("similar", copy, "--library", library, "--top", "3", "--format", "json").stdout)
+    assert again == found
+    # A song the library has never seen is analysed first.
+    y, sr = sf.read(clip, dtype="float32")
+    new = tmp_path / "new.flac"
+    sf.write(new, y[: 15 * sr] * 0.5, sr)
+    table = _cli("similar", new, "--library", library, "--top", "5")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["path", "similarity", "genre"]
+    assert len(table.stdout.splitlines()) == 6
+
+
+def test_a_library_without_embeddings_is_refused_clearly(tmp_path):
+    rng = np.random.default_rng(0)
+    song = tmp_path / "song.wav"
+    sf.write(song, (0.1 * rng.standard_normal(22050 * 4)).astype(np.float32), 22050)
+    results = tmp_path / "gtzan57.sqlite"
+    _, summary = classify_library([song], model="gtzan57", out=results, progress=False)
+    assert not summary.failed
+    with pytest.raises(SimilarityError, match="no song in it has an embedding"):
+        SimilarityIndex.from_results(results)
+    run = _cli("similar", song, "--library", results)
+    assert run.returncode == 1
+    assert run.stderr.startswith("genrekit similar: error:") and "Traceback" not in run.stderr
+    missing = _cli("similar", song, "--library", tmp_path / "nope.sqlite")
+    assert missing.returncode == 1 and "no such results file" in missing.stderr
+
+
+def test_schema_1_results_databases_gain_the_new_columns(tmp_path):
+    from genrekit.library import SqliteResults
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE results (content_hash TEXT NOT NULL, model_key TEXT NOT NULL, path TEXT NOT NULL,
+            label TEXT, probabilities TEXT, duration REAL, timeline TEXT, model TEXT NOT NULL, error TEXT,
+            time TEXT NOT NULL, PRIMARY KEY (content_hash, model_key));
+        CREATE TABLE file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+            content_hash TEXT NOT NULL);
+        INSERT INTO results VALUES ('h', 'k', 'a.wav', 'rock', '{"rock": 1.0}', 30.0, NULL, 'm', NULL, 't');
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    store = SqliteResults(path)
+    try:
+        (record,) = store.records()
+        assert record["label"] == "rock" and record["tags"] is None and record["embedding"] is None
+        store.put(dict(record, content_hash="h2", tags=[{"label": "rock", "score": 0.5}], embedding=[0.25] * 200), None)
+        new = [r for r in store.records() if r["content_hash"] == "h2"][0]
+        assert new["tags"] == [{"label": "rock", "score": 0.5}] and new["embedding"] == [0.25] * 200
+    finally:
+        store.close()
