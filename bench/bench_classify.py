@@ -192,7 +192,8 @@ def folder(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="model bundle (default: the bundled default)")
+    parser.add_argument("--model", default="gtzan57",
+                        help="model: the 57-feature one by default, which the librosa reference can reproduce")
     parser.add_argument("--repeat", type=int, default=5, help="runs of genrekit per song (median; default 5)")
     parser.add_argument("--ref-repeat", type=int, default=3, help="runs of the librosa path (median; default 3)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes for the folder (default 2)")

@@ -2,15 +2,13 @@
 
 Two halves of different genres, so that ``--timeline`` has a change to show:
 
-1. **rock** (0-30 s): a distorted power-chord riff in E (two clipped sawtooth voices a
-   fifth apart, eighth notes at 180 BPM) over sixteenth-note kicks, a backbeat snare
-   and cymbal hiss;
+1. **hip-hop** (0-30 s): a boom-bap drum pattern at 100 BPM (pitch-dropping kicks, noisy
+   snares on the backbeat, eighth-note hi-hats) over a saturated bass line;
 2. **classical** (30-60 s): a quiet piano in C, arpeggios over a I-vi-IV-V
    progression (decaying tones with a few harmonics), no drums.
 
-The default model hears the first as rock and the second as classical
-(``tests/test_first_hour.py`` checks that the first and last windows differ, whatever
-the default model is). It is generated on the fly: no audio ships with genrekit.
+The default model (the MSD-musicnn head) hears the first as hip-hop and the second as
+classical, and its timeline shows the change (``tests/test_first_hour.py``). It is generated on the fly: no audio ships with genrekit.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 #: The genre each half is written in, in order.
-DEMO_GENRES = ("rock", "classical")
+DEMO_GENRES = ("hiphop", "classical")
 
 
 def _tone(f: float, n: int, sr: int, harmonics) -> np.ndarray:
@@ -28,30 +26,38 @@ def _tone(f: float, n: int, sr: int, harmonics) -> np.ndarray:
     return sum(a * np.sin(2 * np.pi * f * h * t) for h, a in harmonics)
 
 
-def rock_part(seconds: float, sr: int, rng: np.random.Generator, bpm: float = 180.0) -> np.ndarray:
-    """The first half: distorted riff, drums and hiss, peak 0.9."""
+def hiphop_part(seconds: float, sr: int, rng: np.random.Generator, bpm: float = 100.0) -> np.ndarray:
+    """The first half: a boom-bap beat with a saturated bass line, peak 0.9.
+
+    Kicks on beat 1 and the "and" of 3, snares on 2 and 4, eighth-note hi-hats, and a bass
+    note on 1 and 3 following A1 A1 C2 G1, one a bar.
+    """
     from scipy.signal import butter, lfilter
 
     n = int(seconds * sr)
     y = np.zeros(n)
     beat = int(60 / bpm * sr)
-    riff = (82.4, 82.4, 98.0, 82.4, 110.0, 103.8, 82.4, 73.4)  # E2 G2 A2 G#2 D2: a minor-pentatonic riff
-    saw = [(k, 1 / k) for k in range(1, 20)]
-    for i, start in enumerate(range(0, n, beat // 2)):
-        m = min(beat // 2, n - start)
-        f = riff[(i // 2) % len(riff)]
-        chord = _tone(f, m, sr, saw) + _tone(1.5 * f, m, sr, saw)  # root and fifth: a power chord
-        y[start:start + m] += 0.5 * np.tanh(6 * chord)  # the distortion pedal
-    k = np.arange(int(0.08 * sr))
-    kick = np.sin(2 * np.pi * 60 * k / sr) * np.exp(-k / (0.02 * sr))
-    s = np.arange(int(0.15 * sr))
-    snare = rng.standard_normal(len(s)) * np.exp(-s / (0.04 * sr))
-    for start in range(0, n - len(snare), beat // 4):
-        y[start:start + len(kick)] += 0.8 * kick
-    for start in range(beat, n - len(snare), 2 * beat):
-        y[start:start + len(snare)] += 0.7 * snare
-    b, a = butter(2, 5000 / (sr / 2), "high")
-    y += 0.15 * lfilter(b, a, rng.standard_normal(n))
+    k = np.arange(int(0.25 * sr))
+    kick = np.sin(2 * np.pi * (50 + 80 * np.exp(-k / (0.01 * sr))) * k / sr) * np.exp(-k / (0.08 * sr))  # pitch drop
+    s = np.arange(int(0.2 * sr))
+    snare = rng.standard_normal(len(s)) * np.exp(-s / (0.05 * sr)) + 0.5 * np.sin(2 * np.pi * 180 * s / sr) * np.exp(
+        -s / (0.03 * sr))
+    h = np.arange(int(0.05 * sr))
+    b, a = butter(2, 7000 / (sr / 2), "high")
+    hat = lfilter(b, a, rng.standard_normal(len(h))) * np.exp(-h / (0.01 * sr))
+    bass_line = (55.0, 55.0, 65.4, 49.0)
+    t = np.arange(2 * beat) / sr
+    for bar, start in enumerate(range(0, n - 4 * beat, 4 * beat)):
+        for at in (0, int(2.5 * beat)):
+            y[start + at:start + at + len(kick)] += kick
+        for at in (beat, 3 * beat):
+            y[start + at:start + at + len(snare)] += 0.6 * snare
+        for i in range(8):
+            at = start + i * beat // 2
+            y[at:at + len(hat)] += 0.25 * hat
+        note = 0.35 * np.tanh(3 * np.sin(2 * np.pi * bass_line[bar % 4] * t)) * np.exp(-t / 0.6)
+        for at in (0, 2 * beat):
+            y[start + at:start + at + len(note)] += note
     return 0.9 * y / np.max(np.abs(y))
 
 
@@ -78,7 +84,7 @@ def demo_signal(sr: int = 22050, seconds: float = 60.0, seed: int = 0) -> np.nda
     """The demo song as a float32 mono signal at ``sr`` Hz: :data:`DEMO_GENRES`, half each."""
     rng = np.random.default_rng(seed)
     half = seconds / 2
-    first, second = rock_part(half, sr, rng), classical_part(seconds - half, sr)
+    first, second = hiphop_part(half, sr, rng), classical_part(seconds - half, sr)
     fade = int(0.05 * sr)  # no click at the change
     first[-fade:] *= np.linspace(1, 0, fade)
     return np.concatenate([first, second]).astype(np.float32)

@@ -33,7 +33,7 @@ TIMELINE_WINDOW, TIMELINE_HOP = 10.0, 5.0
 #: Bundles shipped inside the package, one folder per model name.
 SHIPPED_MODELS = Path(__file__).resolve().parent / "models" / "shipped"
 #: The shipped model used when no model is named.
-DEFAULT_MODEL_NAME = "gtzan57"
+DEFAULT_MODEL_NAME = "musicnn"
 DEFAULT_MODEL = SHIPPED_MODELS / DEFAULT_MODEL_NAME
 
 

@@ -56,8 +56,8 @@ CANDIDATES = (
 # 0.766) and left out: they cost 20x the time of the rest of the search.
 REPEATS = 4
 WINDOW, HOP = 30.0, 15.0
-#: Patches per song at most: a 4-minute song then costs ~48 patches (see bench/bench_musicnn.py).
-MAX_PATCHES = 48
+#: Patches per song at most: a 4-minute song then costs 32 patches, one every 7.5 s (see bench/bench_musicnn.py).
+MAX_PATCHES = 32
 
 
 def _name(family: str, params: dict) -> str:

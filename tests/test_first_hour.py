@@ -229,7 +229,7 @@ def test_the_demo_changes_genre_in_the_middle_and_keep_keeps_it(tmp_path):
     assert result["path"] == str(kept) and kept.stat().st_size > 100_000
     first, last = (next(iter(w["probabilities"])) for w in (result["timeline"][0], result["timeline"][-1]))
     assert first != last, result["timeline"]
-    if DEFAULT_MODEL_NAME == "gtzan57":  # the model the halves were tuned on
+    if DEFAULT_MODEL_NAME == "musicnn":  # the model the halves were tuned on
         assert (first, last) == DEMO_GENRES
 
     table = genrekit("classify", "--demo", "--timeline", cwd=tmp_path)
