@@ -398,6 +398,7 @@ def test_demo_song_needs_no_data_and_its_timeline_covers_it():
     assert run.returncode == 0, run.stderr
     (result,) = json.loads(run.stdout)
     assert result["error"] is None and result["path"] == "(demo song)"
-    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    # each of the printed probabilities is rounded to 4 decimals: the sum may be off by half a unit each
+    assert abs(sum(result["probabilities"].values()) - 1) <= len(result["probabilities"]) * 0.5e-4 + 1e-12
     assert result["timeline"][0]["start"] == 0 and result["timeline"][-1]["end"] == pytest.approx(60.0)
     assert not Path(result["path"]).exists()  # the synthesised file is removed afterwards

@@ -107,3 +107,40 @@ def test_schema_1_results_databases_gain_the_new_columns(tmp_path):
         assert new["tags"] == [{"label": "rock", "score": 0.5}] and new["embedding"] == [0.25] * 200
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_the_api_and_the_page_show_tags_and_similar_songs(library, shared_data, tmp_path):
+    """`genrekit serve --library`: the JSON has tags and similar songs, and the page shows both."""
+    from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium  # noqa: F401
+    from test_web_api import Server
+
+    from genrekit.predict import DEFAULT_MODEL
+
+    clip = shared_data / "gtzan/genres/reggae/reggae.00001.wav"
+    server = Server(DEFAULT_MODEL, tmp_path, "--library", str(library))
+    try:
+        status, body = server.upload("reggae.wav", clip.read_bytes())
+        assert status == 200, body
+        assert len(body["tags"]) == 10 and body["tags"][0]["score"] >= body["tags"][-1]["score"]
+        assert len(body["similar"]) == 5
+        # the upload is reggae.00001 itself: the library's copy is the closest, at similarity ~1
+        assert body["similar"][0]["path"].endswith("reggae.00001.wav") and body["similar"][0]["score"] > 0.999
+        if not Path(CHROMIUM).exists():
+            pytest.skip(f"no browser at {CHROMIUM} for the page half (bash .ci/install-browser)")
+        sync_api = pytest.importorskip("playwright.sync_api")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{server.port}/")
+            page.set_input_files("#file", str(clip))
+            page.wait_for_selector("#similar-card:not([hidden])", timeout=120_000)
+            tags = page.locator("#tags .tag-name").all_inner_texts()
+            similar = page.locator("#similar .similar-path").all_inner_texts()
+            assert tags == [t["label"] for t in body["tags"]]
+            assert len(similar) == 5 and similar[0].endswith("reggae.00001.wav")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "web-page-tags-similar.png"), full_page=True)
+            browser.close()
+    finally:
+        server.stop()

@@ -157,7 +157,8 @@ def test_health_models_and_docs(server, bundle):
     assert health["status"] == "ok" and health["max_upload_mb"] == 50
     assert {"wav", "flac", "ogg", "mp3"} <= set(health["formats"])
 
-    (model,) = server.json("/api/models")["models"]
+    models = server.json("/api/models")["models"]
+    (model,) = [m for m in models if m["default"]]  # the shipped models are listed too
     meta = json.loads((bundle / "bundle.json").read_text())
     assert model["default"] and model["labels"] == meta["labels"]
     assert model["window"] == meta["window"] and model["hop"] == meta["hop"]
@@ -193,7 +194,7 @@ def test_classify_a_real_clip(server, clip, bundle):
 
     # The timeline covers the song, window after window.
     timeline = out["timeline"]
-    assert len(timeline) == out["windows"] >= 1
+    assert len(timeline) >= out["windows"] >= 1  # backbone models draw their timeline finer than their windows
     assert timeline[0]["start"] == 0
     assert timeline[-1]["end"] == pytest.approx(out["duration"], abs=0.01)
     assert all(b["start"] <= a["end"] for a, b in zip(timeline, timeline[1:]))

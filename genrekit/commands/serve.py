@@ -31,6 +31,9 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", metavar="DIR", type=Path,
                    help="a folder of training runs: their reports at /reports, their models in /api/models "
                         "(default: none)")
+    p.add_argument("--library", metavar="RESULTS", type=Path,
+                   help="results of genrekit classify --out (.sqlite/.jsonl, default model): the page also shows "
+                        "the most similar songs there (default: none)")
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: CPUs, at most 4)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
@@ -89,7 +92,8 @@ def serve_run(args: argparse.Namespace) -> int:
     sock = listen_socket(args.host, args.port)
     try:
         try:
-            app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers)
+            app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers,
+                             library=args.library)
         except (BundleError, ValueError, OSError) as exc:
             raise CommandError(f"cannot start: {exc}") from exc
         import uvicorn

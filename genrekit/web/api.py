@@ -65,6 +65,17 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="What went wrong, in plain words.")
 
 
+class TagScore(BaseModel):
+    label: str = Field(description="A Last.fm tag of MSD-musicnn's 50 (genre, era, mood, instrument).")
+    score: float = Field(description="Its probability (tags are not exclusive), 4 decimals.")
+
+
+class SimilarSong(BaseModel):
+    path: str = Field(description="The song, as the library run named it.")
+    label: str = Field(description="Its top genre.")
+    score: float = Field(description="Cosine similarity of the embeddings, in [-1, 1].")
+
+
 class TimelineWindow(BaseModel):
     start: float = Field(description="Window start (s).")
     end: float = Field(description="Window end (s).")
@@ -101,6 +112,10 @@ class ClassifyResponse(BaseModel):
     notes: list[str] = Field(default_factory=list,
                              description="Cautions: an upload much shorter than the model's training clips, "
                                          "an uncertain result.")
+    tags: list[TagScore] | None = Field(None, description="The song's strongest descriptive tags, best first "
+                                                          "(models on the pretrained backbone only).")
+    similar: list[SimilarSong] | None = Field(None, description="The most similar songs of the server's "
+                                                                "--library (when it has one and the model fits).")
     filename: str = Field(description="The uploaded file's name, as text.")
     elapsed: float = Field(description="Server time spent decoding and analysing (s).")
     spectrogram: SpectrogramInfo | None = None
@@ -455,6 +470,7 @@ async def classify(
     return ClassifyResponse(
         label=public["label"], probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
+        tags=public.get("tags"), similar=state.similar_to(clf, prediction),
         filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,
     )
 

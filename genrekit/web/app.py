@@ -115,10 +115,13 @@ class WebState:
         Analyses run at the same time (default ``min(4, CPUs)``).
     stats : bool
         Count request-body bytes and expose them at ``/api/_stats`` (for tests).
+    library : path or None
+        A results store of ``genrekit classify --out`` whose embeddings answer "similar in
+        your library" (:mod:`genrekit.similar`); re-read when the file changes.
     """
 
     def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
-                 stats: bool = False) -> None:
+                 stats: bool = False, library=None) -> None:
         from ..predict import load_model
 
         if not max_upload_mb > 0:
@@ -137,6 +140,37 @@ class WebState:
         self.busy = 0
         self.limiter: anyio.CapacityLimiter | None = None
         self.tmp_dir: str | None = None
+        self.library_path = Path(library) if library is not None else None
+        self._library = None  # (mtime_ns, SimilarityIndex)
+        if self.library_path is not None:
+            self.library()  # a bad --library fails at start, not on the first upload
+
+    # --- similar songs -------------------------------------------------------------------
+    def library(self):
+        """The :class:`~genrekit.similar.SimilarityIndex` of ``--library`` (re-read when the file changed)."""
+        from ..similar import SimilarityIndex
+
+        if self.library_path is None:
+            return None
+        mtime = self.library_path.stat().st_mtime_ns if self.library_path.exists() else None
+        if self._library is None or self._library[0] != mtime:
+            self._library = (mtime, SimilarityIndex.from_results(self.library_path))
+        return self._library[1]
+
+    def similar_to(self, clf, prediction, top: int = 5) -> list[dict] | None:
+        """The library's songs most like ``prediction``'s, or ``None`` (no library, or another model's)."""
+        from ..library import model_key
+        from ..similar import SimilarityError
+
+        if self.library_path is None or prediction.embedding is None:
+            return None
+        try:
+            index = self.library()
+        except (SimilarityError, OSError):
+            return None  # the library went away or broke while serving: the page simply shows none
+        if index.model_key != model_key(clf):
+            return None
+        return [{**s, "score": round(s["score"], 4)} for s in index.query(prediction.embedding, top=top)]
 
     # --- models --------------------------------------------------------------------------
     def _find_bundles(self) -> dict[str, Path | None]:
@@ -202,7 +236,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers: int | None = None,
-               stats: bool | None = None) -> FastAPI:
+               stats: bool | None = None, library=None) -> FastAPI:
     """The genrekit web app.
 
     Parameters
@@ -220,6 +254,9 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     stats : bool or None
         Expose ``GET /api/_stats`` (request-body byte counts; for tests). Default: the
         ``GENREKIT_WEB_STATS=1`` environment variable.
+    library : path or None
+        Results of ``genrekit classify --out`` (with embeddings): each classification also
+        lists the most similar songs there.
 
     Raises
     ------
@@ -230,7 +267,7 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
 
     if stats is None:
         stats = os.environ.get(STATS_ENV) == "1"
-    state = WebState(model, max_upload_mb, runs_dir, workers, stats)
+    state = WebState(model, max_upload_mb, runs_dir, workers, stats, library)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -227,8 +227,39 @@
       facts.append(el("dt", {}, k), el("dd", { title: v }, v));
     }
     drawBars(result);
+    drawTags(result);
+    drawSimilar(result);
     drawTimeline(result);
     drawSpectrogram(result);
+  }
+
+  // Descriptive tags of the pretrained backbone (absent for other models): chips with scores.
+  function drawTags(result) {
+    const card = $("tags-card");
+    const list = $("tags");
+    list.replaceChildren();
+    const tags = result.tags || [];
+    card.hidden = tags.length === 0;
+    for (const t of tags) {
+      const chip = el("li", { class: "tag", "data-label": t.label, title: t.label + ": " + pct(t.score) });
+      chip.append(el("span", { class: "tag-name" }, t.label), el("span", { class: "tag-score" }, pct(t.score)));
+      list.append(chip);
+    }
+  }
+
+  // "Similar in your library": only when the server was given --library.
+  function drawSimilar(result) {
+    const card = $("similar-card");
+    const list = $("similar");
+    list.replaceChildren();
+    const songs = result.similar || [];
+    card.hidden = songs.length === 0;
+    for (const s of songs) {
+      const item = el("li", { class: "similar-song", "data-path": s.path });
+      item.append(el("span", { class: "similar-path", title: s.path }, s.path),
+                  el("span", { class: "similar-meta" }, s.label + " · " + s.score.toFixed(2)));
+      list.append(item);
+    }
   }
 
   // The API lists probabilities by score, highest first (ties by name): its order is the ranking.
@@ -323,7 +354,11 @@
     box.append(root);
 
     const info = page.models[result.model];
-    const span = info && info.window ? "windows of " + info.window + " s, one every " + info.hop + " s" : "windows";
+    // The timeline's own windows (backbone models draw it finer than their analysis windows).
+    const tl = result.timeline;
+    const width = tl.length ? +(tl[0].end - tl[0].start).toFixed(1) : 0;
+    const every = tl.length > 1 ? +(tl[1].start - tl[0].start).toFixed(1) : 0;
+    const span = every ? "windows of " + width + " s, one every " + every + " s" : "windows";
     $("timeline-note").textContent = segs.length === 1
       ? "The song fits in one analysis window" + (info && info.window ? " (" + info.window + " s)" : "") +
         "; longer songs show how the genres change."
