@@ -122,21 +122,49 @@ class GenreClassifier:
                         timeline: bool = False) -> Prediction:
         y = self._at_model_rate(y, sr)
         bounds, proba = self.window_probabilities(y)
+        return self.make_prediction(bounds, proba, len(y), path, timeline)
+
+    def classify_file(self, path: str | os.PathLike, *, timeline: bool = False,
+                      max_duration: float | None = None) -> Prediction:
+        """Decode ``path`` and classify it, block by block (memory does not grow with the song).
+
+        Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.audio.TooLongError` past ``max_duration`` seconds).
+        """
+        with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
+                           max_duration=max_duration) as decoder:
+            analysis = self.stream()
+            for block in decoder:
+                analysis.feed(block)
+        bounds, proba = analysis.finish()
+        return self.make_prediction(bounds, proba, decoder.n_samples, str(path), timeline)
+
+    def stream(self):
+        """A block-wise analysis: ``feed(block)`` samples at :attr:`sample_rate`, then
+        ``finish() -> (bounds, probabilities)``, equal to :meth:`window_probabilities`."""
+        if getattr(self.bundle, "kind", "classical") == "cnn":
+            return _SpectrogramProbabilities(self)
+        from .features.blockwise import gtzan57_window_rows
+
+        def probabilities(y, bounds):
+            return self.bundle.predict_proba(self._inputs(y, bounds))
+
+        return gtzan57_window_rows(self.sample_rate, self.bundle.window, self.bundle.hop, probabilities,
+                                   cover_end=True)
+
+    def make_prediction(self, bounds, proba, n_samples: int, path: str | None = None,
+                        timeline: bool = False) -> Prediction:
+        """The :class:`Prediction` from window bounds and their probabilities (as :meth:`stream` gives)."""
         mean = proba.mean(axis=0)
         return Prediction(
             path=path,
             label=self.labels[int(np.argmax(mean))],
             probabilities={label: float(p) for label, p in zip(self.labels, mean)},
-            duration=len(y) / self.sample_rate,
+            duration=n_samples / self.sample_rate,
             model=self.name,
             timeline=self._timeline(bounds, proba) if timeline else None,
             windows=len(bounds),
         )
-
-    def classify_file(self, path: str | os.PathLike, *, timeline: bool = False) -> Prediction:
-        """Decode ``path`` (raises :class:`genrekit.audio.AudioError`) and classify it."""
-        y = audio.load(path, sr=self.sample_rate, min_samples=self.min_samples)
-        return self.classify_signal(y, path=str(path), timeline=timeline)
 
     # --- helpers -------------------------------------------------------------------------
     def _timeline(self, bounds, proba) -> list[dict]:
@@ -161,6 +189,37 @@ class GenreClassifier:
             raise ValueError(f"signal of {len(y)} samples at {self.sample_rate} Hz is shorter than one "
                              f"analysis frame ({self.min_samples} samples)")
         return y
+
+
+class _SpectrogramProbabilities:
+    """A CNN bundle's block-wise analysis: the spectrogram streamed, its patches classified at the end.
+
+    The spectrogram's ``top_db`` floor depends on the whole song's peak, so patches are
+    cut once it is complete (1.3 MB per minute at the defaults; the audio is not kept).
+    """
+
+    def __init__(self, clf: GenreClassifier) -> None:
+        from .features.blockwise import LogmelStream
+        from .features.sets import FeatureSet
+
+        fs = clf.bundle.feature_set
+        self.fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
+        self.clf = clf
+        self.logmel = LogmelStream(self.fs.sample_rate, self.fs.n_fft, self.fs.hop_length, self.fs.n_mels,
+                                   self.fs.fmin, self.fs.fmax, self.fs.top_db)
+
+    def feed(self, block: np.ndarray) -> None:
+        self.logmel.feed(block)
+
+    def finish(self):
+        from .features import spectral
+        from .models.cnn_data import spectrogram_inputs
+
+        spec = self.logmel.finish()
+        if self.fs.name == "mfcc":
+            spec = spectral.mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)
+        bounds = self.clf.window_bounds(self.logmel.n)
+        return bounds, self.clf.bundle.predict_proba(spectrogram_inputs(self.clf.bundle, spec, bounds))
 
 
 def _input_maker(bundle):

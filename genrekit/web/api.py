@@ -328,17 +328,35 @@ def _too_large(state) -> HTTPException:
 
 
 # --- analysis -------------------------------------------------------------------------------------
-def _analyse(clf, path: str, spectrogram: bool):
-    """Decode, classify and draw (in a worker thread). Raises AudioError / ValueError for bad audio."""
+def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration: float | None):
+    """Decode, classify and draw one upload, block by block (in an analysis worker process).
+
+    ``model`` is the bundle folder (``None``: the bundled default) and ``name`` the name
+    the server lists it under. One pass of the decoder feeds both the classifier and the
+    spectrogram, and neither keeps the audio, so memory does not grow with the song.
+    Raises :class:`genrekit.audio.AudioError` (``TooLongError`` past ``max_duration``)
+    or ``ValueError`` for bad audio.
+    """
     from .. import audio
-    from .spectrogram import mel_spectrogram_png
+    from ..features.blockwise import LogmelStream
+    from ..predict import load_model
+    from .spectrogram import spectrogram_png
 
     t0 = time.perf_counter()
-    y = audio.load(path, sr=clf.sample_rate, min_samples=clf.min_samples)
-    prediction = clf.classify_signal(y, timeline=True)
+    clf = load_model(model)
+    with audio.Decoder(path, clf.sample_rate, min_samples=clf.min_samples, max_duration=max_duration) as decoder:
+        analysis = clf.stream()
+        image = LogmelStream(clf.sample_rate) if spectrogram else None
+        for block in decoder:
+            analysis.feed(block)
+            if image is not None:
+                image.feed(block)
+    bounds, proba = analysis.finish()
+    prediction = clf.make_prediction(bounds, proba, decoder.n_samples, timeline=True)
+    prediction.model = name
     png = meta = None
-    if spectrogram:
-        png, meta = mel_spectrogram_png(y, clf.sample_rate)
+    if image is not None:
+        png, meta = spectrogram_png(image.finish(), decoder.n_samples / clf.sample_rate, clf.sample_rate)
     return prediction, png, meta, time.perf_counter() - t0
 
 
@@ -416,7 +434,7 @@ async def classify(
         state.busy += 1
         try:
             prediction, png, meta, elapsed = await anyio.to_thread.run_sync(
-                partial(_analyse, clf, upload.path, spectrogram), limiter=state.limiter)
+                partial(analyse_upload, state.model_source(model), clf.name, upload.path, spectrogram, state.max_duration), limiter=state.limiter)
         except AudioError as exc:
             raise HTTPException(422, f"{upload.name}: {_problem(exc.problem, upload, state.tmp_dir)}") from None
         except ValueError as exc:  # e.g. a signal shorter than one analysis frame

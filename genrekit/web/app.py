@@ -54,6 +54,8 @@ log = logging.getLogger("genrekit.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Environment variable that turns on ``GET /api/_stats`` (byte counters for the tests).
 STATS_ENV = "GENREKIT_WEB_STATS"
+#: Longest decoded audio analysed by default (seconds): 30 minutes.
+DEFAULT_MAX_DURATION = 30 * 60.0
 #: Bytes allowed in a request body beyond the upload limit: the multipart envelope.
 ENVELOPE_BYTES = 64 * 1024
 
@@ -115,12 +117,14 @@ class WebState:
     """
 
     def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
-                 stats: bool = False) -> None:
+                 stats: bool = False, max_duration: float | None = DEFAULT_MAX_DURATION) -> None:
         from ..predict import load_model
 
         if not max_upload_mb > 0:
             raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
         self.default = load_model(model)
+        self._default_source = model
+        self.max_duration = max_duration
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.max_body_bytes = self.max_upload_bytes + ENVELOPE_BYTES
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -168,6 +172,12 @@ class WebState:
                 clf = load_model(self.bundles[name])
                 self._loaded[name] = type(clf)(clf.bundle, name=name)
             return self._loaded[name]
+
+    def model_source(self, name: str | None):
+        """What an analysis worker passes to :func:`genrekit.predict.load_model` for ``name``."""
+        if name is None or name == self.default.name:
+            return self._default_source
+        return self.bundles[name]
 
     def bundle_meta(self, name: str) -> dict:
         """``bundle.json`` of a listed model (read, not loaded)."""
