@@ -40,6 +40,7 @@ it is analysed as a single window covering all of it (see `window_bounds`).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import stat
@@ -651,6 +652,9 @@ def _check_file(path) -> str:
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise AudioError(path, "cannot read this folder (permission denied): "
+                                       "the audio files in it were not looked at")
             raise AudioError(path, "is a directory, not an audio file")
         if not stat.S_ISREG(st.st_mode):
             raise AudioError(path, "not a regular file (a pipe or device?)")
@@ -661,9 +665,16 @@ def _check_file(path) -> str:
             if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 _check_wav_sizes(path, fh, st.st_size)
     except FileNotFoundError:
-        raise AudioError(path, "file not found") from None
+        problem = "file not found"
+        if os.path.islink(path):
+            problem = "broken symbolic link (its target does not exist)"
+        raise AudioError(path, problem) from None
     except PermissionError:
-        raise AudioError(path, "permission denied (cannot read the file)") from None
+        raise AudioError(path, "permission denied (cannot read the file, or a folder on its way)") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise AudioError(path, "symbolic link loop (the link leads back to itself)") from None
+        raise AudioError(path, f"cannot be read ({err.strerror or err})") from None
     return path
 
 

@@ -183,8 +183,17 @@ def _features_run(args: argparse.Namespace) -> int:
             f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})"
         )
     root = common_root(args.paths)
+    if args.out is not None:
+        from ._io import check_writable
+
+        try:
+            check_writable(args.out, folder=kind == "npy")
+        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
+            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
 
     store = _open_store(args)
+    if store is not None:
+        args.kept = f"the features of finished files are kept in the cache {store.path}; a rerun computes only the rest"
     try:
         if kind == "npy":
             try:
@@ -192,6 +201,8 @@ def _features_run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             run = Extraction(paths, fs, store=store, jobs=args.jobs)
+            args.kept = (f"the arrays of finished files are in {args.out}{os.sep}"
+                         + (f" and the cache {store.path}" if store is not None else ""))
             # Written as they arrive: memory stays flat however many files there are.
             for result in run:
                 folder.write(result)
@@ -262,9 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``genrekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
+    _terminate_like_ctrl_c()
     try:
         return args.run(args)
     except CommandError as exc:
+        print(f"genrekit {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not _is_clean_error(exc):
+            raise
+        # Bad input or bad state that a verb did not word itself: still one line, no traceback.
         print(f"genrekit {args.verb}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
@@ -273,8 +291,40 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        print(f"genrekit {args.verb}: interrupted (finished files are kept in the cache)", file=sys.stderr)
+        kept = getattr(args, "kept", None) or "nothing was saved"
+        print(f"genrekit {args.verb}: interrupted; {kept}", file=sys.stderr)
         return 130
+
+
+#: Errors whose message is a complete, user-facing sentence (module, class name).
+CLEAN_ERRORS = (
+    ("genrekit.store", "StoreError"), ("genrekit.library", "ResultsError"),
+    ("genrekit.datasets.tables", "DatasetError"), ("genrekit.models.bundle", "BundleError"),
+    ("genrekit.models.train_cnn", "TrainingError"), ("genrekit.audio", "AudioError"),
+)
+
+
+def _is_clean_error(exc: BaseException) -> bool:
+    # Looked up among loaded modules: an error of a module never imported cannot occur,
+    # and the CLI's start-up stays free of heavy imports.
+    for module, name in CLEAN_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a service manager stopping us) ends a run as Ctrl-C does: workers
+    stopped, temp files removed, finished results kept, exit status 130."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,11 @@ class Extraction:
                         # Unreadable or missing: the decoder will say why, in its words.
                         digest = None
                     else:
+                        damaged = len(store.damaged)
                         entry = store.get(digest, fs)
+                        if len(store.damaged) > damaged:
+                            summary.warnings.append(f"{path}: its cached features were damaged "
+                                                    f"(checksum mismatch); computed again")
                 if entry is None:
                     hashes[path] = digest
                     todo.append(path)

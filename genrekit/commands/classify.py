@@ -115,6 +115,13 @@ def classify_run(args: argparse.Namespace) -> int:
             f" (no default model is installed at {DEFAULT_MODEL}; give one with --model BUNDLE)")
         raise CommandError(f"cannot load the model: {exc}{hint}") from exc
 
+    if dest in ("file", "store"):
+        from .._io import check_writable
+
+        try:
+            check_writable(args.out)
+        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
+            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
     store = None
     if dest == "store":
         try:
@@ -125,6 +132,11 @@ def classify_run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
             print(f"warning: {w.message}", file=sys.stderr)
+        args.kept = f"every finished file's result is in {args.out}; rerun the same command to classify the rest"
+    elif dest == "file":
+        args.kept = f"nothing was written to {args.out} (it is written at the end)"
+    else:
+        args.kept = "results already printed stay printed; nothing was saved (--out FILE.jsonl keeps results)"
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
     try:
         run = LibraryRun(paths, clf, store=store, jobs=args.jobs, write_tags=args.write_tags,
@@ -220,9 +232,9 @@ def render_table(results, *, top: int = TABLE_TOP, timeline: bool = False) -> st
     """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores."""
     rows = []
     for r in results:
-        rec = r.record
+        rec = dict(r.record, path=printable(r.record["path"]))
         if rec.get("error") is not None:
-            rows.append((rec["path"], "error:", "", rec["error"], []))
+            rows.append((rec["path"], "error:", "", printable(rec["error"]), []))
             continue
         ranked = sorted(rec["probabilities"].items(), key=lambda kv: (-kv[1], kv[0]))
         label, score = ranked[0]
@@ -244,6 +256,13 @@ def render_table(results, *, top: int = TABLE_TOP, timeline: bool = False) -> st
             lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>5}  {rest}".rstrip())
         lines.extend(windows)
     return "\n".join(lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so each row stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _clock(seconds: float) -> str:
