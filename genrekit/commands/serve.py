@@ -25,6 +25,20 @@ def _port(text: str) -> int:
     return value
 
 
+def _minutes(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text}")
+    return value
+
+
+def _seconds_arg(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
 def serve_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit serve``'s arguments to ``p``."""
     from ..cli import _positive_int
@@ -40,6 +54,15 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="a folder of training runs: their reports at /reports, their models in /api/models")
     p.add_argument("--workers", metavar="N", type=_positive_int,
                    help="analyses run at the same time (default: CPUs, at most 4)")
+    limits = p.add_argument_group("limits")
+    limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=30.0,
+                        help="longest audio analysed, in minutes of decoded audio (default 30); longer "
+                             "uploads get 413 as soon as that is known")
+    limits.add_argument("--max-uploads", metavar="N", type=_positive_int, default=16,
+                        help="uploads in progress at once (default 16); more get 503 with Retry-After")
+    limits.add_argument("--body-timeout", metavar="SECONDS", type=_seconds_arg, default=30.0,
+                        help="an upload that stalls this long, or trickles in slower than 8 KB/s after "
+                             "it, gets 408 (default 30)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
                    help="server log level (default info; warning hides the access log)")
 
@@ -50,7 +73,10 @@ def serve_run(args: argparse.Namespace) -> int:
     from ..web.app import create_app
 
     try:
-        app = create_app(args.model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers)
+        app = create_app(args.model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers,
+                         max_duration=args.max_duration * 60, max_uploads=args.max_uploads,
+                         body_timeout=args.body_timeout)
+        app.state.web.warm_on_start = True  # workers load the model before the first upload
     except (BundleError, ValueError, OSError) as exc:
         raise CommandError(f"cannot start: {exc}") from exc
     import uvicorn

@@ -288,6 +288,24 @@ def json_depth(raw: bytes) -> int:
     return deepest
 
 
+def read_bundle_meta(path: str | os.PathLike) -> dict:
+    """A bundle folder's ``bundle.json``, read and checked as :func:`load_bundle` does, weights not loaded.
+
+    Raises :class:`BundleError` naming the file and the problem.
+    """
+    json_path = Path(path) / BUNDLE_JSON
+    try:
+        with open(json_path, "rb") as fh:
+            raw = fh.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise BundleError(json_path, "missing: not a genrekit model bundle") from None
+    except OSError as e:
+        raise BundleError(json_path, f"cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise BundleError(json_path, f"larger than {MAX_JSON_BYTES // 2**20} MB: not a genrekit bundle.json")
+    return _parse_meta(json_path, raw)
+
+
 def _parse_meta(json_path: Path, raw: bytes) -> dict:
     def fail(problem: str):
         raise BundleError(json_path, problem)
