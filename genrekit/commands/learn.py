@@ -22,15 +22,22 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
                    help="random: stratified by track; random-rows: the seeds' leaky row split (flagged); "
                         "artist: grouped by artist (--artists); fault-filtered: Kereliuk/Sturm lists (--split-dir); "
                         "kfold: K folds (--folds), grouped by artist when --artists is given")
-    g.add_argument("--test-size", type=float, default=0.25, help="random/artist: test share of tracks (0.25)")
-    g.add_argument("--valid-size", type=float, default=0.0,
-                   help="random/artist: validation share of all tracks, taken from training (default none)")
+    g.add_argument("--test-size", type=float, default=None,
+                   help="random/artist: test share of tracks (default 0.25; --model cnn: 0.2)")
+    g.add_argument("--valid-size", type=float, default=None,
+                   help="random/artist: validation share of all tracks, taken from training "
+                        "(default none; --model cnn: 0.1)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the search")
     g.add_argument("--artists", type=Path, metavar="FILE",
                    help="artist index: GTZANindex.txt format (file ::: artist ::: title) or CSV filename,artist")
     g.add_argument("--split-dir", type=Path, metavar="DIR",
                    help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt")
     g.add_argument("--folds", type=int, default=5, help="kfold: number of folds (5)")
+
+
+def _or(value, default):
+    """An option's value, or its default when not given (defaults differ between classical and cnn)."""
+    return default if value is None else value
 
 
 def _cache_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,7 +90,8 @@ def train_run(args) -> int:
         args.parser.error(str(exc))
     table = _load(args)
     config = ExperimentConfig(
-        models=models, split=args.split, test_size=args.test_size, valid_size=args.valid_size, seed=args.seed,
+        models=models, split=args.split, test_size=_or(args.test_size, 0.25), valid_size=_or(args.valid_size, 0.0),
+        seed=args.seed,
         artists=str(args.artists) if args.artists else None,
         split_dir=str(args.split_dir) if args.split_dir else None,
         folds=args.folds, search=args.search, n_iter=args.n_iter,
@@ -137,7 +145,8 @@ def evaluate_run(args) -> int:
     rows = np.arange(len(table.X))
     description = "all rows"
     if args.side != "all":
-        split = make_splits(table, args.split, test_size=args.test_size, valid_size=args.valid_size, seed=args.seed,
+        split = make_splits(table, args.split, test_size=_or(args.test_size, 0.25),
+                            valid_size=_or(args.valid_size, 0.0), seed=args.seed,
                             artists=args.artists, split_dir=args.split_dir, folds=args.folds)[0]
         rows = getattr(split, args.side)
         if rows is None:
