@@ -303,7 +303,7 @@ class Decoder:
                     converted = planar.resample(frame) if frame is not None else []
             except av.error.FFmpegError as err:
                 raise AudioError(self.path, f"could not be decoded ({_av_reason(err)})") from None
-            except (ValueError, RuntimeError, MemoryError) as err:
+            except (ValueError, RuntimeError, MemoryError, UnicodeDecodeError) as err:
                 raise AudioError(self.path, f"could not be decoded ({type(err).__name__}: {err})") from None
             if frame is None:
                 return
@@ -734,13 +734,18 @@ def _import_av(path: str, sf_reason: str):
 def _open_av(av, path: str, sf_reason: str):
     """Open with PyAV, refusing files without a decodable audio stream."""
     try:
-        container = av.open(path)
-    except av.error.FFmpegError as err:
+        # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
+        container = av.open(path, metadata_errors="replace")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
         raise AudioError(
             path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})"
         ) from None
-    audio = container.streams.audio
-    if not audio or not audio[0].rate:
+    try:
+        audio = container.streams.audio
+        usable = bool(audio) and bool(audio[0].rate)
+    except (ValueError, UnicodeDecodeError, av.error.FFmpegError):
+        usable = False
+    if not usable:
         container.close()
         raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: no audio stream)")
     return container

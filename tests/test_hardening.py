@@ -294,3 +294,26 @@ def test_truncated_compressed_files_are_refused_like_wav(tmp_path, fmt, subtype,
     with pytest.raises(audio.AudioError) as caught:
         audio.load(path)
     assert "truncated" in caught.value.problem or "could not be decoded" in caught.value.problem
+
+
+# --- hostile bundles -------------------------------------------------------------------------------
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m.update(hop=0.0001), "hop must be between 0.25 and 600 seconds"),
+    (lambda m: m["feature_set"].update(sample_rate=2_000_000), "sample_rate must be between 1000 and 192000 Hz"),
+    (lambda m: m["feature_set"].update(hop_length=1), "hop_length must be between 16"),
+    (lambda m: m["card"].update(deep="__DEEP__"), "JSON nested 3002 levels deep"),
+])
+def test_a_hostile_bundle_is_refused_naming_the_field(tmp_path, edit, words):
+    # Was: hangs (hop 0.0001), exhausted memory (2 MHz) or a RecursionError (deep nesting).
+    from genrekit.predict import DEFAULT_MODEL
+
+    folder = tmp_path / "hostile"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    meta = json.loads((folder / "bundle.json").read_text())
+    edit(meta)
+    (folder / "bundle.json").write_text(json.dumps(meta).replace('"__DEEP__"', "[" * 3000 + "]" * 3000))
+    write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    run = genrekit("classify", tmp_path / "song.wav", "--model", folder, timeout=60)
+    no_traceback(run)
+    assert run.returncode == 1
+    assert "cannot load the model" in run.stderr and words in run.stderr, run.stderr
