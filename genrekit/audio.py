@@ -623,7 +623,9 @@ def info(path) -> AudioInfo:
     """
     path = _check_file(path)
     try:
-        i = sf.info(path)
+        with _Chatter() as chatter:  # libmpg123's header warnings are not for the terminal
+            i = sf.info(path)
+        chatter.close()
     except sf.LibsndfileError as err:
         reason = _sf_reason(err)
     else:

@@ -32,6 +32,7 @@ the request ends, whatever the outcome.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 import tempfile
@@ -46,9 +47,11 @@ from python_multipart.multipart import MultipartParseError, MultipartParser, par
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..audio import AudioError, TooLongError
+from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
 from ..models.bundle import BundleError
 from ..files import AUDIO_EXTENSIONS
+
+log = logging.getLogger("genrekit.web")
 
 #: Headers of a 413: the server stops reading, so the connection cannot be reused.
 _CLOSE = {"Connection": "close"}
@@ -533,8 +536,16 @@ def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: f
     ``("bad audio", problem)``. Plain tuples, because exceptions with custom constructors
     do not always survive the trip back from a worker process.
     """
+    import warnings
+
     try:
-        return ("ok", *analyse_upload(model, name, path, spectrogram, max_duration))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = analyse_upload(model, name, path, spectrogram, max_duration)
+        for w in caught:  # decoder chatter and silence: logged by the server with the client's name
+            if isinstance(w.message, (DecoderWarning, SilentAudioWarning)):
+                log.info("%s", w.message)
+        return ("ok", *result)
     except TooLongError as exc:
         return ("too long", exc.problem)
     except AudioError as exc:
