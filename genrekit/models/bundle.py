@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._io import dumps, fsync_dir
+from .._io import current_umask, dumps, fsync_dir
 from ..features.sets import FeatureSet
 
 FORMAT = "genrekit-bundle"
@@ -665,7 +665,7 @@ def _write_folder(directory: Path, files: dict[str, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a bundle is meant to be shared
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a bundle is meant to be shared
         fsync_dir(tmp)
         _check_destination(directory)  # again: it may have changed while we converted
         if directory.exists():
