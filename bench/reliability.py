@@ -3,7 +3,7 @@ load, the upload cap, and corrupted files. Loopback only, bounded loops, synthet
 
     python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz]
 
-1. **Peak RSS** (``ru_maxrss`` of a fresh process) of ``classify`` with the default model and
+1. **Peak RSS** (``VmHWM`` of a fresh process) of ``classify`` with the default model and
    of ``features`` for every set (logmel, mfcc, gtzan57), for 1-, 10- and 60-minute FLACs.
    Reference, same run: the whole-song path (``audio.load`` then the whole-signal analysis)
    for the durations up to 10 minutes (an hour of it needs about 7 GB).
@@ -57,7 +57,7 @@ def song_flac(path: Path, minutes: float) -> Path:
 
 
 _PEAK = """
-import json, resource, sys
+import json, sys
 from genrekit import audio
 from genrekit.extract import compute_file
 from genrekit.features import feature_set
@@ -75,7 +75,8 @@ else:
         compute_file(path, fs)
     else:
         fs.compute(audio.load(path, sr=fs.sample_rate))
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+# VmHWM, not ru_maxrss: the latter keeps the RSS of the process that forked us.
+print(json.dumps(next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))))
 """
 
 

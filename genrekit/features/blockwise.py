@@ -251,7 +251,10 @@ def analysis_for(fs) -> "WindowedAnalysis | LogmelStream | _WholeSignal":
 
         # Each window of the table is analysed alone, so no context is needed.
         return WindowedAnalysis(fs.sample_rate, fs.window, None, rows)
-    return LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.top_db)
+    if fs.name in ("logmel", "mfcc"):
+        return LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.top_db)
+    # A set without a block-wise recipe yet: correct, but its memory grows with the song.
+    return _WholeSignal(fs)
 
 
 class _WholeSignal:
@@ -284,6 +287,6 @@ def compute_stream(fs, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
         _, rows = analysis.finish()
         return rows, n
     out = analysis.finish()
-    if fs.name == "mfcc":
+    if fs.name == "mfcc" and isinstance(analysis, LogmelStream):
         out = spectral.mfcc_from_logmel(out, n_mfcc=fs.n_mfcc)
     return out, n
