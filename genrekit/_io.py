@@ -63,7 +63,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     """Open a temporary file next to ``path``; on success fsync it and move it onto ``path``.
 
     On an exception the temporary file is removed and ``path`` is untouched. The
-    temporary name starts with ``.`` so folder scans skip it.
+    temporary name starts with ``.`` so folder scans skip it. The new file gets the
+    mode an existing ``path`` had, else what ``open`` would give (0666 less the umask),
+    not ``mkstemp``'s private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +75,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         with open(fd, mode, newline=newline) as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -80,6 +83,46 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for a file written over ``path``: its current ones, else 0666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
+    """Raise ``OSError`` unless genrekit can write ``path`` (a file; ``folder=True``: files inside it).
+
+    Atomic writes create a temporary file next to the target, so the test is to make
+    (and remove) one there: run before any work starts, so that a read-only ``--out``
+    is refused at once instead of after hours of work.
+    """
+    path = Path(path)
+    where = path if folder else path.parent
+    where.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=where, prefix=".genrekit-probe-", suffix=".tmp")
+    os.close(fd)
+    os.unlink(probe)
+    if not folder and path.exists() and not os.access(path, os.W_OK) and not path.is_dir():
+        # Replacing it would work, but appending to it (results logs) would not.
+        raise PermissionError(13, "the file is read-only", str(path))
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -8,11 +8,26 @@ and au go through soundfile (libsndfile); m4a/aac and anything else FFmpeg can
 read go through PyAV when it is installed (``pip install "genrekit[av]"``).
 Channels are averaged and the rate is converted with soxr at "HQ" quality, so the
 result matches ``librosa.load(path, sr=sr)``. Files are decoded in blocks, so the
-memory needed is about the size of the output.
+memory needed is about the size of the output. `Decoder` gives the same signal as a
+stream of blocks, for analyses whose memory must not grow with the song
+(:mod:`genrekit.features.blockwise`); `overlapping_blocks` regroups such a stream
+into blocks that share the context an analysis needs across their edges.
 
 Every failure is an `AudioError` naming the file and the problem: missing,
 a directory, unreadable, empty, not audio, truncated, no samples, NaN/inf
-samples, too short. Silence is not a failure: it gives a `SilentAudioWarning`.
+samples, absurd samples (beyond ±1000), too short, or (with ``max_duration``) too
+long, :class:`TooLongError`. Silence is not a failure: it gives a `SilentAudioWarning`.
+What decoder libraries print about a file (libmpg123 writes to the C-level stderr)
+is captured and given as `DecoderWarning` s that name the file.
+
+Truncated files: one rule for every format
+------------------------------------------
+A file that ends before the length its header declares is refused as
+"truncated", whatever the format: WAV/AIFF/AU data chunks, FLAC STREAMINFO, MP3
+Xing/Info/VBRI headers, the container duration of m4a/aac (more than 1% missing);
+an Ogg file (vorbis, opus) whose last page lacks the end-of-stream flag. Files
+whose header declares no length (an MP3 without a Xing header, a streamed WAV)
+cannot be told from a shorter song and are decoded as they are.
 
 Short clips
 -----------
@@ -25,11 +40,16 @@ it is analysed as a single window covering all of it (see `window_bounds`).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import stat
 import struct
+import sys
+import tempfile
+import threading
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +60,15 @@ DEFAULT_SR = 22050
 
 _BLOCK = 1 << 16  # input frames decoded at a time (~1.5 s at 44.1 kHz)
 _SILENCE = 1e-6  # peak below this counts as silent
+#: Largest absolute sample value accepted: float files hold audio within ±1, a little over
+#: after clipping-free mastering; 1e30 is not a signal (and overflows the float32 power spectrum).
+MAX_SAMPLE = 1000.0
+_MAX_RATE = 1_000_000  # Hz; a header claiming more is corrupt
+_MAX_CHANNELS = 256
+_TRUNCATED = 0.99  # decoded / declared length below this: truncated (libmpg123's own 1% rule)
+_HOLDBACK = 4096  # output samples held until the end is known (the resampler's tail)
+_HINT_CAP = 1 << 23  # at most this many samples are allocated from a header's claim
+_CHATTER_LOCK = threading.Lock()
 _AV_ONLY = {".m4a", ".m4b", ".mp4", ".aac", ".wma", ".webm", ".mka", ".ac3"}
 _AV_HINT = 'pip install "genrekit[av]"'
 
@@ -91,7 +120,21 @@ class AudioInfo:
     format: str
 
 
-def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1) -> np.ndarray:
+class TooLongError(AudioError):
+    """Audio longer than the caller's ``max_duration``, refused before the rest is decoded."""
+
+    def __init__(self, path, seconds: float, limit: float, *, declared: bool = False):
+        self.seconds, self.limit = seconds, limit
+        how = "its header declares" if declared else "it runs past"
+        amount = f"{seconds / 60:.1f} min" if declared else f"{limit / 60:g} min"
+        super().__init__(path, f"too long: {how} {amount}; the limit is {limit / 60:g} min of audio")
+
+
+class DecoderWarning(UserWarning):
+    """Something a decoder library printed about a file (captured, never printed raw)."""
+
+
+def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: float | None = None) -> np.ndarray:
     """Decode an audio file to a mono float32 signal.
 
     Parameters
@@ -103,6 +146,8 @@ def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1) -> np.ndarray:
     min_samples : int
         Shortest acceptable output, in samples at ``sr`` (see "Short clips" in
         the module docstring).
+    max_duration : float or None
+        Longest acceptable audio in seconds (:class:`TooLongError` beyond it).
 
     Returns
     -------
@@ -114,36 +159,450 @@ def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1) -> np.ndarray:
     ------
     AudioError
         If the file is missing, unreadable, not audio, truncated, holds no
-        samples or non-finite ones, or is shorter than ``min_samples``.
+        samples, non-finite or absurd ones, or is shorter than ``min_samples``.
 
     Warns
     -----
     SilentAudioWarning
         If the peak amplitude is below 1e-6. The signal is still returned.
+    DecoderWarning
+        For each message the decoder library printed about the file.
     """
-    if int(sr) != sr or sr <= 0:
-        raise ValueError(f"sr must be a positive integer (Hz), got {sr!r}")
-    path = _check_file(path)
-    try:
-        f = sf.SoundFile(path)
-    except sf.LibsndfileError as err:
-        y, peak = _load_av(path, int(sr), _sf_reason(err))
-    else:
-        with f:
-            y, peak = _load_sf(f, path, int(sr))
+    with Decoder(path, sr, min_samples=min_samples, max_duration=max_duration) as decoder:
+        out = _Growing(decoder.expected_samples)
+        for block in decoder:
+            out.add(block)
+    return out.array()
 
-    if y.size == 0:
-        raise AudioError(path, "contains no audio (decodes to 0 samples)")
-    if y.size < min_samples:
-        raise AudioError(
-            path, f"too short: {y.size / sr:.3f} s, at least {min_samples / sr:.3f} s needed"
-        )
-    if peak < _SILENCE:
-        warnings.warn(
-            SilentAudioWarning(f"{path}: audio is silent (peak {peak:.1e}), features will be flat"),
-            stacklevel=2,
-        )
-    return y
+
+class Decoder:
+    """Decode a file incrementally: iterating gives mono float32 blocks at ``sr``.
+
+    Memory stays at one block however long the file is; nothing is allocated from
+    the header's frame count (which a corrupt or hostile file may set to anything).
+    Concatenated, the blocks are exactly what :func:`load` returns: the checks that
+    need the whole file (too short, no samples, truncated, silent) run when the
+    last block has been read, and raise (or warn) from the iteration.
+
+    Parameters
+    ----------
+    path, sr, min_samples, max_duration
+        As for :func:`load`. ``max_duration`` is checked against the header
+        first, so an over-long file is refused before decoding starts.
+
+    Attributes
+    ----------
+    native_sr : int
+        The file's sample rate (Hz).
+    n_samples : int
+        Samples yielded so far (at ``sr``).
+    peak : float
+        Largest absolute sample so far (at the native rate).
+
+    Examples
+    --------
+    >>> with Decoder("song.flac", 22050) as decoder:      # doctest: +SKIP
+    ...     for block in decoder:
+    ...         consume(block)
+    """
+
+    def __init__(self, path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: float | None = None):
+        if int(sr) != sr or sr <= 0:
+            raise ValueError(f"sr must be a positive integer (Hz), got {sr!r}")
+        self.path = _check_file(path)
+        self.sr, self.min_samples, self.max_duration = int(sr), min_samples, max_duration
+        self.n_samples = 0
+        self.peak = 0.0
+        self._chatter = _Chatter()
+        self._source = None
+        self._started = False
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- opening ---------------------------------------------------------------------
+    def _open(self) -> None:
+        path = self.path
+        try:
+            with self._chatter:
+                f = sf.SoundFile(path)
+        except sf.LibsndfileError as err:
+            self._open_av(_sf_reason(err))
+            return
+        except (RuntimeError, ValueError, OverflowError) as err:  # soundfile on absurd headers
+            raise AudioError(path, f"not a usable audio file ({err})") from None
+        self._source = f
+        self.native_sr, self.channels, self.declared = f.samplerate, f.channels, max(f.frames, 0)
+        if not 0 < self.native_sr <= _MAX_RATE or not 0 < self.channels <= _MAX_CHANNELS:
+            raise AudioError(path, f"not a usable audio file (header says {self.native_sr} Hz, "
+                                   f"{self.channels} channels)")
+        self._format = f.format
+        self._check_declared()
+
+    def _open_av(self, sf_reason: str) -> None:
+        av = _import_av(self.path, sf_reason)
+        with self._chatter:
+            container = _open_av(av, self.path, sf_reason)
+        self._av, self._source = av, container
+        stream = container.streams.audio[0]
+        self.native_sr, self.channels = int(stream.rate), int(stream.channels or 1)
+        self.declared = max(0, math.ceil(_av_seconds(av, container, stream) * stream.rate))
+        self._format = "AV"
+        self._check_declared()
+
+    def _check_declared(self) -> None:
+        if self.max_duration is not None and self.declared / self.native_sr > self.max_duration:
+            raise TooLongError(self.path, self.declared / self.native_sr, self.max_duration, declared=True)
+
+    @property
+    def expected_samples(self) -> int:
+        """Length at ``sr`` the header declares (a hint only: headers can lie)."""
+        return -(-self.declared * self.sr // self.native_sr)
+
+    # --- decoding ----------------------------------------------------------------------
+    def __iter__(self):
+        if self._started:
+            raise RuntimeError("a Decoder can be iterated once")
+        self._started = True
+        try:
+            sink = _MonoSink(self, self.native_sr, self.sr)
+            raw = self._read_sf() if self._format != "AV" else self._read_av()
+            for mono in raw:
+                for block in sink.add(mono):
+                    self.n_samples += block.size
+                    yield block
+            for block in sink.finish():
+                self.n_samples += block.size
+                yield block
+            self._final_checks(sink.n_in)
+        finally:
+            self.close()
+
+    def _read_sf(self):
+        f = self._source
+        buf = np.empty((_BLOCK, f.channels), dtype=np.float32)
+        while True:
+            with self._chatter:
+                block = _read_block(f, buf, self.path)
+            if not len(block):
+                return
+            # A copy: ``buf`` is refilled by the next read, and consumers may keep blocks.
+            yield block[:, 0].copy() if f.channels == 1 else block.mean(axis=1)
+
+    def _read_av(self):
+        av, container = self._av, self._source
+        stream = container.streams.audio[0]
+        planar = av.AudioResampler(format="fltp")  # keeps rate and channels
+        frames = container.decode(stream)
+        while True:
+            try:
+                with self._chatter:
+                    frame = next(frames, None)
+                    converted = planar.resample(frame) if frame is not None else []
+            except av.error.FFmpegError as err:
+                raise AudioError(self.path, f"could not be decoded ({_av_reason(err)})") from None
+            except (ValueError, RuntimeError, MemoryError, UnicodeDecodeError) as err:
+                raise AudioError(self.path, f"could not be decoded ({type(err).__name__}: {err})") from None
+            if frame is None:
+                return
+            for f in converted:
+                x = f.to_ndarray()  # (channels, samples)
+                if x.ndim != 2 or not x.size:
+                    continue
+                yield x[0] if len(x) == 1 else x.mean(axis=0)
+
+    def check_block(self, mono: np.ndarray, n_in: int) -> None:
+        """Refuse non-finite or absurd samples and audio past ``max_duration`` (called per block)."""
+        if not np.isfinite(mono).all():
+            raise AudioError(self.path, "contains NaN or infinite sample values")
+        self.peak = max(self.peak, float(mono.max()), -float(mono.min()))
+        if self.peak > MAX_SAMPLE:
+            raise AudioError(self.path, f"sample values out of range (peak {self.peak:.3g}; audio is "
+                                        f"expected within ±1): not a usable signal")
+        if self.max_duration is not None and n_in / self.native_sr > self.max_duration:
+            raise TooLongError(self.path, n_in / self.native_sr, self.max_duration)
+
+    def _final_checks(self, n_in: int) -> None:
+        path, sr = self.path, self.sr
+        self._warn_chatter()
+        if self._format == "AV":
+            # Seconds from the container can be rounded; a lost tail is much more than a frame.
+            if self.declared and n_in < _TRUNCATED * self.declared - 4096:
+                raise AudioError(path, f"truncated: the container declares {self.declared / self.native_sr:.2f} s, "
+                                       f"only {n_in / self.native_sr:.2f} s could be decoded")
+        elif self.declared and n_in < _TRUNCATED * self.declared and self._length_is_declared():
+            raise AudioError(path, f"truncated: header declares {self.declared} frames, "
+                                   f"only {n_in} could be decoded")
+        elif self._format == "OGG" and not _ogg_ends_cleanly(path):
+            raise AudioError(path, "truncated: the Ogg stream ends without its last page "
+                                   f"(decoded {n_in / self.native_sr:.2f} s)")
+        if self.n_samples == 0:
+            raise AudioError(path, "contains no audio (decodes to 0 samples)")
+        if self.n_samples < self.min_samples:
+            raise AudioError(path, f"too short: {self.n_samples / sr:.3f} s, "
+                                   f"at least {self.min_samples / sr:.3f} s needed")
+        if self.peak < _SILENCE:
+            warnings.warn(SilentAudioWarning(
+                f"{path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
+
+    def _length_is_declared(self) -> bool:
+        """Whether the header's frame count is a declaration rather than libsndfile's estimate."""
+        if self._format != "MP3":
+            return True  # WAV, AIFF, AU, FLAC: exact counts in the header
+        # MP3: exact only with a Xing/Info/VBRI frame; else estimated from the first bit rate.
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(10)
+                skip = 0
+                if head[:3] == b"ID3" and len(head) == 10:
+                    skip = 10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9])
+                fh.seek(skip)
+                first = fh.read(4096)
+        except OSError:
+            return False
+        return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+    def _warn_chatter(self) -> None:
+        for line in self._chatter.lines():
+            warnings.warn(DecoderWarning(f"{self.path}: decoder: {line}"), stacklevel=4)
+
+    # --- lifetime ------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._source is not None:
+            try:
+                self._source.close()
+            except Exception:  # noqa: BLE001 - closing a broken decoder must not hide the real error
+                pass
+            self._source = None
+        self._chatter.close()
+
+    def __enter__(self) -> "Decoder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def overlapping_blocks(chunks: Iterable[np.ndarray], size: int, overlap: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Regroup a stream of sample chunks into blocks of ``size`` samples overlapping by ``overlap``.
+
+    Block ``k`` holds samples ``[k * step, k * step + size)`` of the stream, with
+    ``step = size - overlap``; the last block holds whatever remains (shorter, never
+    empty unless the stream is). Memory: one block plus one chunk. This is the building
+    block for analyses that need context across block edges (STFT frames, patches of a
+    spectrogram): give ``overlap`` = the context needed.
+
+    Parameters
+    ----------
+    chunks : iterable of np.ndarray (1-D)
+        E.g. a :class:`Decoder`.
+    size : int
+        Samples per block.
+    overlap : int
+        Samples shared by consecutive blocks, ``0 <= overlap < size``.
+
+    Yields
+    ------
+    (start, block) : (int, np.ndarray)
+        ``start`` is the block's first sample in the stream.
+    """
+    if size <= 0 or not 0 <= overlap < size:
+        raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size}, overlap={overlap}")
+    step = size - overlap
+    pending: list[np.ndarray] = []
+    held = start = 0
+    emitted_to = 0  # stream position up to which samples were yielded
+    for chunk in chunks:
+        pending.append(np.asarray(chunk))
+        held += len(chunk)
+        if held < size:
+            continue
+        buf = np.concatenate(pending)
+        pos = 0
+        while len(buf) - pos >= size:
+            yield start, buf[pos : pos + size]
+            emitted_to = start + size
+            start += step
+            pos += step
+        pending, held = [buf[pos:]], len(buf) - pos
+    rest = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+    if len(rest) and start + len(rest) > emitted_to:
+        yield start, rest
+
+
+def iter_blocks(path, sr: int = DEFAULT_SR, size: int = 30 * DEFAULT_SR, overlap: int = 0,
+                **decoder_options) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` and yield ``(start, block)`` pairs of ``size`` samples with ``overlap``.
+
+    :func:`overlapping_blocks` over a :class:`Decoder`; ``decoder_options`` are its
+    keyword arguments (``min_samples``, ``max_duration``).
+    """
+    with Decoder(path, sr, **decoder_options) as decoder:
+        yield from overlapping_blocks(decoder, size, overlap)
+
+
+class _Growing:
+    """A float32 array grown in place (``realloc``): no concatenation copy, no preallocation trust."""
+
+    def __init__(self, hint: int):
+        self.out = np.zeros(min(max(hint, 0), _HINT_CAP), dtype=np.float32)
+        self.n = 0
+
+    def add(self, y: np.ndarray) -> None:
+        end = self.n + y.size
+        if end > self.out.size:
+            self.out.resize(max(end, self.out.size + self.out.size // 8), refcheck=False)
+        self.out[self.n : end] = y
+        self.n = end
+
+    def array(self) -> np.ndarray:
+        self.out.resize(self.n, refcheck=False)
+        return self.out
+
+
+class _MonoSink:
+    """Resample mono blocks to the output rate, holding back a short tail.
+
+    The output has librosa's length, ``ceil(n_in * sr_out / sr_in)``: the resampler's
+    flushed tail is cut or zero-padded to it. Only the last :data:`_HOLDBACK` samples
+    are held until the end is known, so the blocks can be streamed.
+    """
+
+    def __init__(self, decoder: Decoder, sr_in: int, sr_out: int):
+        self.decoder, self.sr_in, self.sr_out = decoder, sr_in, sr_out
+        self.stream = None
+        if sr_in != sr_out:
+            self.stream = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality="HQ")
+        self.n_in = 0
+        self.emitted = 0
+        self.held = np.zeros(0, np.float32)
+
+    def add(self, mono: np.ndarray) -> list[np.ndarray]:
+        if mono.size == 0:
+            return []
+        mono = np.ascontiguousarray(mono, dtype=np.float32)
+        self.n_in += mono.size
+        self.decoder.check_block(mono, self.n_in)
+        y = self.stream.resample_chunk(mono) if self.stream else mono
+        return self._release(y)
+
+    def _release(self, y: np.ndarray) -> list[np.ndarray]:
+        data = np.concatenate((self.held, y)) if self.held.size else y
+        if data.size <= _HOLDBACK:
+            self.held = data.copy()
+            return []
+        out, self.held = data[:-_HOLDBACK], data[-_HOLDBACK:].copy()
+        self.emitted += out.size
+        return [out]
+
+    def finish(self) -> list[np.ndarray]:
+        tail = self.held
+        if self.stream:
+            tail = np.concatenate((tail, self.stream.resample_chunk(np.zeros(0, np.float32), last=True)))
+        want = -(-self.n_in * self.sr_out // self.sr_in) - self.emitted  # ceil, as librosa.resample
+        if want <= 0:
+            return []
+        if tail.size < want:
+            tail = np.concatenate((tail, np.zeros(want - tail.size, np.float32)))
+        return [tail[:want]]
+
+
+class _Chatter:
+    """Capture what C libraries write to file descriptor 2 while decoding (libmpg123's warnings).
+
+    Used as a context manager around each decoder call; the text is collected in an
+    unnamed temporary file and turned into :class:`DecoderWarning` s naming the file.
+    Only one thread captures at a time (fd 2 is the process's); others decode uncaptured.
+    """
+
+    def __init__(self):
+        self._file = None
+        self._saved = None
+        self._owned = False
+
+    def __enter__(self):
+        if not _CHATTER_LOCK.acquire(blocking=False):
+            return self
+        self._owned = True
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        except (OSError, ValueError, AttributeError):
+            self._restore()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+        if self._owned:
+            self._owned = False
+            _CHATTER_LOCK.release()
+
+    def lines(self, limit: int = 5) -> list[str]:
+        if self._file is None:
+            return []
+        self._file.seek(0)
+        text = self._file.read(64 * 1024).decode("utf-8", "replace")
+        seen = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+        if len(seen) > limit:
+            seen = seen[:limit] + [f"... and {len(seen) - limit} more messages"]
+        return seen
+
+    def close(self) -> None:
+        self._restore()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _ogg_ends_cleanly(path: str) -> bool:
+    """Whether the last Ogg page carries the end-of-stream flag (a cut-off file's does not)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+    except OSError:
+        return True
+    last = tail.rfind(b"OggS")
+    if last < 0 or last + 6 > len(tail):
+        return False
+    if not tail[last + 5] & 0x04:
+        return False
+    # The page itself must be complete: header (27 bytes + segment table) plus its segments.
+    if last + 27 > len(tail):
+        return False
+    n_segments = tail[last + 26]
+    if last + 27 + n_segments > len(tail):
+        return False
+    body = sum(tail[last + 27 : last + 27 + n_segments])
+    return last + 27 + n_segments + body <= len(tail)
+
+
+def _read_block(f: sf.SoundFile, buf: np.ndarray, path: str) -> np.ndarray:
+    """Read the next frames into ``buf`` with libsndfile directly.
+
+    ``SoundFile.read`` seeks to the end of what it read after every call. In
+    VBR MP3s that seek is inexact and silences thousands of samples at each
+    block boundary, so the blocks are read sequentially, as one whole-file read
+    (and librosa) would.
+    """
+    ptr = sf._ffi.cast("float *", buf.ctypes.data)
+    n = sf._snd.sf_readf_float(f._file, ptr, len(buf))
+    code = sf._snd.sf_error(f._file)
+    if code:
+        raise AudioError(path, f"could not be decoded ({_sf_reason(sf.LibsndfileError(code))})")
+    return buf[:n]
 
 
 def info(path) -> AudioInfo:
@@ -164,7 +623,9 @@ def info(path) -> AudioInfo:
     """
     path = _check_file(path)
     try:
-        i = sf.info(path)
+        with _Chatter() as chatter:  # libmpg123's header warnings are not for the terminal
+            i = sf.info(path)
+        chatter.close()
     except sf.LibsndfileError as err:
         reason = _sf_reason(err)
     else:
@@ -193,6 +654,9 @@ def _check_file(path) -> str:
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise AudioError(path, "cannot read this folder (permission denied): "
+                                       "the audio files in it were not looked at")
             raise AudioError(path, "is a directory, not an audio file")
         if not stat.S_ISREG(st.st_mode):
             raise AudioError(path, "not a regular file (a pipe or device?)")
@@ -203,9 +667,16 @@ def _check_file(path) -> str:
             if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
                 _check_wav_sizes(path, fh, st.st_size)
     except FileNotFoundError:
-        raise AudioError(path, "file not found") from None
+        problem = "file not found"
+        if os.path.islink(path):
+            problem = "broken symbolic link (its target does not exist)"
+        raise AudioError(path, problem) from None
     except PermissionError:
-        raise AudioError(path, "permission denied (cannot read the file)") from None
+        raise AudioError(path, "permission denied (cannot read the file, or a folder on its way)") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise AudioError(path, "symbolic link loop (the link leads back to itself)") from None
+        raise AudioError(path, f"cannot be read ({err.strerror or err})") from None
     return path
 
 
@@ -246,92 +717,7 @@ def _sf_reason(err: sf.LibsndfileError) -> str:
     return reason
 
 
-# --- decoding -----------------------------------------------------------------
-
-
-class _MonoSink:
-    """Resample mono blocks into one growing float32 array at the output rate.
-
-    The array is preallocated from the expected length, so decoding needs about
-    the output's memory and no concatenation at the end.
-    """
-
-    def __init__(self, path: str, sr_in: int, sr_out: int, expected_in: int):
-        self.path, self.sr_in, self.sr_out = path, sr_in, sr_out
-        self.stream = None
-        if sr_in != sr_out:
-            self.stream = soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality="HQ")
-        self.out = np.zeros(self._n_out(max(expected_in, 0)), dtype=np.float32)
-        self.n_in = self.n_out = 0
-        self.peak = 0.0
-
-    def _n_out(self, n_in: int) -> int:
-        return -(-n_in * self.sr_out // self.sr_in)  # ceil, as librosa.resample
-
-    def add(self, mono: np.ndarray) -> None:
-        if mono.size == 0:
-            return
-        if not np.isfinite(mono).all():
-            raise AudioError(self.path, "contains NaN or infinite sample values")
-        self.peak = max(self.peak, float(mono.max()), -float(mono.min()))
-        self.n_in += mono.size
-        self._put(self.stream.resample_chunk(mono) if self.stream else mono)
-
-    def _put(self, y: np.ndarray) -> None:
-        end = self.n_out + y.size
-        if end > self.out.size:
-            # In place where the allocator can; the header's length was an estimate.
-            self.out.resize(max(end, self.out.size + self.out.size // 8), refcheck=False)
-        self.out[self.n_out : end] = y
-        self.n_out = end
-
-    def finish(self) -> tuple[np.ndarray, float]:
-        if self.stream:
-            self._put(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        # librosa's length: the flushed tail is cut or zero-padded to ceil(n * ratio).
-        self.out.resize(self._n_out(self.n_in), refcheck=False)
-        return self.out, self.peak
-
-
-def _load_sf(f: sf.SoundFile, path: str, sr: int) -> tuple[np.ndarray, float]:
-    sink = _MonoSink(path, f.samplerate, sr, f.frames)
-    buf = np.empty((_BLOCK, f.channels), dtype=np.float32)
-    while len(block := _read_block(f, buf, path)):
-        sink.add(block[:, 0] if f.channels == 1 else block.mean(axis=1))
-    return sink.finish()
-
-
-def _read_block(f: sf.SoundFile, buf: np.ndarray, path: str) -> np.ndarray:
-    """Read the next frames into ``buf`` with libsndfile directly.
-
-    ``SoundFile.read`` seeks to the end of what it read after every call. In
-    VBR MP3s that seek is inexact and silences thousands of samples at each
-    block boundary, so the blocks are read sequentially, as one whole-file read
-    (and librosa) would.
-    """
-    ptr = sf._ffi.cast("float *", buf.ctypes.data)
-    n = sf._snd.sf_readf_float(f._file, ptr, len(buf))
-    code = sf._snd.sf_error(f._file)
-    if code:
-        raise AudioError(path, f"could not be decoded ({_sf_reason(sf.LibsndfileError(code))})")
-    return buf[:n]
-
-
-def _load_av(path: str, sr: int, sf_reason: str) -> tuple[np.ndarray, float]:
-    av = _import_av(path, sf_reason)
-    with _open_av(av, path, sf_reason) as container:
-        stream = container.streams.audio[0]
-        expected = math.ceil(_av_seconds(av, container, stream) * stream.rate)
-        sink = _MonoSink(path, stream.rate, sr, expected)
-        planar = av.AudioResampler(format="fltp")  # keeps rate and channels
-        try:
-            for frame in container.decode(stream):
-                for f in planar.resample(frame):
-                    x = f.to_ndarray()  # (channels, samples)
-                    sink.add(x[0] if len(x) == 1 else x.mean(axis=0))
-        except av.error.FFmpegError as err:
-            raise AudioError(path, f"could not be decoded ({_av_reason(err)})") from None
-    return sink.finish()
+# --- PyAV ---------------------------------------------------------------------
 
 
 def _import_av(path: str, sf_reason: str):
@@ -350,13 +736,18 @@ def _import_av(path: str, sf_reason: str):
 def _open_av(av, path: str, sf_reason: str):
     """Open with PyAV, refusing files without a decodable audio stream."""
     try:
-        container = av.open(path)
-    except av.error.FFmpegError as err:
+        # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
+        container = av.open(path, metadata_errors="replace")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
         raise AudioError(
             path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})"
         ) from None
-    audio = container.streams.audio
-    if not audio or not audio[0].rate:
+    try:
+        audio = container.streams.audio
+        usable = bool(audio) and bool(audio[0].rate)
+    except (ValueError, UnicodeDecodeError, av.error.FFmpegError):
+        usable = False
+    if not usable:
         container.close()
         raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: no audio stream)")
     return container

@@ -13,6 +13,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -206,17 +208,67 @@ def run_batch(
     yield from _run_pool(items, worker, jobs)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; the parent alone handles it (and stops
-    # the pool), so workers don't each print a KeyboardInterrupt traceback.
+#: Seconds between a worker's checks that its parent is still alive (where prctl is not available).
+PARENT_WATCH_INTERVAL = 0.5
+
+
+def worker_init(parent_pid: int) -> None:
+    """Initializer of every pool process: ignore Ctrl-C and die with the parent.
+
+    Ctrl-C reaches the whole process group; the parent alone handles it (and stops
+    the pool), so workers don't each print a KeyboardInterrupt traceback. A parent
+    killed outright (SIGKILL, OOM) cannot stop its pool, so each worker ends itself:
+    on Linux the kernel sends it SIGKILL when the parent dies (``PR_SET_PDEATHSIG``),
+    and everywhere a daemon thread exits the worker once it has been re-parented.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _kill_me_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="genrekit-parent-watch", daemon=True).start()
+
+
+def _kill_me_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not glibc/musl: the watch thread still works
+        pass
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_WATCH_INTERVAL)
+    os._exit(1)
+
+
+def process_pool(jobs: int) -> ProcessPoolExecutor:
+    """A spawn-started pool whose workers ignore Ctrl-C and end when this process dies."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=worker_init,
+                               initargs=(os.getpid(),))
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: queued work dropped, running workers terminated (not waited for)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # private, hence the care
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, AttributeError, ValueError):
+            pass
 
 
 def _run_pool(items: list, worker: Callable, jobs: int) -> Iterator[Result]:
-    context = multiprocessing.get_context("spawn")
-
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+        return process_pool(jobs)
 
     todo = deque(items)
     suspects: deque = deque()  # items in flight when a worker died: rerun one at a time
@@ -269,6 +321,10 @@ def _run_pool(items: list, worker: Callable, jobs: int) -> Iterator[Result]:
                     suspects.append(todo.popleft())  # guarantees progress
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = new_pool()
+    except BaseException:
+        # Ctrl-C, SIGTERM or an abandoned generator: drop queued work and stop the
+        # workers now, rather than waiting for the files they hold.
+        stop_pool(pool)
+        raise
     finally:
-        # On Ctrl-C or an abandoned generator: drop queued work, don't wait for it.
         pool.shutdown(wait=False, cancel_futures=True)

@@ -168,8 +168,17 @@ def _features_run(args: argparse.Namespace) -> int:
     if not paths:
         raise no_audio_error(args.paths)
     root = named.audio_root if named is not None else common_root(args.paths)
+    if args.out is not None:
+        from ._io import check_writable
+
+        try:
+            check_writable(args.out, folder=kind == "npy")
+        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
+            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
 
     store = open_store(args)
+    if store is not None:
+        args.kept = f"the features of finished files are kept in the cache {store.path}; a rerun computes only the rest"
     try:
         if kind == "npy":
             try:
@@ -177,6 +186,8 @@ def _features_run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             run = Extraction(paths, fs, store=store, jobs=args.jobs)
+            args.kept = (f"the arrays of finished files are in {args.out}{os.sep}"
+                         + (f" and the cache {store.path}" if store is not None else ""))
             # Written as they arrive: memory stays flat however many files there are.
             for result in run:
                 folder.write(result)
@@ -291,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         # Reported by the verb's parser, so that the usage shown is the verb's own.
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _terminate_like_ctrl_c()
     try:
         return args.run(args)
     except CommandError as exc:
@@ -301,9 +313,48 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except Exception as exc:
+        if not _is_clean_error(exc):
+            raise
+        # Bad input or bad state that a verb did not word itself: still one line, no traceback.
+        print(error_line(args.parser.prog, str(exc)), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"{args.parser.prog}: interrupted (finished files are kept in the cache)", file=sys.stderr)
+        kept = getattr(args, "kept", None) or "nothing was saved"
+        print(f"{args.parser.prog}: interrupted; {kept}", file=sys.stderr)
         return 130
+
+
+#: Errors whose message is a complete, user-facing sentence (module, class name).
+CLEAN_ERRORS = (
+    ("genrekit.store", "StoreError"), ("genrekit.library", "ResultsError"),
+    ("genrekit.datasets.tables", "DatasetError"), ("genrekit.models.bundle", "BundleError"),
+    ("genrekit.models.train_cnn", "TrainingError"), ("genrekit.audio", "AudioError"),
+    ("genrekit.similar", "SimilarityError"),
+)
+
+
+def _is_clean_error(exc: BaseException) -> bool:
+    # Looked up among loaded modules: an error of a module never imported cannot occur,
+    # and the CLI's start-up stays free of heavy imports.
+    for module, name in CLEAN_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a service manager stopping us) ends a run as Ctrl-C does: workers
+    stopped, temp files removed, finished results kept, exit status 130."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ def compute_file(path: str | os.PathLike, fs: FeatureSet) -> tuple[np.ndarray, i
     The worker of :func:`extract`; module-level so that pool processes can import it.
     Raises :class:`~genrekit.audio.AudioError` for a file that cannot be analysed.
     """
-    y = audio.load(path, sr=fs.sample_rate, min_samples=fs.min_samples)
-    return fs.compute(y), len(y)
+    from .features.blockwise import compute_stream
+
+    # Decoded and analysed block by block: memory does not grow with the song.
+    with audio.Decoder(path, fs.sample_rate, min_samples=fs.min_samples) as decoder:
+        return compute_stream(fs, decoder)
 
 
 class Extraction:
@@ -108,7 +111,11 @@ class Extraction:
                         # Unreadable or missing: the decoder will say why, in its words.
                         digest = None
                     else:
+                        damaged = len(store.damaged)
                         entry = store.get(digest, fs)
+                        if len(store.damaged) > damaged:
+                            summary.warnings.append(f"{path}: its cached features were damaged "
+                                                    f"(checksum mismatch); computed again")
                 if entry is None:
                     hashes[path] = digest
                     todo.append(path)

@@ -29,7 +29,11 @@ def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     - A file named explicitly is taken whatever its extension, so that a bad file
       is reported by the decoder rather than silently ignored.
     - A path that does not exist is kept too: decoding it fails and the failure is
-      reported with the file's name, like any other bad file.
+      reported with the file's name, like any other bad file. So are symlink loops
+      and broken links met in a folder.
+    - A folder that cannot be read (permissions) is kept as an item of its own, so
+      that the run reports it ("cannot read this folder") instead of skipping its
+      files silently.
 
     Parameters
     ----------
@@ -45,20 +49,32 @@ def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     found: dict[Path, Path] = {}  # resolved -> spelling as met
 
     def add(p: Path) -> None:
-        found.setdefault(p.resolve(), p)
+        found.setdefault(_resolved(p), p)
+
+    def unreadable(err: OSError) -> None:
+        if err.filename is not None:
+            add(Path(err.filename))
 
     for raw in paths:
         root = Path(raw)
-        if not root.is_dir():
+        if not os.path.isdir(root):  # False, not an error, for loops and unreadable parents
             add(root)
             continue
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             # Pruning in place stops os.walk from descending into hidden folders.
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                     add(Path(dirpath, name))
     return sorted(found.values())
+
+
+def _resolved(p: Path) -> Path:
+    """``p`` with symlinks resolved; as given (made absolute) when it cannot be (a loop)."""
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" on Python < 3.13
+        return Path(os.path.abspath(p))
 
 
 def common_root(paths: Iterable[str | os.PathLike]) -> Path:
@@ -71,7 +87,7 @@ def common_root(paths: Iterable[str | os.PathLike]) -> Path:
     roots = []
     for raw in paths:
         p = Path(os.path.abspath(raw))
-        roots.append(p if p.is_dir() else p.parent)
+        roots.append(p if os.path.isdir(p) else p.parent)
     if not roots:
         raise ValueError("common_root() needs at least one path")
     return Path(os.path.commonpath(roots))

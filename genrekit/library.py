@@ -333,12 +333,25 @@ class SqliteResults(ResultsStore):
                 "timeline", "tags", "embedding", "model", "error", "time")
     _JSON = ("probabilities", "timeline", "tags")
 
+    def _sql(self, query: str, params=()) -> list:
+        """Run one statement and fetch its rows; a damaged database is a one-line :class:`ResultsError`."""
+        try:
+            return self._db.execute(query, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ResultsError(f"{self.path}: the results database is damaged ({exc}); move it away "
+                               f"and run again (its files will be classified again), or give another --out") from None
+
     def lookup(self, content_hash: str, key: str) -> dict | None:
-        row = self._db.execute(
+        rows = self._sql(
             f"SELECT {', '.join(self._COLUMNS)} FROM results WHERE content_hash = ? AND model_key = ?",
             (content_hash, key),
-        ).fetchone()
-        return None if row is None else self._record(row)
+        )
+        if not rows:
+            return None
+        try:
+            return self._record(rows[0])
+        except (ValueError, TypeError):  # a damaged JSON field: classify the file again
+            return None
 
     def _record(self, row) -> dict:
         record = dict(zip(self._COLUMNS, row))
@@ -358,7 +371,7 @@ class SqliteResults(ResultsStore):
             values["embedding"] = _embedding_to_bytes(values["embedding"])
         params = [values.get(c) for c in self._COLUMNS]
         with self._transaction():
-            self._db.execute(
+            self._sql(
                 f"INSERT OR REPLACE INTO results ({', '.join(self._COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(self._COLUMNS))})", params,
             )
@@ -366,34 +379,35 @@ class SqliteResults(ResultsStore):
                 self._save_hash(fid)
 
     def records(self) -> list[dict]:
-        rows = self._db.execute(f"SELECT {', '.join(self._COLUMNS)} FROM results ORDER BY path, model_key")
+        rows = self._sql(f"SELECT {', '.join(self._COLUMNS)} FROM results ORDER BY path, model_key")
         return [self._record(row) for row in rows]
 
     def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
-        row = self._db.execute(
+        rows = self._sql(
             "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
             (file, size, mtime_ns),
-        ).fetchone()
-        return row[0] if row else None
+        )
+        return rows[0][0] if rows and isinstance(rows[0][0], str) else None
 
     def _remember_hash(self, fid: FileId) -> None:
         self._save_hash(fid)
 
     def _save_hash(self, fid: FileId) -> None:
-        self._db.execute(
+        self._sql(
             "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
             (fid.file, fid.size, fid.mtime_ns, fid.content_hash),
         )
 
     @contextlib.contextmanager
     def _transaction(self):
-        self._db.execute("BEGIN IMMEDIATE")
+        self._sql("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        self._sql("COMMIT")
 
     def close(self) -> None:
         if self._db is not None:
@@ -575,6 +589,8 @@ class LibraryRun:
         import functools
 
         bar = progress_bar(len(self.paths), "classify") if self.progress else None
+        if self.write_tags and not self.dry_run:
+            self._remove_stale_copies()
         try:
             todo: list[Path] = []
             pending: dict[Path, tuple[int, FileId | None, dict | None]] = {}
@@ -619,6 +635,14 @@ class LibraryRun:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _remove_stale_copies(self) -> None:
+        """Delete tagged copies a killed run left next to these files (genrekit's own pattern only)."""
+        from .tags import remove_stale_copies
+
+        for folder in sorted({os.path.dirname(os.path.realpath(p)) for p in self.paths}):
+            for path in remove_stale_copies(folder):
+                self.summary.warnings.append(f"{path}: removed a temporary tagged copy left by an interrupted run")
 
     def _record(self, outcome, fid: FileId | None) -> dict:
         record = {"path": str(outcome.item), "label": None, "probabilities": None, "timeline": None,

@@ -150,11 +150,16 @@ class GenreClassifier:
         hop = max(TIMELINE_HOP, spacing)
         return audio.window_bounds(n_samples, self.sample_rate, max(TIMELINE_WINDOW, 2 * hop), hop, cover_end=True)
 
-    def window_probabilities(self, y: np.ndarray, sr: int | None = None, *, bounds=None,
-                             taggram=None) -> tuple[list[tuple[int, int]], np.ndarray]:
-        """Window bounds (samples at :attr:`sample_rate`) and probabilities, shape ``(n_windows, n_labels)``."""
-        y = self._at_model_rate(y, sr)
-        bounds = self.window_bounds(len(y)) if bounds is None else bounds
+    def window_probabilities(self, y: np.ndarray | None, sr: int | None = None, *, bounds=None,
+                             taggram=None, n_samples: int | None = None) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Window bounds (samples at :attr:`sample_rate`) and probabilities, shape ``(n_windows, n_labels)``.
+
+        Backbone models may be given the song's ``taggram`` (and ``n_samples``) instead of ``y``.
+        """
+        if y is not None:
+            y = self._at_model_rate(y, sr)
+            n_samples = len(y)
+        bounds = self.window_bounds(n_samples) if bounds is None else bounds
         if self.has_backbone:
             taggram = self.taggram(y) if taggram is None else taggram
             return bounds, self.bundle.predict_proba(self._inputs(taggram, bounds))
@@ -171,47 +176,94 @@ class GenreClassifier:
 
     def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
                         timeline: bool = False) -> Prediction:
-        from .output import prediction_notes, ranked
-
         y = self._at_model_rate(y, sr)
-        taggram = self.taggram(y) if self.has_backbone else None
-        bounds, proba = self.window_probabilities(y, taggram=taggram)
-        mean = proba.mean(axis=0)
-        probabilities = ranked(dict(zip(self.labels, mean.tolist())), None)
+        if self.has_backbone:
+            return self._from_taggram(self.taggram(y), len(y), path, timeline)
+        bounds, proba = self.window_probabilities(y)
+        return self.make_prediction(bounds, proba, len(y), path, timeline)
+
+    def classify_file(self, path: str | os.PathLike, *, timeline: bool = False,
+                      max_duration: float | None = None) -> Prediction:
+        """Decode ``path`` and classify it, block by block (memory does not grow with the song).
+
+        Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.audio.TooLongError` past ``max_duration`` seconds).
+        """
+        with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
+                           max_duration=max_duration) as decoder:
+            analysis = self.stream(expected_samples=decoder.expected_samples)
+            for block in decoder:
+                analysis.feed(block)
+        return self.finish_stream(analysis, decoder.n_samples, str(path), timeline)
+
+    def finish_stream(self, analysis, n_samples: int, path: str | None = None, timeline: bool = False) -> Prediction:
+        """The :class:`Prediction` of a :meth:`stream` that has been fed all ``n_samples`` samples."""
+        if self.has_backbone:
+            return self._from_taggram(analysis.finish(), n_samples, path, timeline)
+        bounds, proba = analysis.finish()
+        return self.make_prediction(bounds, proba, n_samples, path, timeline)
+
+    def stream(self, expected_samples: int | None = None):
+        """A block-wise analysis: ``feed(block)`` samples at :attr:`sample_rate`, then ``finish()``:
+        ``(bounds, probabilities)``, equal to :meth:`window_probabilities`, or for backbone models
+        the song's :class:`~genrekit.backbones.musicnn.Taggram`, equal to :meth:`taggram`.
+
+        ``expected_samples`` (the header's length, a hint) lets a backbone model plan its patches
+        for a long song before the song has been read.
+        """
+        if self.has_backbone:
+            from .backbones.musicnn import TaggramStream, load_backbone
+
+            fs = self.bundle.feature_set
+            return TaggramStream(load_backbone(), step=fs.step or 61, max_patches=fs.max_patches,
+                                 expected_samples=expected_samples, cover_end=True)
+        if getattr(self.bundle, "kind", "classical") == "cnn":
+            return _SpectrogramProbabilities(self)
+        from .features.blockwise import gtzan57_window_rows
+
+        def probabilities(y, bounds):
+            return self.bundle.predict_proba(self._inputs(y, bounds))
+
+        return gtzan57_window_rows(self.sample_rate, self.bundle.window, self.bundle.hop, probabilities,
+                                   cover_end=True)
+
+    def _from_taggram(self, taggram, n_samples: int, path: str | None, timeline: bool) -> Prediction:
+        """A backbone model's prediction: the head on window means of the song's patches, the
+        timeline from the same patches, the song's tags and embedding."""
+        from .backbones.musicnn import TAGS
+
+        bounds, proba = self.window_probabilities(None, taggram=taggram, n_samples=n_samples)
         line = None
         if timeline:
-            line_bounds = self.timeline_bounds(len(y), taggram)
-            if line_bounds != bounds:
-                line_bounds, line_proba = self.window_probabilities(y, bounds=line_bounds, taggram=taggram)
-            else:
-                line_proba = proba
-            line = self._timeline(line_bounds, line_proba)
-        tags = embedding = None
-        if taggram is not None:
-            from .backbones.musicnn import TAGS
+            line_bounds = self.timeline_bounds(n_samples, taggram)
+            line = self._timeline(*self.window_probabilities(None, bounds=line_bounds, taggram=taggram,
+                                                             n_samples=n_samples))
+        tag_mean = taggram.tags.mean(axis=0)
+        order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
+        prediction = self.make_prediction(bounds, proba, n_samples, path, False)
+        prediction.timeline = line
+        prediction.tags = [{"label": TAGS[i], "score": float(tag_mean[i])} for i in order]
+        prediction.embedding = taggram.embeddings.mean(axis=0).astype(np.float32)
+        return prediction
 
-            tag_mean = taggram.tags.mean(axis=0)
-            order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
-            tags = [{"label": TAGS[i], "score": float(tag_mean[i])} for i in order]
-            embedding = taggram.embeddings.mean(axis=0).astype(np.float32)
+    def make_prediction(self, bounds, proba, n_samples: int, path: str | None = None,
+                        timeline: bool = False) -> Prediction:
+        """The :class:`Prediction` from window bounds and their probabilities (as :meth:`stream` gives)."""
+        from .output import prediction_notes, ranked
+
+        mean = proba.mean(axis=0)
+        probabilities = ranked(dict(zip(self.labels, mean.tolist())), None)
         prediction = Prediction(
             path=path,
             label=next(iter(probabilities)),
             probabilities=probabilities,
-            duration=len(y) / self.sample_rate,
+            duration=n_samples / self.sample_rate,
             model=self.name,
-            timeline=line,
+            timeline=self._timeline(bounds, proba) if timeline else None,
             windows=len(bounds),
-            tags=tags,
-            embedding=embedding,
         )
         prediction.notes = prediction_notes(prediction, self)
         return prediction
-
-    def classify_file(self, path: str | os.PathLike, *, timeline: bool = False) -> Prediction:
-        """Decode ``path`` (raises :class:`genrekit.audio.AudioError`) and classify it."""
-        y = audio.load(path, sr=self.sample_rate, min_samples=self.min_samples)
-        return self.classify_signal(y, path=str(path), timeline=timeline)
 
     # --- helpers -------------------------------------------------------------------------
     def _timeline(self, bounds, proba) -> list[dict]:
@@ -238,6 +290,37 @@ class GenreClassifier:
             raise ValueError(f"signal of {len(y)} samples at {self.sample_rate} Hz is shorter than one "
                              f"analysis frame ({self.min_samples} samples)")
         return y
+
+
+class _SpectrogramProbabilities:
+    """A CNN bundle's block-wise analysis: the spectrogram streamed, its patches classified at the end.
+
+    The spectrogram's ``top_db`` floor depends on the whole song's peak, so patches are
+    cut once it is complete (1.3 MB per minute at the defaults; the audio is not kept).
+    """
+
+    def __init__(self, clf: GenreClassifier) -> None:
+        from .features.blockwise import LogmelStream
+        from .features.sets import FeatureSet
+
+        fs = clf.bundle.feature_set
+        self.fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
+        self.clf = clf
+        self.logmel = LogmelStream(self.fs.sample_rate, self.fs.n_fft, self.fs.hop_length, self.fs.n_mels,
+                                   self.fs.fmin, self.fs.fmax, self.fs.top_db)
+
+    def feed(self, block: np.ndarray) -> None:
+        self.logmel.feed(block)
+
+    def finish(self):
+        from .features import spectral
+        from .models.cnn_data import spectrogram_inputs
+
+        spec = self.logmel.finish()
+        if self.fs.name == "mfcc":
+            spec = spectral.mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)
+        bounds = self.clf.window_bounds(self.logmel.n)
+        return bounds, self.clf.bundle.predict_proba(spectrogram_inputs(self.clf.bundle, spec, bounds))
 
 
 def _input_maker(bundle):

@@ -6,11 +6,15 @@ moment (even with SIGKILL) leaves a consistent store that keeps everything finis
 before the kill; the next run computes only the rest.
 
 Arrays are stored in ``.npy`` format (``np.save(allow_pickle=False)``) so reading a
-cache never unpickles anything.
+cache never unpickles anything, each with a BLAKE2b checksum of its bytes: an entry
+whose bytes changed on disk (a flipped bit) is not served but recomputed, and counted
+in :attr:`FeatureStore.damaged`. A database SQLite itself finds damaged raises
+:class:`StoreError`, one line saying which file and what to do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -26,8 +30,8 @@ from .files import content_hash as _hash_file_bytes
 
 STORE_FILENAME = "features.sqlite"
 
-#: Bump with a migration when the tables change.
-SCHEMA_VERSION = 1
+#: Bump with a migration when the tables change (2: the ``checksum`` column).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (
@@ -37,6 +41,7 @@ CREATE TABLE IF NOT EXISTS features (
     n_samples    INTEGER NOT NULL,  -- decoded length at the set's sample rate
     feature_set  TEXT NOT NULL,     -- FeatureSet.to_dict() as JSON
     created      REAL NOT NULL,     -- Unix time, seconds
+    checksum     TEXT,              -- BLAKE2b-128 hex of `array`; NULL in entries of schema 1
     PRIMARY KEY (content_hash, feature_key)
 );
 CREATE TABLE IF NOT EXISTS file_hashes (
@@ -46,6 +51,14 @@ CREATE TABLE IF NOT EXISTS file_hashes (
     content_hash TEXT NOT NULL
 );
 """
+
+
+class StoreError(Exception):
+    """The cache database is damaged or unusable; the message says which file and what to do."""
+
+
+def _checksum(blob: bytes) -> str:
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -120,31 +133,60 @@ class FeatureStore:
                     f"{self.path} was written by a newer genrekit (schema {version}, "
                     f"this version reads {SCHEMA_VERSION}); use another --cache folder"
                 )
-            self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            self._db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(features)")}
+            if "checksum" not in columns:  # schema 1: entries without a checksum stay readable
+                self._db.execute("ALTER TABLE features ADD COLUMN checksum TEXT")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(self._damaged_message(exc)) from None
         except BaseException:
             self._db.close()
             raise
+        #: ``(content_hash, feature_key)`` of entries found damaged (and so recomputed) by :meth:`get`.
+        self.damaged: list[tuple[str, str]] = []
+
+    def _damaged_message(self, exc: Exception) -> str:
+        return (f"the feature cache {self.path} is damaged or unusable ({exc}); delete it "
+                f"(it is only a cache) or use --cache DIR / --no-cache")
+
+    def _sql(self, query: str, params=()):
+        """Run one statement and fetch its rows; a damaged database becomes a :class:`StoreError`."""
+        try:
+            return self._db.execute(query, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._damaged_message(exc)) from None
 
     # --- features -------------------------------------------------------------
     def get(self, content_hash: str, fs: FeatureSet) -> Entry | None:
         """The entry for a file's content and a feature set, or ``None`` if absent.
 
-        An entry whose array no longer loads (which SQLite's atomic commits should
-        make impossible) is treated as absent, so it is recomputed and replaced.
+        An entry whose bytes fail their checksum, or whose array no longer loads or
+        holds non-finite values, is treated as absent (so it is recomputed and replaced)
+        and noted in :attr:`damaged`.
         """
-        row = self._db.execute(
-            "SELECT array, n_samples, feature_set, created FROM features "
+        rows = self._sql(
+            "SELECT array, n_samples, feature_set, created, checksum FROM features "
             "WHERE content_hash = ? AND feature_key = ?",
             (content_hash, fs.key),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
-        blob, n_samples, fs_json, created = row
+        blob, n_samples, fs_json, created, checksum = rows[0]
+        if checksum is not None and (not isinstance(blob, bytes) or _checksum(blob) != checksum):
+            self.damaged.append((content_hash, fs.key))
+            return None
         try:
             array = np.load(io.BytesIO(blob), allow_pickle=False)
-        except (ValueError, OSError, EOFError):
+            meta = json.loads(fs_json)
+        except (ValueError, OSError, EOFError, TypeError):
+            self.damaged.append((content_hash, fs.key))
             return None
-        return Entry(content_hash, fs.key, array, int(n_samples), json.loads(fs_json), float(created))
+        if not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all():
+            self.damaged.append((content_hash, fs.key))
+            return None
+        return Entry(content_hash, fs.key, array, int(n_samples), meta, float(created))
 
     def put(self, content_hash: str, fs: FeatureSet, array: np.ndarray, n_samples: int) -> None:
         """Store (or replace) one array, committed before returning.
@@ -162,30 +204,29 @@ class FeatureStore:
         """
         buf = io.BytesIO()
         np.save(buf, np.asarray(array), allow_pickle=False)
-        self._db.execute(
+        blob = buf.getvalue()
+        self._sql(
             "INSERT OR REPLACE INTO features "
-            "(content_hash, feature_key, array, n_samples, feature_set, created) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (content_hash, fs.key, buf.getvalue(), int(n_samples),
-             json.dumps(fs.to_dict(), sort_keys=True), time.time()),
+            "(content_hash, feature_key, array, n_samples, feature_set, created, checksum) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (content_hash, fs.key, blob, int(n_samples),
+             json.dumps(fs.to_dict(), sort_keys=True), time.time(), _checksum(blob)),
         )
 
     def __contains__(self, key: tuple[str, FeatureSet]) -> bool:
         """``(content_hash, fs) in store``."""
         content_hash, fs = key
-        row = self._db.execute(
+        row = self._sql(
             "SELECT 1 FROM features WHERE content_hash = ? AND feature_key = ?",
             (content_hash, fs.key),
-        ).fetchone()
-        return row is not None
+        )
+        return bool(row)
 
     def count(self, fs: FeatureSet | None = None) -> int:
         """Number of stored arrays, for one feature set or (``None``) all of them."""
         if fs is None:
-            return self._db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
-        return self._db.execute(
-            "SELECT COUNT(*) FROM features WHERE feature_key = ?", (fs.key,)
-        ).fetchone()[0]
+            return self._sql("SELECT COUNT(*) FROM features")[0][0]
+        return self._sql("SELECT COUNT(*) FROM features WHERE feature_key = ?", (fs.key,))[0][0]
 
     # --- file hashes ----------------------------------------------------------
     def file_hash(self, path: str | os.PathLike) -> str:
@@ -195,19 +236,19 @@ class FeatureStore:
         whenever its size or modification time (ns) changes. Raises ``OSError`` when
         the file cannot be read.
         """
-        key = str(Path(path).resolve())
+        key = os.path.realpath(path)  # never raises, even for a symlink loop (stat below does)
         st = os.stat(key)
-        row = self._db.execute(
+        row = self._sql(
             "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
             (key, st.st_size, st.st_mtime_ns),
-        ).fetchone()
-        if row is not None:
-            return row[0]
+        )
+        if row and isinstance(row[0][0], str):
+            return row[0][0]
         digest = _hash_file_bytes(key)
         after = os.stat(key)
         # Remember only if the file did not change while it was read.
         if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-            self._db.execute(
+            self._sql(
                 "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) "
                 "VALUES (?, ?, ?, ?)",
                 (key, st.st_size, st.st_mtime_ns, digest),

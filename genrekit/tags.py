@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -262,12 +263,63 @@ def _save(f, kind: str, target: str) -> None:
         f.save(target)
 
 
+#: Suffix of the tagged copies; with the hidden prefix and mkstemp's 8 random characters it
+#: makes the pattern :func:`remove_stale_copies` looks for.
+TMP_SUFFIX = ".genrekit-tmp"
+_STALE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
+
+
+def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
+    """Delete tagged copies that a killed run left in ``folder``; return their paths.
+
+    Only files of genrekit's own pattern (``.<name>.<8 random characters>.genrekit-tmp``)
+    are considered, and only those no running genrekit holds: a copy being written is
+    locked (``flock``) by its writer for as long as it exists.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not _STALE.match(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
+                continue
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
 def _replace_with_tagged_copy(real: str, genre: str, cls) -> None:
     folder = os.path.dirname(real) or "."
     before = os.stat(real)
-    # Hidden, so that a folder scan running meanwhile does not pick it up.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=".genrekit-tmp")
-    os.close(fd)
+    # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
+    # exists, so that remove_stale_copies in another run leaves it alone.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
+    _try_lock(fd)
     try:
         shutil.copy2(real, tmp)  # bytes, mode bits, times, extended attributes
         with contextlib.suppress(OSError):  # only root may give a file away; others keep their own
@@ -295,10 +347,12 @@ def _replace_with_tagged_copy(real: str, genre: str, cls) -> None:
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise TagError("the file changed while its tag was being written")
         os.replace(tmp, real)
-    except BaseException:
+    except BaseException:  # Ctrl-C and SIGTERM included: no copy is left behind
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
     fsync_dir(folder)
 
 

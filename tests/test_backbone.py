@@ -34,12 +34,22 @@ def test_block_wise_spectrogram_equals_whole_song():
     np.testing.assert_array_equal(whole, parts)
 
 
-def test_a_taggram_does_not_depend_on_how_patches_are_batched(monkeypatch):
-    y = _tone(70.0)  # longer than one spectrogram block
-    a = m.load_backbone().taggram(y)
-    monkeypatch.setattr(m, "_BLOCK_FRAMES", 400)
-    b = m.load_backbone().taggram(y)
-    np.testing.assert_allclose(a.tags, b.tags, atol=1e-6)
+@pytest.mark.parametrize("seconds, max_patches", [(70.0, None), (200.0, 20), (2.5, None)])
+def test_a_taggram_streamed_block_by_block_equals_the_whole_signal_s(seconds, max_patches):
+    y = _tone(seconds)
+    whole = m.load_backbone().taggram(y, max_patches=max_patches, cover_end=True)
+    stream = m.TaggramStream(m.load_backbone(), max_patches=max_patches, expected_samples=len(y), cover_end=True)
+    rng = np.random.default_rng(3)
+    at = 0
+    while at < len(y):  # blocks of uneven sizes, as decoders give them
+        size = int(rng.integers(1, 40_000))
+        stream.feed(y[at:at + size])
+        at += size
+        assert len(stream._buf) <= 40_000 + stream._KEEP + 512  # only the samples still needed are kept
+    streamed = stream.finish()
+    np.testing.assert_array_equal(streamed.starts, whole.starts)
+    np.testing.assert_allclose(streamed.tags, whole.tags, atol=1e-6)
+    np.testing.assert_allclose(streamed.embeddings, whole.embeddings, atol=1e-5)
 
 
 def test_short_signals_are_repeat_padded_to_one_patch():

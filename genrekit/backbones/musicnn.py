@@ -20,9 +20,10 @@ Short input (one documented rule for training and classification alike): a signa
 frames than one patch is repeated end to end until it fills one patch, as musicnn's authors
 padded short training clips (``"pad_short": "repeat-pad"`` in the checkpoint's config).
 
-Memory is bounded: the spectrogram is computed a block of frames at a time and patches are run
-through the network in batches, so only the decoded signal and the per-patch outputs (50 + 200
-floats a patch) grow with a song's length.
+Memory is bounded: :class:`TaggramStream` takes the decoded signal block by block, keeps only the
+samples of the patches still to come, computes each patch's spectrogram when its samples are in
+and runs patches through the network in batches; only the per-patch outputs (50 + 200 floats a
+patch, at most ``max_patches`` of them for a planned song) grow with its length.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ N_MELS = 96
 PATCH_FRAMES = 187
 DEFAULT_STEP = 61
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE   # 2.992 s
-#: Frames per block of the spectrogram computed at once (≈ 65 s of audio, ~13 MB of STFT).
-_BLOCK_FRAMES = 4096
 _BATCH = 32
 
 ONNX_FILE = "msd_musicnn.onnx"
@@ -120,22 +119,31 @@ def log_mel(y: np.ndarray, first: int = 0, last: int | None = None) -> np.ndarra
     ``y`` is mono float audio at 16 kHz. Computing a range of frames reads only the samples
     those frames cover, so a long song can be analysed block by block with the same result.
     """
-    from ..features.spectral import hann_window
-
     y = np.asarray(y, dtype=np.float32)
     total = n_frames(len(y))
     last = total if last is None else min(last, total)
     if last <= first:
         return np.zeros((0, N_MELS), np.float32)
-    half = N_FFT // 2
-    # samples of the zero-padded signal that frames first..last-1 cover
-    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT
+    lo, hi = _frame_span(first, last)
     seg = np.zeros(hi - lo, np.float32)
-    src_lo, src_hi = max(lo - half, 0), min(hi - half, len(y))
-    seg[src_lo - (lo - half): src_hi - (lo - half)] = y[src_lo:src_hi]
-    frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP_LENGTH] * hann_window(N_FFT).astype(np.float32)
+    a, b = max(lo, 0), min(hi, len(y))
+    seg[a - lo:b - lo] = y[a:b]
+    return _log_mel_frames(seg)
+
+
+def _frame_span(first: int, last: int) -> tuple[int, int]:
+    """Samples ``[lo, hi)`` that centred frames ``first`` … ``last - 1`` cover (negative: padding)."""
+    half = N_FFT // 2
+    return first * HOP_LENGTH - half, (last - 1) * HOP_LENGTH + half
+
+
+def _log_mel_frames(seg: np.ndarray) -> np.ndarray:
+    """The log-mel frames of a zero-padded segment holding exactly the samples they cover."""
     import scipy.fft
 
+    from ..features.spectral import hann_window
+
+    frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP_LENGTH] * hann_window(N_FFT).astype(np.float32)
     spec = scipy.fft.rfft(frames, axis=-1)
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
     mel = power @ _mel_basis().T
@@ -211,26 +219,102 @@ class Backbone:
             Widen the step for long signals so that at most this many patches are run
             (one more with ``cover_end``).
         """
-        total = n_frames(len(y))
-        step = planned_step(total, step, max_patches)
-        starts = patch_starts(total, step, cover_end=cover_end)
-        tags, embs = [], []
-        # Blocks of whole patches: each block's spectrogram is computed once and sliced.
-        per_block = max(1, (_BLOCK_FRAMES - PATCH_FRAMES) // step + 1)
-        for b in range(0, len(starts), per_block):
-            chunk = starts[b:b + per_block]
-            first, last = int(chunk[0]), int(chunk[-1]) + PATCH_FRAMES
-            mel = log_mel(y, first, last)
-            if len(mel) < PATCH_FRAMES:
-                batch = _repeat_pad(mel)[None]
-            else:
-                batch = np.stack([mel[s - first: s - first + PATCH_FRAMES] for s in chunk])
-            for i in range(0, len(batch), _BATCH):
-                t, e = self.run(batch[i:i + _BATCH])
-                tags.append(t)
-                embs.append(e)
-        return Taggram(np.concatenate(tags).astype(np.float32), np.concatenate(embs).astype(np.float32),
-                       starts * HOP_LENGTH / SAMPLE_RATE, len(y) / SAMPLE_RATE)
+        stream = TaggramStream(self, step=step, max_patches=max_patches, expected_samples=len(y),
+                               cover_end=cover_end)
+        stream.feed(np.asarray(y, dtype=np.float32))
+        return stream.finish()
+
+
+class TaggramStream:
+    """The patches of a signal that arrives block by block (:meth:`feed`), run through the network
+    as they become complete; :meth:`finish` gives the :class:`Taggram`.
+
+    Only the samples of the patches still to come are kept (at most one patch and a frame,
+    ~48 k samples), so memory does not grow with the song; the result equals analysing the
+    whole signal at once (:meth:`Backbone.taggram` is this stream fed once).
+
+    Parameters
+    ----------
+    backbone : Backbone
+    step : int
+        Frames between patch starts.
+    max_patches : int or None
+        Widen the step so that a signal of ``expected_samples`` gets at most this many patches.
+    expected_samples : int or None
+        The signal's length if known beforehand (a header's; a hint: a longer signal simply
+        gets more patches at the planned step).
+    cover_end : bool
+        Add an end-aligned patch where the regular ones stop more than half a step early.
+    """
+
+    _KEEP = PATCH_FRAMES * HOP_LENGTH + N_FFT  # samples kept for the end-aligned or only patch
+
+    def __init__(self, backbone: "Backbone", *, step: int = DEFAULT_STEP, max_patches: int | None = None,
+                 expected_samples: int | None = None, cover_end: bool = False) -> None:
+        if step <= 0:
+            raise ValueError(f"patch step must be a positive number of frames, got {step}")
+        self.backbone = backbone
+        self.step = planned_step(n_frames(expected_samples), step, max_patches) if expected_samples else step
+        self.cover_end = cover_end
+        self.n = 0
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0
+        self._next = 0
+        self._starts: list[int] = []
+        self._pending: list[np.ndarray] = []
+        self._tags: list[np.ndarray] = []
+        self._embs: list[np.ndarray] = []
+
+    def feed(self, block: np.ndarray) -> None:
+        """Take the next samples (mono float at 16 kHz)."""
+        block = np.asarray(block, dtype=np.float32).ravel()
+        self._buf = np.concatenate([self._buf, block]) if len(self._buf) else block.copy()
+        self.n += len(block)
+        while _frame_span(self._next, self._next + PATCH_FRAMES)[1] <= self.n:
+            self._patch(self._next)
+            self._next += self.step
+        keep_from = max(0, min(_frame_span(self._next, self._next + 1)[0], self.n - self._KEEP))
+        if keep_from > self._buf_start:
+            self._buf = self._buf[keep_from - self._buf_start:]
+            self._buf_start = keep_from
+
+    def finish(self) -> Taggram:
+        """The taggram of everything fed (the last patches zero-padded past the end, as centred frames are)."""
+        total = n_frames(self.n)
+        if total <= PATCH_FRAMES:  # shorter than one patch: repeated to fill it
+            self._starts, self._pending = [0], [_repeat_pad(self._frames(0, total))]
+        else:
+            while self._next <= total - PATCH_FRAMES:
+                self._patch(self._next)
+                self._next += self.step
+            end = total - PATCH_FRAMES
+            if self.cover_end and end - self._starts[-1] > self.step / 2:
+                self._patch(end)
+        self._run()
+        starts = np.asarray(self._starts)
+        return Taggram(np.concatenate(self._tags).astype(np.float32), np.concatenate(self._embs).astype(np.float32),
+                       starts * HOP_LENGTH / SAMPLE_RATE, self.n / SAMPLE_RATE)
+
+    def _frames(self, first: int, last: int) -> np.ndarray:
+        lo, hi = _frame_span(first, last)
+        seg = np.zeros(hi - lo, np.float32)
+        a, b = max(lo, 0), min(hi, self.n)
+        if b > a:
+            seg[a - lo:b - lo] = self._buf[a - self._buf_start:b - self._buf_start]
+        return _log_mel_frames(seg)
+
+    def _patch(self, start: int) -> None:
+        self._starts.append(start)
+        self._pending.append(self._frames(start, start + PATCH_FRAMES))
+        if len(self._pending) == _BATCH:
+            self._run()
+
+    def _run(self) -> None:
+        if self._pending:
+            tags, embs = self.backbone.run(np.stack(self._pending))
+            self._tags.append(tags)
+            self._embs.append(embs)
+            self._pending = []
 
 
 _SHARED: dict[str, Backbone] = {}
@@ -264,6 +348,30 @@ def window_rows(taggram: Taggram, bounds: list[tuple[float, float]]) -> np.ndarr
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(COLUMNS))
 
 
+class FeatureRowsStream:
+    """:func:`feature_rows` of a signal fed block by block (``feed``, then ``finish``), in bounded memory."""
+
+    def __init__(self, *, step: int | None = None, window: float | None = None) -> None:
+        self.window = window
+        self._stream = TaggramStream(load_backbone(), step=step or DEFAULT_STEP)
+
+    def feed(self, block: np.ndarray) -> None:
+        self._stream.feed(block)
+
+    def finish(self) -> np.ndarray:
+        n = self._stream.n
+        return _rows(self._stream.finish(), n, self.window)
+
+
+def _rows(tg: Taggram, n_samples: int, window: float | None) -> np.ndarray:
+    if window is None:
+        return np.concatenate([tg.tags, tg.embeddings], axis=1)
+    from ..audio import window_bounds
+
+    bounds = window_bounds(n_samples, SAMPLE_RATE, window, window)
+    return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])
+
+
 def feature_rows(y: np.ndarray, *, step: int | None = None, max_patches: int | None = None,
                  window: float | None = None) -> np.ndarray:
     """The ``musicnn`` feature set's rows for a 16-kHz signal (see :mod:`genrekit.features.sets`).
@@ -272,10 +380,4 @@ def feature_rows(y: np.ndarray, *, step: int | None = None, max_patches: int | N
     ``window=W``: one row per whole window of ``W`` seconds (a signal shorter than a window is
     one window), the mean of its patches.
     """
-    tg = load_backbone().taggram(y, step=step or DEFAULT_STEP, max_patches=max_patches)
-    if window is None:
-        return np.concatenate([tg.tags, tg.embeddings], axis=1)
-    from ..audio import window_bounds
-
-    bounds = window_bounds(len(y), SAMPLE_RATE, window, window)
-    return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])
+    return _rows(load_backbone().taggram(y, step=step or DEFAULT_STEP, max_patches=max_patches), len(y), window)

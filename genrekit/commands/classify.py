@@ -146,6 +146,13 @@ def classify_run(args: argparse.Namespace) -> int:
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
 
+    if dest in ("file", "store"):
+        from .._io import check_writable
+
+        try:
+            check_writable(args.out)
+        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
+            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
     store = None
     if dest == "store":
         try:
@@ -156,6 +163,11 @@ def classify_run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
             print(f"warning: {w.message}", file=sys.stderr)
+        args.kept = f"every finished file's result is in {args.out}; rerun the same command to classify the rest"
+    elif dest == "file":
+        args.kept = f"nothing was written to {args.out} (it is written at the end)"
+    else:
+        args.kept = "results already printed stay printed; nothing was saved (--out FILE.jsonl keeps results)"
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
     view = {"timeline": args.timeline, "top": top, "precision": args.precision}
     try:
@@ -276,8 +288,9 @@ def render_table(public: list[dict], *, top: int = TABLE_TOP, timeline: bool = F
     digits = PRECISION if precision is None else precision
     rows = []
     for rec in public:
+        rec = dict(rec, path=printable(rec["path"]))
         if rec.get("error") is not None:
-            rows.append((rec["path"], "error:", "", rec["error"], []))
+            rows.append((rec["path"], "error:", "", printable(rec["error"]), []))
             continue
         ranked = list(rec["probabilities"].items())  # already in the output order
         label, score = ranked[0]
@@ -303,6 +316,13 @@ def render_table(public: list[dict], *, top: int = TABLE_TOP, timeline: bool = F
             lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>{w_score}}  {rest}".rstrip())
         lines.extend(extra)
     return "\n".join(lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so each row stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _clock(seconds: float) -> str:

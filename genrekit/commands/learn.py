@@ -32,11 +32,11 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
                    help="random: stratified by track; random-rows: the seeds' leaky row split (flagged); "
                         "artist: grouped by artist (--artists); fault-filtered: Kereliuk/Sturm lists (--split-dir); "
                         "kfold: K folds (--folds), grouped by artist when --artists is given (default random)")
-    g.add_argument("--test-size", type=open_fraction, default=0.25, metavar="SHARE",
-                   help="random/artist: test share of tracks (default 0.25)")
-    g.add_argument("--valid-size", type=float, default=0.0, metavar="SHARE",
+    g.add_argument("--test-size", type=open_fraction, default=None, metavar="SHARE",
+                   help="random/artist: test share of tracks (default 0.25; --model cnn: 0.2)")
+    g.add_argument("--valid-size", type=float, default=None, metavar="SHARE",
                    help="random/artist: validation share of all tracks, taken from training; a run with one "
-                        "selects its model on it (default 0: none)")
+                        "selects its model on it (default 0: none; --model cnn: 0.1)")
     g.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the split, the models and the search (default 0)")
     g.add_argument("--artists", type=Path, metavar="FILE", nargs="?", const=DATASET_ARTISTS,
@@ -46,6 +46,11 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
                    help="fault-filtered: folder with train_filtered.txt, valid_filtered.txt, test_filtered.txt "
                         "(default for --data gtzan: its downloaded lists; otherwise needed by --split fault-filtered)")
     g.add_argument("--folds", type=positive_int, default=5, metavar="K", help="kfold: number of folds (default 5)")
+
+
+def _or(value, default):
+    """An option's value, or its default when not given (defaults differ between classical and cnn)."""
+    return default if value is None else value
 
 
 def _cache_arguments(p: argparse.ArgumentParser) -> None:
@@ -144,7 +149,8 @@ def train_run(args) -> int:
         args.parser.error(str(exc))
     table = _load(args)
     config = ExperimentConfig(
-        models=models, split=args.split, test_size=args.test_size, valid_size=args.valid_size, seed=args.seed,
+        models=models, split=args.split, test_size=_or(args.test_size, 0.25), valid_size=_or(args.valid_size, 0.0),
+        seed=args.seed,
         artists=str(args.artists) if args.artists else None,
         split_dir=str(args.split_dir) if args.split_dir else None,
         folds=args.folds, search=args.search, n_iter=args.n_iter,
@@ -220,7 +226,8 @@ def evaluate_run(args) -> int:
     rows = np.arange(len(table.X))
     description = "all rows"
     if args.side != "all":
-        split = make_splits(table, args.split, test_size=args.test_size, valid_size=args.valid_size, seed=args.seed,
+        split = make_splits(table, args.split, test_size=_or(args.test_size, 0.25),
+                            valid_size=_or(args.valid_size, 0.0), seed=args.seed,
                             artists=args.artists, split_dir=args.split_dir, folds=args.folds)[0]
         rows = getattr(split, args.side)
         if rows is None:

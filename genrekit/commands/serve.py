@@ -13,11 +13,18 @@ import socket
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_model_argument, megabytes, model_path, positive_int, tcp_port
+from .common import CommandError, add_model_argument, megabytes, model_path, positive_int, seconds, tcp_port
 
 
 #: Ports tried, after a busy ``--port``, for a free one to suggest.
 SUGGEST_RANGE = 20
+
+
+def _minutes(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of minutes, got {text}")
+    return value
 
 
 def serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +43,15 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                         "the most similar songs there (default: none)")
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: CPUs, at most 4)")
+    limits = p.add_argument_group("limits")
+    limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=30.0,
+                        help="longest audio analysed, in minutes of decoded audio (default 30); longer "
+                             "uploads get 413 as soon as that is known")
+    limits.add_argument("--max-uploads", metavar="N", type=positive_int, default=16,
+                        help="uploads in progress at once (default 16); more get 503 with Retry-After")
+    limits.add_argument("--body-timeout", metavar="SECONDS", type=seconds, default=30.0,
+                        help="an upload that stalls this long, or trickles in slower than 8 KB/s after "
+                             "it, gets 408 (default 30)")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
                    help="server log level (default info; warning hides the access log)")
 
@@ -93,7 +109,9 @@ def serve_run(args: argparse.Namespace) -> int:
     try:
         try:
             app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers,
-                             library=args.library)
+                             library=args.library, max_duration=args.max_duration * 60,
+                             max_uploads=args.max_uploads, body_timeout=args.body_timeout)
+            app.state.web.warm_on_start = True  # workers load the model before the first upload
         except (BundleError, ValueError, OSError) as exc:
             raise CommandError(f"cannot start: {exc}") from exc
         import uvicorn

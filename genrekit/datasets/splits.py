@@ -22,6 +22,8 @@ Indices in a :class:`Split` are row indices into the table, sorted.
 
 from __future__ import annotations
 
+import math
+
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -200,24 +202,54 @@ def _stratified_holdout(items: np.ndarray, labels: np.ndarray, size: float, seed
 
     try:
         return train_test_split(items, test_size=size, stratify=labels, random_state=seed)
-    except ValueError as exc:
-        genres, counts = np.unique(labels, return_counts=True)
-        few = ", ".join(f"{g} ({c})" for g, c in zip(genres, counts) if c < 2)
-        hint = f"; genres with fewer than 2 {what}: {few}" if few else ""
-        raise DatasetError(f"cannot make a stratified split of {len(items)} {what}: {exc}{hint}") from None
+    except ValueError:
+        raise DatasetError(_stratify_problem(len(items), labels, size, what)) from None
+
+
+def _stratify_problem(n: int, labels: np.ndarray, size: float, what: str) -> str:
+    """Why ``n`` items cannot be split ``size`` : ``1 - size`` with every genre on both sides, and what would work."""
+    genres, counts = np.unique(labels, return_counts=True)
+    k = len(genres)
+    message = f"cannot make a stratified split of {n} {what} ({k} genres) with a {size:g} share held out"
+    few = [f"{g} ({c})" for g, c in zip(genres, counts) if c < 2]
+    if few:
+        return (f"{message}: every genre needs at least 2 {what} (one per side); too few in "
+                f"{', '.join(few)}. Add {what} to those genres or leave them out")
+    # Each side must hold at least one item of every genre.
+    lo, hi = k / n, 1 - k / n
+    if lo > hi:
+        return f"{message}: that needs at least {2 * k} {what}; add {what}"
+    return (f"{message}: each side needs at least one of each genre ({k} {what}), so the held-out "
+            f"share must be between {math.ceil(lo * 100) / 100:g} and {math.floor(hi * 100) / 100:g}; "
+            f"or use more {what}")
 
 
 # --- kinds ------------------------------------------------------------------------------
 def _random(view: _Tracks, test_size: float, valid_size: float, seed: int) -> Split:
     view.require_labels("random")
     idx = np.arange(len(view.ids))
-    train, test = _stratified_holdout(idx, view.labels, test_size, seed, "tracks")
+    n, k = len(idx), len(np.unique(view.labels))
+    try:
+        train, test = _stratified_holdout(idx, view.labels, test_size, seed, "tracks")
+    except DatasetError as exc:
+        raise DatasetError(f"--test-size {test_size:g}: {exc}") from None
     valid = None
     if valid_size > 0:
         # valid_size is a fraction of all tracks; rescale it to the training side.
-        train, valid = _stratified_holdout(
-            train, view.labels[train], valid_size / (1 - test_size), seed, "tracks"
-        )
+        try:
+            train, valid = _stratified_holdout(
+                train, view.labels[train], valid_size / (1 - test_size), seed, "tracks"
+            )
+        except DatasetError:
+            need = k / n  # one track of each genre, as a fraction of all tracks
+            most = (1 - test_size) - need
+            advice = (f"use --valid-size between {math.ceil(need * 100) / 100:g} and "
+                      f"{math.floor(most * 100) / 100:g}" if need <= most
+                      else f"{n} tracks are too few for train, validation and test sides of {k} genres each; "
+                           f"use at least {3 * k} tracks, or no validation side")
+            raise DatasetError(
+                f"--valid-size {valid_size:g} of {n} tracks leaves the validation side without a track of "
+                f"every genre ({k}, from the {len(train)} training tracks); {advice}") from None
         valid = view.rows(valid)
     train, test = view.rows(train), view.rows(test)
     return Split(

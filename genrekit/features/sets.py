@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -33,6 +34,10 @@ NAMES = ("logmel", "mfcc", "gtzan57", "musicnn")
 #: Parameters that only some sets have; left out of the key when unset, so adding them
 #: changed no existing key.
 _OPTIONAL = ("step", "max_patches")
+
+#: Bounds of a recipe's parameters (see :meth:`FeatureSet._check_ranges`).
+MAX_SAMPLE_RATE = 192_000
+MIN_WINDOW, MAX_WINDOW = 0.1, 600.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,37 @@ class FeatureSet:
             raise ValueError("sample_rate, n_fft, hop_length and n_mels must be positive")
         if self.window is not None and self.window <= 0:
             raise ValueError(f"window must be positive seconds or None, got {self.window}")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Refuse values no analysis can be run with in reasonable time and memory.
+
+        A recipe can come from a file someone sent (a model bundle), so absurd values
+        (a 2 MHz sample rate, a one-sample hop) must fail here, naming the parameter,
+        rather than hang or exhaust memory later.
+        """
+        def bad(name: str, rule: str):
+            raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+
+        if not 1000 <= self.sample_rate <= MAX_SAMPLE_RATE:
+            bad("sample_rate", f"between 1000 and {MAX_SAMPLE_RATE} Hz")
+        if not 16 <= self.n_fft <= 65536:
+            bad("n_fft", "between 16 and 65536 samples")
+        if not 16 <= self.hop_length <= self.n_fft:
+            bad("hop_length", f"between 16 and n_fft ({self.n_fft}) samples")
+        if not 1 <= self.n_mels <= min(512, self.n_fft // 2 + 1):
+            bad("n_mels", f"between 1 and {min(512, self.n_fft // 2 + 1)}")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            bad("n_mfcc", f"between 1 and n_mels ({self.n_mels})")
+        nyquist = self.sample_rate / 2
+        if not (math.isfinite(self.fmin) and 0 <= self.fmin < nyquist):
+            bad("fmin", f"at least 0 and below sample_rate / 2 ({nyquist:g} Hz)")
+        if self.fmax is not None and not (math.isfinite(self.fmax) and self.fmin < self.fmax <= nyquist):
+            bad("fmax", f"above fmin and at most sample_rate / 2 ({nyquist:g} Hz), or None")
+        if self.top_db is not None and not (math.isfinite(self.top_db) and 0 <= self.top_db <= 1000):
+            bad("top_db", "between 0 and 1000 dB, or None")
+        if self.window is not None and not (math.isfinite(self.window) and MIN_WINDOW <= self.window <= MAX_WINDOW):
+            bad("window", f"between {MIN_WINDOW:g} and {MAX_WINDOW:g} seconds, or None")
 
     # --- identity -------------------------------------------------------------
     def to_dict(self) -> dict:

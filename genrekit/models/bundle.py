@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._io import dumps, fsync_dir
+from .._io import current_umask, dumps, fsync_dir
 from ..features.sets import FeatureSet
 
 FORMAT = "genrekit-bundle"
@@ -224,7 +224,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(path, "no such bundle folder" if not path.exists() else "not a folder")
     json_path = path / BUNDLE_JSON
     try:
-        raw = json_path.read_bytes()
+        with open(json_path, "rb") as fh:
+            raw = fh.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            raise BundleError(json_path, f"larger than {MAX_JSON_BYTES // 2**20} MB: not a genrekit bundle.json")
     except FileNotFoundError:
         raise BundleError(json_path, "missing: not a genrekit model bundle") from None
     except OSError as e:
@@ -253,13 +256,66 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         return _CACHE.setdefault(key, bundle)
 
 
+#: Deepest nesting of bundle.json accepted (the real ones need 6): deeper is refused before
+#: parsing, so a hostile file cannot exhaust the parser's recursion.
+MAX_JSON_DEPTH = 32
+#: Largest bundle.json read (bytes); real ones are tens of kilobytes.
+MAX_JSON_BYTES = 16 * 2**20
+#: Bounds of a bundle's window and hop (seconds): a hop of 0.0001 s would cut a song
+#: into millions of windows.
+MIN_WINDOW, MAX_WINDOW, MIN_HOP = 0.1, 600.0, 0.25
+
+
+def json_depth(raw: bytes) -> int:
+    """Deepest nesting of arrays and objects in JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def read_bundle_meta(path: str | os.PathLike) -> dict:
+    """A bundle folder's ``bundle.json``, read and checked as :func:`load_bundle` does, weights not loaded.
+
+    Raises :class:`BundleError` naming the file and the problem.
+    """
+    json_path = Path(path) / BUNDLE_JSON
+    try:
+        with open(json_path, "rb") as fh:
+            raw = fh.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise BundleError(json_path, "missing: not a genrekit model bundle") from None
+    except OSError as e:
+        raise BundleError(json_path, f"cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise BundleError(json_path, f"larger than {MAX_JSON_BYTES // 2**20} MB: not a genrekit bundle.json")
+    return _parse_meta(json_path, raw)
+
+
 def _parse_meta(json_path: Path, raw: bytes) -> dict:
     def fail(problem: str):
         raise BundleError(json_path, problem)
 
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        fail(f"JSON nested {depth} levels deep; a bundle needs at most {MAX_JSON_DEPTH}")
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         fail(f"malformed JSON: {e}")
     if not isinstance(meta, dict):
         fail(f"expected a JSON object, found {type(meta).__name__}")
@@ -330,6 +386,11 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
             isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
         ):
             fail(f"{field} must be positive seconds or null, found {value!r}")
+    if meta["window"] is not None and not MIN_WINDOW <= meta["window"] <= MAX_WINDOW:
+        fail(f"window must be between {MIN_WINDOW:g} and {MAX_WINDOW:g} seconds, found {meta['window']!r}")
+    if meta["hop"] is not None and not MIN_HOP <= meta["hop"] <= MAX_WINDOW:
+        fail(f"hop must be between {MIN_HOP:g} and {MAX_WINDOW:g} seconds (it sets how many windows a "
+             f"song is cut into), found {meta['hop']!r}")
     if fs.window is not None and meta["window"] != fs.window:
         fail(f"window {meta['window']!r} differs from the feature set's analysis window {fs.window!r}")
     if meta["aggregate"] not in AGGREGATES:
@@ -604,7 +665,7 @@ def _write_folder(directory: Path, files: dict[str, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a bundle is meant to be shared
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a bundle is meant to be shared
         fsync_dir(tmp)
         _check_destination(directory)  # again: it may have changed while we converted
         if directory.exists():

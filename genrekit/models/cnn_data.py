@@ -157,8 +157,17 @@ def bundle_inputs(bundle, y: np.ndarray, bounds: Sequence[tuple[int, int]]) -> n
     """
     fs = bundle.feature_set
     fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
+    return spectrogram_inputs(bundle, fs.compute(np.asarray(y, dtype=np.float32)), bounds)
+
+
+def spectrogram_inputs(bundle, spec: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
+    """:func:`bundle_inputs` from the whole signal's spectrogram (``feature_set.compute`` of it).
+
+    Used by block-wise classification, which streams the spectrogram instead of keeping the audio.
+    """
+    fs = bundle.feature_set
+    fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
     n_frames = _bundle_frames(bundle, fs)
-    spec = fs.compute(np.asarray(y, dtype=np.float32))
     return patches(spec, frame_starts(bounds, fs.hop_length, spec.shape[1], n_frames), n_frames)
 
 

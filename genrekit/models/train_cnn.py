@@ -790,6 +790,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     train_cnn(
         args.data, args.out,
         arch=get("arch", cnn.DEFAULT_ARCH), split=get("split", "random"), epochs=get("epochs", 30),
+        test_size=0.2 if get("test_size") is None else get("test_size"),
+        valid_size=0.1 if get("valid_size") is None else get("valid_size"),
         batch_size=get("batch_size", 32), lr=get("lr", 1e-3), device=get("device", "cpu"),
         seed=get("seed", 0), resume=bool(get("resume", False)), patience=get("patience", 10),
         artists=get("artists"), split_dir=get("split_dir"), folds=get("folds", 5), fold=get("fold"),

@@ -35,11 +35,12 @@ the request ends, whatever the outcome.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 import tempfile
 import time
-from functools import partial
+
 
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -49,9 +50,12 @@ from python_multipart.multipart import MultipartParseError, MultipartParser, par
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..audio import AudioError
+from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
+from ..models.bundle import BundleError
 from ..files import AUDIO_EXTENSIONS
 from ..output import seconds
+
+log = logging.getLogger("genrekit.web")
 
 #: Headers of a 413: the server stops reading, so the connection cannot be reused.
 _CLOSE = {"Connection": "close"}
@@ -154,11 +158,18 @@ class ModelInfo(BaseModel):
     card: ModelCard
 
 
+class BrokenModel(BaseModel):
+    name: str
+    error: str = Field(description="Why the bundle cannot be used.")
+
+
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
+    broken: list[BrokenModel] = Field(default_factory=list,
+                                      description="Bundles found under --runs that cannot be used, and why.")
 
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503)}
 
 
 def _state(request: Request):
@@ -213,14 +224,26 @@ def _model_info(name: str, meta: dict, default: bool) -> ModelInfo:
 @models_router.get("/models", response_model=ModelsResponse, summary="The models this server offers")
 async def models(request: Request) -> ModelsResponse:
     state = _state(request)
-    out = []
+    out, broken = [], []
     for name in state.bundles:
         try:
             meta = state.bundle_meta(name)
-        except (OSError, ValueError, KeyError):
-            continue  # a bundle deleted or broken since start-up is not offered
-        out.append(_model_info(name, meta, name == state.default.name))
-    return ModelsResponse(models=out)
+            info = _model_info(name, meta, name == state.default.name)
+        except BundleError as exc:  # listed as broken; every other model still works
+            broken.append(BrokenModel(name=name, error=_relative(str(exc), state)))
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            broken.append(BrokenModel(name=name, error=f"unusable bundle.json ({type(exc).__name__})"))
+            continue
+        out.append(info)
+    return ModelsResponse(models=out, broken=broken)
+
+
+def _relative(text: str, state) -> str:
+    """A message with the runs folder's path left out (it names folders on the server)."""
+    if state.runs_dir is not None:
+        text = text.replace(str(state.runs_dir) + os.sep, "")
+    return text
 
 
 # --- upload --------------------------------------------------------------------------------------
@@ -252,6 +275,7 @@ class MultipartUpload:
         self.path: str | None = None
         self.name = "upload"
         self.size = 0
+        self.received = 0  # body bytes taken from the connection
         self.complete = False
         self._fh = None
         self._writing = False
@@ -359,17 +383,34 @@ def _too_large(state) -> HTTPException:
 
 
 # --- analysis -------------------------------------------------------------------------------------
-def _analyse(clf, path: str, spectrogram: bool):
-    """Decode, classify and draw (in a worker thread). Raises AudioError / ValueError for bad audio."""
+def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration: float | None):
+    """Decode, classify and draw one upload, block by block (in an analysis worker process).
+
+    ``model`` is the bundle folder (``None``: the bundled default) and ``name`` the name
+    the server lists it under. One pass of the decoder feeds both the classifier and the
+    spectrogram, and neither keeps the audio, so memory does not grow with the song.
+    Raises :class:`genrekit.audio.AudioError` (``TooLongError`` past ``max_duration``)
+    or ``ValueError`` for bad audio.
+    """
     from .. import audio
-    from .spectrogram import mel_spectrogram_png
+    from ..features.blockwise import LogmelStream
+    from ..predict import load_model
+    from .spectrogram import spectrogram_png
 
     t0 = time.perf_counter()
-    y = audio.load(path, sr=clf.sample_rate, min_samples=clf.min_samples)
-    prediction = clf.classify_signal(y, timeline=True)
+    clf = load_model(model)
+    with audio.Decoder(path, clf.sample_rate, min_samples=clf.min_samples, max_duration=max_duration) as decoder:
+        analysis = clf.stream(expected_samples=decoder.expected_samples)
+        image = LogmelStream(clf.sample_rate) if spectrogram else None
+        for block in decoder:
+            analysis.feed(block)
+            if image is not None:
+                image.feed(block)
+    prediction = clf.finish_stream(analysis, decoder.n_samples, timeline=True)
+    prediction.model = name
     png = meta = None
-    if spectrogram:
-        png, meta = mel_spectrogram_png(y, clf.sample_rate)
+    if image is not None:
+        png, meta = spectrogram_png(image.finish(), decoder.n_samples / clf.sample_rate, clf.sample_rate)
     return prediction, png, meta, time.perf_counter() - t0
 
 
@@ -412,6 +453,8 @@ async def classify(
         clf = state.classifier(model)
     except KeyError:
         raise HTTPException(404, f"unknown model {model!r}; see /api/models") from None
+    except BundleError as exc:  # listed under "broken" by /api/models
+        raise HTTPException(422, f"model {model!r} cannot be used: {exc.problem}") from None
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
@@ -419,26 +462,29 @@ async def classify(
         if int(length) > state.max_body_bytes:
             _note(state, 0)
             raise _too_large(state)  # before reading a byte of the body
-    upload = MultipartUpload(_boundary(request.headers.get("content-type")), state.tmp_dir, state.max_upload_bytes)
-    received = 0
+    boundary = _boundary(request.headers.get("content-type"))
+    if state.uploads >= state.max_uploads:
+        # Before reading the body: every upload in progress holds a temp file and a connection.
+        raise HTTPException(503, f"the server is busy ({state.uploads} uploads in progress); try again shortly",
+                            headers={"Retry-After": str(RETRY_AFTER), **_CLOSE})
+    state.uploads += 1
+    upload = MultipartUpload(boundary, state.tmp_dir, state.max_upload_bytes)
     try:
         try:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > state.max_body_bytes:
-                    raise _TooLarge
-                upload.feed(chunk)
+            await _receive(request, upload, state)
             upload.finish()
         except _TooLarge:
             raise _too_large(state) from None
         except _WrongField as exc:
             raise HTTPException(400, str(exc)) from None
+        except _TooSlow as exc:
+            raise HTTPException(408, str(exc), headers=_CLOSE) from None
         except MultipartParseError as exc:
             raise HTTPException(400, f"malformed multipart body: {exc}") from None
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening
         finally:
-            _note(state, received)
+            _note(state, upload.received)
         if not upload.complete:
             raise HTTPException(400, "malformed multipart body: it ends before the closing boundary")
         if upload.path is None:
@@ -446,18 +492,16 @@ async def classify(
         if upload.size == 0:
             raise HTTPException(400, f"{upload.name}: empty upload (0 bytes)")
 
-        state.busy += 1
-        try:
-            prediction, png, meta, elapsed = await anyio.to_thread.run_sync(
-                partial(_analyse, clf, upload.path, spectrogram), limiter=state.limiter)
-        except AudioError as exc:
-            raise HTTPException(422, f"{upload.name}: {_problem(exc.problem, upload, state.tmp_dir)}") from None
-        except ValueError as exc:  # e.g. a signal shorter than one analysis frame
-            raise HTTPException(422, f"{upload.name}: {_problem(str(exc), upload, state.tmp_dir)}") from None
-        finally:
-            state.busy -= 1
+        outcome = await state.analyse(model, clf.name, upload.path, spectrogram)
+        kind = outcome[0]
+        if kind == "too long":
+            raise HTTPException(413, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
+        if kind == "bad audio":
+            raise HTTPException(422, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
+        prediction, png, meta, elapsed = outcome[1:]
     finally:
-        upload.discard()
+        state.uploads -= 1
+        upload.discard()  # at once, whatever happened: aborted and refused uploads included
 
     info = None
     if png is not None:
@@ -473,6 +517,75 @@ async def classify(
         tags=public.get("tags"), similar=state.similar_to(clf, prediction),
         filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,
     )
+
+
+class _TooSlow(Exception):
+    pass
+
+
+#: Seconds a client is told to wait (Retry-After) when the upload cap is reached.
+RETRY_AFTER = 5
+#: Slowest average body rate accepted after the first ``body_timeout`` seconds (bytes/s).
+MIN_BODY_RATE = 8 * 1024
+
+
+async def _receive(request: Request, upload: MultipartUpload, state) -> int:
+    """Feed the body to ``upload`` as it arrives; the bytes received.
+
+    Raises :class:`_TooSlow` when no byte arrives for ``state.body_timeout`` seconds, or
+    when the body comes in slower than :data:`MIN_BODY_RATE` on average beyond its first
+    ``body_timeout`` seconds (a client trickling bytes to hold a connection and a temp file).
+    """
+    received = 0
+    started = time.monotonic()
+    chunks = request.stream().__aiter__()
+    while True:
+        now = time.monotonic()
+        deadline = started + state.body_timeout + received / MIN_BODY_RATE
+        wait = min(state.body_timeout, deadline - now)
+        if wait <= 0:
+            raise _TooSlow(f"upload too slow: {received} bytes in {now - started:.0f} s "
+                           f"(at least {MIN_BODY_RATE // 1024} KB/s are needed)")
+        try:
+            with anyio.fail_after(wait):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return received
+        except TimeoutError:
+            stalled = wait >= state.body_timeout
+            raise _TooSlow(f"upload timed out: no data for {state.body_timeout:g} s" if stalled else
+                           f"upload too slow: {received} bytes in {time.monotonic() - started:.0f} s "
+                           f"(at least {MIN_BODY_RATE // 1024} KB/s are needed)") from None
+        received += len(chunk)
+        upload.received = received
+        if received > state.max_body_bytes:
+            raise _TooLarge
+        upload.feed(chunk)
+
+
+def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: float | None) -> tuple:
+    """:func:`analyse_upload` in an analysis worker, its errors as plain tuples.
+
+    Returns ``("ok", prediction, png, meta, elapsed)``, ``("too long", problem)`` or
+    ``("bad audio", problem)``. Plain tuples, because exceptions with custom constructors
+    do not always survive the trip back from a worker process.
+    """
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = analyse_upload(model, name, path, spectrogram, max_duration)
+        for w in caught:  # decoder chatter and silence: logged by the server with the client's name
+            if isinstance(w.message, (DecoderWarning, SilentAudioWarning)):
+                log.info("%s", w.message)
+        return ("ok", *result)
+    except TooLongError as exc:
+        return ("too long", exc.problem)
+    except AudioError as exc:
+        return ("bad audio", exc.problem)
+    except (ValueError, MemoryError) as exc:  # e.g. a signal shorter than one analysis frame
+        return ("bad audio", f"could not be analysed ({type(exc).__name__}: {exc})")
 
 
 def _note(state, received: int) -> None:

@@ -22,11 +22,16 @@ Resources
 - The model is loaded once, when the app is made (a bad bundle fails before the server
   listens). Models found under ``runs_dir`` are listed by ``/api/models`` and loaded
   on their first use.
-- Decoding, features, the model and the PNG run in worker threads, at most ``workers``
-  at a time (an :class:`anyio.CapacityLimiter`); the event loop only moves bytes, so
-  ``/api/health`` and uploads in progress are never held up by an analysis.
+- Decoding, features, the model and the PNG run in worker processes, at most ``workers``
+  at a time (an :class:`anyio.CapacityLimiter`), block by block so memory does not grow
+  with the song; the event loop only moves bytes, so ``/api/health`` and uploads in
+  progress are never held up by an analysis, and a worker killed by one request's
+  memory fails that request alone (the pool is replaced). Workers end with the server.
+- Abuse limits: at most ``max_uploads`` uploads in progress (then 503 + ``Retry-After``),
+  a body that stalls or trickles gets 408, audio longer than ``max_duration`` gets 413.
 - Uploads go to server-named files in a private temporary folder (mode 0700, made at
-  start-up, removed at shutdown); each file is deleted when its request ends.
+  start-up, removed at shutdown; those of crashed servers are removed at the next
+  start); each file is deleted when its request ends, aborted or not.
 - Spectrogram images are kept in a small in-memory LRU (:class:`PngCache`).
 """
 
@@ -36,9 +41,11 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections import OrderedDict
+from functools import partial
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -57,6 +64,12 @@ log = logging.getLogger("genrekit.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Environment variable that turns on ``GET /api/_stats`` (byte counters for the tests).
 STATS_ENV = "GENREKIT_WEB_STATS"
+#: Longest decoded audio analysed by default (seconds): 30 minutes.
+DEFAULT_MAX_DURATION = 30 * 60.0
+#: Uploads in progress at once (beyond: 503 with Retry-After).
+DEFAULT_MAX_UPLOADS = 16
+#: Seconds an upload may stall before it is refused with 408 (see ``api._receive``).
+DEFAULT_BODY_TIMEOUT = 30.0
 #: Bytes allowed in a request body beyond the upload limit: the multipart envelope.
 ENVELOPE_BYTES = 64 * 1024
 
@@ -121,12 +134,16 @@ class WebState:
     """
 
     def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
-                 stats: bool = False, library=None) -> None:
+                 stats: bool = False, max_duration: float | None = DEFAULT_MAX_DURATION,
+                 max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
+                 processes: bool = True, library=None) -> None:
         from ..predict import load_model
 
         if not max_upload_mb > 0:
             raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
         self.default = load_model(model)
+        self._default_source = model
+        self.max_duration = max_duration
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.max_body_bytes = self.max_upload_bytes + ENVELOPE_BYTES
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -138,8 +155,14 @@ class WebState:
         self.stats_enabled = stats
         self.stats: dict = {"requests": 0, "last": None}
         self.busy = 0
+        self.uploads = 0  # requests between their first body byte and their response
+        self.max_uploads = max_uploads
+        self.body_timeout = body_timeout
+        self.processes = processes
         self.limiter: anyio.CapacityLimiter | None = None
         self.tmp_dir: str | None = None
+        self._pool = None
+        self._pool_lock = threading.Lock()
         self.library_path = Path(library) if library is not None else None
         self._library = None  # (mtime_ns, SimilarityIndex)
         if self.library_path is not None:
@@ -197,7 +220,8 @@ class WebState:
         return found
 
     def classifier(self, name: str | None):
-        """The loaded model called ``name`` (``None``: the default); ``KeyError`` if unknown."""
+        """The loaded model called ``name`` (``None``: the default); ``KeyError`` if unknown,
+        :class:`~genrekit.models.bundle.BundleError` if it is broken."""
         from ..predict import load_model
 
         if name is None or name == self.default.name:
@@ -210,25 +234,146 @@ class WebState:
                 self._loaded[name] = type(clf)(clf.bundle, name=name)
             return self._loaded[name]
 
+    def model_source(self, name: str | None):
+        """What an analysis worker passes to :func:`genrekit.predict.load_model` for ``name``."""
+        if name is None or name == self.default.name:
+            return self._default_source
+        return self.bundles[name]
+
     def bundle_meta(self, name: str) -> dict:
-        """``bundle.json`` of a listed model (read, not loaded)."""
+        """``bundle.json`` of a listed model (read and checked, not loaded).
+
+        Raises :class:`~genrekit.models.bundle.BundleError` for a broken one.
+        """
+        from ..models.bundle import read_bundle_meta
+
         if name in self._loaded:
             return self._loaded[name].bundle.meta
-        with open(Path(self.bundles[name]) / "bundle.json", encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_bundle_meta(Path(self.bundles[name]))
+
+    # --- analysis ------------------------------------------------------------------------
+    async def analyse(self, model: str | None, name: str, path: str, spectrogram: bool) -> tuple:
+        """Run :func:`genrekit.web.api.analysis_job` on an analysis worker; its outcome tuple.
+
+        Workers are processes (``processes=True``): an analysis holds no lock the event
+        loop needs, so ``/api/health`` and uploads stay responsive, and a request whose
+        memory kills its worker fails alone (422) while the pool is replaced.
+        """
+        import asyncio
+        from concurrent.futures.process import BrokenProcessPool
+
+        from .api import analysis_job
+
+        job = partial(analysis_job, self.model_source(model), name, path, spectrogram, self.max_duration)
+        async with self.limiter:
+            self.busy += 1
+            try:
+                if not self.processes:
+                    return await anyio.to_thread.run_sync(job)
+                pool = self._worker_pool()
+                try:
+                    return await asyncio.wrap_future(pool.submit(job))
+                except BrokenProcessPool:
+                    self._replace_pool(pool)
+                    return ("bad audio", "the analysis worker died on this file (out of memory, or a crash "
+                                         "in the decoder); the server goes on")
+            finally:
+                self.busy -= 1
+
+    def _worker_pool(self):
+        with self._pool_lock:
+            if self._pool is None:
+                from ..batch import process_pool
+
+                self._pool = process_pool(self.workers)
+            return self._pool
+
+    def _replace_pool(self, broken) -> None:
+        from ..batch import stop_pool
+
+        with self._pool_lock:
+            if self._pool is broken:
+                self._pool = None
+        stop_pool(broken)
+
+    def warm_up(self) -> None:
+        """Start the analysis workers now and have each load the default model (in the background)."""
+        if not self.processes:
+            return
+        from ..predict import load_model
+
+        pool = self._worker_pool()
+        for _ in range(self.workers):
+            pool.submit(load_model, self._default_source)
 
     # --- lifetime ------------------------------------------------------------------------
     def start(self) -> None:
-        """Make the private temp folder and the worker limiter (inside the event loop)."""
+        """Make the private temp folder and the worker limiter (inside the event loop).
+
+        Temp folders that crashed servers left behind (their name holds the pid of a
+        process that no longer exists) are removed first.
+        """
         if self.tmp_dir is None:
-            self.tmp_dir = tempfile.mkdtemp(prefix="genrekit-web-")  # mode 0700
+            remove_stale_tmp_dirs()
+            # mode 0700; the owner's pid in the name tells a later server whether it is stale
+            self.tmp_dir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.workers)
 
     def stop(self) -> None:
+        if self._pool is not None:
+            from ..batch import stop_pool
+
+            stop_pool(self._pool)
+            self._pool = None
         if self.tmp_dir is not None:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir = None
+
+
+#: Name prefix of the servers' private temp folders: ``genrekit-web-<pid>-<random>``.
+TMP_PREFIX = "genrekit-web-"
+
+
+def remove_stale_tmp_dirs(root: str | None = None) -> list[str]:
+    """Delete upload folders (``genrekit-web-*`` in the temp folder) of servers that are gone.
+
+    Only folders of this user named ``genrekit-web-<pid>-...`` whose pid is no longer a
+    running process are removed; folders of running servers are left alone. Returns the
+    removed paths.
+    """
+    root = root or tempfile.gettempdir()
+    removed = []
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(TMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(root, name)
+        try:
+            st = os.lstat(folder)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            pid = int(name[len(TMP_PREFIX):].split("-", 1)[0])
+        except (OSError, ValueError):
+            continue
+        if _process_exists(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d upload folder(s) left by servers that stopped without cleaning up", len(removed))
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -236,7 +381,9 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers: int | None = None,
-               stats: bool | None = None, library=None) -> FastAPI:
+               stats: bool | None = None, max_duration: float | None = DEFAULT_MAX_DURATION,
+               max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
+               processes: bool = True, library=None) -> FastAPI:
     """The genrekit web app.
 
     Parameters
@@ -254,6 +401,15 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     stats : bool or None
         Expose ``GET /api/_stats`` (request-body byte counts; for tests). Default: the
         ``GENREKIT_WEB_STATS=1`` environment variable.
+    max_duration : float or None
+        Longest decoded audio analysed, in seconds (default 30 minutes); longer uploads get
+        413 as soon as the header or the decoder shows it.
+    max_uploads : int
+        Uploads in progress at once; more get 503 with ``Retry-After``.
+    body_timeout : float
+        Seconds an upload may stall (or trickle in) before 408.
+    processes : bool
+        Analyse in worker processes (default) rather than threads.
     library : path or None
         Results of ``genrekit classify --out`` (with embeddings): each classification also
         lists the most similar songs there.
@@ -267,11 +423,14 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
 
     if stats is None:
         stats = os.environ.get(STATS_ENV) == "1"
-    state = WebState(model, max_upload_mb, runs_dir, workers, stats, library)
+    state = WebState(model, max_upload_mb, runs_dir, workers, stats, max_duration=max_duration,
+                     max_uploads=max_uploads, body_timeout=body_timeout, processes=processes, library=library)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.start()
+        if getattr(state, "warm_on_start", False):
+            state.warm_up()
         try:
             yield
         finally:

@@ -210,7 +210,19 @@ def mel_spectrogram_png(y: np.ndarray, sr: int, *, n_mels: int = 128, n_fft: int
 
     fs = feature_set("logmel", sample_rate=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                      fmin=fmin, fmax=fmax, top_db=top_db)
-    S = _shrink_time(fs.compute(y), max_width)
+    return spectrogram_png(fs.compute(y), len(y) / sr, sr, fmin=fmin, fmax=fmax, top_db=top_db,
+                           max_width=max_width)
+
+
+def spectrogram_png(S: np.ndarray, duration: float, sr: int, *, fmin: float = 0.0, fmax: float | None = None,
+                    top_db: float = 80.0, max_width: int = MAX_WIDTH) -> tuple[bytes, SpectrogramMeta]:
+    """:func:`mel_spectrogram_png` from a log-mel spectrogram ``S`` (dB, bands x frames) already made.
+
+    The web server streams the spectrogram while it classifies
+    (:class:`genrekit.features.blockwise.LogmelStream`) rather than keeping the audio.
+    """
+    n_mels = S.shape[0]
+    S = _shrink_time(S, max_width)
     hi = float(S.max())
     lo = hi - top_db if top_db else float(S.min())
     scaled = np.clip((S - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
@@ -218,7 +230,7 @@ def mel_spectrogram_png(y: np.ndarray, sr: int, *, n_mels: int = 128, n_fft: int
     png = indexed_png(pixels, colormap())
     fmax_hz = float(sr / 2 if fmax is None else fmax)
     meta = SpectrogramMeta(
-        width=int(pixels.shape[1]), height=int(pixels.shape[0]), duration=len(y) / sr,
+        width=int(pixels.shape[1]), height=int(pixels.shape[0]), duration=duration,
         fmin=float(fmin), fmax=fmax_hz, n_mels=n_mels, db_min=round(lo, 2), db_max=round(hi, 2),
         freq_ticks=mel_ticks(float(fmin), fmax_hz, n_mels),
     )

@@ -1,0 +1,330 @@
+"""Reliability figures: memory against song length, processes left after kill -9, health under
+load, the upload cap, and corrupted files. Loopback only, bounded loops, synthetic audio.
+
+    python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz]
+
+1. **Peak RSS** (``VmHWM`` of a fresh process) of ``classify`` with the default model and
+   of ``features`` for every set (logmel, mfcc, gtzan57), for 1-, 10- and 60-minute FLACs.
+   Reference, same run: the whole-song path (``audio.load`` then the whole-signal analysis)
+   for the durations up to 10 minutes (an hour of it needs about 7 GB).
+2. **kill -9**: ``classify --jobs 2`` and ``serve --workers 2`` are killed with SIGKILL while
+   analysing; the processes they had started that are still alive 5 s later are counted.
+3. **Health under load**: 8 clients keep uploading a 60-s song to ``serve --workers 4``
+   while ``/api/health`` is polled every 20 ms: p50/p99/max latency. Reference, same run: the
+   same server with analyses in threads (``create_app(processes=False)``), as before.
+4. **Upload cap**: ``--max-uploads 8`` and 13 idle uploads: how many got 503 (with
+   Retry-After), the temp files held, and those left 1 s after the clients went away.
+5. **Fuzz**: the 310 corrupted files of ``tests/fuzz_corpus.py`` through ``classify`` and
+   ``POST /api/classify``: results, named errors, tracebacks, 500s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))
+SR = 22050
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def song_flac(path: Path, minutes: float) -> Path:
+    """A FLAC of a faint gliding tone with noise bursts, written a minute at a time."""
+    rng = np.random.default_rng(0)
+    t = np.arange(60 * SR) / SR
+    with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16") as f:
+        for m in range(max(1, int(round(minutes)))):
+            y = 0.1 * np.sin(2 * np.pi * (220 + 10 * m) * t) + 0.02 * rng.standard_normal(len(t)) * (
+                np.sin(2 * np.pi * 2 * t) > 0.8)
+            f.write(y.astype(np.float32))
+    return path
+
+
+_PEAK = """
+import json, sys
+from genrekit import audio
+from genrekit.extract import compute_file
+from genrekit.features import feature_set
+from genrekit.predict import load_model
+what, path, how = sys.argv[1:4]
+if what == "classify":
+    clf = load_model()
+    if how == "blockwise":
+        clf.classify_file(path, timeline=True)
+    else:
+        clf.classify_signal(audio.load(path, sr=clf.sample_rate), timeline=True)
+else:
+    fs = feature_set(what)
+    if how == "blockwise":
+        compute_file(path, fs)
+    else:
+        fs.compute(audio.load(path, sr=fs.sample_rate))
+# VmHWM, not ru_maxrss: the latter keeps the RSS of the process that forked us.
+print(json.dumps(next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))))
+"""
+
+
+def peak_mb(what: str, path: Path, how: str) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", _PEAK, what, str(path), how], env=ENV, capture_output=True,
+                         text=True, timeout=3600)
+    if run.returncode:
+        return float("nan"), time.perf_counter() - t0
+    return json.loads(run.stdout.splitlines()[-1]), time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    from test_hardening import children
+
+    return children(pid)
+
+
+def alive(pid: int) -> bool:
+    from test_hardening import alive as is_alive
+
+    return is_alive(pid)
+
+
+def serve(tmp: Path, *args: str, code: str | None = None) -> tuple[subprocess.Popen, int]:
+    """``genrekit serve`` (or ``code`` run with the port) on a free port; waits for /api/health."""
+    import http.client
+
+    port = free_port()
+    env = dict(ENV, TMPDIR=str(tmp))
+    cmd = ([sys.executable, "-c", code, str(port)] if code else
+           [sys.executable, "-m", "genrekit", "serve", "--port", str(port), "--log-level", "warning", *args])
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def upload(port: int, name: str, data: bytes, timeout: float = 600) -> int:
+    import http.client
+
+    from test_web_api import multipart
+
+    boundary, body = multipart(name, data)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/api/classify?spectrogram=false", body,
+                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+# --- 1. memory ----------------------------------------------------------------------------------
+def bench_memory(tmp: Path, minutes: list[float]) -> None:
+    print("1. peak RSS (MB) by song length; reference: the whole-song path (load, then analyse)")
+    print(f"   {'what':<9} {'minutes':>7} {'block-wise':>11} {'whole-song':>11} {'ratio':>6} {'time s':>7}")
+    for m in minutes:
+        path = song_flac(tmp / f"song-{m:g}min.flac", m)
+        for what in ("classify", "logmel", "mfcc", "gtzan57"):
+            ours, seconds = peak_mb(what, path, "blockwise")
+            ref = peak_mb(what, path, "whole")[0] if m <= 10 else float("nan")
+            ratio = ref / ours if ref == ref else float("nan")
+            print(f"   {what:<9} {m:>7g} {ours:>11.0f} {ref:>11.0f} {ratio:>6.2f} {seconds:>7.1f}", flush=True)
+
+
+# --- 2. kill -9 ---------------------------------------------------------------------------------
+def bench_kill(tmp: Path) -> None:
+    print("2. processes left 5 s after kill -9 of the parent")
+    music = tmp / "kill-music"
+    music.mkdir(exist_ok=True)
+    for i in range(4):
+        song_flac(music / f"s{i}.flac", 1)
+    proc = subprocess.Popen([sys.executable, "-m", "genrekit", "classify", str(music), "--jobs", "2",
+                             "--out", str(tmp / "kill.jsonl")], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    started = _wait_children(proc, 3)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(5)
+    left = [p for p in started if alive(p)]
+    print(f"   classify --jobs 2: {len(started)} child processes (workers + resource tracker), {len(left)} left")
+
+    srv, port = serve(tmp, "--workers", "2")
+    data = (music / "s0.flac").read_bytes()
+    threading.Thread(target=lambda: _quiet(upload, port, "s.flac", data), daemon=True).start()
+    started = _wait_children(srv, 2)
+    time.sleep(1.0)
+    os.kill(srv.pid, signal.SIGKILL)
+    srv.wait()
+    time.sleep(5)
+    left = [p for p in started if alive(p)]
+    print(f"   serve --workers 2:  {len(started)} child processes, {len(left)} left")
+
+
+def _quiet(fn, *args):
+    try:
+        fn(*args)
+    except OSError:
+        pass
+
+
+def _wait_children(proc, n: int, timeout: float = 120) -> set[int]:
+    deadline = time.monotonic() + timeout
+    found: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = descendants(proc.pid)
+        if len(found) >= n:
+            break
+        time.sleep(0.1)
+    return found
+
+
+# --- 3. health under load -----------------------------------------------------------------------
+_THREADED = """
+import sys, uvicorn
+from genrekit.web.app import create_app
+app = create_app(workers=4, processes=False)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def bench_health(tmp: Path, clients: int = 8, seconds: float = 30.0) -> None:
+    import http.client
+
+    print(f"3. /api/health latency (ms) while {clients} clients upload a 60-s song, {seconds:g} s each")
+    data = song_flac(tmp / "load.flac", 1).read_bytes()
+    for label, kwargs in (("worker processes", {}), ("threads (before)", {"code": _THREADED})):
+        srv, port = serve(tmp, "--workers", "4", **kwargs)
+        try:
+            upload(port, "warm.flac", data)  # workers started, model loaded
+            stop = time.monotonic() + seconds
+            done = []
+
+            def client():
+                while time.monotonic() < stop:
+                    done.append(upload(port, "load.flac", data))
+
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            for t in threads:
+                t.start()
+            latencies = []
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                conn.request("GET", "/api/health")
+                conn.getresponse().read()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.02)
+            for t in threads:
+                t.join()
+            q = np.percentile(latencies, [50, 99])
+            print(f"   {label:<17} p50 {q[0]:7.1f}  p99 {q[1]:7.1f}  max {max(latencies):7.1f}  "
+                  f"({len(latencies)} polls, {len(done)} analyses, statuses {sorted(set(done))})", flush=True)
+        finally:
+            srv.terminate()
+            srv.wait(timeout=30)
+
+
+# --- 4. upload cap ------------------------------------------------------------------------------
+def bench_cap(tmp: Path, cap: int = 8, clients: int = 13) -> None:
+    from test_web_limits import open_upload, response_of
+
+    print(f"4. upload cap: --max-uploads {cap}, {clients} idle uploads")
+    srv, port = serve(tmp, "--max-uploads", str(cap), "--body-timeout", "20")
+    try:
+        socks = [open_upload(port) for _ in range(cap)]
+        time.sleep(0.5)
+        refused = []
+        for _ in range(clients - cap):
+            s = open_upload(port)
+            status, headers, _ = response_of(s)
+            refused.append((status, headers.get("retry-after")))
+            s.close()
+        folder = next(tmp.glob(f"genrekit-web-{srv.pid}-*"))
+        held = len(list(folder.iterdir()))
+        for s in socks:
+            s.close()
+        time.sleep(1.0)
+        left = len(list(folder.iterdir()))
+        print(f"   {len(refused)} refused with {sorted(set(refused))}; temp files held {held}, "
+              f"left 1 s after the clients went away {left}")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+
+
+# --- 5. fuzz ------------------------------------------------------------------------------------
+def bench_fuzz(tmp: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fuzz_corpus import make_corpus
+
+    paths = make_corpus(tmp / "fuzz")
+    run = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(paths[0].parent), "--format", "json",
+                          "--jobs", "2"], env=ENV, capture_output=True, text=True, timeout=1800)
+    results = json.loads(run.stdout)
+    errors = sum(r["error"] is not None for r in results)
+    print(f"5. fuzz: {len(paths)} corrupted files")
+    print(f"   classify: {len(results) - errors} classified, {errors} named errors, "
+          f"{run.stderr.count('Traceback')} tracebacks, exit {run.returncode}")
+    srv, port = serve(tmp)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda p: upload(port, p.name, p.read_bytes()), paths))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+    counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+    print(f"   POST /api/classify: statuses {counts}, 500s: {counts.get(500, 0)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", default="1,10,60", help="song lengths for the memory figures")
+    parser.add_argument("--skip", default="", help="comma list of memory,kill,health,cap,fuzz")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="genrekit-reliability-") as tmp:
+        tmp = Path(tmp)
+        if "memory" not in skip:
+            bench_memory(tmp, [float(m) for m in args.minutes.split(",")])
+        if "kill" not in skip:
+            bench_kill(tmp)
+        if "health" not in skip:
+            bench_health(tmp)
+        if "cap" not in skip:
+            bench_cap(tmp)
+        if "fuzz" not in skip:
+            bench_fuzz(tmp)
+
+
+if __name__ == "__main__":
+    main()
