@@ -43,7 +43,9 @@ N_MELS = 96
 PATCH_FRAMES = 187
 DEFAULT_STEP = 61
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE   # 2.992 s
-_BATCH = 32
+#: Patches per network run: each costs ~30 MB of intermediate tensors in onnxruntime (the
+#: timbral convolutions' outputs), and larger batches are no faster on a CPU.
+_BATCH = 4
 
 ONNX_FILE = "msd_musicnn.onnx"
 FOLDER = Path(__file__).resolve().parent / "msd_musicnn"
