@@ -12,6 +12,7 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import sys
@@ -72,8 +73,41 @@ def _add_cache_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_jobs_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=1,
-                   help="worker processes (default 1; 0 = one per CPU)")
+    # Default None, not 1: with --engine ray an unset --jobs means every CPU Ray has.
+    p.add_argument("--jobs", "-j", metavar="N", type=_jobs, default=None,
+                   help="worker processes (default 1; 0 = one per CPU; --engine ray: every CPU Ray has)")
+
+
+# --- engines (genrekit.engines): where the work of one file runs ----------------------
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's processes (default); ray: a Ray instance or cluster "
+                        "(pip install 'genrekit[ray]'; same results, same resume)")
+    g.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: the cluster to join, HOST:PORT or auto (the one started here with "
+                        "`ray start`); default: start a Ray instance on this machine")
+
+
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace):
+    """The engine ``--engine``/``--address``/``--jobs`` ask for, closed on exit.
+
+    Fails at once (exit 1) when it cannot be used at all, e.g. Ray is not installed;
+    errors from starting it or from its start-up checks become :class:`CommandError`.
+    """
+    from .engines import EngineError, make_engine
+
+    try:
+        engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    try:
+        with engine:
+            engine.check()
+            yield engine
+    except EngineError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _open_store(args: argparse.Namespace):
@@ -114,6 +148,7 @@ def _features_arguments(p: argparse.ArgumentParser) -> None:
     spectral.add_argument("--n-mels", metavar="N", type=_positive_int, help="mel bands (default 128)")
     spectral.add_argument("--n-mfcc", metavar="N", type=_positive_int, help="mfcc only: coefficients (default 20)")
     _add_jobs_argument(p)
+    _add_engine_arguments(p)
     _add_cache_arguments(p)
 
 
@@ -170,6 +205,11 @@ def _features_output(args: argparse.Namespace, fs) -> str:
 
 
 def _features_run(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        return _features_job(args, engine)
+
+
+def _features_job(args: argparse.Namespace, engine) -> int:
     from .extract import Extraction, extract
     from .features import export
     from .files import AUDIO_EXTENSIONS, collect_audio_files, common_root
@@ -191,13 +231,13 @@ def _features_run(args: argparse.Namespace) -> int:
                 folder = export.NpyFolder(args.out, fs, paths, root)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            run = Extraction(paths, fs, store=store, jobs=args.jobs)
+            run = Extraction(paths, fs, store=store, engine=engine)
             # Written as they arrive: memory stays flat however many files there are.
             for result in run:
                 folder.write(result)
             summary, wrote = run.summary, f"wrote {folder.written} arrays to {args.out}{os.sep}"
         else:
-            results, summary = extract(paths, fs, store=store, jobs=args.jobs)
+            results, summary = extract(paths, fs, store=store, engine=engine)
             try:
                 if kind == "stdout":
                     export.write_csv(results, fs, sys.stdout)

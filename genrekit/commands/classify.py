@@ -32,7 +32,7 @@ TABLE_TOP = 3
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit classify``'s arguments to ``p``."""
-    from ..cli import _add_jobs_argument, _positive_int
+    from ..cli import _add_engine_arguments, _add_jobs_argument, _positive_int
 
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="audio files and folders (folders are searched recursively; hidden files skipped)")
@@ -51,6 +51,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                    help="write results to FILE; .jsonl or .sqlite/.db keep results as each file finishes, "
                         "and a rerun skips files already classified with the same model")
     _add_jobs_argument(p)
+    _add_engine_arguments(p)
     tags = p.add_argument_group("tags")
     tags.add_argument("--write-tags", action="store_true",
                       help="write the top genre into each file's tags (ID3 TCON, Vorbis GENRE, MP4 \u00a9gen)")
@@ -83,6 +84,13 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
 
 def classify_run(args: argparse.Namespace) -> int:
     """Run ``genrekit classify``; return the exit status."""
+    from ..cli import _engine
+
+    with _engine(args) as engine:
+        return _classify_job(args, engine)
+
+
+def _classify_job(args: argparse.Namespace, engine) -> int:
     from .._io import write_bytes_atomic
     from ..cli import CommandError
     from ..files import AUDIO_EXTENSIONS, collect_audio_files
@@ -127,7 +135,7 @@ def classify_run(args: argparse.Namespace) -> int:
             print(f"warning: {w.message}", file=sys.stderr)
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
     try:
-        run = LibraryRun(paths, clf, store=store, jobs=args.jobs, write_tags=args.write_tags,
+        run = LibraryRun(paths, clf, store=store, engine=engine, write_tags=args.write_tags,
                          dry_run=args.dry_run)
         stream = fmt == "jsonl" and dest != "file"
         results = []

@@ -35,17 +35,22 @@ def _split_arguments(p: argparse.ArgumentParser) -> None:
 
 def _cache_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, metavar="DIR", help="feature cache for audio folders")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="worker processes (default 1; audio folders with --engine ray: every CPU Ray has)")
+    from ..cli import _add_engine_arguments
+
+    _add_engine_arguments(p)
 
 
 def _load(args):
-    from ..cli import CommandError
+    from ..cli import CommandError, _engine
     from ..datasets import DatasetError, load_table
 
-    try:
-        return load_table(args.data, cache=args.cache, jobs=args.jobs, progress=sys.stderr.isatty())
-    except (DatasetError, OSError) as exc:
-        raise CommandError(str(exc)) from exc
+    with _engine(args) as engine:  # used only for an audio folder, started only if files need computing
+        try:
+            return load_table(args.data, cache=args.cache, engine=engine, progress=sys.stderr.isatty())
+        except (DatasetError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
 
 
 # --- train ----------------------------------------------------------------------------------------
@@ -76,6 +81,9 @@ def train_run(args) -> int:
             from ..models.train_cnn import run_from_args
         except ImportError as exc:
             raise CommandError(f"--model cnn needs PyTorch: pip install 'genrekit[train]' ({exc})") from exc
+        if args.engine != "local" or args.address is not None:
+            args.parser.error("--engine/--address: not for --model cnn (its features are computed locally)")
+        args.jobs = 1 if args.jobs is None else args.jobs
         return run_from_args(args)
     try:
         models = expand_models([args.model])
@@ -91,7 +99,7 @@ def train_run(args) -> int:
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
     try:
-        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs,
+        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs if args.jobs is not None else 1,
                                  progress=lambda line: print("  " + line, file=sys.stderr))
     except ValueError as exc:
         raise CommandError(str(exc)) from exc

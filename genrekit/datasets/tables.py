@@ -129,6 +129,7 @@ def load_table(
     audio_feature_set=None,
     cache=None,
     jobs: int = 1,
+    engine=None,
     progress: bool = False,
 ) -> FeatureTable:
     """Load a feature table from a table file or a folder of audio.
@@ -146,7 +147,9 @@ def load_table(
         (``$GENREKIT_CACHE`` or ``~/.cache/genrekit``), a path opens the cache in that
         folder, ``False`` computes without caching.
     jobs : int
-        Folders only: worker processes (``0``: one per CPU).
+        Folders only: worker processes (``0``: one per CPU), when no ``engine`` is given.
+    engine : genrekit.engines.Engine, optional
+        Folders only: where features are computed (default: the local engine with ``jobs``).
     progress : bool
         Folders only: draw a progress bar on stderr when it is a terminal.
 
@@ -162,7 +165,7 @@ def load_table(
     """
     path = Path(path)
     if path.is_dir():
-        return _load_audio_folder(path, audio_feature_set, cache, jobs, progress)
+        return _load_audio_folder(path, audio_feature_set, cache, jobs, progress, engine)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
@@ -469,7 +472,7 @@ def _is_float(text: str) -> bool:
 
 
 # --- a folder of audio ------------------------------------------------------------
-def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> FeatureTable:
+def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool, engine=None) -> FeatureTable:
     from ..extract import extract
     from ..features.export import window_names
     from ..files import collect_audio_files, gtzan_label
@@ -496,7 +499,7 @@ def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> Fe
         except Exception as exc:  # sqlite3.Error, OSError, RuntimeError (newer schema)
             raise DatasetError(f"cannot open the feature cache in {directory}: {exc}") from exc
     try:
-        results, summary = extract(paths, fs, store=store, jobs=jobs, progress=progress)
+        results, summary = extract(paths, fs, store=store, jobs=jobs, engine=engine, progress=progress)
     finally:
         if own_store and store is not None:
             store.close()
