@@ -1,0 +1,74 @@
+"""Engines without Ray: the flags, the local engine importing no Ray, and the message when Ray is missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from genrekit.engines import make_engine
+from genrekit.engines.local import LocalEngine
+from test_classify import bundle_dir, cli_env, write_song  # noqa: F401 - bundle_dir is a fixture
+
+#: Runs ``genrekit ARGS`` with Ray made unimportable (``import ray`` raises ImportError),
+#: then says whether anything imported Ray.
+WITHOUT_RAY = (
+    "import sys; sys.modules['ray'] = None\n"
+    "from genrekit.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.exit(code)\n"
+)
+#: Runs ``genrekit ARGS`` and prints which Ray modules got imported.
+RAY_IMPORTED = (
+    "import sys\n"
+    "from genrekit.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('RAY:' + ' '.join(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.'))))\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_python(code: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=cli_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_make_engine():
+    assert isinstance(make_engine("local"), LocalEngine) and make_engine("local").jobs == 1
+    assert make_engine("local", jobs=0).jobs == 0
+    with pytest.raises(ValueError, match="--address: only with --engine ray"):
+        make_engine("local", address="auto")
+    with pytest.raises(ValueError, match="unknown engine"):
+        make_engine("spark")
+
+
+def test_local_engine_never_imports_ray(tmp_path, bundle_dir):
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    for verb in (["features", song, "--no-cache", "--window", "3"],
+                 ["classify", song, "--model", bundle_dir, "--jobs", "2", "--engine", "local"]):
+        done = run_python(RAY_IMPORTED, *verb)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip().endswith("RAY:"), done.stdout[-300:]
+
+
+@pytest.mark.parametrize("verb", ["classify", "features", "evaluate"])
+def test_engine_ray_without_ray_says_how_to_install_it(tmp_path, bundle_dir, verb):
+    song = write_song(tmp_path / "classical" / "song.wav", "classical", seconds=4.0)
+    args = {"classify": ["classify", song, "--model", bundle_dir],
+            "features": ["features", song, "--no-cache"],
+            "evaluate": ["evaluate", "--model", bundle_dir, "--data", tmp_path, "--cache", tmp_path / "c"]}[verb]
+    done = run_python(WITHOUT_RAY, *args, "--engine", "ray")
+    assert done.returncode == 1
+    assert done.stderr == (f"genrekit {verb}: error: --engine ray needs Ray, which is not installed: "
+                           f"pip install 'genrekit[ray]'\n")
+
+
+def test_address_needs_the_ray_engine(tmp_path, capsys):
+    from genrekit.cli import main
+
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["features", str(song), "--no-cache", "--address", "auto"])
+    assert exit_info.value.code == 2
+    assert "--address: only with --engine ray" in capsys.readouterr().err
