@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,10 @@ from genrekit.extract import extract
 from genrekit.features import feature_set
 from genrekit.library import LibraryRun
 from genrekit.store import FeatureStore
-from ray_helpers import RAY_ENV, TESTS, CountingWorker, crash_on_crash_wav, ray_or_skip, short_temp_dir
+from ray_helpers import (
+    RAY_ENV, TESTS, CountingWorker, crash_on_crash_wav, descendants, processes_mentioning, ray_or_skip,
+    short_temp_dir,
+)
 from test_classify import bundle_dir, song_folder  # noqa: F401 - bundle_dir is a fixture
 
 pytestmark = pytest.mark.slow
@@ -46,7 +50,27 @@ def ray_instance():
         ray.shutdown()
         os.environ.clear()
         os.environ.update(saved)
+        deadline = time.monotonic() + 30
+        while ray_processes(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = ray_processes(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+        assert not left, f"Ray processes left behind by ray.shutdown(): {left}"
+
+
+def ray_processes(temp_dir: str) -> list[tuple[int, str]]:
+    """Processes of the instance this module started: below this process, or naming its temp folder."""
+    below = {pid for pid in descendants(os.getpid())
+             if Path(f"/proc/{pid}/cmdline").exists()}
+    found = set(processes_mentioning(temp_dir))
+    for pid in below:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.startswith("ray::") or "/ray/" in cmdline:
+            found.add((pid, cmdline.strip()))
+    return sorted(found)
 
 
 @pytest.fixture(scope="module")
