@@ -72,3 +72,18 @@ def test_address_needs_the_ray_engine(tmp_path, capsys):
         main(["features", str(song), "--no-cache", "--address", "auto"])
     assert exit_info.value.code == 2
     assert "--address: only with --engine ray" in capsys.readouterr().err
+
+
+def test_an_address_where_no_cluster_runs_fails_in_seconds(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'genrekit[ray]')")
+    from ray_helpers import free_ports
+
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    [port] = free_ports(1)
+    done = subprocess.run([sys.executable, "-m", "genrekit", "features", str(song), "--no-cache",
+                           "--engine", "ray", "--address", f"127.0.0.1:{port}"],
+                          env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (f"genrekit features: error: cannot join the Ray cluster at 127.0.0.1:{port}: nothing "
+                           f"answers there (Connection refused); is `ray start --head --port {port}` running on "
+                           f"127.0.0.1?\n")

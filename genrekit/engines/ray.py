@@ -164,6 +164,8 @@ class RayEngine(Engine):
                                num_cpus=resolve_jobs(self.jobs) if self.jobs else None)
             where = "start a Ray instance on this machine" if self.address is None else \
                 f"join the Ray cluster at {self.address}"
+            if self.address not in (None, "auto") and "://" not in self.address:
+                _check_reachable(self.address)  # Ray itself waits for an absent head for ever
             try:
                 ray.init(address=self.address, **options)
             except Exception as exc:  # ConnectionError, RuntimeError, ValueError from Ray's start-up
@@ -270,6 +272,21 @@ class RayEngine(Engine):
 
     def __repr__(self) -> str:
         return f"RayEngine(address={self.address!r}, jobs={self.jobs!r})"
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in seconds, not never, when nothing listens at a cluster's ``HOST:PORT``."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise EngineError(f"--address {address}: expected HOST:PORT (the head's `ray start --port`), "
+                          f"auto, or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise EngineError(f"cannot join the Ray cluster at {address}: nothing answers there "
+                          f"({exc.strerror or exc}); is `ray start --head --port {port}` running on {host}?") from None
 
 
 def _as_given(text: str, path: str, item: Any) -> str:
