@@ -77,6 +77,22 @@ def processes_mentioning(text: str) -> list[tuple[int, str]]:
     return found
 
 
+def processes_with_environment(text: str) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of the processes whose environment contains ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if text.encode() not in Path("/proc", entry, "environ").read_bytes():
+                continue
+            cmdline = Path("/proc", entry, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append((int(entry), cmdline.strip()))
+    return found
+
+
 def session_processes(sid: int) -> list[tuple[int, str]]:
     """``(pid, command line)`` of the processes of session ``sid`` (Ray workers retitle themselves)."""
     found = []

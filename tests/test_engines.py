@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +89,33 @@ def test_an_address_where_no_cluster_runs_fails_in_seconds(tmp_path):
     assert done.stderr == (f"genrekit features: error: cannot join the Ray cluster at 127.0.0.1:{port}: nothing "
                            f"answers there (Connection refused); is `ray start --head --port {port}` running on "
                            f"127.0.0.1?\n")
+
+
+@pytest.mark.slow
+def test_engine_ray_starts_its_own_instance_and_leaves_nothing_behind(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'genrekit[ray]')")
+    import shutil
+
+    from ray_helpers import processes_with_environment, ray_env, short_temp_dir
+
+    for i, kind in enumerate(("classical", "hiphop", "metal")):
+        write_song(tmp_path / "songs" / f"{kind}.wav", kind, seconds=4.0, seed=i)
+    ray_tmp = short_temp_dir()  # Ray's files go there, and its processes carry it in their environment
+    env = dict(ray_env(), RAY_TMPDIR=ray_tmp)
+    args = [sys.executable, "-m", "genrekit", "features", str(tmp_path / "songs"), "--no-cache", "--window", "3"]
+    try:
+        # One BLAS/OpenMP thread, as Ray gives a 1-CPU task: then even the last digits agree
+        # (with more threads, sums taken in another order differ by ~1e-7 relative).
+        local = subprocess.run(args, env=dict(cli_env(), OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                               timeout=300)
+        remote = subprocess.run([*args, "--engine", "ray", "--jobs", "2"], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert local.returncode == remote.returncode == 0, remote.stderr
+        assert remote.stdout == local.stdout and remote.stderr == local.stderr
+        assert (Path(ray_tmp) / "ray").is_dir()  # it really started one, there
+        deadline = time.monotonic() + 30
+        while processes_with_environment(ray_tmp) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not processes_with_environment(ray_tmp)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
