@@ -21,8 +21,9 @@ from pathlib import Path
 
 from . import __version__
 from .commands import learn
-from .commands.common import (CommandError, Parser, add_cache_arguments, add_jobs_argument, error_line,
-                              jobs_count, no_audio_error, open_store, positive_int, seconds)
+from .commands.common import (CommandError, Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
+                              engine_from_args, error_line, jobs_count, no_audio_error, open_store, positive_int,
+                              seconds)
 from .commands.classify import classify_arguments, classify_run
 from .commands.datasets import datasets_arguments, datasets_run
 from .commands.explain import explain_arguments, explain_run
@@ -50,6 +51,7 @@ class Verb:
 # Old names, for code written before they moved to genrekit.commands.common.
 _positive_int, _jobs, _seconds = positive_int, jobs_count, seconds
 _add_cache_arguments, _add_jobs_argument, _open_store = add_cache_arguments, add_jobs_argument, open_store
+_add_engine_arguments, _engine = add_engine_arguments, engine_from_args
 
 
 # --- features ---------------------------------------------------------------------
@@ -80,6 +82,7 @@ def _features_arguments(p: argparse.ArgumentParser) -> None:
     spectral.add_argument("--n-mels", metavar="N", type=positive_int, help="mel bands (default 128)")
     spectral.add_argument("--n-mfcc", metavar="N", type=positive_int, help="mfcc only: coefficients (default 20)")
     add_jobs_argument(p)
+    add_engine_arguments(p)
     add_cache_arguments(p)
 
 
@@ -156,6 +159,11 @@ def _features_dataset(args: argparse.Namespace):
 
 
 def _features_run(args: argparse.Namespace) -> int:
+    with _engine(args) as engine:
+        return _features_job(args, engine)
+
+
+def _features_job(args: argparse.Namespace, engine) -> int:
     from .extract import Extraction, extract
     from .features import export
     from .files import collect_audio_files, common_root
@@ -185,7 +193,7 @@ def _features_run(args: argparse.Namespace) -> int:
                 folder = export.NpyFolder(args.out, fs, paths, root)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-            run = Extraction(paths, fs, store=store, jobs=args.jobs)
+            run = Extraction(paths, fs, store=store, engine=engine)
             args.kept = (f"the arrays of finished files are in {args.out}{os.sep}"
                          + (f" and the cache {store.path}" if store is not None else ""))
             # Written as they arrive: memory stays flat however many files there are.
@@ -193,7 +201,7 @@ def _features_run(args: argparse.Namespace) -> int:
                 folder.write(result)
             summary, wrote = run.summary, f"wrote {folder.written} arrays to {args.out}{os.sep}"
         else:
-            results, summary = extract(paths, fs, store=store, jobs=args.jobs)
+            results, summary = extract(paths, fs, store=store, engine=engine)
             names = export.table_names(paths, root)  # relative paths only where base names collide
             try:
                 if kind == "stdout":

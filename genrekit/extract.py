@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio
-from .batch import Summary, progress_bar, run_batch
+from .batch import Summary, progress_bar
 from .features.sets import FeatureSet
 from .store import FeatureStore
 
@@ -75,7 +75,9 @@ class Extraction:
     store : FeatureStore or None
         Cache to read and fill; ``None`` computes everything and stores nothing.
     jobs : int
-        Worker processes (``1``: in this process; ``0``: one per CPU).
+        Worker processes (``1``: in this process; ``0``: one per CPU), when no ``engine`` is given.
+    engine : genrekit.engines.Engine, optional
+        Where features are computed (default: ``LocalEngine(jobs)``); the caller closes it.
     progress : bool
         Draw a progress bar on stderr (only shown when stderr is a terminal).
     """
@@ -87,12 +89,18 @@ class Extraction:
         *,
         store: FeatureStore | None = None,
         jobs: int = 1,
+        engine=None,
         progress: bool = True,
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.fs = fs
         self.store = store
         self.jobs = jobs
+        if engine is None:
+            from .engines.local import LocalEngine
+
+            engine = LocalEngine(jobs)
+        self.engine = engine
         self.progress = progress
         self.summary = Summary("features", total=len(self.paths))
 
@@ -125,7 +133,7 @@ class Extraction:
                 yield FileFeatures(path, entry.array, entry.n_samples, digest, cached=True)
 
             worker = functools.partial(compute_file, fs=fs)
-            for result in run_batch(todo, worker, jobs=self.jobs):
+            for result in self.engine.run(todo, worker):
                 summary.record(result)
                 _tick(bar)
                 if not result.ok:
@@ -146,6 +154,7 @@ def extract(
     *,
     store: FeatureStore | None = None,
     jobs: int = 1,
+    engine=None,
     progress: bool = True,
 ) -> tuple[list[FileFeatures], Summary]:
     """Features of every file, in the order of ``paths``, and a summary of the run.
@@ -154,7 +163,7 @@ def extract(
     ``summary.failed``. ``summary.done`` counts files computed now and
     ``summary.cached`` files taken from ``store``. Parameters as :class:`Extraction`.
     """
-    run = Extraction(paths, fs, store=store, jobs=jobs, progress=progress)
+    run = Extraction(paths, fs, store=store, jobs=jobs, engine=engine, progress=progress)
     order = {p: i for i, p in enumerate(run.paths)}
     results = sorted(run, key=lambda r: order[r.path])
     return results, run.summary

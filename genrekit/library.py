@@ -7,8 +7,8 @@ The job behind ``genrekit classify``. For each file:
 2. a results store (a JSON-lines log or a SQLite database) is asked for a result of
    that content with this model (:func:`model_key`); one found means the file is
    *skipped*;
-3. the others are classified on the batch runner (:func:`genrekit.batch.run_batch`,
-   in-process or on a process pool where each worker loads the model once), and each
+3. the others are classified on an engine (:mod:`genrekit.engines`: in-process, a
+   process pool, or Ray, where each worker loads the model once), and each
    result is stored, durably, as soon as it arrives, by this single process.
 
 A run killed at any moment (even SIGKILL) keeps every result stored before the kill,
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ._io import jsonable
-from .batch import Failure, Result, Summary, progress_bar, run_batch
+from .batch import Failure, Result, Summary, progress_bar
 from .files import content_hash
 from .output import prediction_notes
 
@@ -439,16 +439,18 @@ def open_results(path: str | os.PathLike) -> ResultsStore:
 
 
 # --- classifying ------------------------------------------------------------------------
-def classify_worker(path: str | os.PathLike, model: str | None) -> dict:
+def classify_worker(path: str | os.PathLike, model) -> dict:
     """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
 
-    The model is loaded by :func:`genrekit.predict.load_model`, which keeps it for the
-    life of the process: a pool worker loads it once, for all the files it is given.
+    ``model`` is a bundle path (or ``None``), loaded by :func:`genrekit.predict.load_model`,
+    or a :class:`genrekit.predict.PackedModel` (engines whose workers may not see this
+    machine's files). Either way the model is kept for the life of the process: a worker
+    loads it once, for all the files it is given.
     Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded.
     """
-    from .predict import load_model
+    from .predict import PackedModel, load_model
 
-    clf = load_model(model)
+    clf = model.load() if isinstance(model, PackedModel) else load_model(model)
     pred = clf.classify_file(path, timeline=True)
     return {
         "label": pred.label,
@@ -542,7 +544,10 @@ class LibraryRun:
     store : ResultsStore or None
         Where results go and reruns find them (:func:`open_results`); ``None``: keep nothing.
     jobs : int
-        Worker processes (``1``: this process; ``0``: one per CPU).
+        Worker processes (``1``: this process; ``0``: one per CPU), when no ``engine`` is given.
+    engine : genrekit.engines.Engine, optional
+        Where files are classified (default: ``LocalEngine(jobs)``); opened and closed
+        by the caller.
     write_tags : bool
         Write each file's top genre into its tags (:func:`genrekit.tags.write_genre`),
         skipped files included.
@@ -561,7 +566,7 @@ class LibraryRun:
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
-                 jobs: int = 1, write_tags: bool = False, dry_run: bool = False, min_score: float = 0.0,
+                 jobs: int = 1, engine=None, write_tags: bool = False, dry_run: bool = False, min_score: float = 0.0,
                  progress: bool = True) -> None:
         from .predict import GenreClassifier, load_model
 
@@ -574,6 +579,11 @@ class LibraryRun:
         self.key = model_key(self.clf)
         self.store = store
         self.jobs = jobs
+        if engine is None:
+            from .engines.local import LocalEngine
+
+            engine = LocalEngine(jobs)
+        self.engine = engine
         self.write_tags = write_tags
         self.dry_run = dry_run
         self.min_score = min_score
@@ -615,8 +625,8 @@ class LibraryRun:
                 pending[path] = (index, fid, previous)
                 todo.append(path)
 
-            worker = functools.partial(classify_worker, model=self._model_arg)
-            for outcome in run_batch(todo, worker, jobs=self.jobs):
+            worker = functools.partial(classify_worker, model=self._worker_model() if todo else None)
+            for outcome in self.engine.run(todo, worker):
                 index, fid, previous = pending.pop(outcome.item)
                 if outcome.ok and outcome.value["model_key"] != self.key:
                     # The bundle on disk changed under a pool worker: its numbers are not this model's.
@@ -643,6 +653,14 @@ class LibraryRun:
         for folder in sorted({os.path.dirname(os.path.realpath(p)) for p in self.paths}):
             for path in remove_stale_copies(folder):
                 self.summary.warnings.append(f"{path}: removed a temporary tagged copy left by an interrupted run")
+
+    def _worker_model(self):
+        """The model as workers get it: its path where they share our files, else its bytes."""
+        if self.engine.shares_files:
+            return self._model_arg
+        from .predict import PackedModel
+
+        return PackedModel.of(self.clf)
 
     def _record(self, outcome, fid: FileId | None) -> dict:
         record = {"path": str(outcome.item), "label": None, "probabilities": None, "timeline": None,

@@ -370,6 +370,77 @@ def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
         return _MODELS[key]
 
 
+class PackedModel:
+    """A model bundle's files as bytes, to send to workers that may not see this machine's files.
+
+    Pickled once per job and sent to each worker once (the Ray engine puts it in Ray's
+    object store); :meth:`load` rebuilds the model from the bytes, once per process.
+    Loading checks everything :func:`genrekit.models.bundle.load_bundle` checks
+    (checksum, signature): the bytes are trusted no more than a folder would be.
+
+    Parameters
+    ----------
+    files : dict of str to bytes
+        ``bundle.json`` and the weights file, by name.
+    name : str
+        The model's name (:attr:`GenreClassifier.name`).
+    """
+
+    def __init__(self, files: dict[str, bytes], name: str) -> None:
+        import hashlib
+
+        self.files = dict(files)
+        self.name = name
+        digest = hashlib.sha256()
+        for file_name in sorted(self.files):
+            digest.update(file_name.encode() + b"\0" + hashlib.sha256(self.files[file_name]).digest())
+        self.digest = digest.hexdigest()
+
+    @classmethod
+    def of(cls, clf: GenreClassifier) -> "PackedModel":
+        """Pack the files of a loaded model; raises ``BundleError`` if they changed since it was loaded."""
+        from .models.bundle import BUNDLE_JSON, BundleError
+
+        folder = Path(clf.bundle.path)
+        weights_name = clf.bundle.meta["weights"]["file"]
+        try:
+            files = {BUNDLE_JSON: (folder / BUNDLE_JSON).read_bytes(), weights_name: (folder / weights_name).read_bytes()}
+        except OSError as exc:
+            raise BundleError(folder, f"cannot read the bundle to send it to workers: {exc.strerror or exc}") from None
+        import hashlib
+
+        if hashlib.sha256(files[weights_name]).hexdigest() != clf.bundle.sha256:
+            raise BundleError(folder, "the model bundle changed on disk since it was loaded")
+        return cls(files, clf.name)
+
+    def load(self) -> GenreClassifier:
+        """The model, rebuilt from the bytes once per process (a private folder, removed at once)."""
+        import shutil
+        import tempfile
+
+        from .models.bundle import load_bundle
+
+        with _LOCK:
+            clf = _PACKED.get(self.digest)
+        if clf is not None:
+            return clf
+        folder = Path(tempfile.mkdtemp(prefix="genrekit-model-"))
+        try:
+            for file_name, data in self.files.items():
+                (folder / Path(file_name).name).write_bytes(data)
+            bundle = load_bundle(folder)  # the weights are read into memory: the folder can go
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        with _LOCK:
+            return _PACKED.setdefault(self.digest, GenreClassifier(bundle, name=self.name))
+
+    def __repr__(self) -> str:
+        return f"PackedModel({self.name!r}, {sum(map(len, self.files.values()))} bytes)"
+
+
+_PACKED: dict[str, GenreClassifier] = {}
+
+
 def model_name(folder: Path) -> str:
     """What outputs call the model in ``folder``: a shipped model's name, else the folder's name."""
     folder = Path(folder)

@@ -25,7 +25,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import CommandError, add_jobs_argument, add_model_argument, fraction, model_path, no_audio_error, positive_int
+from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
+                     fraction, model_path, no_audio_error, positive_int)
 
 from ..output import PRECISION
 
@@ -60,6 +61,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                    help="write results to FILE; .jsonl or .sqlite/.db keep results as each file finishes, "
                         "and a rerun skips files already classified with the same model (default: stdout)")
     add_jobs_argument(p)
+    add_engine_arguments(p)
     tags = p.add_argument_group("tags")
     tags.add_argument("--write-tags", action="store_true",
                       help="write the top genre into each file's tags (ID3 TCON, Vorbis GENRE, MP4 \u00a9gen)")
@@ -121,6 +123,12 @@ def _demo_path(args: argparse.Namespace) -> Path:
 
 def classify_run(args: argparse.Namespace) -> int:
     """Run ``genrekit classify``; return the exit status."""
+
+    with engine_from_args(args) as engine:
+        return _classify_job(args, engine)
+
+
+def _classify_job(args: argparse.Namespace, engine) -> int:
     from .._io import write_bytes_atomic
     from ..batch import Failure
     from ..files import collect_audio_files
@@ -171,7 +179,7 @@ def classify_run(args: argparse.Namespace) -> int:
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
     view = {"timeline": args.timeline, "top": top, "precision": args.precision}
     try:
-        run = LibraryRun(paths, clf, store=store, jobs=args.jobs, write_tags=args.write_tags,
+        run = LibraryRun(paths, clf, store=store, engine=engine, write_tags=args.write_tags,
                          dry_run=args.dry_run, min_score=args.min_score)
         stream = fmt == "jsonl" and dest != "file"
         results = []

@@ -18,6 +18,7 @@ Conventions
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -135,8 +136,41 @@ def add_cache_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_jobs_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", "-j", metavar="N", type=jobs_count, default=1,
-                   help="worker processes (default 1; 0 = one per CPU)")
+    # Default None, not 1: with --engine ray an unset --jobs means every CPU Ray has.
+    p.add_argument("--jobs", "-j", metavar="N", type=jobs_count, default=None,
+                   help="worker processes (default 1; 0 = one per CPU; --engine ray: every CPU Ray has)")
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and ``--address``: where the work of one file runs (:mod:`genrekit.engines`)."""
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's processes (default); ray: a Ray instance or cluster "
+                        "(pip install 'genrekit[ray]'; same results, same resume)")
+    g.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: the cluster to join, HOST:PORT or auto (the one started here with "
+                        "`ray start`); default: start a Ray instance on this machine")
+
+
+@contextlib.contextmanager
+def engine_from_args(args: argparse.Namespace):
+    """The engine ``--engine``/``--address``/``--jobs`` ask for, closed on exit.
+
+    Fails at once (exit 1) when it cannot be used at all, e.g. Ray is not installed;
+    errors from starting it or from its start-up checks become :class:`CommandError`.
+    """
+    from ..engines import EngineError, make_engine
+
+    try:
+        engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    try:
+        with engine:
+            engine.check()
+            yield engine
+    except EngineError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:

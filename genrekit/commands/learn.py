@@ -7,8 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import (TORCH_HINT, CommandError, add_model_argument, jobs_count, model_path,
-                     open_fraction, positive_int)
+from .common import (TORCH_HINT, CommandError, add_engine_arguments, add_model_argument, engine_from_args,
+                     jobs_count, model_path, open_fraction, positive_int)
 
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 
@@ -56,8 +56,9 @@ def _or(value, default):
 def _cache_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, metavar="DIR",
                    help="feature cache for audio folders (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
-    p.add_argument("--jobs", "-j", type=jobs_count, default=1, metavar="N",
-                   help="worker processes (default 1; 0 = one per CPU)")
+    p.add_argument("--jobs", "-j", type=jobs_count, default=None, metavar="N",
+                   help="worker processes (default 1; audio folders with --engine ray: every CPU Ray has)")
+    add_engine_arguments(p)
 
 
 def _resolve_name(args):
@@ -99,14 +100,15 @@ def _load(args):
     from ..datasets import DatasetError, load_audio_files, load_table
 
     resolved = _resolve_name(args)
-    try:
-        if resolved is not None:
-            ds = resolved.dataset
-            return load_audio_files(resolved.files, resolved.audio_root, cache=args.cache, jobs=args.jobs,
-                                    progress=sys.stderr.isatty(), description=f"dataset {ds.name}, {ds.title}")
-        return load_table(args.data, cache=args.cache, jobs=args.jobs, progress=sys.stderr.isatty())
-    except (DatasetError, OSError) as exc:
-        raise CommandError(str(exc)) from exc
+    with engine_from_args(args) as engine:  # used only for audio, started only if files need computing
+        try:
+            if resolved is not None:
+                ds = resolved.dataset
+                return load_audio_files(resolved.files, resolved.audio_root, cache=args.cache, engine=engine,
+                                        progress=sys.stderr.isatty(), description=f"dataset {ds.name}, {ds.title}")
+            return load_table(args.data, cache=args.cache, engine=engine, progress=sys.stderr.isatty())
+        except (DatasetError, OSError) as exc:
+            raise CommandError(str(exc)) from exc
 
 
 # --- train ----------------------------------------------------------------------------------------
@@ -142,6 +144,9 @@ def train_run(args) -> int:
         resolved = _resolve_name(args)
         if resolved is not None:
             args.data = _manifest(resolved)
+        if args.engine != "local" or args.address is not None:
+            args.parser.error("--engine/--address: not for --model cnn (its features are computed locally)")
+        args.jobs = 1 if args.jobs is None else args.jobs
         return run_from_args(args)
     try:
         models = expand_models([args.model])
@@ -158,7 +163,7 @@ def train_run(args) -> int:
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
     try:
-        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs,
+        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs if args.jobs is not None else 1,
                                  progress=lambda line: print("  " + line, file=sys.stderr))
     except ValueError as exc:
         raise CommandError(str(exc)) from exc

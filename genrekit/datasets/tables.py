@@ -133,6 +133,7 @@ def load_table(
     audio_feature_set=None,
     cache=None,
     jobs: int = 1,
+    engine=None,
     progress: bool = False,
 ) -> FeatureTable:
     """Load a feature table from a table file or a folder of audio.
@@ -150,7 +151,9 @@ def load_table(
         (``$GENREKIT_CACHE`` or ``~/.cache/genrekit``), a path opens the cache in that
         folder, ``False`` computes without caching.
     jobs : int
-        Folders only: worker processes (``0``: one per CPU).
+        Folders only: worker processes (``0``: one per CPU), when no ``engine`` is given.
+    engine : genrekit.engines.Engine, optional
+        Folders only: where features are computed (default: the local engine with ``jobs``).
     progress : bool
         Folders only: draw a progress bar on stderr when it is a terminal.
 
@@ -166,7 +169,7 @@ def load_table(
     """
     path = Path(path)
     if path.is_dir():
-        return _load_audio_folder(path, audio_feature_set, cache, jobs, progress)
+        return _load_audio_folder(path, audio_feature_set, cache, jobs, progress, engine)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
@@ -522,18 +525,18 @@ def _is_float(text: str) -> bool:
 
 
 # --- a folder of audio ------------------------------------------------------------
-def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool) -> FeatureTable:
+def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool, engine=None) -> FeatureTable:
     from ..files import collect_audio_files, gtzan_label
 
     paths = collect_audio_files([folder])
     if not paths:
         raise DatasetError(f"{folder}: no audio files found")
     return load_audio_files([(p, gtzan_label(p)) for p in paths], folder, audio_feature_set=fs, cache=cache,
-                            jobs=jobs, progress=progress)
+                            jobs=jobs, progress=progress, engine=engine)
 
 
 def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, cache=None, jobs: int = 1,
-                     progress: bool = False, description: str = "audio folder") -> FeatureTable:
+                     progress: bool = False, description: str = "audio folder", engine=None) -> FeatureTable:
     """A feature table of the given audio files and labels, analysed through the feature cache.
 
     The job of :func:`load_table` for a folder, for files whose labels do not come from
@@ -545,7 +548,7 @@ def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, 
         Each audio file and its label (``""`` when unknown).
     root : path-like
         The folder the files lie under (names the table; disambiguates equal file stems).
-    audio_feature_set, cache, jobs, progress
+    audio_feature_set, cache, jobs, progress, engine
         As for :func:`load_table`.
     description : str
         What the files are, for the table's ``source``.
@@ -579,7 +582,7 @@ def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, 
         except Exception as exc:  # sqlite3.Error, OSError, RuntimeError (newer schema)
             raise DatasetError(f"cannot open the feature cache in {directory}: {exc}") from exc
     try:
-        results, summary = extract(paths, fs, store=store, jobs=jobs, progress=progress)
+        results, summary = extract(paths, fs, store=store, jobs=jobs, engine=engine, progress=progress)
     finally:
         if own_store and store is not None:
             store.close()

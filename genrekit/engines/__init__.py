@@ -1,0 +1,55 @@
+"""Where batch work runs: engines that apply one function to many files.
+
+Every batch job (``genrekit features``, ``genrekit classify``, the feature extraction
+behind ``train``/``evaluate --data AUDIO_DIR``) hands an engine a list of files and a
+picklable function of one file, and gets back one :class:`~genrekit.batch.Result` per
+file as each finishes (see :class:`~genrekit.engines.base.Engine`). The job itself
+(the cache, the results store, the output) stays in the calling process, so every
+engine gives the same results, the same resume and the same outputs.
+
+- ``local`` (:class:`~genrekit.engines.local.LocalEngine`): this process or a process
+  pool on this machine (:func:`genrekit.batch.run_batch`);
+- ``ray`` (:class:`~genrekit.engines.ray.RayEngine`): a Ray instance or cluster
+  (needs ``pip install 'genrekit[ray]'``; Ray is imported only when this engine starts).
+"""
+
+from __future__ import annotations
+
+from .base import Engine, EngineError
+
+#: Engine names, as ``--engine`` takes them; the first is the default.
+ENGINES = ("local", "ray")
+
+
+def make_engine(name: str = "local", *, address: str | None = None, jobs: int | None = None) -> Engine:
+    """The engine called ``name``.
+
+    Parameters
+    ----------
+    name : {"local", "ray"}
+    address : str or None
+        Ray only: ``None`` starts a Ray instance on this machine, ``"auto"`` joins the
+        cluster running here, ``"HOST:PORT"`` (or ``"ray://HOST:10001"``) joins that one.
+    jobs : int or None
+        Files processed at once. Local: worker processes (``None``: 1; ``0``: one per
+        CPU). Ray: ``None`` or ``0`` uses every CPU the Ray instance or cluster has.
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine, or an ``address`` given to the local engine.
+    """
+    if name == "local":
+        if address is not None:
+            raise ValueError("--address: only with --engine ray")
+        from .local import LocalEngine
+
+        return LocalEngine(jobs=1 if jobs is None else jobs)
+    if name == "ray":
+        from .ray import RayEngine  # imports no Ray yet: that happens when it starts
+
+        return RayEngine(address=address, jobs=jobs)
+    raise ValueError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINES)})")
+
+
+__all__ = ["ENGINES", "Engine", "EngineError", "make_engine"]
