@@ -142,7 +142,11 @@ def update(out: Path, settings: dict, arm: str, fold: int, result: dict, base: d
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = json.loads(out.read_text()) if out.exists() else {}
         if report.get("settings") != settings:
-            report = dict(base, settings=settings, arms={})
+            report = dict(base, settings=settings, arms={}, commands=[base["command"]])
+            report.pop("command")
+        commands = report.setdefault("commands", [report.pop("command", base["command"])])
+        if base["command"] not in commands:  # runs of other arms or folds that share the file
+            commands.append(base["command"])
         folds = report["arms"].setdefault(arm, {"folds": {}})["folds"]
         folds[str(fold)] = result
         summary = report["arms"][arm]

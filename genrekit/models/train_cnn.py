@@ -524,7 +524,7 @@ class _StageFactor:
         if e < self.h:
             return self.before
         t = (e - self.h) / max(1, self.n - self.h)
-        return self.after * 0.5 * (1 + np.cos(np.pi * t))
+        return float(self.after * 0.5 * (1 + np.cos(np.pi * t)))  # a plain float: checkpoints load weights_only
 
 
 def _finetune_optimizer(model, schedule: dict, weight_decay: float):
