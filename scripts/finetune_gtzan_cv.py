@@ -138,7 +138,8 @@ def update(out: Path, settings: dict, arm: str, fold: int, result: dict, base: d
     from genrekit._io import write_json_atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(out) + ".lock", "w") as lock:
+    lock_path = Path(tempfile.gettempdir()) / f"genrekit-{out.name}.lock"  # not beside the results: no stray file
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = json.loads(out.read_text()) if out.exists() else {}
         if report.get("settings") != settings:
