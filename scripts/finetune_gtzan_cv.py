@@ -145,6 +145,7 @@ def update(out: Path, settings: dict, arm: str, fold: int, result: dict, base: d
         if report.get("settings") != settings:
             report = dict(base, settings=settings, arms={}, commands=[base["command"]])
             report.pop("command")
+        report.update({k: v for k, v in base.items() if k != "command"})  # data, protocol... as of now
         commands = report.setdefault("commands", [report.pop("command", base["command"])])
         if base["command"] not in commands:  # runs of other arms or folds that share the file
             commands.append(base["command"])
@@ -206,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 
         base_tracks = tracks_for("logmel")
         tests = fold_tests(base_tracks, args.folds, args.seed)
+        shown = os.path.relpath(args.gtzan, REPO)  # a path that means the same on another checkout
         n_clips = sum(1 for p in base_tracks.paths if p.parent.parent.name == "genres")
         base = {
-            "data": f"{args.gtzan}/genres ({n_clips} clips, 30 s) + {args.gtzan}/excerpts "
+            "data": f"{shown}/genres ({n_clips} clips, 30 s) + {shown}/excerpts "
                     f"({len(base_tracks) - n_clips} excerpts, 2-3 s): {len(base_tracks)} tracks, 10 genres",
             "protocol": ("5-fold artist-grouped, genre-stratified CV (make_splits kfold, seed 0, GTZANindex.txt; "
                          "an excerpt takes its clip's artist group); track accuracy on the held-out fold"),
