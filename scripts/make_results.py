@@ -227,7 +227,6 @@ def _finetune_section(ft) -> list[str]:
     if not ft:
         return []
     st, arms = ft["settings"], ft["arms"]
-    classical = arms.get("classical", {}).get("folds", {})
     lines = ["## Fine-tuning MSD-musicnn against CNNs from scratch (70 clips + 469 excerpts)", "",
              f"`python scripts/finetune_gtzan_cv.py`: {ft['data']}. {ft['protocol']}; fold sizes "
              f"{', '.join(map(str, ft['fold_sizes']))} tracks. Every CNN: {st['epochs']} epochs (kept small: the CPU "
@@ -237,20 +236,25 @@ def _finetune_section(ft) -> list[str]:
              "Not every arm ran every fold in the time there was: the table says which did, and compares each arm "
              "with the frozen-tags head **on the same folds**.", "",
              "| model | folds run | test tracks | track accuracy (mean ± std over folds) | pooled | "
-             "frozen-tags head, same folds | median s / epoch |",
-             "|---|---|---|---|---|---|---|"]
+             "`--pretrained`, same folds | frozen-tags head, same folds | median s / epoch |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def same_folds(other: str, key: str, folds: list[str]) -> str:
+        runs = arms.get(other, {}).get("folds", {})
+        same = [runs[k] for k in folds if k in runs]
+        if key == other or not same or len(same) != len(folds):
+            return "—"
+        return pct(sum(c["accuracy"] * c["n_tracks"] for c in same) / sum(c["n_tracks"] for c in same))
+
     for key, name in FINETUNE_ARMS.items():
         r = arms.get(key)
         if not r:
             continue
         folds = [str(k) for k in r["folds_run"]]
-        same = [classical[k] for k in folds if k in classical]
-        head = (f"{pct(sum(c['accuracy'] * c['n_tracks'] for c in same) / sum(c['n_tracks'] for c in same))}"
-                if len(same) == len(folds) and key != "classical" else "—")
         spe = r.get("seconds_per_epoch_median")
         lines.append(f"| {name} | {', '.join(folds)} | {r['n_tracks']} | {pct(r['accuracy_mean'])} ± "
-                     f"{pct(r['accuracy_std'])} | {pct(r['pooled_accuracy'])} | {head} | "
-                     f"{'—' if spe is None else f'{spe:.0f}'} |")
+                     f"{pct(r['accuracy_std'])} | {pct(r['pooled_accuracy'])} | {same_folds('pretrained', key, folds)} "
+                     f"| {same_folds('classical', key, folds)} | {'—' if spe is None else f'{spe:.0f}'} |")
     lines += ["", "Chance is 10%. 469 of the 539 tracks are 2–3-s excerpts (one window each), so these figures "
               "are mostly about short excerpts; an excerpt shares its artist group with its clip, so every test "
               "track is by an artist the model never heard. Seconds per epoch are wall time on the shared CPU "
