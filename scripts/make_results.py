@@ -241,10 +241,18 @@ def _finetune_section(ft) -> list[str]:
 
     def same_folds(other: str, key: str, folds: list[str]) -> str:
         runs = arms.get(other, {}).get("folds", {})
-        same = [runs[k] for k in folds if k in runs]
-        if key == other or not same or len(same) != len(folds):
+        common = [k for k in folds if k in runs]
+        if key == other or not common:
             return "—"
-        return pct(sum(c["accuracy"] * c["n_tracks"] for c in same) / sum(c["n_tracks"] for c in same))
+
+        def pooled(rs):
+            return pct(sum(c["accuracy"] * c["n_tracks"] for c in rs) / sum(c["n_tracks"] for c in rs))
+
+        text = pooled([runs[k] for k in common])
+        if len(common) < len(folds):  # the other arm ran fewer folds: compare on those it ran
+            own = arms[key]["folds"]
+            text += f" (this arm {pooled([own[k] for k in common])} on folds {', '.join(common)})"
+        return text
 
     for key, name in FINETUNE_ARMS.items():
         r = arms.get(key)
