@@ -14,7 +14,10 @@ Shapes returned by :meth:`FeatureSet.compute`:
 - ``musicnn``: ``(n_patches, 250)``, one row per 3-s patch of the pretrained MSD-musicnn
   network (:mod:`genrekit.backbones.musicnn`): its 50 tag probabilities then its 200-d
   embedding (the penultimate layer); with ``window`` set, one row per window of ``window``
-  seconds instead, the mean of the patches whose centre lies in it (what heads train on).
+  seconds instead, the mean of the patches whose centre lies in it (what heads train on);
+- ``musicnn_mel``: ``(96, n_frames)``, MSD-musicnn's own input: the log-compressed mel
+  spectrogram ``log10(10000 x + 1)`` of :func:`genrekit.backbones.musicnn.log_mel` (16 kHz,
+  hop 256), transposed to genrekit's bands × frames layout; what ``--arch musicnn`` trains on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 #: so stale cache entries are never served.
 IMPLEMENTATION_VERSION = 1
 
-NAMES = ("logmel", "mfcc", "gtzan57", "musicnn")
+NAMES = ("logmel", "mfcc", "gtzan57", "musicnn", "musicnn_mel")
 #: Parameters that only some sets have; left out of the key when unset, so adding them
 #: changed no existing key.
 _OPTIONAL = ("step", "max_patches")
@@ -46,7 +49,7 @@ class FeatureSet:
 
     Parameters
     ----------
-    name : {"logmel", "mfcc", "gtzan57"}
+    name : {"logmel", "mfcc", "gtzan57", "musicnn", "musicnn_mel"}
     sample_rate : int
         Rate in Hz that audio is decoded to before analysis.
     n_fft : int
@@ -214,6 +217,10 @@ class FeatureSet:
             from ..backbones.musicnn import feature_rows
 
             return feature_rows(y, step=self.step, max_patches=self.max_patches, window=self.window)
+        if self.name == "musicnn_mel":
+            from ..backbones.musicnn import log_mel
+
+            return np.ascontiguousarray(log_mel(y).T)
         from . import spectral
 
         front = spectral.SpectralFrontEnd(
@@ -228,9 +235,15 @@ class FeatureSet:
 
 def feature_set(name: str, **params) -> FeatureSet:
     """Build a feature set by name; ``gtzan57`` defaults to 30-s windows, ``musicnn`` to its
-    own front end (16 kHz, STFT 512, hop 256, 96 mel bands) and a patch every 61 frames."""
+    own front end (16 kHz, STFT 512, hop 256, 96 mel bands) and a patch every 61 frames,
+    ``musicnn_mel`` to that same front end (its other parameters are not used)."""
     if name == "gtzan57":
         params.setdefault("window", 30.0)
+    if name == "musicnn_mel":
+        from ..backbones import musicnn as m
+
+        params = {**dict(sample_rate=m.SAMPLE_RATE, n_fft=m.N_FFT, hop_length=m.HOP_LENGTH,
+                         n_mels=m.N_MELS, top_db=None), **params}
     if name == "musicnn":
         from ..backbones import musicnn as m
 

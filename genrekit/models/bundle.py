@@ -361,13 +361,15 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     if inp.get("dtype") != "float32":
         fail(f"input.dtype must be 'float32', found {inp.get('dtype')!r}")
     if meta["kind"] == "cnn":
-        # log-mel patches: [null, 1, n_mels, n_frames], no named feature columns
+        # spectrogram patches: [null, 1, bands, n_frames], no named feature columns
+        from .cnn_data import CNN_INPUTS, input_bands
+
         shape = inp.get("shape")
         ok = (isinstance(shape, list) and len(shape) == 4 and shape[0] is None and shape[1] == 1
               and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape[2:]))
-        if fs.name != "logmel" or not ok or shape[2] != fs.n_mels:
-            fail(f"a cnn bundle needs a logmel feature set and input.shape [null, 1, n_mels={fs.n_mels}, "
-                 f"n_frames], found {fs.name!r} and {shape!r}")
+        if fs.name not in CNN_INPUTS or not ok or shape[2] != input_bands(fs):
+            fail(f"a cnn bundle needs a {'/'.join(CNN_INPUTS)} feature set and input.shape "
+                 f"[null, 1, bands={input_bands(fs)}, n_frames], found {fs.name!r} and {shape!r}")
         feats = []
     elif not isinstance(feats, list) or not feats or not all(isinstance(c, str) for c in feats):
         fail("input.features must be a non-empty list of column names")

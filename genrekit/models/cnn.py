@@ -17,6 +17,10 @@ graph adds the softmax (see :func:`with_softmax`).
                Choi, Fazekas & Sandler 2016)
 ``seed6``      6 plain 3×3 convolutions, 30 % dropout
 ``seed3``      3 convolutions with max pooling and one fully-connected layer
+``musicnn``    MSD-musicnn (Pons & Serra 2019, :mod:`genrekit.models.musicnn`) on its
+               own front end (``musicnn_mel``, 96 bands, 187-frame patches); trained
+               from scratch, or fine-tuned from the shipped weights
+               (``genrekit train --model cnn --arch musicnn --pretrained``)
 =============  ====================================================================
 
 References
@@ -219,13 +223,32 @@ class ShortRes(nn.Module):
         return self.classifier(self.pool(self.blocks(self.input_bn(x))))
 
 
+def _musicnn(n_classes: int, n_mels: int = 96, **options) -> nn.Module:
+    """MSD-musicnn's architecture with ``n_classes`` outputs, freshly initialised.
+
+    Its batch norms get torch's usual momentum 0.1 instead of the pretrained network's
+    TensorFlow 0.01: on a few hundred steps of small data the running statistics would
+    otherwise stay near their initial values and evaluation would see the wrong scale.
+    """
+    from .musicnn import MusiCNN
+
+    model = MusiCNN(n_classes, n_mels=n_mels, **options)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.1
+    return model
+
+
 #: Architecture name → class; keyword options of each class are its ``width`` etc.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "shortres": ShortRes,
     "choi": Choi,
     "seed6": Seed6,
     "seed3": Seed3,
+    "musicnn": _musicnn,
 }
+#: Architectures that take one fixed input (feature set name), whatever ``--input`` says.
+FIXED_INPUT = {"musicnn": "musicnn_mel"}
 
 
 def build(arch: str, n_classes: int, n_mels: int = 128, **options) -> nn.Module:

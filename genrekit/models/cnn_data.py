@@ -17,12 +17,28 @@ windows every 1.5 s by default, the last one ending at the signal's end); a last
 window that ``window_bounds`` lengthened to absorb a short tail (at most 5 % of a
 window) keeps the window's frame count and drops those few frames.
 
+Inputs
+------
+Every network takes ``(batch, 1, bands, frames)`` images of one of :data:`CNN_INPUTS`
+(:func:`cnn_feature_set`), recorded in the bundle's feature set so that classification
+computes them the same way:
+
+- ``logmel``: 128-band log-power mel spectrogram in dB, 22050 Hz, hop 512 (the default);
+- ``mfcc``: its first ``n_mfcc`` cepstral coefficients (the seeds fed 128 × 599 and
+  40 × 217 MFCC images to their CNNs);
+- ``musicnn_mel``: MSD-musicnn's front end (96 bands, 16 kHz, hop 256,
+  ``log10(10000 x + 1)``), the only input of ``--arch musicnn``, whose patches are
+  187 frames (2.99 s).
+
 Short signals
 -------------
-A spectrogram with fewer frames than a window is **repeated** (wrapped around in
-time) until it fills the window: a loop of the music has the music's texture and
-rhythm, where zero or silence padding would add a stretch of "silence" the network
-never saw in training. Training crops of such tracks follow the same rule.
+One rule for every input, in training and in classification alike: a spectrogram with
+fewer frames than a window is **repeated** (wrapped around in time) until it fills the
+window — musicnn's authors' "repeat-pad" of short clips. A loop of the music has the
+music's texture and rhythm, where zero or silence padding would add a stretch of
+"silence" the network never saw in training. The shared 2–3-s GTZAN excerpts are thus
+one window each (a 2-s excerpt is 126 musicnn frames, repeated to 187; 87 log-mel
+frames, repeated to 130). Training crops of such tracks follow the same rule.
 
 Augmentation (training only)
 ----------------------------
@@ -57,10 +73,27 @@ DEFAULT_WINDOW = 3.0
 DEFAULT_HOP = 1.5
 
 
+#: Feature sets a CNN can take as its input image.
+CNN_INPUTS = ("logmel", "mfcc", "musicnn_mel")
+
+
 # --- frames ---------------------------------------------------------------------------
-def cnn_feature_set(**params) -> FeatureSet:
-    """The CNNs' feature set: ``feature_set("logmel", **params)`` (128 mel bands, dB, 22050 Hz)."""
-    return feature_set("logmel", **params)
+def cnn_feature_set(input: str = "logmel", **params) -> FeatureSet:
+    """The CNNs' feature set: ``feature_set(input, **params)``.
+
+    ``logmel`` (default): 128 mel bands in dB at 22050 Hz; ``mfcc``: the same front end's
+    first ``n_mfcc`` coefficients (default 40 here); ``musicnn_mel``: musicnn's front end.
+    """
+    if input not in CNN_INPUTS:
+        raise ValueError(f"unknown CNN input {input!r}; expected one of {', '.join(CNN_INPUTS)}")
+    if input == "mfcc":
+        params.setdefault("n_mfcc", 40)
+    return feature_set(input, **params)
+
+
+def input_bands(fs: FeatureSet) -> int:
+    """Rows of the image ``fs`` computes: ``n_mfcc`` for ``mfcc``, ``n_mels`` otherwise."""
+    return fs.n_mfcc if fs.name == "mfcc" else fs.n_mels
 
 
 def window_frames(fs: FeatureSet, window: float) -> int:
@@ -327,7 +360,7 @@ def load_tracks(
     data : str or path-like
         A folder or CSV manifest (see :func:`read_manifest`).
     fs : FeatureSet, optional
-        A ``logmel`` recipe (default :func:`cnn_feature_set`).
+        One of :data:`CNN_INPUTS` (default :func:`cnn_feature_set`).
     cache : FeatureStore, path, None or False
         ``None``: the default cache (``$GENREKIT_CACHE`` or ``~/.cache/genrekit``); a
         path: the cache in that folder; ``False``: compute without caching.
@@ -348,8 +381,8 @@ def load_tracks(
     from ..store import FeatureStore, default_cache_dir
 
     fs = fs or cnn_feature_set()
-    if fs.name != "logmel":
-        raise ValueError(f"CNNs take 'logmel' features, got {fs.name!r}")
+    if fs.name not in CNN_INPUTS:
+        raise ValueError(f"CNNs take {', '.join(CNN_INPUTS)} features, got {fs.name!r}")
     refs = read_manifest(data)
     by_path = {r.path: r for r in refs}
     if len(by_path) != len(refs):
@@ -389,7 +422,7 @@ def load_tracks(
     source = (
         f"{data} ({len(results)} tracks, {n_labels} labels"
         + (f", {len(failed)} files failed" if failed else "")
-        + f"; logmel {fs.n_mels} bands at {fs.sample_rate} Hz, hop {fs.hop_length})"
+        + f"; {fs.name} {input_bands(fs)} bands at {fs.sample_rate} Hz, hop {fs.hop_length})"
     )
     return TrackSet(
         specs=[np.asarray(r.array, dtype=np.float32) for r in results],

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 #: Architectures of :data:`genrekit.models.cnn.ARCHITECTURES`, default first.
-ARCH_NAMES = ("shortres", "choi", "seed6", "seed3")
+ARCH_NAMES = ("shortres", "choi", "seed6", "seed3", "musicnn")
 DEFAULT_ARCH = "shortres"
 
 
@@ -49,6 +49,22 @@ def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after N epochs without validation improvement (default 10)")
     add("--crops-per-track", metavar="N", type=int, default=8, help="random crops per track and epoch (default 8)")
     add("--mixup", action="store_true", help="mixup augmentation (Zhang et al. 2018; default off)")
+    add("--input", dest="cnn_input", choices=["logmel", "mfcc"], default="logmel",
+        help="input image of the from-scratch architectures: 128-band log-mel in dB, or its first "
+             "--n-mfcc MFCCs (default logmel; --arch musicnn always takes musicnn's own front end)")
+    add("--n-mfcc", metavar="N", type=int, default=40, help="MFCCs of --input mfcc (default 40; the seeds used 40 and 128)")
+    add("--pretrained", action="store_true",
+        help="--arch musicnn: start from the shipped MSD-musicnn weights with a new output layer for "
+             "your genres, and train only that layer (the head) unless --unfreeze")
+    add("--unfreeze", action="store_true",
+        help="--pretrained: after --head-epochs epochs on the head, train the whole network at --unfreeze-lr")
+    add("--head-epochs", metavar="N", type=int, default=None,
+        help="--unfreeze: epochs that train the head only (default: half of --epochs)")
+    add("--unfreeze-lr", metavar="RATE", type=float, default=None,
+        help="--unfreeze: learning rate of the whole network (default --lr / 10), cosine-annealed to 0")
+    add("--head", choices=["output", "dense"], default="output",
+        help="--pretrained: the head is the new output layer alone, or also the 200-unit dense layer "
+             "before it (default output)")
     add("--width", metavar="C", type=int, default=None, help="channels of the first layers (architecture default)")
     add("--device", metavar="DEVICE", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
     add("--seed", metavar="N", type=int, default=0, help="random seed (default 0)")

@@ -31,6 +31,25 @@ function of the weights it starts from and nothing else: a run resumed after a k
 ends with the same weights as one that never stopped (bit for bit on CPU with the same
 thread count; GPUs add their own non-determinism).
 
+Fine-tuning
+-----------
+``arch="musicnn", pretrained=True`` (``--arch musicnn --pretrained``) starts from the
+shipped MSD-musicnn weights (:func:`genrekit.models.musicnn.pretrained`) with a new,
+randomly initialised output layer for the user's genres, and trains in stages:
+
+1. **head only**: the new output layer (``head="output"``; ``"dense"`` adds the
+   200-unit dense layer and its batch norm) learns at ``lr``; the rest of the network is
+   frozen — no gradients, and its batch norms keep the statistics learnt on the Million
+   Song Dataset. Without ``unfreeze`` this is the whole run, ``lr`` cosine-annealed over
+   ``epochs``.
+2. with ``unfreeze`` (``--unfreeze``), after ``head_epochs`` epochs (default half of
+   ``epochs``) at a constant ``lr``: **the whole network** at ``unfreeze_lr`` (default
+   ``lr / 10``), cosine-annealed to 0 over the remaining epochs, so that the pretrained
+   features move little while the new head has already settled.
+
+The stage is a function of the epoch number, so ``--resume`` continues the same schedule.
+Without ``pretrained`` the same architecture trains from scratch like the others.
+
 Run folder
 ----------
 ``checkpoint.pt`` (resume state), ``history.csv``, ``bundle.json`` + ``model.onnx`` +
@@ -73,6 +92,7 @@ from .cnn_data import (
     TrackSet,
     cnn_feature_set,
     epoch_batches,
+    input_bands,
     load_tracks,
     track_windows,
     window_frames,
@@ -131,6 +151,13 @@ def train_cnn(
     hop: float = DEFAULT_HOP,
     n_mels: int = 128,
     arch_options: dict | None = None,
+    input: str = "logmel",
+    n_mfcc: int = 40,
+    pretrained: bool = False,
+    unfreeze: bool = False,
+    head_epochs: int | None = None,
+    unfreeze_lr: float | None = None,
+    head: str = "output",
     cache=None,
     jobs: int = 1,
     threads: int | None = None,
@@ -197,6 +224,23 @@ def train_cnn(
         Mel bands of the log-mel features.
     arch_options : dict, optional
         Passed to the architecture (``{"width": 16}``...).
+    input : {"logmel", "mfcc"}
+        The input image of the from-scratch architectures (see
+        :mod:`genrekit.models.cnn_data`); ``musicnn`` always takes ``musicnn_mel``.
+    n_mfcc : int
+        Coefficients of ``input="mfcc"``.
+    pretrained : bool
+        ``arch="musicnn"`` only: start from the shipped MSD-musicnn weights with a new output
+        layer; see "Fine-tuning" in the module docstring.
+    unfreeze : bool
+        With ``pretrained``: after ``head_epochs`` epochs, train the whole network.
+    head_epochs : int, optional
+        Epochs of the head-only stage under ``unfreeze`` (default ``epochs // 2``, at least 1).
+    unfreeze_lr : float, optional
+        Learning rate of the whole-network stage (default ``lr / 10``).
+    head : {"output", "dense"}
+        With ``pretrained``: the layers trained from the start — the new output layer, or
+        also the dense layer (and its batch norm) before it.
     cache : FeatureStore, path, None or False
         Feature cache (``None``: the default one; ``False``: none).
     jobs : int
@@ -246,18 +290,25 @@ def train_cnn(
         if mixup:
             augment = Augment(**{**asdict(augment), "mixup": mixup_alpha})
         arch_options = dict(arch_options or {})
+        schedule = _schedule(arch, epochs, lr, pretrained, unfreeze, head_epochs, unfreeze_lr, head)
 
         # --- data and split --------------------------------------------------------------
-        fs = cnn_feature_set(n_mels=n_mels)
+        fs = _input_feature_set(arch, input, n_mels, n_mfcc)
+        if fs.name != "logmel" and augment.gain_db:
+            # a dB offset is a gain only on a dB scale (not on MFCCs or musicnn's log10(1 + 10^4 x))
+            augment = Augment(**{**asdict(augment), "gain_db": 0.0})
         if isinstance(data, TrackSet):
             tracks = data
+            if tracks.fs.name != fs.name:
+                raise TrainingError(f"--arch {arch} takes {fs.name} input; these tracks hold {tracks.fs.name}")
             if tracks.fs != fs:
                 fs = tracks.fs
         else:
             tracks = load_tracks(data, fs, cache=cache, jobs=jobs, progress=progress)
         classes = tracks.classes
         y = tracks.y
-        n_frames = window_frames(fs, window)
+        n_frames = _patch_frames(arch, fs, window)
+        bands = input_bands(fs)
         parts, split_info = _split(tracks, split, test_size, valid_size, seed, artists, split_dir, folds, fold)
         log(f"data: {tracks.source}")
         log(f"split: {split_info['description']}")
@@ -270,12 +321,25 @@ def train_cnn(
             "feature_set_key": fs.key, "split": split_info["name"], "fold": split_info["fold"],
             "data": _fingerprint(tracks, parts),
         }
+        # Keys only where they differ from what older runs did, so their checkpoints still resume.
+        if fs.name != "logmel":
+            config["input"] = fs.key
+        if schedule is not None:
+            config["schedule"] = schedule
 
         # --- model, optimizer, state -----------------------------------------------------
         torch.manual_seed(seed)
-        model = cnn.build(arch, len(classes), fs.n_mels, **arch_options).to(dev)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+        if schedule is not None:
+            from .musicnn import pretrained as pretrained_musicnn
+
+            model = pretrained_musicnn()
+            model.replace_head(len(classes))  # drawn from the seeded generator: reproducible
+            model = model.to(dev)
+            optimizer, scheduler = _finetune_optimizer(model, schedule, weight_decay)
+        else:
+            model = cnn.build(arch, len(classes), bands, **arch_options).to(dev)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
         state = {"epoch": 0, "history": [], "best": None, "stale": 0, "done": False}
         for stale in out_dir.glob(f".{CHECKPOINT}.*.tmp"):
             stale.unlink(missing_ok=True)  # a write cut short by a kill; checkpoint.pt itself is whole
@@ -293,12 +357,13 @@ def train_cnn(
                 # so a resumed run replays exactly what the killed one would have done.
                 rng = np.random.default_rng([seed, epoch])
                 torch.manual_seed(seed * 100_003 + epoch)
-                lr_now = optimizer.param_groups[0]["lr"]
+                lr_now = max(g["lr"] for g in optimizer.param_groups)
+                frozen = _frozen_modules(model, schedule, epoch)
                 train_loss, train_acc = _train_epoch(
                     model, optimizer, tracks, y, parts["train"], rng, dev,
                     n_classes=len(classes), n_frames=n_frames, batch_size=batch_size,
                     crops_per_track=crops_per_track, augment=augment,
-                    desc=f"epoch {epoch}/{epochs}", progress=progress,
+                    desc=f"epoch {epoch}/{epochs}", progress=progress, frozen=frozen,
                 )
                 scheduler.step()
                 proba, owners = _predict_windows(model, tracks, parts["valid"], window, hop, n_frames, dev)
@@ -349,18 +414,20 @@ def train_cnn(
                 proba, owners = _predict_windows(model, tracks, idx, window, hop, n_frames, dev)
                 metrics[side] = _evaluate(proba, owners, tracks, classes, seed)
         sample = next(track_windows(tracks, parts["valid"][:4], window, hop, n_frames, max_windows=16))[0]
-        onnx_bytes = export_onnx(model, fs.n_mels, n_frames, sample=sample[:16], seed=seed)
+        onnx_bytes = export_onnx(model, bands, n_frames, sample=sample[:16], seed=seed)
 
         params = {
             "arch": arch, **arch_options, "n_parameters": cnn.n_parameters(model), "epochs": epochs,
             "epochs_run": state["epoch"], "best_epoch": state["best"]["epoch"], "batch_size": batch_size,
             "lr": lr, "weight_decay": weight_decay, "optimizer": "AdamW, cosine annealing",
             "seed": seed, "monitor": monitor, "patience": patience, "crops_per_track": crops_per_track,
-            "augment": asdict(augment), "device": str(dev),
+            "augment": asdict(augment), "device": str(dev), "input": fs.name,
+            **({"n_mfcc": fs.n_mfcc} if fs.name == "mfcc" else {}),
+            **({"fine_tuning": schedule} if schedule is not None else {}),
         }
         bundle_metrics = {**metrics, "leaky": split_info["leaky"]}
         card = {
-            "model": f"cnn-{arch}",
+            "model": f"cnn-{arch}" + ("-pretrained" if schedule is not None else ""),
             "params": params,
             "data": tracks.source,
             "split": split_info["description"],
@@ -391,6 +458,101 @@ def train_cnn(
         return out_dir
     finally:
         torch.set_num_threads(previous_threads)
+
+
+# --- inputs and fine-tuning ------------------------------------------------------------------
+def _input_feature_set(arch: str, input: str, n_mels: int, n_mfcc: int):
+    """The feature set the network ``arch`` is fed (``--input``; fixed for ``musicnn``)."""
+    if arch in cnn.FIXED_INPUT:
+        if input != "logmel":
+            raise TrainingError(f"--arch {arch} takes its own front end ({cnn.FIXED_INPUT[arch]}); "
+                                f"--input {input} is for the other architectures")
+        return cnn_feature_set(cnn.FIXED_INPUT[arch])
+    if input == "mfcc":
+        if not 1 <= n_mfcc <= n_mels:
+            raise TrainingError(f"--n-mfcc must be between 1 and the {n_mels} mel bands, got {n_mfcc}")
+        return cnn_feature_set("mfcc", n_mels=n_mels, n_mfcc=n_mfcc)
+    if input != "logmel":
+        raise TrainingError(f"unknown --input {input!r}; expected logmel or mfcc")
+    return cnn_feature_set(n_mels=n_mels)
+
+
+def _patch_frames(arch: str, fs, window: float) -> int:
+    """Frames per crop and window: musicnn's fixed 187-frame patch, else ``window`` seconds."""
+    if arch == "musicnn":
+        from ..backbones.musicnn import PATCH_FRAMES
+
+        return PATCH_FRAMES
+    return window_frames(fs, window)
+
+
+#: Layers of each ``head`` choice of a fine-tuned musicnn (module names of MusiCNN).
+HEAD_LAYERS = {"output": ("output",), "dense": ("dense", "dense_bn", "output")}
+
+
+def _schedule(arch, epochs, lr, pretrained, unfreeze, head_epochs, unfreeze_lr, head) -> dict | None:
+    """The fine-tuning schedule (see "Fine-tuning" in the module docstring), or None to train from scratch."""
+    if not pretrained:
+        if unfreeze or head_epochs is not None or unfreeze_lr is not None:
+            raise TrainingError("--unfreeze, --head-epochs and --unfreeze-lr need --pretrained")
+        return None
+    if arch != "musicnn":
+        raise TrainingError(f"--pretrained needs --arch musicnn (the network genrekit has weights for), not {arch!r}")
+    if head not in HEAD_LAYERS:
+        raise TrainingError(f"--head must be one of {', '.join(HEAD_LAYERS)}, got {head!r}")
+    if not unfreeze:
+        if head_epochs is not None or unfreeze_lr is not None:
+            raise TrainingError("--head-epochs and --unfreeze-lr need --unfreeze")
+        return {"head": head, "head_epochs": epochs, "lr": lr, "unfreeze_lr": None}
+    h = max(1, epochs // 2) if head_epochs is None else head_epochs
+    if not 0 <= h < epochs:
+        raise TrainingError(f"--head-epochs must be from 0 to --epochs - 1 ({epochs - 1}), got {h}")
+    ulr = lr / 10 if unfreeze_lr is None else unfreeze_lr
+    if not ulr > 0:
+        raise TrainingError(f"--unfreeze-lr must be positive, got {ulr}")
+    return {"head": head, "head_epochs": h, "lr": lr, "unfreeze_lr": ulr, "epochs": epochs}
+
+
+class _StageFactor:
+    """LambdaLR factor of one parameter group (picklable, unlike a lambda): ``before`` for
+    the head-only epochs, then a cosine from ``after`` to 0 over the remaining epochs."""
+
+    def __init__(self, head_epochs: int, epochs: int, before: float, after: float) -> None:
+        self.h, self.n, self.before, self.after = head_epochs, epochs, before, after
+
+    def __call__(self, e: int) -> float:  # e: epochs already done
+        if e < self.h:
+            return self.before
+        t = (e - self.h) / max(1, self.n - self.h)
+        return float(self.after * 0.5 * (1 + np.cos(np.pi * t)))  # a plain float: checkpoints load weights_only
+
+
+def _finetune_optimizer(model, schedule: dict, weight_decay: float):
+    """AdamW over two groups (head, body) and the stage-wise learning rates of ``schedule``."""
+    names = HEAD_LAYERS[schedule["head"]]
+    head = [p for n, p in model.named_parameters() if n.split(".")[0] in names]
+    body = [p for n, p in model.named_parameters() if n.split(".")[0] not in names]
+    lr = schedule["lr"]
+    if schedule["unfreeze_lr"] is None:  # head only, all epochs: plain cosine annealing
+        optimizer = torch.optim.AdamW(head, lr=lr, weight_decay=weight_decay)
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, schedule["head_epochs"]))
+    ulr, h, n = schedule["unfreeze_lr"], schedule["head_epochs"], schedule["epochs"]
+    optimizer = torch.optim.AdamW([{"params": head, "lr": lr}, {"params": body, "lr": ulr}],
+                                  weight_decay=weight_decay)
+    factors = [_StageFactor(h, n, 1.0, ulr / lr), _StageFactor(h, n, 0.0, 1.0)]
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+
+
+def _frozen_modules(model, schedule: dict | None, epoch: int) -> list:
+    """The modules frozen during ``epoch`` (their parameters get no gradient), [] when none."""
+    if schedule is None:
+        return []
+    names = HEAD_LAYERS[schedule["head"]]
+    unfrozen = schedule["unfreeze_lr"] is not None and epoch > schedule["head_epochs"]
+    frozen = [] if unfrozen else [m for n, m in model.named_children() if n not in names and n != "dropout"]
+    for n, p in model.named_parameters():
+        p.requires_grad_(unfrozen or n.split(".")[0] in names)
+    return frozen
 
 
 # --- pieces of the loop ----------------------------------------------------------------------
@@ -519,8 +681,10 @@ def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
 
 
 def _train_epoch(model, optimizer, tracks, y, idx, rng, dev, *, n_classes, n_frames, batch_size,
-                 crops_per_track, augment, desc, progress) -> tuple[float, float]:
+                 crops_per_track, augment, desc, progress, frozen=()) -> tuple[float, float]:
     model.train()
+    for module in frozen:  # a frozen backbone keeps its batch-norm statistics
+        module.eval()
     n_batches = max(0, -(-len(idx) * crops_per_track // batch_size))
     bar = _bar(n_batches, desc, progress)
     total = correct = 0
@@ -769,7 +933,7 @@ def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, windo
 
     text = bundle_meta_text(
         out_dir, onnx_bytes, kind="cnn", labels=classes, feature_set=fs,
-        input={"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, fs.n_mels, n_frames]},
+        input={"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, input_bands(fs), n_frames]},
         window=window, hop=hop, metrics=metrics, card=card,
     )
     for name, data in (
@@ -797,6 +961,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         artists=get("artists"), split_dir=get("split_dir"), folds=get("folds", 5), fold=get("fold"),
         mixup=bool(get("mixup", False)), crops_per_track=get("crops_per_track", 8),
         arch_options={} if width is None else {"width": width},
+        input=get("cnn_input", "logmel"), n_mfcc=get("n_mfcc", 40), pretrained=bool(get("pretrained", False)),
+        unfreeze=bool(get("unfreeze", False)), head_epochs=get("head_epochs"), unfreeze_lr=get("unfreeze_lr"),
+        head=get("head", "output"),
         cache=False if get("no_cache", False) else get("cache"), jobs=get("jobs", 1),
         threads=get("threads"),
     )
