@@ -306,8 +306,13 @@ class _SpectrogramProbabilities:
         fs = clf.bundle.feature_set
         self.fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
         self.clf = clf
-        self.logmel = LogmelStream(self.fs.sample_rate, self.fs.n_fft, self.fs.hop_length, self.fs.n_mels,
-                                   self.fs.fmin, self.fs.fmax, self.fs.top_db)
+        if self.fs.name == "musicnn_mel":  # the backbone's own front end, not a dB log-mel
+            from .backbones.musicnn import MelStream
+
+            self.logmel = MelStream()
+        else:
+            self.logmel = LogmelStream(self.fs.sample_rate, self.fs.n_fft, self.fs.hop_length, self.fs.n_mels,
+                                       self.fs.fmin, self.fs.fmax, self.fs.top_db)
 
     def feed(self, block: np.ndarray) -> None:
         self.logmel.feed(block)

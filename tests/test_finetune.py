@@ -252,3 +252,41 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
             want = torch.softmax(model(torch.from_numpy(X.astype(np.float32))), dim=1).double().numpy()
         assert np.array(proba).shape == want.shape
         assert np.abs(np.array(proba) - want).max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_classify_and_evaluate_use_the_same_front_end_as_training(resumed, gtzan, tmp_path):
+    """The streamed path users take (classify_file, genrekit evaluate on audio) feeds the network
+    musicnn's own front end too: equal to the whole-signal inputs the bundle was checked on.
+    (Was: the streamed path computed a dB log-mel for musicnn_mel bundles, and every song came out
+    as one or two genres.)"""
+    from genrekit.backbones.musicnn import MelStream
+    from genrekit.predict import load_model
+
+    run = resumed["killed"]
+    clf = load_model(run)
+    bundle = clf.bundle
+    for path in (gtzan["clip"], gtzan["held"][0][0]):
+        y = audio.load(path, sr=16000)
+        stream = MelStream()
+        for at in range(0, len(y), 7919):
+            stream.feed(y[at:at + 7919])
+        # equal but for a few bins whose float16 rounding tips the other way (a float16 step: < 1e-3 in log10)
+        np.testing.assert_allclose(stream.finish(), log_mel(y).T, atol=1e-3)
+        bounds = audio.window_bounds(len(y), 16000, bundle.window, bundle.hop, cover_end=True)
+        whole = bundle.predict_proba(bundle_inputs(bundle, y, bounds)).mean(axis=0)
+        streamed = clf.classify_file(path)
+        assert [streamed.probabilities[g] for g in bundle.labels] == pytest.approx(whole.tolist(), abs=1e-5)
+    # genrekit evaluate --model RUN --data AUDIO_FOLDER: one row per file, scored with the model itself
+    folder = tmp_path / "held"
+    for path, genre in gtzan["held"]:
+        if genre not in bundle.labels:
+            continue
+        (folder / genre).mkdir(parents=True, exist_ok=True)
+        os.symlink(path, folder / genre / Path(path).name)
+    out = tmp_path / "eval.json"
+    run_eval = subprocess.run([sys.executable, "-m", "genrekit", "evaluate", "--model", str(run), "--data", str(folder),
+                               "--out", str(out)], capture_output=True, text=True, env=_child_env(), timeout=300)
+    assert run_eval.returncode == 0, run_eval.stderr
+    figures = json.loads(out.read_text())
+    assert figures["n_tracks"] == sum(1 for _, g in gtzan["held"] if g in bundle.labels)

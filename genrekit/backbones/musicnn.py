@@ -350,6 +350,46 @@ def window_rows(taggram: Taggram, bounds: list[tuple[float, float]]) -> np.ndarr
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(COLUMNS))
 
 
+class MelStream:
+    """:func:`log_mel` of a signal fed block by block: ``feed`` samples, ``finish() -> (96, frames)``
+    (the ``musicnn_mel`` layout). Only a frame's worth of samples is kept between blocks; the
+    spectrogram itself (1.4 MB a minute) is, since CNN bundles cut their windows at the end."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._done = 0  # frames computed
+        self._frames: list[np.ndarray] = []
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32).ravel()
+        self._buf = np.concatenate([self._buf, block])
+        self.n += len(block)
+        last = self._done
+        while _frame_span(last, last + 1)[1] <= self.n:  # frames whose samples are all in
+            last += 1
+        self._compute(last)
+
+    def finish(self) -> np.ndarray:
+        self._compute(n_frames(self.n))  # the last frames zero-padded past the end, as centred frames are
+        mel = np.concatenate(self._frames) if self._frames else np.zeros((0, N_MELS), np.float32)
+        return mel.T
+
+    def _compute(self, last: int) -> None:
+        if last <= self._done:
+            return
+        lo, hi = _frame_span(self._done, last)
+        seg = np.zeros(hi - lo, np.float32)
+        a, b = max(lo, 0), min(hi, self.n)
+        seg[a - lo:b - lo] = self._buf[a - self._buf_start:b - self._buf_start]
+        self._frames.append(_log_mel_frames(seg))
+        self._done = last
+        keep = max(0, _frame_span(last, last + 1)[0])
+        self._buf = self._buf[keep - self._buf_start:]
+        self._buf_start = keep
+
+
 class FeatureRowsStream:
     """:func:`feature_rows` of a signal fed block by block (``feed``, then ``finish``), in bounded memory."""
 

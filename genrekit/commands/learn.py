@@ -96,7 +96,8 @@ def _dataset_artists(value) -> bool:
     return value is not None and str(value) == DATASET_ARTISTS
 
 
-def _load(args):
+def _load(args, feature_set=None):
+    """The table ``--data`` names; audio is analysed with ``feature_set`` (default: gtzan57 30-s rows)."""
     from ..datasets import DatasetError, load_audio_files, load_table
 
     resolved = _resolve_name(args)
@@ -104,9 +105,11 @@ def _load(args):
         try:
             if resolved is not None:
                 ds = resolved.dataset
-                return load_audio_files(resolved.files, resolved.audio_root, cache=args.cache, engine=engine,
-                                        progress=sys.stderr.isatty(), description=f"dataset {ds.name}, {ds.title}")
-            return load_table(args.data, cache=args.cache, engine=engine, progress=sys.stderr.isatty())
+                return load_audio_files(resolved.files, resolved.audio_root, audio_feature_set=feature_set,
+                                        cache=args.cache, engine=engine, progress=sys.stderr.isatty(),
+                                        description=f"dataset {ds.name}, {ds.title}")
+            return load_table(args.data, audio_feature_set=feature_set, cache=args.cache, engine=engine,
+                              progress=sys.stderr.isatty())
         except (DatasetError, OSError) as exc:
             raise CommandError(str(exc)) from exc
 
@@ -222,8 +225,14 @@ def evaluate_run(args) -> int:
         bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
-    table = _load(args)
-    expected = bundle.feature_names
+    if bundle.kind == "cnn" or not bundle.feature_set.tabular:
+        table = _song_table(args, bundle)  # one row per file: the model's own song probabilities
+    else:
+        # Audio is analysed the way the model was trained: its own feature set and window.
+        fs = bundle.feature_set.with_params(window=bundle.window) if bundle.feature_set.name == "gtzan57" \
+            else bundle.feature_set
+        table = _load(args, fs)
+    expected = bundle.feature_names if bundle.kind != "cnn" else list(bundle.labels)
     if expected and list(table.feature_names) != expected:
         missing = [f for f in expected if f not in table.feature_names]
         raise CommandError(f"{args.data}: its features do not match the model's inputs"
@@ -242,7 +251,8 @@ def evaluate_run(args) -> int:
     unknown = sorted(set(part.labels) - set(bundle.labels))
     if unknown:
         raise CommandError(f"{args.data}: labels the model does not know: {', '.join(unknown)}")
-    figures = evaluate(bundle.predict_proba(part.X.astype(np.float32)), part, bundle.labels, seed=args.seed)
+    proba = part.X if bundle.kind == "cnn" else bundle.predict_proba(part.X.astype(np.float32))
+    figures = evaluate(proba, part, bundle.labels, seed=args.seed)
     figures["data"] = {"source": table.source, "rows": description}
     figures["model"] = str(args.model)
     for level in ("track", "window"):
@@ -253,6 +263,40 @@ def evaluate_run(args) -> int:
     if args.out:
         write_json_atomic(args.out, figures)
     return 0
+
+
+def _song_table(args, bundle):
+    """For models whose input is not a table row (CNNs): classify every file of the ``--data`` audio
+    folder with the model, one row per file holding its song probabilities (columns: the labels)."""
+    import numpy as np
+
+    from ..audio import AudioError
+    from ..datasets import FeatureTable
+    from ..files import collect_audio_files, gtzan_label
+    from ..predict import GenreClassifier
+
+    folder = Path(args.data)
+    if not folder.is_dir():
+        raise CommandError(f"{args.data}: a {bundle.kind} model on {bundle.feature_set.name} input is scored on a "
+                           f"folder of audio (<genre>/<file>), not on a feature table")
+    clf = GenreClassifier(bundle, name=Path(bundle.path).name)
+    rows, labels, names, failed = [], [], [], []
+    for path in collect_audio_files([folder]):
+        try:
+            prediction = clf.classify_file(path)
+        except (AudioError, ValueError) as exc:
+            failed.append(f"{path}: {getattr(exc, 'problem', exc)}")
+            continue
+        rows.append([prediction.probabilities[g] for g in bundle.labels])
+        labels.append(gtzan_label(path))
+        names.append(path.relative_to(folder).as_posix())
+    for line in failed:
+        print(f"skipped {line}", file=sys.stderr)
+    if not rows:
+        raise CommandError(f"{folder}: no file could be classified")
+    tracks = [n.rsplit(".", 1)[0] for n in names]
+    return FeatureTable(np.asarray(rows), np.asarray(labels), np.asarray(tracks), np.asarray(names),
+                        list(bundle.labels), f"{folder} (audio folder: {len(rows)} files classified by the model)")
 
 
 # --- cluster ---------------------------------------------------------------------------------------------
