@@ -126,10 +126,17 @@ def log_mel(y: np.ndarray, first: int = 0, last: int | None = None) -> np.ndarra
     last = total if last is None else min(last, total)
     if last <= first:
         return np.zeros((0, N_MELS), np.float32)
+    return _mel_of(y, 0, len(y), first, last)
+
+
+def _mel_of(samples: np.ndarray, start: int, n: int, first: int, last: int) -> np.ndarray:
+    """Frames ``first`` … ``last - 1`` of a signal of ``n`` samples of which ``samples`` holds those
+    from index ``start`` on (enough for these frames); zero padding where the frames pass its ends."""
     lo, hi = _frame_span(first, last)
     seg = np.zeros(hi - lo, np.float32)
-    a, b = max(lo, 0), min(hi, len(y))
-    seg[a - lo:b - lo] = y[a:b]
+    a, b = max(lo, 0), min(hi, n)
+    if b > a:
+        seg[a - lo:b - lo] = samples[a - start:b - start]
     return _log_mel_frames(seg)
 
 
@@ -160,24 +167,6 @@ def planned_step(total_frames: int, step: int = DEFAULT_STEP, max_patches: int |
         return step
     span = total_frames - PATCH_FRAMES
     return max(step, -(-span // max(max_patches - 1, 1)))
-
-
-def patch_starts(total_frames: int, step: int = DEFAULT_STEP, *, cover_end: bool = False) -> np.ndarray:
-    """First frame of each patch (musicnn's ``range(0, total - 187 + 1, step)``).
-
-    ``cover_end`` adds a patch that ends at the last frame when the regular ones stop more than
-    half a step before it (for timelines of whole songs). A signal shorter than one patch has
-    one patch, at 0 (repeat-padded by :func:`patches`).
-    """
-    if step <= 0:
-        raise ValueError(f"patch step must be a positive number of frames, got {step}")
-    if total_frames <= PATCH_FRAMES:
-        return np.array([0])
-    starts = np.arange(0, total_frames - PATCH_FRAMES + 1, step)
-    end = total_frames - PATCH_FRAMES
-    if cover_end and end - starts[-1] > step / 2:
-        starts = np.append(starts, end)
-    return starts
 
 
 def _repeat_pad(block: np.ndarray) -> np.ndarray:
@@ -298,12 +287,7 @@ class TaggramStream:
                        starts * HOP_LENGTH / SAMPLE_RATE, self.n / SAMPLE_RATE)
 
     def _frames(self, first: int, last: int) -> np.ndarray:
-        lo, hi = _frame_span(first, last)
-        seg = np.zeros(hi - lo, np.float32)
-        a, b = max(lo, 0), min(hi, self.n)
-        if b > a:
-            seg[a - lo:b - lo] = self._buf[a - self._buf_start:b - self._buf_start]
-        return _log_mel_frames(seg)
+        return _mel_of(self._buf, self._buf_start, self.n, first, last)
 
     def _patch(self, start: int) -> None:
         self._starts.append(start)
@@ -379,11 +363,7 @@ class MelStream:
     def _compute(self, last: int) -> None:
         if last <= self._done:
             return
-        lo, hi = _frame_span(self._done, last)
-        seg = np.zeros(hi - lo, np.float32)
-        a, b = max(lo, 0), min(hi, self.n)
-        seg[a - lo:b - lo] = self._buf[a - self._buf_start:b - self._buf_start]
-        self._frames.append(_log_mel_frames(seg))
+        self._frames.append(_mel_of(self._buf, self._buf_start, self.n, self._done, last))
         self._done = last
         keep = max(0, _frame_span(last, last + 1)[0])
         self._buf = self._buf[keep - self._buf_start:]
