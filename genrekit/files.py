@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 #: Extensions picked up when walking folders (compared lower-case).
 AUDIO_EXTENSIONS = frozenset(
@@ -104,6 +105,87 @@ def content_hash(path: str | os.PathLike) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --- file identity: (path, size, mtime) -> content hash -------------------------------------------
+#: The table in which the feature cache and SQLite results stores remember file hashes.
+FILE_HASHES_TABLE = """
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path         TEXT PRIMARY KEY,  -- absolute, symlinks resolved
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    content_hash TEXT NOT NULL
+);
+"""
+
+
+class FileId(NamedTuple):
+    """A file's content hash and the ``stat`` values it was computed at."""
+
+    content_hash: str
+    file: str  # absolute, symlinks resolved
+    size: int
+    mtime_ns: int
+
+
+class FileHashes:
+    """Content hashes remembered by (path, size, modification time): the one file identity of
+    genrekit, used by the feature cache and the results stores.
+
+    A rerun over unchanged files only ``stat``-s them; a file is hashed again whenever
+    its size or modification time (ns) changes. This base class remembers in memory
+    (:meth:`remember` may be overridden to persist, :meth:`recall` to look up);
+    :class:`SqliteFileHashes` keeps them in a database's :data:`FILE_HASHES_TABLE`.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, int, int], str] = {}
+
+    def recall(self, file: str, size: int, mtime_ns: int) -> str | None:
+        """The remembered hash of ``file`` at this size and mtime, or ``None``."""
+        return self._memo.get((file, size, mtime_ns))
+
+    def remember(self, fid: FileId) -> None:
+        """Keep ``fid`` for :meth:`recall`."""
+        self._memo[(fid.file, fid.size, fid.mtime_ns)] = fid.content_hash
+
+    def identify(self, path: str | os.PathLike) -> FileId:
+        """The :class:`FileId` of ``path``, re-reading the file only if its size or mtime changed.
+
+        Raises ``OSError`` when the file cannot be read.
+        """
+        real = os.path.realpath(path)  # never raises, even for a symlink loop (stat below does)
+        st = os.stat(real)
+        known = self.recall(real, st.st_size, st.st_mtime_ns)
+        if known is not None:
+            return FileId(known, real, st.st_size, st.st_mtime_ns)
+        fid = FileId(content_hash(real), real, st.st_size, st.st_mtime_ns)
+        after = os.stat(real)
+        # Remember only if the file did not change while it was read.
+        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+            self.remember(fid)
+        return fid
+
+
+class SqliteFileHashes(FileHashes):
+    """:class:`FileHashes` in the :data:`FILE_HASHES_TABLE` of a database.
+
+    ``sql(query, params) -> rows`` runs one statement on it (the owner's, so that its
+    errors read as the owner's).
+    """
+
+    def __init__(self, sql) -> None:
+        super().__init__()
+        self._sql = sql
+
+    def recall(self, file: str, size: int, mtime_ns: int) -> str | None:
+        rows = self._sql("SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                         (file, size, mtime_ns))
+        return rows[0][0] if rows and isinstance(rows[0][0], str) else None
+
+    def remember(self, fid: FileId) -> None:
+        self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
+                  (fid.file, fid.size, fid.mtime_ns, fid.content_hash))
 
 
 def gtzan_label(path: str | os.PathLike) -> str:

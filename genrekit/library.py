@@ -35,18 +35,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
 
 from ._io import jsonable
 from .batch import Failure, Result, Summary, progress_bar
-from .files import content_hash
-from .output import prediction_notes
+from .files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
+from .prediction import Prediction
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
 
-#: Fields of a public result object, in output order (``timeline`` only when asked for).
-PUBLIC_FIELDS = ("path", "label", "probabilities", "tags", "timeline", "duration", "model", "notes", "error")
 
 
 def model_key(clf) -> str:
@@ -68,15 +65,6 @@ def model_key(clf) -> str:
     return f"{b.sha256[:16]}-{b.feature_set.key}-w{seconds(b.window)}-h{seconds(b.hop)}"
 
 
-class FileId(NamedTuple):
-    """A file's content hash and the ``stat`` values it was computed at."""
-
-    content_hash: str
-    file: str  # absolute, symlinks resolved
-    size: int
-    mtime_ns: int
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -86,7 +74,7 @@ class ResultsStore:
     """Where results go as they finish, and where a rerun finds them.
 
     Subclasses: :class:`JsonlResults` and :class:`SqliteResults`; open one with
-    :func:`open_results`. A record is a dict with the :data:`PUBLIC_FIELDS` (all
+    :func:`open_results`. A record is a dict with the :data:`~genrekit.prediction.RECORD_FIELDS` (all
     probabilities in the model's label order, the whole timeline) and
     ``content_hash``, ``model_key`` and ``time``.
     """
@@ -105,29 +93,15 @@ class ResultsStore:
         """The latest record of every (content, model) pair."""
         raise NotImplementedError
 
-    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
-        raise NotImplementedError
-
-    def _remember_hash(self, fid: FileId) -> None:
-        """Called for hashes computed now; stores may keep them until the next :meth:`put`."""
+    #: Content hashes of files by path, size and mtime (:class:`genrekit.files.FileHashes`).
+    hashes: FileHashes
 
     def file_id(self, path: str | os.PathLike) -> FileId:
         """The content hash of ``path``, re-reading the file only if its size or mtime changed.
 
         Raises ``OSError`` when the file cannot be read.
         """
-        real = os.path.realpath(path)
-        st = os.stat(real)
-        cached = self._cached_hash(real, st.st_size, st.st_mtime_ns)
-        if cached is not None:
-            return FileId(cached, real, st.st_size, st.st_mtime_ns)
-        digest = content_hash(real)
-        fid = FileId(digest, real, st.st_size, st.st_mtime_ns)
-        after = os.stat(real)
-        # Remember only if the file did not change while it was read.
-        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-            self._remember_hash(fid)
-        return fid
+        return self.hashes.identify(path)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -168,7 +142,7 @@ class JsonlResults(ResultsStore):
         try:
             _lock(self._fd, self.path)
             self._by_key: dict[tuple[str, str], tuple[int, int]] = {}  # -> (offset, length) of the line
-            self._by_stat: dict[tuple[str, int, int], str] = {}
+            self.hashes = FileHashes()  # seeded from the lines' file, size and mtime_ns
             self._load()
         except BaseException:
             os.close(self._fd)
@@ -210,7 +184,7 @@ class JsonlResults(ResultsStore):
             self._by_key[(h, record["model_key"])] = (offset, length)
             if isinstance(record.get("file"), str) and isinstance(record.get("size"), int) \
                     and isinstance(record.get("mtime_ns"), int):
-                self._by_stat[(record["file"], record["size"], record["mtime_ns"])] = h
+                self.hashes.remember(FileId(h, record["file"], record["size"], record["mtime_ns"]))
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
@@ -239,9 +213,6 @@ class JsonlResults(ResultsStore):
 
     def records(self) -> list[dict]:
         return [self._read(where) for where in self._by_key.values()]
-
-    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
-        return self._by_stat.get((file, size, mtime_ns))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -287,13 +258,7 @@ CREATE TABLE IF NOT EXISTS results (
     time          TEXT NOT NULL,     -- ISO 8601, UTC
     PRIMARY KEY (content_hash, model_key)
 );
-CREATE TABLE IF NOT EXISTS file_hashes (
-    path         TEXT PRIMARY KEY,   -- absolute, symlinks resolved
-    size         INTEGER NOT NULL,
-    mtime_ns     INTEGER NOT NULL,
-    content_hash TEXT NOT NULL
-);
-"""
+""" + FILE_HASHES_TABLE
 #: Statements taking a database of version N - 1 to N.
 _MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;"}
 
@@ -327,7 +292,7 @@ class SqliteResults(ResultsStore):
         except BaseException:
             self._db.close()
             raise
-        self._hashes: dict[str, FileId] = {}
+        self.hashes = SqliteFileHashes(self._sql)
 
     _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
                 "timeline", "tags", "embedding", "model", "error", "time")
@@ -376,27 +341,11 @@ class SqliteResults(ResultsStore):
                 f"VALUES ({', '.join('?' * len(self._COLUMNS))})", params,
             )
             if fid is not None:
-                self._save_hash(fid)
+                self.hashes.remember(fid)
 
     def records(self) -> list[dict]:
         rows = self._sql(f"SELECT {', '.join(self._COLUMNS)} FROM results ORDER BY path, model_key")
         return [self._record(row) for row in rows]
-
-    def _cached_hash(self, file: str, size: int, mtime_ns: int) -> str | None:
-        rows = self._sql(
-            "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-            (file, size, mtime_ns),
-        )
-        return rows[0][0] if rows and isinstance(rows[0][0], str) else None
-
-    def _remember_hash(self, fid: FileId) -> None:
-        self._save_hash(fid)
-
-    def _save_hash(self, fid: FileId) -> None:
-        self._sql(
-            "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
-            (fid.file, fid.size, fid.mtime_ns, fid.content_hash),
-        )
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -439,29 +388,19 @@ def open_results(path: str | os.PathLike) -> ResultsStore:
 
 
 # --- classifying ------------------------------------------------------------------------
-def classify_worker(path: str | os.PathLike, model) -> dict:
+def classify_worker(path: str | os.PathLike, model) -> tuple[str, Prediction]:
     """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
 
-    ``model`` is a bundle path (or ``None``), loaded by :func:`genrekit.predict.load_model`,
-    or a :class:`genrekit.predict.PackedModel` (engines whose workers may not see this
-    machine's files). Either way the model is kept for the life of the process: a worker
-    loads it once, for all the files it is given.
+    ``model`` is a bundle path (or ``None``) or a :class:`genrekit.models.registry.PackedModel`
+    (engines whose workers may not see this machine's files), loaded once per worker process
+    (:func:`genrekit.models.registry.worker_model`). Returns the model's :func:`model_key` and
+    the file's :class:`~genrekit.prediction.Prediction`, with its timeline (a store keeps it).
     Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded.
     """
-    from .predict import PackedModel, load_model
+    from .models.registry import worker_model
 
-    clf = model.load() if isinstance(model, PackedModel) else load_model(model)
-    pred = clf.classify_file(path, timeline=True)
-    return {
-        "label": pred.label,
-        "probabilities": pred.probabilities,
-        "timeline": pred.timeline,
-        "tags": pred.tags,
-        # float32 values as Python floats: JSON and SQLite keep them exactly
-        "embedding": None if pred.embedding is None else [float(v) for v in pred.embedding],
-        "duration": round(pred.duration, 3),
-        "model_key": model_key(clf),
-    }
+    clf = worker_model(model)
+    return model_key(clf), clf.classify_file(path, timeline=True)
 
 
 @dataclass
@@ -473,59 +412,45 @@ class FileResult:
     index : int
         Position in the run's input order.
     path : Path
-    record : dict
-        The result with every field (see :class:`ResultsStore`); ``record["error"]``
-        is set for a file that failed.
+    prediction : genrekit.prediction.Prediction
+        The result (its ``error`` is set for a file that failed).
+    content_hash : str or None
+        The file's content hash, as stored (after tag writing, the new bytes' hash).
+    model_key : str
     skipped : bool
         Taken from the results store, not classified now.
     tag : genrekit.tags.TagChange or None
         What tag writing did, when asked for.
+    time : str
+        When it was classified (ISO 8601, UTC).
     """
 
     index: int
     path: Path
-    record: dict
+    prediction: Prediction
+    content_hash: str | None = None
+    model_key: str | None = None
     skipped: bool = False
     tag: object = None
+    time: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.record.get("error") is None
+        return self.prediction.ok
+
+    @property
+    def record(self) -> dict:
+        """The result as a results store keeps it (:data:`genrekit.prediction.RECORD_FIELDS`,
+        ``content_hash``, ``model_key``, ``time``)."""
+        return dict(self.prediction.to_record(), content_hash=self.content_hash, model_key=self.model_key,
+                    time=self.time)
 
     def public(self, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
                name: str | None = None) -> dict:
-        """The output object: :data:`PUBLIC_FIELDS` (``timeline`` if asked), in :mod:`genrekit.output`'s convention."""
-        return public_record(self.record, timeline=timeline, top=top, precision=precision, name=name)
+        """The output object, in :mod:`genrekit.output`'s convention (:func:`genrekit.output.public`)."""
+        from .output import public
 
-
-def public_record(record: dict, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
-                  name: str | None = None) -> dict:
-    """A record as ``genrekit classify`` prints it, in :mod:`genrekit.output`'s convention.
-
-    ``probabilities`` are sorted by score (highest first, ties by name), the first
-    ``top`` of them, rounded to ``precision`` decimals (default 4); ``timeline`` (every
-    genre of every window) is included when asked; ``notes`` lists cautions; ``error``
-    is ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
-    ``duration`` are ``None``. ``name`` replaces the record's path (the name relative
-    to the folder given).
-    """
-    from . import output
-
-    digits = output.PRECISION if precision is None else precision
-    probs = record.get("probabilities")
-    if probs is not None:
-        probs = dict(list(output.ranked(probs, digits).items())[:top])
-    out = {
-        "path": record["path"] if name is None else name, "label": record.get("label"), "probabilities": probs,
-        "tags": output.scores(record.get("tags"), digits),
-        "timeline": output.timeline(record.get("timeline"), digits), "duration": output.seconds(record.get("duration")),
-        "model": record.get("model"), "notes": list(record.get("notes") or []), "error": record.get("error"),
-    }
-    if not timeline:
-        del out["timeline"]
-    if out["tags"] is None:  # models without a backbone give no tags
-        del out["tags"]
-    return out
+        return public(self.prediction, timeline=timeline, top=top, precision=precision, name=name)
 
 
 class LibraryRun:
@@ -568,7 +493,8 @@ class LibraryRun:
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
                  jobs: int = 1, engine=None, write_tags: bool = False, dry_run: bool = False, min_score: float = 0.0,
                  progress: bool = True) -> None:
-        from .predict import GenreClassifier, load_model
+        from .models.protocol import GenreClassifier
+        from .models.registry import load_model
 
         self.paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
         if isinstance(model, GenreClassifier):
@@ -615,9 +541,11 @@ class LibraryRun:
                         previous = self.store.lookup(fid.content_hash, self.key)
                 if previous is not None and previous.get("error") is None:
                     self.summary.cached += 1
-                    record = dict(previous, path=str(path), model=self.clf.name)
-                    record["notes"] = prediction_notes(record, self.clf)  # today's rules, not the stored run's
-                    result = FileResult(index, path, record, skipped=True)
+                    # Today's notes (this model's rules), not the stored run's.
+                    pred = self.clf.annotate(Prediction.from_record(dict(previous, path=str(path),
+                                                                         model=self.clf.name)))
+                    result = FileResult(index, path, pred, previous.get("content_hash"), self.key, skipped=True,
+                                        time=previous.get("time") or "")
                     self._tag(result, fid, store_always=False)
                     _tick(bar)
                     yield result
@@ -628,18 +556,17 @@ class LibraryRun:
             worker = functools.partial(classify_worker, model=self._worker_model() if todo else None)
             for outcome in self.engine.run(todo, worker):
                 index, fid, previous = pending.pop(outcome.item)
-                if outcome.ok and outcome.value["model_key"] != self.key:
+                if outcome.ok and outcome.value[0] != self.key:
                     # The bundle on disk changed under a pool worker: its numbers are not this model's.
                     outcome = Result(outcome.item, failure=Failure(
                         str(outcome.item), "the model bundle changed on disk during the run"))
                 self.summary.record(outcome)
-                record = self._record(outcome, fid)
-                result = FileResult(index, outcome.item, record)
+                result = self._result(index, outcome, fid)
                 if result.ok:
                     self._tag(result, fid, store_always=True)
                 elif self.store is not None and fid is not None and (
-                        previous is None or previous.get("error") != record["error"]):
-                    self.store.put(record, fid)  # a repeated, unchanged failure is not logged again
+                        previous is None or previous.get("error") != result.prediction.error):
+                    self.store.put(result.record, fid)  # a repeated, unchanged failure is not logged again
                 _tick(bar)
                 yield result
         finally:
@@ -658,36 +585,30 @@ class LibraryRun:
         """The model as workers get it: its path where they share our files, else its bytes."""
         if self.engine.shares_files:
             return self._model_arg
-        from .predict import PackedModel
+        from .models.registry import PackedModel
 
         return PackedModel.of(self.clf)
 
-    def _record(self, outcome, fid: FileId | None) -> dict:
-        record = {"path": str(outcome.item), "label": None, "probabilities": None, "timeline": None,
-                  "tags": None, "embedding": None, "duration": None, "model": self.clf.name, "error": None}
+    def _result(self, index: int, outcome, fid: FileId | None) -> FileResult:
         if outcome.ok:
-            value = outcome.value
-            record.update(label=value["label"], probabilities=value["probabilities"],
-                          timeline=value["timeline"], tags=value.get("tags"), embedding=value.get("embedding"),
-                          duration=value["duration"])
-            record["notes"] = prediction_notes(record, self.clf)
+            pred = outcome.value[1]
+            pred.model = self.clf.name  # the name this run gives the model (workers load it by path)
         else:
-            record["error"] = outcome.failure.reason
-        record.update(content_hash=fid.content_hash if fid else None, model_key=self.key, time=_now())
-        return record
+            pred = Prediction.failure(str(outcome.item), self.clf.name, outcome.failure.reason)
+        return FileResult(index, outcome.item, pred, fid.content_hash if fid else None, self.key, time=_now())
 
     def _tag(self, result: FileResult, fid: FileId | None, *, store_always: bool) -> None:
         """Write the tag (if asked), then store the result under the file's final content hash."""
         if self.write_tags:
             from .tags import UNCERTAIN, TagChange, write_genre
 
-            score = (result.record.get("probabilities") or {}).get(result.record["label"], 0.0)
+            label = result.prediction.label
+            score = (result.prediction.probabilities or {}).get(label, 0.0)
             if score < self.min_score:
-                result.tag = TagChange(str(result.path), None, result.record["label"], UNCERTAIN,
-                                       f"top score {result.record['label']} {score:.2f} < --min-score "
-                                       f"{self.min_score:g}")
+                result.tag = TagChange(str(result.path), None, label, UNCERTAIN,
+                                       f"top score {label} {score:.2f} < --min-score {self.min_score:g}")
             else:
-                result.tag = write_genre(result.path, result.record["label"], dry_run=self.dry_run)
+                result.tag = write_genre(result.path, label, dry_run=self.dry_run)
             self.tags.append(result.tag)
             if result.tag.changed and self.store is not None:
                 # New bytes, same audio: file the result under the new hash too, so the
@@ -697,7 +618,7 @@ class LibraryRun:
                 except OSError:
                     fid = None
                 if fid is not None:
-                    result.record["content_hash"] = fid.content_hash
+                    result.content_hash = fid.content_hash
                     store_always = True
         if store_always and self.store is not None and fid is not None:
             self.store.put(result.record, fid)

@@ -11,7 +11,10 @@
   sentences (:func:`prediction_notes`): inputs much shorter than what the model
   learned from, and uncertain results.
 
-New output fields go through here, so that every output gets them the same way.
+This is the only serialiser of :class:`genrekit.prediction.Prediction`: :func:`public`
+gives the object every output shows (CLI JSON/JSONL, the API, ``Prediction.to_dict``),
+:func:`render` the CLI's table, CSV, JSON and JSON lines. New output fields go through
+here, so that every output gets them the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ LOW_SCORE = 0.4
 SMALL_MARGIN = 0.05
 #: Inputs shorter than this share of the model's training clips are "short".
 SHORT_SHARE = 0.5
+#: Fields of a public result object, in output order (``timeline`` only when asked for,
+#: ``tags`` only from models that give them).
+PUBLIC_FIELDS = ("path", "label", "probabilities", "tags", "timeline", "duration", "model", "notes", "error")
+#: Formats of :func:`render`.
+FORMATS = ("table", "json", "csv", "jsonl")
+#: Genres listed per file in a table when ``top`` is not given.
+TABLE_TOP = 3
+#: Descriptive tags shown per file in a table and a CSV (JSON gives every stored tag).
+TABLE_TAGS = 5
 
 
 def ranked(probabilities: Mapping[str, float], precision: int | None = PRECISION) -> dict[str, float]:
@@ -59,7 +71,7 @@ def seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), SECONDS_DIGITS)
 
 
-def timeline(windows, precision: int | None = PRECISION) -> list[dict] | None:
+def timeline_of(windows, precision: int | None = PRECISION) -> list[dict] | None:
     """A timeline ``[{"start", "end", "probabilities"}, ...]`` in the output convention."""
     if windows is None:
         return None
@@ -134,3 +146,135 @@ def relative_names(paths, inputs) -> dict:
         return {p: str(p) for p in paths}
     root = common_root(inputs)
     return {p: Path(os.path.relpath(os.path.abspath(p), root)).as_posix() for p in paths}
+
+
+# --- the public object and the CLI's formats ------------------------------------------------
+def public(prediction, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
+           name: str | None = None) -> dict:
+    """A :class:`~genrekit.prediction.Prediction` as every output shows it (:data:`PUBLIC_FIELDS`).
+
+    ``probabilities`` are in the output order, the first ``top`` of them, rounded to
+    ``precision`` decimals (default :data:`PRECISION`); ``timeline`` (every genre of every
+    window) is included when asked; ``tags`` only from models that give them; ``error`` is
+    ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
+    ``duration`` are ``None``. ``name`` replaces the path (the name relative to the folder given).
+    """
+    digits = PRECISION if precision is None else precision
+    probs = prediction.probabilities
+    if probs is not None:
+        probs = dict(list(ranked(probs, digits).items())[:top])
+    out = {
+        "path": prediction.path if name is None else name, "label": prediction.label, "probabilities": probs,
+        "tags": scores(prediction.tags, digits), "timeline": timeline_of(prediction.timeline, digits),
+        "duration": seconds(prediction.duration), "model": prediction.model, "notes": list(prediction.notes),
+        "error": prediction.error,
+    }
+    if not timeline:
+        del out["timeline"]
+    if out["tags"] is None:  # models without a backbone give no tags
+        del out["tags"]
+    return out
+
+
+def json_line(obj: dict) -> str:
+    """One compact, strict JSON line."""
+    import json
+
+    from ._io import jsonable
+
+    return json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, top: int | None = None,
+           precision: int | None = None, names: dict | None = None) -> str:
+    """The text of ``predictions`` (in order) in ``fmt`` (one of :data:`FORMATS`).
+
+    ``names`` maps a prediction's path to the name shown (relative to the folder given).
+    """
+    names = names or {}
+    rows = [public(p, timeline=timeline, top=top, precision=precision, name=names.get(p.path, names.get(str(p.path))))
+            for p in predictions]
+    if fmt == "json":
+        from ._io import dumps
+
+        return dumps(rows)
+    if fmt == "jsonl":
+        return "".join(json_line(obj) + "\n" for obj in rows)
+    if fmt == "csv":
+        return render_csv(rows, labels)
+    return render_table(rows, top=top or TABLE_TOP, timeline=timeline, precision=precision)
+
+
+def render_csv(rows: list[dict], labels: list[str]) -> str:
+    """``path,label,<one column per genre, the model's order>,[tags,]duration,notes,error``.
+
+    ``rows`` are :func:`public` objects. ``tags`` (backbone models only) holds the strongest
+    tags as ``tag=score`` and ``notes`` the cautions, each joined by ``"; "``.
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    with_tags = any(rec.get("tags") for rec in rows)
+    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
+    for rec in rows:
+        probs = rec.get("probabilities") or {}
+        tags = ["; ".join(f"{t['label']}={t['score']}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
+            if with_tags else []
+        writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels), *tags,
+                         _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
+    return buf.getvalue()
+
+
+def _num(value) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = False,
+                 precision: int | None = None) -> str:
+    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below."""
+    digits = PRECISION if precision is None else precision
+    lines_of = []
+    for rec in rows:
+        rec = dict(rec, path=printable(rec["path"]))
+        if rec.get("error") is not None:
+            lines_of.append((rec["path"], "error:", "", printable(rec["error"]), []))
+            continue
+        ordered = list(rec["probabilities"].items())  # already in the output order
+        label, score = ordered[0]
+        nxt = ", ".join(f"{g} {p:.{digits}f}" for g, p in ordered[1:top])
+        extra = []
+        if rec.get("tags"):
+            extra.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
+        if timeline:
+            for w in rec.get("timeline") or []:
+                g, p = next(iter(w["probabilities"].items()))
+                extra.append(f"  {clock(w['start'])}-{clock(w['end'])}  {g} {p:.{digits}f}")
+        extra += [f"  note: {note}" for note in rec.get("notes") or []]
+        lines_of.append((rec["path"], label, f"{score:.{digits}f}", nxt, extra))
+    header = ("path", "genre", "score", "next" if top > 1 else "")
+    w_path = max([len(header[0])] + [len(row[0]) for row in lines_of])
+    w_genre = max([len(header[1])] + [len(row[1]) for row in lines_of])
+    w_score = max([len(header[2])] + [len(row[2]) for row in lines_of])
+    lines = [f"{header[0]:<{w_path}}  {header[1]:<{w_genre}}  {header[2]:>{w_score}}  {header[3]}".rstrip()]
+    for path, genre, score, rest, extra in lines_of:
+        if genre == "error:":
+            lines.append(f"{path:<{w_path}}  error: {rest}")
+        else:
+            lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>{w_score}}  {rest}".rstrip())
+        lines.extend(extra)
+    return "\n".join(lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so each row stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def clock(seconds_: float) -> str:
+    """``m:ss.s`` for a timeline row."""
+    minutes, secs = divmod(float(seconds_), 60)
+    return f"{int(minutes)}:{secs:04.1f}"

@@ -126,7 +126,8 @@ class SimilarityIndex:
 
 def _model_for(index: SimilarityIndex, model):
     from .library import model_key
-    from .predict import GenreClassifier, load_model
+    from .models.protocol import GenreClassifier
+    from .models.registry import load_model
 
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if not clf.has_backbone:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .features.sets import FeatureSet
-from .files import content_hash as _hash_file_bytes
+from .files import FILE_HASHES_TABLE, SqliteFileHashes
 
 STORE_FILENAME = "features.sqlite"
 
@@ -44,13 +44,7 @@ CREATE TABLE IF NOT EXISTS features (
     checksum     TEXT,              -- BLAKE2b-128 hex of `array`; NULL in entries of schema 1
     PRIMARY KEY (content_hash, feature_key)
 );
-CREATE TABLE IF NOT EXISTS file_hashes (
-    path         TEXT PRIMARY KEY,  -- absolute, symlinks resolved
-    size         INTEGER NOT NULL,
-    mtime_ns     INTEGER NOT NULL,
-    content_hash TEXT NOT NULL
-);
-"""
+""" + FILE_HASHES_TABLE
 
 
 class StoreError(Exception):
@@ -144,6 +138,8 @@ class FeatureStore:
         except BaseException:
             self._db.close()
             raise
+        #: Files' content hashes by path, size and mtime (:class:`genrekit.files.FileHashes`).
+        self.hashes = SqliteFileHashes(self._sql)
         #: ``(content_hash, feature_key)`` of entries found damaged (and so recomputed) by :meth:`get`.
         self.damaged: list[tuple[str, str]] = []
 
@@ -230,30 +226,9 @@ class FeatureStore:
 
     # --- file hashes ----------------------------------------------------------
     def file_hash(self, path: str | os.PathLike) -> str:
-        """Content hash of a file, remembered by (path, size, mtime) to skip re-reading.
-
-        A rerun over unchanged files only ``stat``s them. The file is hashed again
-        whenever its size or modification time (ns) changes. Raises ``OSError`` when
-        the file cannot be read.
-        """
-        key = os.path.realpath(path)  # never raises, even for a symlink loop (stat below does)
-        st = os.stat(key)
-        row = self._sql(
-            "SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-            (key, st.st_size, st.st_mtime_ns),
-        )
-        if row and isinstance(row[0][0], str):
-            return row[0][0]
-        digest = _hash_file_bytes(key)
-        after = os.stat(key)
-        # Remember only if the file did not change while it was read.
-        if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-            self._sql(
-                "INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) "
-                "VALUES (?, ?, ?, ?)",
-                (key, st.st_size, st.st_mtime_ns, digest),
-            )
-        return digest
+        """Content hash of a file, remembered by (path, size, mtime) to skip re-reading
+        (:class:`genrekit.files.FileHashes`). Raises ``OSError`` when the file cannot be read."""
+        return self.hashes.identify(path).content_hash
 
     # --- lifetime -------------------------------------------------------------
     def close(self) -> None:

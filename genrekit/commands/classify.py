@@ -18,9 +18,6 @@ go to stderr. Exit status 1 when a file failed or a tag could not be written.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -28,13 +25,7 @@ from pathlib import Path
 from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
                      fraction, model_path, no_audio_error, positive_int)
 
-from ..output import PRECISION
-
-FORMATS = ("table", "json", "csv", "jsonl")
-#: Genres listed per file in a table when ``--top`` is not given.
-TABLE_TOP = 3
-#: Descriptive tags shown per file in a table and a CSV (JSON gives every stored tag).
-TABLE_TAGS = 5
+from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, render
 
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
@@ -135,7 +126,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     from ..library import LibraryRun, ResultsError, open_results
     from ..models.bundle import BundleError
     from ..output import relative_names
-    from ..predict import load_model
+    from ..models.registry import load_model
 
     dest, fmt = _plan(args)
     if not args.paths and not args.demo:
@@ -196,7 +187,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
 
     text = None
     if fmt is not None and not stream:
-        text = render(results, fmt, labels=clf.labels, names=names, **view)
+        text = render([r.prediction for r in results], fmt, labels=clf.labels,
+                      names={str(path): name for path, name in names.items()}, **view)
     if dest == "file":
         try:
             write_bytes_atomic(args.out, text.encode("utf-8"))
@@ -234,105 +226,3 @@ def _report_tags(changes, dry_run: bool) -> bool:
     print(f"tags{' (dry run, nothing written)' if dry_run else ''}: "
           + ", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
     return all(c.ok for c in changes)
-
-
-# --- formats ------------------------------------------------------------------------------
-def json_line(obj: dict) -> str:
-    """One compact, strict JSON line."""
-    from .._io import jsonable
-
-    return json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def render(results, fmt: str, *, labels: list[str], timeline: bool = False, top: int | None = None,
-           precision: int | None = None, names: dict | None = None) -> str:
-    """The text of ``results`` (:class:`genrekit.library.FileResult`, in order) in ``fmt``.
-
-    Every format follows :mod:`genrekit.output`: probabilities by score (ties by name),
-    rounded to ``precision`` decimals (default 4), seconds to 3, files named by
-    ``names`` (path -> name relative to the folder given), notes included.
-    """
-    names = names or {}
-    public = [r.public(timeline=timeline, top=top, precision=precision, name=names.get(r.path)) for r in results]
-    if fmt == "json":
-        from .._io import dumps
-
-        return dumps(public)
-    if fmt == "jsonl":
-        return "".join(json_line(obj) + "\n" for obj in public)
-    if fmt == "csv":
-        return render_csv(public, labels)
-    return render_table(public, top=top or TABLE_TOP, timeline=timeline, precision=precision)
-
-
-def render_csv(public: list[dict], labels: list[str]) -> str:
-    """``path,label,<one column per genre, the model's order>,[tags,]duration,notes,error``.
-
-    ``tags`` (backbone models only) holds the strongest tags as ``tag=score`` and ``notes`` the
-    cautions, each joined by ``"; "``.
-    """
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    with_tags = any(rec.get("tags") for rec in public)
-    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
-    for rec in public:
-        probs = rec.get("probabilities") or {}
-        tags = ["; ".join(f"{t['label']}={t['score']}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
-            if with_tags else []
-        writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels), *tags,
-                         _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
-    return buf.getvalue()
-
-
-def _num(value) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def render_table(public: list[dict], *, top: int = TABLE_TOP, timeline: bool = False,
-                 precision: int | None = None) -> str:
-    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below."""
-    from ..output import PRECISION
-
-    digits = PRECISION if precision is None else precision
-    rows = []
-    for rec in public:
-        rec = dict(rec, path=printable(rec["path"]))
-        if rec.get("error") is not None:
-            rows.append((rec["path"], "error:", "", printable(rec["error"]), []))
-            continue
-        ranked = list(rec["probabilities"].items())  # already in the output order
-        label, score = ranked[0]
-        nxt = ", ".join(f"{g} {p:.{digits}f}" for g, p in ranked[1:top])
-        extra = []
-        if rec.get("tags"):
-            extra.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
-        if timeline:
-            for w in rec.get("timeline") or []:
-                g, p = next(iter(w["probabilities"].items()))
-                extra.append(f"  {_clock(w['start'])}-{_clock(w['end'])}  {g} {p:.{digits}f}")
-        extra += [f"  note: {note}" for note in rec.get("notes") or []]
-        rows.append((rec["path"], label, f"{score:.{digits}f}", nxt, extra))
-    header = ("path", "genre", "score", "next" if top > 1 else "")
-    w_path = max([len(header[0])] + [len(row[0]) for row in rows])
-    w_genre = max([len(header[1])] + [len(row[1]) for row in rows])
-    w_score = max([len(header[2])] + [len(row[2]) for row in rows])
-    lines = [f"{header[0]:<{w_path}}  {header[1]:<{w_genre}}  {header[2]:>{w_score}}  {header[3]}".rstrip()]
-    for path, genre, score, rest, extra in rows:
-        if genre == "error:":
-            lines.append(f"{path:<{w_path}}  error: {rest}")
-        else:
-            lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>{w_score}}  {rest}".rstrip())
-        lines.extend(extra)
-    return "\n".join(lines) + "\n"
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (a newline in a file name) escaped, so each row stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(float(seconds), 60)
-    return f"{int(minutes)}:{secs:04.1f}"

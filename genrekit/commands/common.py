@@ -175,7 +175,7 @@ def engine_from_args(args: argparse.Namespace):
 
 def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:
     """``--model MODEL``: a shipped model's name, a bundle folder or a run folder (:func:`model_path`)."""
-    from ..predict import DEFAULT_MODEL_NAME
+    from ..models.registry import DEFAULT_MODEL_NAME
 
     default = "required" if required else f"default: {DEFAULT_MODEL_NAME}, shipped with genrekit"
     p.add_argument("--model", "-m", metavar="MODEL", required=required,
@@ -186,7 +186,7 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
 def model_path(spec) -> Path:
     """The bundle folder ``--model`` names (:func:`genrekit.predict.resolve_model`); :class:`CommandError` if none."""
     from ..models.bundle import BundleError
-    from ..predict import resolve_model
+    from ..models.registry import resolve_model
 
     try:
         return resolve_model(spec)

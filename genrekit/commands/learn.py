@@ -273,13 +273,13 @@ def _song_table(args, bundle):
     from ..audio import AudioError
     from ..datasets import FeatureTable
     from ..files import collect_audio_files, gtzan_label
-    from ..predict import GenreClassifier
+    from ..models.registry import classifier
 
     folder = Path(args.data)
     if not folder.is_dir():
         raise CommandError(f"{args.data}: a {bundle.kind} model on {bundle.feature_set.name} input is scored on a "
                            f"folder of audio (<genre>/<file>), not on a feature table")
-    clf = GenreClassifier(bundle, name=Path(bundle.path).name)
+    clf = classifier(bundle, Path(bundle.path).name)
     rows, labels, names, failed = [], [], [], []
     for path in collect_audio_files([folder]):
         try:

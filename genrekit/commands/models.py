@@ -11,14 +11,11 @@ figure a model was selected on unless that is all there is (then it says so).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .common import CommandError
 
-#: Depth of the bundle search below DIR (bundle.json, run/bundle.json, runs/run/bundle.json, one more).
-SEARCH_PATTERNS = ("bundle.json", "*/bundle.json", "*/*/bundle.json", "*/*/*/bundle.json")
 #: Evaluations that did not choose the model, preferred in this order; then any other, then validation.
 HONEST_FIRST = ("test",)
 NOT_HONEST = ("valid", "train")
@@ -62,7 +59,9 @@ def honest_accuracy(metrics: dict) -> dict | None:
 def describe(folder: Path, name: str, *, shipped: bool = False, default: bool = False,
              selected: bool = False) -> dict:
     """One model's entry: what ``--model`` takes, kind, genres, windows, data, split, honest accuracy."""
-    meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+    from ..models.registry import read_meta
+
+    meta = read_meta(folder)
     card, metrics = meta.get("card") or {}, meta.get("metrics") or {}
     return {
         "model": name, "shipped": shipped, "default": default, "selected": selected,
@@ -74,18 +73,10 @@ def describe(folder: Path, name: str, *, shipped: bool = False, default: bool = 
     }
 
 
-def find_bundles(root: Path) -> list[Path]:
-    """Bundle folders in ``root`` (itself included), at most three levels down, sorted."""
-    found: dict[Path, None] = {}
-    for pattern in SEARCH_PATTERNS:
-        for meta in sorted(root.glob(pattern)):
-            found.setdefault(meta.parent, None)
-    return sorted(found)
-
-
 def list_models(folder: Path | None = None) -> tuple[list[dict], list[str]]:
     """Entries for the shipped models and those in ``folder``, and the bundles that could not be read."""
-    from ..predict import DEFAULT_MODEL_NAME, SHIPPED_MODELS, selected_bundle, shipped_models
+    from ..models.bundle import BundleError
+    from ..models.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS, find_bundles, selected_bundle, shipped_models
 
     entries, broken = [], []
     for name in shipped_models():
@@ -100,8 +91,8 @@ def list_models(folder: Path | None = None) -> tuple[list[dict], list[str]]:
                 chosen[run] = selected_bundle(run)
             try:
                 entries.append(describe(bundle, str(bundle), selected=chosen[run] == bundle))
-            except (OSError, ValueError, AttributeError) as exc:
-                broken.append(f"{bundle}: unreadable bundle.json ({exc})")
+            except BundleError as exc:
+                broken.append(f"{bundle}: {exc.problem}")
     return entries, broken
 
 

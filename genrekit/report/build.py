@@ -34,8 +34,6 @@ HISTORY = "history.csv"
 #: Shown for a leaky run whose results.json carries no warning of its own.
 LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figures are optimistic "
              "and not comparable with track-grouped splits")
-#: Folders :func:`find_runs` never enters (checkpoints, caches, VCS, TensorBoard logs).
-SKIP_DIRS = {".done", ".git", "__pycache__", "tensorboard", "node_modules"}
 HISTORY_NUMBERS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "finished")
 
 
@@ -132,24 +130,15 @@ def find_runs(root: str | os.PathLike, *, max_depth: int = 6, limit: int = 10_00
     dict
         ``{name: folder}`` sorted by name; a name is the folder's path relative to
         ``root`` with ``/`` separators (``"."`` becomes ``root``'s own name). Symbolic
-        links to folders are not followed; hidden folders and :data:`SKIP_DIRS` are skipped.
+        links to folders are not followed; hidden folders and :data:`genrekit.models.registry.SKIP_DIRS` are skipped
+        (:func:`genrekit.models.registry.find_runs`).
     """
+    from ..models.registry import find_runs as find_run_folders, relative_name
+
     root = Path(root)
     if not root.is_dir():
         raise ReportError(f"{root}: not a folder")
-    found: dict[str, Path] = {}
-    base_depth = len(root.parts)
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        depth = len(here.parts) - base_depth
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS) if depth < max_depth else []
-        if RESULTS in files and (here / RESULTS).is_file():
-            name = here.relative_to(root).as_posix()
-            if name == ".":
-                name = root.resolve().name or "run"
-            found[name] = here
-            if len(found) >= limit:
-                break
+    found = {relative_name(folder, root): folder for folder in find_run_folders(root, max_depth=max_depth, limit=limit)}
     return dict(sorted(found.items()))
 
 

@@ -53,6 +53,7 @@ from .. import __version__
 from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
 from ..models.bundle import BundleError
 from ..files import AUDIO_EXTENSIONS
+from .. import output
 from ..output import seconds
 
 log = logging.getLogger("genrekit.web")
@@ -392,25 +393,21 @@ def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration:
     Raises :class:`genrekit.audio.AudioError` (``TooLongError`` past ``max_duration``)
     or ``ValueError`` for bad audio.
     """
-    from .. import audio
     from ..features.blockwise import LogmelStream
-    from ..predict import load_model
+    from ..models.registry import load_model
     from .spectrogram import spectrogram_png
 
     t0 = time.perf_counter()
     clf = load_model(model)
-    with audio.Decoder(path, clf.sample_rate, min_samples=clf.min_samples, max_duration=max_duration) as decoder:
-        analysis = clf.stream(expected_samples=decoder.expected_samples)
-        image = LogmelStream(clf.sample_rate) if spectrogram else None
-        for block in decoder:
-            analysis.feed(block)
-            if image is not None:
-                image.feed(block)
-    prediction = clf.finish_stream(analysis, decoder.n_samples, timeline=True)
+    image = LogmelStream(clf.sample_rate) if spectrogram else None
+    # The spectrogram is one more consumer of the blocks the model's decode loop reads.
+    prediction = clf.classify_file(path, timeline=True, max_duration=max_duration,
+                                   also=[image] if image is not None else [])
     prediction.model = name
+    prediction.path = None  # the upload's temporary file: the client knows its file by its own name
     png = meta = None
     if image is not None:
-        png, meta = spectrogram_png(image.finish(), decoder.n_samples / clf.sample_rate, clf.sample_rate)
+        png, meta = spectrogram_png(image.finish(), prediction.duration, clf.sample_rate)
     return prediction, png, meta, time.perf_counter() - t0
 
 
@@ -510,7 +507,7 @@ async def classify(
         root = request.scope.get("root_path", "")
         info = SpectrogramInfo(url=f"{root}/api/spectrogram/{sid}.png",
                                **{**meta.to_dict(), "duration": seconds(meta.duration)})
-    public = prediction.to_dict()  # genrekit.output's convention, as the CLI's JSON
+    public = output.public(prediction, timeline=True)  # genrekit.output's convention, as the CLI's JSON
     return ClassifyResponse(
         label=public["label"], probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],

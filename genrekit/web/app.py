@@ -137,7 +137,7 @@ class WebState:
                  stats: bool = False, max_duration: float | None = DEFAULT_MAX_DURATION,
                  max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
                  processes: bool = True, library=None) -> None:
-        from ..predict import load_model
+        from ..models.registry import load_model
 
         if not max_upload_mb > 0:
             raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -197,7 +197,7 @@ class WebState:
 
     # --- models --------------------------------------------------------------------------
     def _find_bundles(self) -> dict[str, Path | None]:
-        from ..predict import SHIPPED_MODELS, shipped_models
+        from ..models.registry import SHIPPED_MODELS, find_bundles, relative_name, shipped_models
 
         found: dict[str, Path | None] = {self.default.name: self.default.bundle.path}
         for name in shipped_models():  # every shipped model, by the name --model takes
@@ -207,22 +207,15 @@ class WebState:
         if not self.runs_dir.is_dir():
             raise ValueError(f"runs folder {self.runs_dir} does not exist")
         default_path = Path(self.default.bundle.path).resolve()
-        for pattern in ("bundle.json", "*/bundle.json", "*/*/bundle.json", "*/*/*/bundle.json"):
-            for meta in sorted(self.runs_dir.glob(pattern)):
-                folder = meta.parent
-                if folder.resolve() == default_path:
-                    continue
-                name = folder.relative_to(self.runs_dir).as_posix()
-                if name == ".":
-                    name = folder.name
-                if name not in found:
-                    found[name] = folder
+        for folder in find_bundles(self.runs_dir):
+            if folder.resolve() != default_path:
+                found.setdefault(relative_name(folder, self.runs_dir), folder)
         return found
 
     def classifier(self, name: str | None):
         """The loaded model called ``name`` (``None``: the default); ``KeyError`` if unknown,
         :class:`~genrekit.models.bundle.BundleError` if it is broken."""
-        from ..predict import load_model
+        from ..models.registry import classifier, load_model
 
         if name is None or name == self.default.name:
             return self.default
@@ -230,12 +223,11 @@ class WebState:
             raise KeyError(name)
         with self._load_lock:
             if name not in self._loaded:
-                clf = load_model(self.bundles[name])
-                self._loaded[name] = type(clf)(clf.bundle, name=name)
+                self._loaded[name] = classifier(load_model(self.bundles[name]).bundle, name)
             return self._loaded[name]
 
     def model_source(self, name: str | None):
-        """What an analysis worker passes to :func:`genrekit.predict.load_model` for ``name``."""
+        """What an analysis worker passes to :func:`genrekit.models.registry.load_model` for ``name``."""
         if name is None or name == self.default.name:
             return self._default_source
         return self.bundles[name]
@@ -245,11 +237,11 @@ class WebState:
 
         Raises :class:`~genrekit.models.bundle.BundleError` for a broken one.
         """
-        from ..models.bundle import read_bundle_meta
+        from ..models.registry import read_meta
 
         if name in self._loaded:
             return self._loaded[name].bundle.meta
-        return read_bundle_meta(Path(self.bundles[name]))
+        return read_meta(Path(self.bundles[name]))
 
     # --- analysis ------------------------------------------------------------------------
     async def analyse(self, model: str | None, name: str, path: str, spectrogram: bool) -> tuple:
@@ -300,7 +292,7 @@ class WebState:
         """Start the analysis workers now and have each load the default model (in the background)."""
         if not self.processes:
             return
-        from ..predict import load_model
+        from ..models.registry import load_model
 
         pool = self._worker_pool()
         for _ in range(self.workers):

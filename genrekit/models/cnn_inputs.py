@@ -1,0 +1,196 @@
+"""The input of CNN bundles: spectrogram patches for windows of a song; numpy only, no torch.
+
+Prediction with a CNN bundle (:mod:`genrekit.models.spectrogram_cnn`) and the training
+data (:mod:`genrekit.models.cnn_data`) cut windows the same way, here: see
+:mod:`genrekit.models.cnn_data` for the rules ("Windows and frames", "Short signals").
+This module imports neither torch nor the dataset readers, so that classifying with a
+CNN stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import audio
+from ..features.sets import FeatureSet, feature_set
+
+#: Default window and hop in seconds (3-s windows every 1.5 s).
+DEFAULT_WINDOW = 3.0
+DEFAULT_HOP = 1.5
+
+
+#: Feature sets a CNN can take as its input image.
+CNN_INPUTS = ("logmel", "mfcc", "musicnn_mel")
+
+
+# --- frames ---------------------------------------------------------------------------
+def cnn_feature_set(input: str = "logmel", **params) -> FeatureSet:
+    """The CNNs' feature set: ``feature_set(input, **params)``.
+
+    ``logmel`` (default): 128 mel bands in dB at 22050 Hz; ``mfcc``: the same front end's
+    first ``n_mfcc`` coefficients (default 40 here); ``musicnn_mel``: musicnn's front end.
+    """
+    if input not in CNN_INPUTS:
+        raise ValueError(f"unknown CNN input {input!r}; expected one of {', '.join(CNN_INPUTS)}")
+    if input == "mfcc":
+        params.setdefault("n_mfcc", 40)
+    return feature_set(input, **params)
+
+
+def input_bands(fs: FeatureSet) -> int:
+    """Rows of the image ``fs`` computes: ``n_mfcc`` for ``mfcc``, ``n_mels`` otherwise."""
+    return fs.n_mfcc if fs.name == "mfcc" else fs.n_mels
+
+
+def window_frames(fs: FeatureSet, window: float) -> int:
+    """Frames in a window of ``window`` seconds: those a centred STFT of a window-long signal has.
+
+    ``1 + round(window * sample_rate) // hop_length``: 130 for 3 s at 22050 Hz, hop 512.
+    """
+    if not window > 0:
+        raise ValueError(f"window must be positive seconds, got {window}")
+    return 1 + int(round(window * fs.sample_rate)) // fs.hop_length
+
+
+def fit_frames(spec: np.ndarray, n_frames: int) -> np.ndarray:
+    """``spec`` (``(n_mels, frames)``) repeated in time to at least ``n_frames`` frames.
+
+    Returns ``spec`` itself when it is long enough (see "Short signals" above).
+    """
+    have = spec.shape[1]
+    if have >= n_frames:
+        return spec
+    if have == 0:
+        raise ValueError("an empty spectrogram (0 frames) cannot be windowed")
+    return spec[:, np.arange(n_frames) % have]
+
+
+def frame_starts(bounds: Sequence[tuple[int, int]], hop_length: int, n_total: int, n_frames: int) -> np.ndarray:
+    """First frame of each window given by sample ``bounds``.
+
+    The frame nearest each window's first sample, moved back where needed so that the
+    window's ``n_frames`` frames lie inside the ``n_total`` frames of the spectrogram
+    (0 when the spectrogram is shorter than a window; :func:`fit_frames` then repeats it).
+    """
+    starts = np.array([int(round(s / hop_length)) for s, _ in bounds], dtype=np.int64)
+    return np.clip(starts, 0, max(0, n_total - n_frames))
+
+
+def patches(spec: np.ndarray, starts: np.ndarray, n_frames: int) -> np.ndarray:
+    """Windows of ``spec`` starting at frames ``starts``: ``(len(starts), 1, n_mels, n_frames)`` float32."""
+    spec = fit_frames(np.asarray(spec, dtype=np.float32), n_frames)
+    idx = np.asarray(starts)[:, None] + np.arange(n_frames)[None, :]
+    # (n_mels, n, n_frames) -> (n, 1, n_mels, n_frames)
+    return np.ascontiguousarray(spec[:, idx].transpose(1, 0, 2)[:, None])
+
+
+def signal_windows(
+    spec: np.ndarray, n_samples: int, fs: FeatureSet, window: float, hop: float, n_frames: int | None = None
+) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Evaluation windows of a whole-signal spectrogram: sample bounds and patches.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(n_mels, frames)]
+        ``fs.compute(y)`` of the whole signal.
+    n_samples : int
+        ``len(y)``, at ``fs.sample_rate``.
+    fs : FeatureSet
+    window, hop : float
+        Seconds.
+    n_frames : int, optional
+        Frames per window (default :func:`window_frames`).
+
+    Returns
+    -------
+    bounds : list of (start, stop)
+        :func:`genrekit.audio.window_bounds` with ``cover_end=True``, in samples.
+    X : np.ndarray [shape=(len(bounds), 1, n_mels, n_frames), dtype=float32]
+    """
+    n_frames = n_frames or window_frames(fs, window)
+    bounds = audio.window_bounds(n_samples, fs.sample_rate, window, hop, cover_end=True)
+    starts = frame_starts(bounds, fs.hop_length, spec.shape[1], n_frames)
+    return bounds, patches(spec, starts, n_frames)
+
+
+def bundle_inputs(bundle, y: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The network input of a CNN bundle for a signal cut into ``bounds``; no torch needed.
+
+    Parameters
+    ----------
+    bundle : genrekit.models.bundle.Bundle
+        A ``kind == "cnn"`` bundle: its ``feature_set`` (a :class:`FeatureSet` or its
+        dict), ``window`` and input shape ``[null, 1, n_mels, n_frames]`` (from
+        ``bundle.meta["input"]["shape"]``) are used.
+    y : np.ndarray [shape=(n,)]
+        Mono float signal at the feature set's sample rate.
+    bounds : sequence of (start, stop)
+        Windows in samples, as :func:`genrekit.audio.window_bounds` (``cover_end=True``)
+        gives them for the bundle's window and hop.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(bounds), 1, n_mels, n_frames), dtype=float32]
+        Log-mel patches of the whole signal's spectrogram (see "Windows and frames" and
+        "Short signals" in the module docstring), ready for ``bundle.predict_proba``.
+    """
+    fs = bundle.feature_set
+    fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
+    return spectrogram_inputs(bundle, fs.compute(np.asarray(y, dtype=np.float32)), bounds)
+
+
+def spectrogram_inputs(bundle, spec: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
+    """:func:`bundle_inputs` from the whole signal's spectrogram (``feature_set.compute`` of it).
+
+    Used by block-wise classification, which streams the spectrogram instead of keeping the audio.
+    """
+    fs = bundle.feature_set
+    fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
+    n_frames = _bundle_frames(bundle, fs)
+    return patches(spec, frame_starts(bounds, fs.hop_length, spec.shape[1], n_frames), n_frames)
+
+
+def _bundle_frames(bundle, fs: FeatureSet) -> int:
+    meta = getattr(bundle, "meta", None) or {}
+    shape = (meta.get("input") or {}).get("shape")
+    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[3], int):
+        return shape[3]
+    return window_frames(fs, bundle.window)
+
+
+def spectrogram_stream(fs) -> "SpectrogramStream":
+    """A block-wise analysis whose ``finish()`` is ``fs.compute`` of the whole signal, for a CNN input."""
+    return SpectrogramStream(fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs))
+
+
+class SpectrogramStream:
+    """The spectrogram of a CNN input (:data:`CNN_INPUTS`) built block by block; the audio is not kept.
+
+    ``musicnn_mel`` is MSD-musicnn's own front end (not a dB log-mel); ``mfcc`` is taken
+    from the finished log-mel (its dB floor needs the whole song's peak).
+    """
+
+    def __init__(self, fs: FeatureSet) -> None:
+        self.fs = fs
+        if fs.name == "musicnn_mel":
+            from ..backbones.musicnn import MelStream
+
+            self._stream = MelStream()
+        else:
+            from ..features.blockwise import LogmelStream
+
+            self._stream = LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax,
+                                        fs.top_db)
+
+    def feed(self, block: np.ndarray) -> None:
+        self._stream.feed(block)
+
+    def finish(self) -> np.ndarray:
+        spec = self._stream.finish()
+        if self.fs.name == "mfcc":
+            from ..features import spectral
+
+            spec = spectral.mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)
+        return spec

@@ -1,0 +1,233 @@
+"""The model protocol: every model kind turns decoded audio into one :class:`~genrekit.prediction.Prediction`.
+
+A model kind (a head on a pretrained backbone, a classical model on a feature table, a
+CNN on a spectrogram) is a subclass of :class:`GenreClassifier` that provides three things:
+
+- :meth:`~GenreClassifier.stream`: an analysis fed the song's decoded blocks (mono float32
+  at :attr:`~GenreClassifier.sample_rate`) that keeps bounded memory, whatever the length;
+- :meth:`~GenreClassifier.scores`: what that analysis finished with, as :class:`WindowScores`
+  (per-window probabilities, the timeline's windows, and extras: tags, embedding);
+- :meth:`~GenreClassifier.signal_scores`: the same from a whole signal in memory.
+
+Everything else (decoding once, feeding other consumers of the same blocks, the song's
+probabilities as the mean of its windows, the timeline rows, the notes) is written once,
+here. Verbs, the server, engines and the report ask this protocol, never a model's name
+or kind; :mod:`genrekit.models.registry` picks the kind of a bundle.
+
+A song is cut into the bundle's windows (:func:`genrekit.audio.window_bounds` with
+``cover_end=True``: the windows cover the whole song; a song shorter than one window is
+one window); its probabilities are the mean over its windows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import audio
+from ..output import prediction_notes, ranked, seconds
+from ..prediction import Prediction
+
+
+@dataclass
+class WindowScores:
+    """What a model says of a song, before it becomes a :class:`Prediction`.
+
+    Attributes
+    ----------
+    n_samples : int
+        Length of the song at the model's sample rate.
+    bounds : list of (int, int)
+        The song's windows, in samples.
+    probabilities : np.ndarray [shape=(len(bounds), n_labels)]
+        Each window's probabilities, columns in the model's label order.
+    timeline_bounds, timeline_probabilities : as above, or None
+        The timeline's windows, when asked for (they may differ from the song's windows).
+    tags : list of dict or None
+        The song's strongest descriptive tags, best first (backbone models).
+    embedding : np.ndarray or None
+        The song's embedding, float32 (backbone models).
+    """
+
+    n_samples: int
+    bounds: list
+    probabilities: np.ndarray
+    timeline_bounds: list | None = None
+    timeline_probabilities: np.ndarray | None = None
+    tags: list[dict] | None = None
+    embedding: np.ndarray | None = None
+
+
+class GenreClassifier:
+    """A loaded model bundle that turns audio into genre probabilities (the protocol's base).
+
+    Use :func:`genrekit.load_model` rather than building one: it picks the bundle's kind
+    and loads each bundle once per process.
+
+    Parameters
+    ----------
+    bundle : genrekit.models.bundle.Bundle
+    name : str
+        What outputs call the model.
+    """
+
+    #: Whether the model is a head on a pretrained network (it then also gives tags and embeddings).
+    has_backbone: bool = False
+
+    def __init__(self, bundle, name: str) -> None:
+        self.bundle = bundle
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, labels={len(self.labels)})"
+
+    @classmethod
+    def accepts(cls, bundle) -> bool:
+        """Whether this kind can classify audio with ``bundle``."""
+        raise NotImplementedError
+
+    # --- what the bundle says ------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        return list(self.bundle.labels)
+
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the signal the model analyses."""
+        return self.bundle.feature_set.sample_rate
+
+    @property
+    def window(self) -> float:
+        """Seconds of one analysis window."""
+        return float(self.bundle.window)
+
+    @property
+    def hop(self) -> float:
+        """Seconds between analysis windows."""
+        return float(self.bundle.hop)
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest signal the model can analyse (samples at :attr:`sample_rate`)."""
+        return self.bundle.feature_set.min_samples
+
+    def window_bounds(self, n_samples: int) -> list[tuple[int, int]]:
+        """Sample ranges of the windows a signal of ``n_samples`` (at :attr:`sample_rate`) is cut into."""
+        return audio.window_bounds(n_samples, self.sample_rate, self.window, self.hop, cover_end=True)
+
+    # --- what each kind provides -------------------------------------------------------
+    def stream(self, expected_samples: int | None = None):
+        """A block-wise analysis: ``feed(block)`` samples at :attr:`sample_rate`, then ``finish()``,
+        whose value :meth:`scores` reads. ``expected_samples`` (the header's length, a hint)
+        lets a kind plan a long song before it has been read."""
+        raise NotImplementedError
+
+    def scores(self, finished, n_samples: int, timeline: bool = False) -> WindowScores:
+        """The :class:`WindowScores` of a :meth:`stream` that finished with ``finished``."""
+        raise NotImplementedError
+
+    def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
+        """The :class:`WindowScores` of a whole signal at :attr:`sample_rate` (in memory)."""
+        raise NotImplementedError
+
+    # --- prediction, the same for every kind ------------------------------------------------
+    def window_probabilities(self, y: np.ndarray, sr: int | None = None) -> tuple[list, np.ndarray]:
+        """Window bounds (samples at :attr:`sample_rate`) and probabilities ``(n_windows, n_labels)``."""
+        s = self.signal_scores(self.at_model_rate(y, sr))
+        return s.bounds, s.probabilities
+
+    def predict_proba(self, y: np.ndarray, sr: int | None = None) -> np.ndarray:
+        """Song-level probabilities (mean over windows), shape ``(n_labels,)`` in :attr:`labels` order."""
+        return self.window_probabilities(y, sr)[1].mean(axis=0)
+
+    def timeline(self, y: np.ndarray, sr: int | None = None) -> list[dict]:
+        """``[{"start", "end", "probabilities"}, ...]`` covering the whole signal (seconds)."""
+        return self.classify_signal(y, sr, timeline=True).timeline
+
+    def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
+                        timeline: bool = False) -> Prediction:
+        """The :class:`Prediction` of a signal in memory (``sr``: its rate; ``None``: the model's)."""
+        return self.prediction(self.signal_scores(self.at_model_rate(y, sr), timeline), path)
+
+    def classify_file(self, path: str | os.PathLike, *, timeline: bool = False, max_duration: float | None = None,
+                      also: Iterable = ()) -> Prediction:
+        """Decode ``path`` and classify it, block by block (memory does not grow with the song).
+
+        ``also``: other consumers of the same decoded blocks (objects with ``feed(block)``, such
+        as the server's spectrogram), so that a file is decoded once whatever else is made of it.
+        Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.audio.TooLongError` past ``max_duration`` seconds).
+        """
+        also = list(also)
+        with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
+                           max_duration=max_duration) as decoder:
+            analysis = self.stream(expected_samples=decoder.expected_samples)
+            for block in decoder:
+                analysis.feed(block)
+                for consumer in also:
+                    consumer.feed(block)
+        return self.finish_stream(analysis, decoder.n_samples, str(path), timeline)
+
+    def finish_stream(self, analysis, n_samples: int, path: str | None = None, timeline: bool = False) -> Prediction:
+        """The :class:`Prediction` of a :meth:`stream` that has been fed all ``n_samples`` samples."""
+        return self.prediction(self.scores(analysis.finish(), n_samples, timeline), path)
+
+    def prediction(self, scores: WindowScores, path: str | None = None) -> Prediction:
+        """The :class:`Prediction` of ``scores``: the mean of the windows, the timeline rows, the notes."""
+        mean = scores.probabilities.mean(axis=0)
+        probabilities = ranked(dict(zip(self.labels, mean.tolist())), None)
+        line = None
+        if scores.timeline_bounds is not None:
+            line = self.timeline_rows(scores.timeline_bounds, scores.timeline_probabilities)
+        prediction = Prediction(
+            path=path, label=next(iter(probabilities)), probabilities=probabilities,
+            duration=scores.n_samples / self.sample_rate, model=self.name, timeline=line,
+            windows=len(scores.bounds), tags=scores.tags, embedding=scores.embedding,
+        )
+        return self.annotate(prediction)
+
+    def annotate(self, prediction: Prediction) -> Prediction:
+        """Give ``prediction`` today's notes (:func:`genrekit.output.prediction_notes`): the one place
+        notes are computed, for new results and for results read back from a store."""
+        prediction.notes = prediction_notes(prediction, self) if prediction.ok else []
+        return prediction
+
+    def timeline_rows(self, bounds, proba) -> list[dict]:
+        """``[{"start", "end", "probabilities"}, ...]`` (seconds, probabilities in the output order)."""
+        sr = self.sample_rate
+        return [
+            {"start": seconds(start / sr), "end": seconds(stop / sr),
+             "probabilities": ranked(dict(zip(self.labels, row.tolist())), None)}
+            for (start, stop), row in zip(bounds, proba)
+        ]
+
+    def at_model_rate(self, y: np.ndarray, sr: int | None) -> np.ndarray:
+        """``y`` as a mono float32 signal at :attr:`sample_rate` (``sr``: its rate, ``None``: already so).
+
+        Raises ``ValueError`` for a signal of another shape or shorter than one analysis frame.
+        """
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 2:  # (channels, samples), as librosa and soundfile(always_2d=False).T give
+            y = y.mean(axis=0 if y.shape[0] < y.shape[1] else 1).astype(np.float32)
+        if y.ndim != 1:
+            raise ValueError(f"expected a mono signal or (channels, samples), got shape {y.shape}")
+        if sr is not None and sr != self.sample_rate:
+            import soxr
+
+            y = soxr.resample(y, sr, self.sample_rate, quality="HQ").astype(np.float32)
+        if len(y) < self.min_samples:
+            raise ValueError(f"signal of {len(y)} samples at {self.sample_rate} Hz is shorter than one "
+                             f"analysis frame ({self.min_samples} samples)")
+        return y
+
+    _at_model_rate = at_model_rate  # the name before the protocol
+
+
+def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bool) -> WindowScores:
+    """:class:`WindowScores` of a kind whose timeline is its own windows."""
+    return WindowScores(n_samples, list(bounds), probabilities,
+                        timeline_bounds=list(bounds) if timeline else None,
+                        timeline_probabilities=probabilities if timeline else None)

@@ -1,0 +1,45 @@
+"""Model kind: a CNN on spectrogram patches (trained from scratch or fine-tuned).
+
+The bundle's network reads ``(windows, 1, bands, frames)`` patches of one of the CNN
+inputs (:data:`genrekit.models.cnn_inputs.CNN_INPUTS`: a dB log-mel, its MFCCs, or
+MSD-musicnn's own front end), cut from the whole song's spectrogram
+(:func:`genrekit.models.cnn_inputs.spectrogram_inputs`). Streamed, the spectrogram is
+built block by block and the audio is not kept (1.3 MB per minute at the defaults); the
+patches are cut once it is complete, since the dB floor depends on the song's peak.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .protocol import GenreClassifier, WindowScores, table_scores
+
+
+class SpectrogramCNNModel(GenreClassifier):
+    """A CNN bundle (``kind == "cnn"``)."""
+
+    @classmethod
+    def accepts(cls, bundle) -> bool:
+        return getattr(bundle, "kind", "classical") == "cnn"
+
+    def inputs(self, y: np.ndarray, bounds) -> np.ndarray:
+        """The network input for windows ``bounds`` (samples) of ``y`` (at :attr:`sample_rate`)."""
+        from .cnn_inputs import bundle_inputs
+
+        return bundle_inputs(self.bundle, y, bounds)
+
+    def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
+        bounds = self.window_bounds(len(y))
+        return table_scores(len(y), bounds, self.bundle.predict_proba(self.inputs(y, bounds)), timeline)
+
+    def stream(self, expected_samples: int | None = None):
+        from .cnn_inputs import spectrogram_stream
+
+        return spectrogram_stream(self.bundle.feature_set)
+
+    def scores(self, spec: np.ndarray, n_samples: int, timeline: bool = False) -> WindowScores:
+        from .cnn_inputs import spectrogram_inputs
+
+        bounds = self.window_bounds(n_samples)
+        proba = self.bundle.predict_proba(spectrogram_inputs(self.bundle, spec, bounds))
+        return table_scores(n_samples, bounds, proba, timeline)
