@@ -84,7 +84,7 @@ import torch.nn.functional as F
 from .. import __version__
 from .._io import write_bytes_atomic, write_json_atomic
 from . import cnn
-from .cnn_options import add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
+from .cnn_options import DEFAULTS, add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
 from .cnn_data import (
     DEFAULT_HOP,
     DEFAULT_WINDOW,
@@ -126,40 +126,40 @@ def train_cnn(
     data,
     out_dir: str | os.PathLike,
     *,
-    arch: str = cnn.DEFAULT_ARCH,
-    split: str = "random",
-    epochs: int = 30,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-4,
-    device: str = "cpu",
-    seed: int = 0,
+    arch: str = DEFAULTS["arch"],
+    split: str = DEFAULTS["split"],
+    epochs: int = DEFAULTS["epochs"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    weight_decay: float = DEFAULTS["weight_decay"],
+    device: str = DEFAULTS["device"],
+    seed: int = DEFAULTS["seed"],
     resume: bool = False,
-    patience: int = 10,
-    monitor: str = "accuracy",
+    patience: int = DEFAULTS["patience"],
+    monitor: str = DEFAULTS["monitor"],
     artists=None,
     split_dir: str | os.PathLike | None = None,
-    folds: int = 5,
+    folds: int = DEFAULTS["folds"],
     fold: int | None = None,
-    test_size: float = 0.2,
-    valid_size: float = 0.1,
+    test_size: float = DEFAULTS["test_size"],
+    valid_size: float = DEFAULTS["valid_size"],
     mixup: bool = False,
-    mixup_alpha: float = 0.2,
+    mixup_alpha: float = DEFAULTS["mixup_alpha"],
     augment: Augment | None = None,
-    crops_per_track: int = 8,
+    crops_per_track: int = DEFAULTS["crops_per_track"],
     window: float = DEFAULT_WINDOW,
     hop: float = DEFAULT_HOP,
-    n_mels: int = 128,
+    n_mels: int = DEFAULTS["n_mels"],
     arch_options: dict | None = None,
-    input: str = "logmel",
-    n_mfcc: int = 40,
+    input: str = DEFAULTS["input"],
+    n_mfcc: int = DEFAULTS["n_mfcc"],
     pretrained: bool = False,
     unfreeze: bool = False,
     head_epochs: int | None = None,
     unfreeze_lr: float | None = None,
-    head: str = "output",
+    head: str = DEFAULTS["head"],
     cache=None,
-    jobs: int = 1,
+    jobs: int = DEFAULTS["jobs"],
     threads: int | None = None,
     progress: bool = True,
     verbose: bool = True,
@@ -948,23 +948,26 @@ def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, windo
 
 # --- command line -------------------------------------------------------------------------------
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run :func:`train_cnn` with parsed :func:`add_cnn_arguments` options; returns exit status 0."""
-    get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    """Run :func:`train_cnn` with parsed :func:`add_cnn_arguments` options; returns exit status 0.
+
+    An option the parser lacks (or left ``None``) takes its :data:`~genrekit.models.cnn_options.DEFAULTS` value.
+    """
+    def get(name, key=None):
+        value = getattr(args, name, None)
+        return DEFAULTS[key or name] if value is None and (key or name) in DEFAULTS else value
+
     width = get("width")
     train_cnn(
         args.data, args.out,
-        arch=get("arch", cnn.DEFAULT_ARCH), split=get("split", "random"), epochs=get("epochs", 30),
-        test_size=0.2 if get("test_size") is None else get("test_size"),
-        valid_size=0.1 if get("valid_size") is None else get("valid_size"),
-        batch_size=get("batch_size", 32), lr=get("lr", 1e-3), device=get("device", "cpu"),
-        seed=get("seed", 0), resume=bool(get("resume", False)), patience=get("patience", 10),
-        artists=get("artists"), split_dir=get("split_dir"), folds=get("folds", 5), fold=get("fold"),
-        mixup=bool(get("mixup", False)), crops_per_track=get("crops_per_track", 8),
+        arch=get("arch"), split=get("split"), epochs=get("epochs"), test_size=get("test_size"),
+        valid_size=get("valid_size"), batch_size=get("batch_size"), lr=get("lr"), device=get("device"),
+        seed=get("seed"), resume=bool(get("resume")), patience=get("patience"),
+        artists=get("artists"), split_dir=get("split_dir"), folds=get("folds"), fold=get("fold"),
+        mixup=bool(get("mixup")), crops_per_track=get("crops_per_track"),
         arch_options={} if width is None else {"width": width},
-        input=get("cnn_input", "logmel"), n_mfcc=get("n_mfcc", 40), pretrained=bool(get("pretrained", False)),
-        unfreeze=bool(get("unfreeze", False)), head_epochs=get("head_epochs"), unfreeze_lr=get("unfreeze_lr"),
-        head=get("head", "output"),
-        cache=False if get("no_cache", False) else get("cache"), jobs=get("jobs", 1),
+        input=get("cnn_input", "input"), n_mfcc=get("n_mfcc"), pretrained=bool(get("pretrained")),
+        unfreeze=bool(get("unfreeze")), head_epochs=get("head_epochs"), unfreeze_lr=get("unfreeze_lr"),
+        head=get("head"), cache=False if get("no_cache") else get("cache"), jobs=get("jobs"),
         threads=get("threads"),
     )
     return 0
