@@ -1,18 +1,43 @@
 """genrekit: tell the genre of a piece of music from its audio.
 
->>> from genrekit import classify, load_model
+>>> from genrekit import classify, load_audio, load_model
 >>> classify("song.mp3")          # [{"label": "jazz", "score": 0.71}, ...]
+>>> y, sr = load_audio("song.mp3")
+>>> load_model().predict_proba(y, sr)
+
+The public API is :data:`__all__`; each name is imported from its module on first use,
+so ``import genrekit`` (and the command line's start-up) loads neither numpy nor a model.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["classify", "load_model", "__version__"]
+#: Public name -> the module (below genrekit) that defines it.
+_EXPORTS = {
+    "classify": "predict",
+    "load_model": "predict",
+    "resolve_model": "predict",
+    "Prediction": "predict",
+    "GenreClassifier": "predict",
+    "GenreNote": "predict",
+    "load_audio": "audio",
+    "AudioError": "audio",
+    "classify_library": "library",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name):
     # Imported on first use, so `import genrekit` (and the CLI's start-up) stays fast.
-    if name in ("classify", "load_model"):
-        from . import predict
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genrekit' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(predict, name)
-    raise AttributeError(f"module 'genrekit' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -2,7 +2,8 @@
 
 Decoding
 --------
-`load` turns a file into one float32 mono array at the requested rate; `info`
+`load` turns a file into one float32 mono array at the requested rate (`load_audio`,
+the Python API's, also returns the rate, by default the file's own); `info`
 describes a file without decoding it. wav, flac, ogg (vorbis, opus), mp3, aiff
 and au go through soundfile (libsndfile); m4a/aac and anything else FFmpeg can
 read go through PyAV when it is installed (``pip install "genrekit[av]"``).
@@ -173,6 +174,37 @@ def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: floa
         for block in decoder:
             out.add(block)
     return out.array()
+
+
+def load_audio(path, sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file for the Python API: ``(y, sr)``, as ``librosa.load`` returns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The audio file (any format :func:`load` reads).
+    sr : int or None
+        Output sample rate in Hz; ``None`` keeps the file's own rate (no resampling).
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        The mono signal (the channels' average), samples nominally within ±1.
+    sr : int
+        Its sample rate in Hz; ``len(y) / sr`` is the duration in seconds.
+
+    Raises
+    ------
+    AudioError
+        As :func:`load`.
+
+    Examples
+    --------
+    >>> y, sr = load_audio("song.mp3")          # doctest: +SKIP
+    >>> load_model().predict_proba(y, sr)       # doctest: +SKIP
+    """
+    rate = info(path).samplerate if sr is None else int(sr)
+    return load(path, rate), rate
 
 
 class Decoder:

@@ -26,7 +26,9 @@ Arms (``--arms``):
 
 All CNN arms use the same epochs, batch size and crops per track. Results go to ``--out``,
 rewritten (under a file lock, so two runs with different arms can share it) after every
-fold; a fold already in it with the same settings is skipped.
+fold; a fold already in it with the same settings is skipped. Each fold records the command
+that ran it and the git revision it ran at (``+dirty`` when tracked files other than
+``--out`` differed from it): ``scripts/make_results.py`` shows only figures that say so.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import csv
 import fcntl
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +60,18 @@ ARMS = {
     "shortres": dict(arch="shortres", lr=1e-3),
     "choi": dict(arch="choi", lr=1e-3),
 }
+
+
+def git_revision(out: Path) -> str:
+    """The checkout's commit (12 hex digits), ``+dirty`` if tracked files other than ``out`` differ from it."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout
+    try:
+        rev = git("rev-parse", "--short=12", "HEAD").strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":!{os.path.relpath(out, REPO)}")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return rev + ("+dirty" if dirty.strip() else "")
 
 
 def manifest(gtzan: Path, out: Path) -> Path:
@@ -143,14 +158,14 @@ def update(out: Path, settings: dict, arm: str, fold: int, result: dict, base: d
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = json.loads(out.read_text()) if out.exists() else {}
         if report.get("settings") != settings:
-            report = dict(base, settings=settings, arms={}, commands=[base["command"]])
-            report.pop("command")
-        report.update({k: v for k, v in base.items() if k != "command"})  # data, protocol... as of now
+            report = {k: v for k, v in base.items() if k not in ("command", "revision")}
+            report.update(settings=settings, arms={}, commands=[base["command"]])
+        report.update({k: v for k, v in base.items() if k not in ("command", "revision")})  # data, protocol... as of now
         commands = report.setdefault("commands", [report.pop("command", base["command"])])
         if base["command"] not in commands:  # runs of other arms or folds that share the file
             commands.append(base["command"])
         folds = report["arms"].setdefault(arm, {"folds": {}})["folds"]
-        folds[str(fold)] = result
+        folds[str(fold)] = dict(result, command=base["command"], revision=base["revision"])
         summary = report["arms"][arm]
         accs = [f["accuracy"] for f in folds.values()]
         n = sum(f["n_tracks"] for f in folds.values())
@@ -218,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": f"{os.cpu_count()} cores shared with other jobs, torch threads {args.threads}",
             "genrekit_version": __version__,
             "command": " ".join(["python", "scripts/finetune_gtzan_cv.py", *(argv or sys.argv[1:])]),
+            "revision": git_revision(args.out),
         }
         folds = args.fold_list if args.fold_list is not None else list(range(args.folds))
         for arm in args.arms:
