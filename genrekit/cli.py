@@ -19,18 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import __version__
-from .commands import learn
 from .commands.common import (CommandError, Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
 from .commands.classify import classify_arguments, classify_run
+from .commands.cluster import cluster_arguments, cluster_run
 from .commands.datasets import datasets_arguments, datasets_run
+from .commands.evaluate import evaluate_arguments, evaluate_run
 from .commands.explain import explain_arguments, explain_run
 from .commands.features import features_arguments, features_run
 from .commands.models import models_arguments, models_run
 from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
 from .commands.similar import similar_arguments, similar_run
+from .commands.train import train_arguments, train_run
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,11 @@ VERBS: tuple[Verb, ...] = (
     Verb("similar", "the songs of a classified library that sound most like a given one",
          similar_arguments, similar_run),
     Verb("train", "train and compare models on a feature table or audio folder, on a leak-free split",
-         learn.train_arguments, learn.train_run),
+         train_arguments, train_run),
     Verb("evaluate", "score a model bundle on a labelled table or audio folder",
-         learn.evaluate_arguments, learn.evaluate_run),
+         evaluate_arguments, evaluate_run),
     Verb("cluster", "k-means clusters of a feature table against its genres, with a 3-D PCA map",
-         learn.cluster_arguments, learn.cluster_run),
+         cluster_arguments, cluster_run),
     Verb("report", "one self-contained HTML page of training runs and clusterings (charts, no network needed)",
          report_arguments, report_run),
     Verb("explain", "what a CNN's filters respond to, and where in a song its evidence lies",

@@ -1,0 +1,99 @@
+"""``genrekit train``: train and compare models on a feature table, audio folder or dataset, on a leak-free split."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .common import TORCH_HINT, CommandError, positive_int
+
+from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default="all", metavar="NAME",
+                   help="logreg, knn, tree, forest, svm-linear, svm-poly, svm-rbf, mlp, gboost, a comma list, "
+                        f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch)")
+    data_argument(p)
+    split_arguments(p)
+    p.add_argument("--search", action="store_true",
+                   help="randomized hyper-parameter search, cross-validated inside the training part only "
+                        "(folds grouped by artist with --artists, else by track; default: each model's "
+                        "fixed parameters)")
+    p.add_argument("--n-iter", type=positive_int, default=20, metavar="N",
+                   help="with --search: candidates per model (default 20)")
+    p.add_argument("--out", "-o", type=Path, metavar="RUN_DIR", required=True,
+                   help="run folder: results.json and one bundle per model")
+    cache_arguments(p)
+    from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
+
+    add_cnn_arguments(p.add_argument_group(f"cnn (--model cnn; needs PyTorch: {TORCH_HINT})"))
+
+
+def train_run(args) -> int:
+    from ..experiment import ExperimentConfig, expand_models, run_experiment
+
+    if args.model == "cnn":
+        try:
+            from ..models.train_cnn import run_from_args
+        except ImportError as exc:
+            raise CommandError(f"--model cnn needs PyTorch, which is not installed ({exc}): {TORCH_HINT} "
+                               f"(pinned: a bare `torch` brings gigabytes of CUDA packages)") from exc
+        resolved = resolve_dataset_name(args)
+        if resolved is not None:
+            args.data = _manifest(resolved)
+        if args.engine != "local" or args.address is not None:
+            args.parser.error("--engine/--address: not for --model cnn (its features are computed locally)")
+        args.jobs = 1 if args.jobs is None else args.jobs
+        return run_from_args(args)
+    try:
+        models = expand_models([args.model])
+    except ValueError as exc:
+        args.parser.error(str(exc))
+    table = load_data(args)
+    config = ExperimentConfig(
+        models=models, split=args.split, test_size=or_default(args.test_size, 0.25), valid_size=or_default(args.valid_size, 0.0),
+        seed=args.seed,
+        artists=str(args.artists) if args.artists else None,
+        split_dir=str(args.split_dir) if args.split_dir else None,
+        folds=args.folds, search=args.search, n_iter=args.n_iter,
+    )
+    command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
+    try:
+        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs if args.jobs is not None else 1,
+                                 progress=lambda line: print("  " + line, file=sys.stderr))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if results.get("warning"):
+        print(f"train: WARNING: {results['warning']}", file=sys.stderr)
+    if results.get("selected"):
+        print(f"train: selected by {results['selected_by']}: {results['selected']}", file=sys.stderr)
+    print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    bundles = [name for name, entry in results.get("models", {}).items() if entry.get("bundle")]
+    if results.get("selected") in bundles or len(bundles) == 1:
+        print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
+    elif bundles:
+        # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
+        print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
+              f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
+    return 0
+
+
+def _manifest(resolved) -> Path:
+    """A ``path,label`` CSV of a resolved dataset (what the CNN trainer reads), kept in its .genrekit folder."""
+    import csv
+    import io
+
+    from .._io import write_bytes_atomic
+    from ..datasets.install import META
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "label"])
+    writer.writerows((str(path), label) for path, label in resolved.files)
+    path = resolved.folder / META / resolved.dataset.name / "manifest.csv"
+    write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
+    return path
