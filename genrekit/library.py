@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 from ._io import jsonable
 from .batch import Failure, Result, Summary, progress_bar
+from .errors import ResultsError
 from .files import content_hash
 from .output import prediction_notes
 
@@ -140,10 +141,6 @@ class ResultsStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
-
-
-class ResultsError(Exception):
-    """A results file that cannot be opened or used (locked, newer schema, not writable...)."""
 
 
 class JsonlResults(ResultsStore):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import StoreError
 from .features.sets import FeatureSet
 from .files import content_hash as _hash_file_bytes
 
@@ -51,10 +52,6 @@ CREATE TABLE IF NOT EXISTS file_hashes (
     content_hash TEXT NOT NULL
 );
 """
-
-
-class StoreError(Exception):
-    """The cache database is damaged or unusable; the message says which file and what to do."""
 
 
 def _checksum(blob: bytes) -> str:

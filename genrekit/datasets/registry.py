@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .tables import DatasetError
+from ..errors import DatasetError
 
 #: Checksum algorithms accepted in ``"<algorithm>:<hex digest>"`` strings.
 ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}
