@@ -4,7 +4,7 @@
 >>> classify("song.mp3")          # [{"label": "jazz", "score": 0.71}, ...]
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["classify", "load_model", "__version__"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .commands import learn
 from .commands.common import (Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, no_audio_error, open_store, positive_int,

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._io import current_umask, dumps, fsync_dir
 from ..errors import BundleError
 from ..features.sets import FeatureSet

@@ -81,7 +81,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import __version__
+from .._version import __version__
 from .._io import write_bytes_atomic, write_json_atomic
 from ..errors import TrainingError
 from . import cnn

@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
 from ..models.bundle import BundleError
 from ..files import AUDIO_EXTENSIONS
