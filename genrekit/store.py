@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import settings
 from .errors import StoreError
 from .features.sets import FeatureSet
 from .files import content_hash as _hash_file_bytes
@@ -59,9 +60,8 @@ def _checksum(blob: bytes) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$GENREKIT_CACHE`` if set, else ``~/.cache/genrekit``."""
-    env = os.environ.get("GENREKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genrekit"
+    """``$GENREKIT_CACHE`` if set, else ``~/.cache/genrekit`` (:class:`genrekit.config.Settings`)."""
+    return settings().cache_dir
 
 
 @dataclass(frozen=True)
