@@ -9,7 +9,7 @@ The public API is :data:`__all__`; each name is imported from its module on firs
 so ``import genrekit`` (and the command line's start-up) loads neither numpy nor a model.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 #: Public name -> the module (below genrekit) that defines it.
 _EXPORTS = {

@@ -57,6 +57,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import AudioError, TooLongError
+
 DEFAULT_SR = 22050
 
 _BLOCK = 1 << 16  # input frames decoded at a time (~1.5 s at 44.1 kHz)
@@ -72,23 +74,6 @@ _HINT_CAP = 1 << 23  # at most this many samples are allocated from a header's c
 _CHATTER_LOCK = threading.Lock()
 _AV_ONLY = {".m4a", ".m4b", ".mp4", ".aac", ".wma", ".webm", ".mka", ".ac3"}
 _AV_HINT = 'pip install "genrekit[av]"'
-
-
-class AudioError(Exception):
-    """A file that cannot be turned into a usable signal.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    problem : str
-        What is wrong, in plain words.
-    """
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 class SilentAudioWarning(UserWarning):
@@ -119,16 +104,6 @@ class AudioInfo:
     frames: int
     duration: float
     format: str
-
-
-class TooLongError(AudioError):
-    """Audio longer than the caller's ``max_duration``, refused before the rest is decoded."""
-
-    def __init__(self, path, seconds: float, limit: float, *, declared: bool = False):
-        self.seconds, self.limit = seconds, limit
-        how = "its header declares" if declared else "it runs past"
-        amount = f"{seconds / 60:.1f} min" if declared else f"{limit / 60:g} min"
-        super().__init__(path, f"too long: {how} {amount}; the limit is {limit / 60:g} min of audio")
 
 
 class DecoderWarning(UserWarning):

@@ -2,8 +2,9 @@
 
 Adding a verb: write ``_<verb>_arguments(parser)`` and ``_<verb>_run(args) -> int``
 (or import them from the module that does the job) and add one :class:`Verb` line to
-:data:`VERBS`. Handlers raise :class:`~genrekit.commands.common.CommandError` for failures
-that are not about one input file; usage mistakes go through ``args.parser.error``
+:data:`VERBS`. Handlers raise :class:`~genrekit.errors.CommandError` for failures
+that are not about one input file; any :class:`~genrekit.errors.GenrekitError` a handler lets
+through is printed as one line too (exit status 1); usage mistakes go through ``args.parser.error``
 (exit status 2). Shared argument types and options live in :mod:`genrekit.commands.common`.
 
 Exit status: 0 success, 1 some input failed or the job could not finish, 2 usage
@@ -18,8 +19,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import __version__
-from .commands.common import (CommandError, Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
+from ._version import __version__
+from .commands.common import (Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
 from .commands.classify import classify_arguments, classify_run
@@ -33,6 +34,7 @@ from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
 from .commands.similar import similar_arguments, similar_run
 from .commands.train import train_arguments, train_run
+from .errors import CommandError, GenrekitError
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     _terminate_like_ctrl_c()
     try:
         return args.run(args)
-    except CommandError as exc:
+    except GenrekitError as exc:
+        # Raised on purpose: its message is the whole story (a verb's CommandError, a bad file, a bad cache...).
         print(error_line(args.parser.prog, str(exc)), file=sys.stderr)
         return 1
     except BrokenPipeError:
@@ -148,35 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except Exception as exc:
-        if not _is_clean_error(exc):
-            raise
-        # Bad input or bad state that a verb did not word itself: still one line, no traceback.
-        print(error_line(args.parser.prog, str(exc)), file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         kept = getattr(args, "kept", None) or "nothing was saved"
         print(f"{args.parser.prog}: interrupted; {kept}", file=sys.stderr)
         return 130
-
-
-#: Errors whose message is a complete, user-facing sentence (module, class name).
-CLEAN_ERRORS = (
-    ("genrekit.store", "StoreError"), ("genrekit.library", "ResultsError"),
-    ("genrekit.datasets.tables", "DatasetError"), ("genrekit.models.bundle", "BundleError"),
-    ("genrekit.models.train_cnn", "TrainingError"), ("genrekit.audio", "AudioError"),
-    ("genrekit.similar", "SimilarityError"),
-)
-
-
-def _is_clean_error(exc: BaseException) -> bool:
-    # Looked up among loaded modules: an error of a module never imported cannot occur,
-    # and the CLI's start-up stays free of heavy imports.
-    for module, name in CLEAN_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None and isinstance(exc, cls):
-            return True
-    return False
 
 
 def _terminate_like_ctrl_c() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from ._io import write_json_atomic
 from .datasets import FeatureTable, make_splits
 from .datasets.gtzan import read_artist_index

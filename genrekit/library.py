@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ._io import jsonable
 from .batch import Failure, Result, Summary, progress_bar
+from .errors import ResultsError
 from .files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 from .prediction import Prediction
 
@@ -114,10 +115,6 @@ class ResultsStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
-
-
-class ResultsError(Exception):
-    """A results file that cannot be opened or used (locked, newer schema, not writable...)."""
 
 
 class JsonlResults(ResultsStore):

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class SimilarityError(ValueError):
-    """A results store that cannot answer a similarity query; says which file and why."""
+from .errors import SimilarityError
 
 
 @dataclass

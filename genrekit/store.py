@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import settings
+from .errors import StoreError
 from .features.sets import FeatureSet
 from .files import FILE_HASHES_TABLE, SqliteFileHashes
 
@@ -47,18 +49,13 @@ CREATE TABLE IF NOT EXISTS features (
 """ + FILE_HASHES_TABLE
 
 
-class StoreError(Exception):
-    """The cache database is damaged or unusable; the message says which file and what to do."""
-
-
 def _checksum(blob: bytes) -> str:
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
 def default_cache_dir() -> Path:
-    """``$GENREKIT_CACHE`` if set, else ``~/.cache/genrekit``."""
-    env = os.environ.get("GENREKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genrekit"
+    """``$GENREKIT_CACHE`` if set, else ``~/.cache/genrekit`` (:class:`genrekit.config.Settings`)."""
+    return settings().cache_dir
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import fsync_dir
+from .errors import TagError
 
 #: Outcomes of :func:`write_genre`.
 WRITTEN, WOULD_WRITE, UNCHANGED, UNSUPPORTED, READ_ONLY, FAILED = (
@@ -91,10 +92,6 @@ class TagChange:
         if self.status == UNCERTAIN:
             return f"{self.path}: tags not written, uncertain: {self.reason}"
         return f"{self.path}: tags not written: {self.reason}"
-
-
-class TagError(Exception):
-    """A tag that cannot be read or written; the message says why."""
 
 
 # --- reading -----------------------------------------------------------------------

@@ -15,3 +15,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set GENREKIT_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    """genrekit reads ``GENREKIT_*`` once per process (:func:`genrekit.config.settings`): each test,
+    and whatever it sets with ``monkeypatch.setenv`` before genrekit first looks, starts afresh."""
+    from genrekit.config import settings
+
+    settings.cache_clear()
+    yield
+    settings.cache_clear()

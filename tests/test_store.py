@@ -113,7 +113,11 @@ def test_content_hash_names_bytes_not_files(tmp_path):
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
+    from genrekit.config import settings
+
     monkeypatch.setenv("GENREKIT_CACHE", str(tmp_path / "here"))
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("GENREKIT_CACHE")
+    assert default_cache_dir() == tmp_path / "here"  # read once per process...
+    settings.cache_clear()  # ...until asked to read again
     assert default_cache_dir() == default_cache_dir().home() / ".cache" / "genrekit"

@@ -23,12 +23,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from ..errors import CommandError
+
 #: How to get PyTorch without the gigabytes of CUDA packages a bare ``torch`` brings (README).
 TORCH_HINT = 'pip install torch==2.13.0 "genrekit[train]"'
-
-
-class CommandError(Exception):
-    """A verb could not do its job (unreadable cache, unwritable output...): exit status 1."""
 
 
 def error_line(prog: str, message: str) -> str:

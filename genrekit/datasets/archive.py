@@ -24,13 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from .tables import DatasetError
+from ..errors import DatasetError, UnsafeArchiveError
 
 _CHUNK = 1 << 20
-
-
-class UnsafeArchiveError(DatasetError):
-    """An archive member that would land outside the destination, or is not a plain file or folder."""
 
 
 def member_path(name: str, archive: str | os.PathLike) -> PurePosixPath | None:

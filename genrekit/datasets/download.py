@@ -21,16 +21,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .tables import DatasetError
+from ..errors import DatasetError, DownloadError
 
 _CHUNK = 1 << 20  # 1 MiB per read: progress updates often, memory stays flat
 _TIMEOUT = 60.0  # seconds without a byte before a connection counts as dropped
 _BACKOFF = 1.0  # seconds before the first retry; doubled for each further one
 _USER_AGENT = "genrekit-datasets (+https://github.com/genrekit)"
-
-
-class DownloadError(DatasetError):
-    """A download that could not finish, or whose checksum does not match."""
 
 
 def file_checksum(path: str | os.PathLike, algorithm: str) -> str:

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import atomic_write, write_json_atomic
+from ..errors import DatasetError
 from .archive import UnsafeArchiveError, unpack
 from .download import DownloadError, fetch, file_checksum
 from .registry import ALGORITHMS, Dataset, Resource, get_dataset
-from .tables import DatasetError
 
 META = ".genrekit"
 

@@ -31,13 +31,11 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .tables import DatasetError
+from ..config import settings
+from ..errors import DatasetError
 
 #: Checksum algorithms accepted in ``"<algorithm>:<hex digest>"`` strings.
 ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}
-
-#: Environment variable naming a JSON catalogue of extra datasets.
-CATALOGUE_ENV = "GENREKIT_CATALOGUE"
 
 _CHECKSUM = re.compile(r"^(md5|sha1|sha256):([0-9a-f]+)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -407,9 +405,8 @@ BUILTIN: tuple[Dataset, ...] = (GTZAN, FMA_METADATA, FMA_SMALL, FMA_MEDIUM, BALL
 
 # --- lookup ------------------------------------------------------------------------------------------
 def default_root() -> Path:
-    """The data root: ``$GENREKIT_DATA`` if set, else ``~/genrekit-data``."""
-    env = os.environ.get("GENREKIT_DATA")
-    return Path(env).expanduser() if env else Path.home() / "genrekit-data"
+    """The data root: ``$GENREKIT_DATA`` if set, else ``~/genrekit-data`` (:class:`genrekit.config.Settings`)."""
+    return settings().data_root
 
 
 def load_catalogue(path: str | os.PathLike) -> list[Dataset]:
@@ -463,7 +460,7 @@ def load_catalogue(path: str | os.PathLike) -> list[Dataset]:
 def all_datasets() -> dict[str, Dataset]:
     """Built-in datasets plus those of ``$GENREKIT_CATALOGUE`` (which may replace a built-in by name)."""
     found = {d.name: d for d in BUILTIN}
-    catalogue = os.environ.get(CATALOGUE_ENV)
+    catalogue = settings().catalogue
     if catalogue:
         found.update({d.name: d for d in load_catalogue(catalogue)})
     return found

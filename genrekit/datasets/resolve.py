@@ -21,9 +21,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import DatasetError
 from .install import _meta, dataset_folder, installed, read_state
 from .registry import Dataset, default_root, get_dataset
-from .tables import DatasetError
 
 #: Subsets of FMA each subset includes (the medium set contains the small one).
 FMA_SUBSETS = {"small": ("small",), "medium": ("small", "medium"), "large": ("small", "medium", "large")}

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import TAIL_TOLERANCE
+from ..errors import DatasetError
 
 #: Sample rate of the Kaggle tables' ``length`` column (and of every gtzan57 set).
 KAGGLE_SR = 22050
@@ -42,10 +43,6 @@ _LONGEST_30S_ROW = round(30 * KAGGLE_SR) * (1 + TAIL_TOLERANCE)
 #: A window index as genrekit and Kaggle write it: unpadded, between stem and extension.
 #: GTZAN's own numbers are zero-padded (``00000``), so ``blues.00000.wav`` is not a window.
 _WINDOW_ROW = re.compile(r"^(?P<track>.+)\.(?P<k>0|[1-9]\d*)$")
-
-
-class DatasetError(ValueError):
-    """A data file that cannot be used, with a message naming the file and the problem."""
 
 
 @dataclass

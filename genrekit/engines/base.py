@@ -6,13 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..batch import Result
-
-
-class EngineError(Exception):
-    """An engine cannot run the job at all (not installed, cluster unreachable, inputs unreadable).
-
-    Not about one file: the command stops with this message (exit status 1).
-    """
+from ..errors import EngineError
 
 
 class Engine:

@@ -97,7 +97,7 @@ def probe_files(paths: list[str]) -> tuple[str, str, list[tuple[str, str | None]
     """The Ray task of the start-up check: ``(host, genrekit version, [(path, problem or None)])``."""
     import socket
 
-    from .. import __version__
+    from .._version import __version__
 
     answers = []
     for path in paths:
@@ -199,7 +199,7 @@ class RayEngine(Engine):
             them or a node runs another genrekit version. Files this process cannot
             read either are left to the job, which reports them as bad files.
         """
-        from .. import __version__
+        from .._version import __version__
 
         self.start()
         ray = self._ray

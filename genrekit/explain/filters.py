@@ -46,14 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ExplainError
+
 #: Windows per onnxruntime call (bounds memory: 64 × 128 × 130 float32 ≈ 4 MB of input).
 BATCH = 64
 #: Marker colour (palette index 255) for the peak time in the crops: cyan, absent from the map.
 MARKER = (0, 230, 255)
-
-
-class ExplainError(Exception):
-    """An explanation that cannot be made (not a CNN bundle, no such layer...)."""
 
 
 # --- the ONNX graph -----------------------------------------------------------------------

@@ -45,8 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._io import current_umask, dumps, fsync_dir
+from ..errors import BundleError
 from ..features.sets import FeatureSet
 
 FORMAT = "genrekit-bundle"
@@ -64,15 +65,6 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 TOLERANCE = 1e-4
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class BundleError(Exception):
-    """A model bundle that cannot be loaded or written; names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 # --- the loaded bundle ---------------------------------------------------------------

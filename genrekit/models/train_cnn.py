@@ -81,8 +81,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import __version__
+from .._version import __version__
 from .._io import write_bytes_atomic, write_json_atomic
+from ..errors import TrainingError
 from . import cnn
 from .cnn_options import DEFAULTS, add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
 from .cnn_data import (
@@ -115,10 +116,6 @@ ONNX_OPSET = 18
 INPUT_NAME = "logmel"
 OUTPUT_NAME = "probabilities"
 _CHECKPOINT_FORMAT = "genrekit-cnn-checkpoint"
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or finish (mismatched checkpoint, failed export...)."""
 
 
 # --- the training run ----------------------------------------------------------------

@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..errors import ReportError
+
 __all__ = ["ReportError", "RESULTS", "find_runs", "load_run", "load_cluster", "build_report", "run_inputs",
            "LEAK_NOTE"]
 
@@ -35,10 +37,6 @@ HISTORY = "history.csv"
 LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figures are optimistic "
              "and not comparable with track-grouped splits")
 HISTORY_NUMBERS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "finished")
-
-
-class ReportError(Exception):
-    """An input cannot be used for a report; the message names the file and the problem."""
 
 
 # --- reading -----------------------------------------------------------------------------------------

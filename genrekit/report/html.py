@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from .._io import write_bytes_atomic
 from .build import ReportError, build_report, load_cluster, load_run
 

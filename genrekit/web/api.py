@@ -40,21 +40,24 @@ import os
 import secrets
 import tempfile
 import time
-
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
 from ..models.bundle import BundleError
 from ..files import AUDIO_EXTENSIONS
 from .. import output
 from ..output import seconds
+
+if TYPE_CHECKING:  # app.py imports this module: the class is named here for the annotations only
+    from .app import WebState
 
 log = logging.getLogger("genrekit.web")
 
@@ -173,8 +176,14 @@ class ModelsResponse(BaseModel):
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503)}
 
 
-def _state(request: Request):
+def server_state(request: Request) -> WebState:
+    """The server's settings and shared resources: the one :class:`~genrekit.web.app.WebState` that
+    ``create_app`` made, handed to every route as a FastAPI dependency (``state: ServerState``)."""
     return request.app.state.web
+
+
+#: A route parameter that receives the :class:`~genrekit.web.app.WebState`.
+ServerState = Annotated["WebState", Depends(server_state)]
 
 
 # --- health -----------------------------------------------------------------------------------
@@ -195,8 +204,7 @@ def audio_formats() -> list[str]:
 
 
 @health_router.get("/health", response_model=HealthResponse, summary="Is the server up, and what can it do?")
-async def health(request: Request) -> HealthResponse:
-    state = _state(request)
+async def health(state: ServerState) -> HealthResponse:
     if not hasattr(state, "_formats"):
         state._formats = audio_formats()
     return HealthResponse(status="ok", version=__version__, model=state.default.name, formats=state._formats,
@@ -223,8 +231,7 @@ def _model_info(name: str, meta: dict, default: bool) -> ModelInfo:
 
 
 @models_router.get("/models", response_model=ModelsResponse, summary="The models this server offers")
-async def models(request: Request) -> ModelsResponse:
-    state = _state(request)
+async def models(state: ServerState) -> ModelsResponse:
     out, broken = [], []
     for name in state.bundles:
         try:
@@ -440,10 +447,10 @@ _MULTIPART_BODY = {
 )
 async def classify(
     request: Request,
+    state: ServerState,
     model: str | None = Query(None, description="A model name from /api/models (default: the server's default)."),
     spectrogram: bool = Query(True, description="Also draw the mel-spectrogram image."),
 ) -> ClassifyResponse:
-    state = _state(request)
     if state.tmp_dir is None:  # an app driven without its lifespan (some test clients)
         state.start()
     try:
@@ -595,8 +602,8 @@ def _note(state, received: int) -> None:
     responses={200: {"content": {"image/png": {}}, "description": "The PNG."}, 404: {"model": ErrorResponse}},
     response_class=Response,
 )
-async def spectrogram_png(request: Request, sid: str) -> Response:
-    png = _state(request).spectrograms.get(sid) if set(sid) <= _ID_CHARS else None
+async def spectrogram_png(sid: str, state: ServerState) -> Response:
+    png = state.spectrograms.get(sid) if set(sid) <= _ID_CHARS else None
     if png is None:
         raise HTTPException(404, "no such spectrogram (images are kept for the most recent analyses only)")
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
@@ -607,7 +614,6 @@ stats_router = APIRouter(prefix="/api", include_in_schema=False)
 
 
 @stats_router.get("/_stats")
-async def stats(request: Request) -> dict:
+async def stats(state: ServerState) -> dict:
     """Request-body bytes the last upload request pulled from the connection (tests only)."""
-    state = _state(request)
     return {**state.stats, "tmp_dir": state.tmp_dir, "spectrograms": len(state.spectrograms)}

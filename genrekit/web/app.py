@@ -57,13 +57,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .._version import __version__
+from ..config import settings
 
 log = logging.getLogger("genrekit.web")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-#: Environment variable that turns on ``GET /api/_stats`` (byte counters for the tests).
-STATS_ENV = "GENREKIT_WEB_STATS"
 #: Longest decoded audio analysed by default (seconds): 30 minutes.
 DEFAULT_MAX_DURATION = 30 * 60.0
 #: Uploads in progress at once (beyond: 503 with Retry-After).
@@ -414,7 +413,7 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     from . import api
 
     if stats is None:
-        stats = os.environ.get(STATS_ENV) == "1"
+        stats = settings().web_stats
     state = WebState(model, max_upload_mb, runs_dir, workers, stats, max_duration=max_duration,
                      max_uploads=max_uploads, body_timeout=body_timeout, processes=processes, library=library)
 
