@@ -281,3 +281,9 @@ def test_an_unknown_genre_is_a_clear_error(tmp_path, capsys):
     song = _song(tmp_path / "song.wav", 16000, 4.0)
     assert main(["explain", str(song), "--label", "polka", "--out", str(tmp_path / "x.png")]) == 1
     assert "unknown genre 'polka'" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_filters_of_a_model_without_conv_bundle_point_to_saliency(tiny, tmp_path, capsys):
+    code = main(["explain", "filters", "--model", "gtzan57", "--data", str(tiny["data"]), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert code == 1 and "explain filters needs a CNN bundle" in err and "genrekit explain SONG" in err
