@@ -1,4 +1,4 @@
-"""``genrekit explain``: top dataset excerpts per conv filter, occlusion saliency; both without torch.
+"""``genrekit explain``: top dataset excerpts per conv filter, occlusion saliency of every model kind; all without torch.
 
 A tiny CNN (seed3, width 8, 2 epochs) is trained once on real files synthesised here:
 two "genres", noise bursts (4 per second) and sustained harmonic tones, 4 s each.
@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -140,31 +141,149 @@ def test_filters_runs_without_torch(tiny, tmp_path):
     assert json.loads((out / "filters.json").read_text())["tensor"] in (out / "index.html").read_text()
 
 
-def test_saliency_lies_where_the_cue_is(tiny):
-    # 4 s of silence, then 4 s of bursts: only the second half can hold evidence of "bursts"
-    bursts = clip("bursts", np.random.default_rng(5))
-    y = np.concatenate([np.zeros_like(bursts), bursts])
-    bundle = load_bundle(tiny["run"])
-    result = occlusion_saliency(bundle, y, label="bursts")
-    assert result.label == "bursts" and result.saliency.shape == result.spec.shape
-    mass = np.clip(result.saliency, 0, None).sum(axis=0)
-    half = int(round(4.0 / result.seconds_per_frame))
-    assert mass.sum() > 0
-    assert mass[half:].sum() > 0.8 * mass.sum(), (mass[:half].sum(), mass[half:].sum())
-    # a constant (silent) window is unchanged by a grey patch: no saliency at all there
-    assert np.abs(result.saliency[:, : int(1.4 / result.seconds_per_frame)]).max() < 1e-6
+# --- occlusion saliency: every model kind ---------------------------------------------------------
+def read_png(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Palette indices ``(height, width)`` and palette ``(n, 3)`` of an 8-bit indexed PNG (any row filter)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
+        assert zlib.crc32(kind + body) == int.from_bytes(data[pos + 8 + n : pos + 12 + n], "big")
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + n
+    width, height, depth, colour = int.from_bytes(chunks[b"IHDR"][:4], "big"), \
+        int.from_bytes(chunks[b"IHDR"][4:8], "big"), chunks[b"IHDR"][8], chunks[b"IHDR"][9]
+    assert (depth, colour) == (8, 3) and b"IEND" in chunks
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8).reshape(height, width + 1)
+    out = np.zeros((height, width), dtype=np.int64)
+    for r in range(height):
+        f, line = raw[r, 0], raw[r, 1:].astype(np.int64)
+        up = out[r - 1] if r else np.zeros(width, dtype=np.int64)
+        row = np.zeros(width, dtype=np.int64)
+        for c in range(width):
+            left = row[c - 1] if c else 0
+            upleft = up[c - 1] if c else 0
+            pred = {0: 0, 1: left, 2: up[c], 3: (left + up[c]) // 2}.get(f)
+            if pred is None:  # Paeth
+                p = left + up[c] - upleft
+                pa, pb, pc = abs(p - left), abs(p - up[c]), abs(p - upleft)
+                pred = left if pa <= pb and pa <= pc else (up[c] if pb <= pc else upleft)
+            row[c] = (line[c] + pred) % 256
+        out[r] = row
+    return out, np.frombuffer(chunks[b"PLTE"], dtype=np.uint8).reshape(-1, 3)
 
 
-def test_saliency_command_writes_png_and_sidecar(tiny, tmp_path):
-    song = tmp_path / "song.wav"
-    sf.write(song, np.concatenate([clip("tones", np.random.default_rng(1)), clip("bursts", np.random.default_rng(2))]),
-             SR, subtype="PCM_16")
-    out = tmp_path / "maps" / "song.png"
-    assert main(["explain", "saliency", str(song), "--model", str(tiny["run"]), "--out", str(out),
-                 "--patch", "32", "32", "--stride", "16", "16"]) == 0
-    frames = 1 + len(audio.load(song, sr=SR)) // 512
-    assert png_size(out.read_bytes()) == (frames, 2 * 128 + 3)  # spectrogram, gap, saliency
+def half_silent(kind: str, sr: int, seed: int, seconds: float = 8.0) -> np.ndarray:
+    """Silence for the first half, then ``kind`` music: the evidence can only lie in the second half."""
+    rng = np.random.default_rng(seed)
+    y = clip(kind, rng, seconds / 2)
+    if sr != SR:
+        import soxr
+
+        y = soxr.resample(y, SR, sr)
+    return np.concatenate([np.zeros_like(y), y]).astype(np.float32)
+
+
+def check_saliency(result, model, y, silent_seconds: float, label: str | None = None) -> None:
+    """The song's own probabilities, the genre asked (default the top one), a grid over the whole
+    plane, exactly 0 where all was silence."""
+    assert np.allclose([result.probabilities[g] for g in model.labels], model.predict_proba(y), atol=1e-5)
+    assert result.label == (label or max(result.probabilities, key=result.probabilities.get))
+    assert result.grid.shape == (len(result.band_edges) - 1, len(result.frame_edges) - 1)
+    assert result.frame_edges[-1] == result.plane.n_frames and result.band_edges[-1] == result.plane.n_bands
+    ends = result.frame_edges[1:] * result.seconds_per_frame
+    # silencing silence changes nothing: the cells wholly inside the silent half score exactly 0
+    silent = ends <= silent_seconds - 0.1
+    assert silent.any() and np.abs(result.grid[:, silent]).max() < 1e-6
+    assert np.abs(result.grid[:, ~silent]).max() > 1e-4  # and the music does matter
+
+
+def test_saliency_of_the_default_model_lies_in_the_music():
+    from genrekit.explain import occlusion_target
+    from genrekit.predict import load_model
+
+    model = load_model()
+    assert model.has_backbone and occlusion_target(model).kind == "backbone + head"
+    y = half_silent("tones", model.sample_rate, 1)
+    result = occlusion_saliency(model, y, bands=3, seconds=1.0)
+    check_saliency(result, model, y, 4.0)
+    other = next(g for g in model.labels if g != result.label)
+    assert occlusion_saliency(model, y, label=other, bands=3, seconds=1.0).label == other
+
+
+def test_saliency_of_a_feature_table_model_silences_the_audio():
+    from genrekit.explain import occlusion_target
+    from genrekit.predict import load_model
+
+    model = load_model("gtzan57")
+    assert occlusion_target(model).kind == "feature table"
+    y = half_silent("bursts", model.sample_rate, 2)
+    result = occlusion_saliency(model, y, bands=2, seconds=1.0)
+    check_saliency(result, model, y, 4.0)
+
+
+def test_saliency_of_a_cnn_bundle(tiny):
+    from genrekit.predict import GenreClassifier
+
+    model = GenreClassifier(load_bundle(tiny["run"]), name="tiny")
+    y = half_silent("bursts", SR, 5)
+    result = occlusion_saliency(model, y, label="bursts", bands=4, seconds=0.5)
+    check_saliency(result, model, y, 4.0, "bursts")
+    # the bursts are the evidence of "bursts": silencing them lowers its probability
+    assert result.grid[:, result.frame_edges[:-1] * result.seconds_per_frame >= 4.0].sum() > 0
+    with pytest.raises(Exception, match="unknown genre 'polka'"):
+        occlusion_saliency(model, y, label="polka")
+
+
+def _song(path: Path, sr: int, seconds: float = 8.0) -> Path:
+    sf.write(path, half_silent("tones", sr, 3, seconds), sr, subtype="PCM_16")
+    return path
+
+
+def test_explain_song_with_the_default_model_writes_png_and_json(tmp_path, monkeypatch, capsys):
+    from genrekit.explain.figure import figure_size
+
+    song = _song(tmp_path / "song.wav", 16000)
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", str(song), "--bands", "2"]) == 0  # `genrekit explain SONG`: no sub-verb needed
+    assert "musicnn" in capsys.readouterr().err
+    image = tmp_path / "song.saliency.png"
+    side = json.loads((tmp_path / "song.saliency.json").read_text())
+    assert side["model"] == "musicnn" and side["model_kind"] == "backbone + head"
+    assert side["label"] == max(side["probabilities"], key=side["probabilities"].get)
+    assert side["band_edges_hz"][0] == 0 and side["band_edges_hz"][-1] == 8000 and len(side["band_edges_hz"]) == 3
+    grid = np.array(side["saliency"])
+    assert grid.shape == (2, len(side["cell_starts_s"])) and side["cell_starts_s"][:2] == [0.0, 2.0]
+    assert np.abs(grid[:, np.array(side["cell_ends_s"]) <= 4.0]).max() == 0  # the silent half
+    frames = 1 + 8 * 16000 // 256
+    pixels, palette = read_png(image.read_bytes())
+    assert pixels.shape[::-1] == figure_size(frames)
+    colours = {tuple(c) for c in palette[np.unique(pixels)]}
+    assert (255, 255, 255) in colours and (0, 0, 0) in colours and len(colours) > 50  # maps, ink, paper
+
+
+@pytest.mark.parametrize("model", ["gtzan57", "cnn"])
+def test_explain_saliency_command_with_other_models(tiny, tmp_path, model):
+    spec = str(tiny["run"]) if model == "cnn" else model
+    song = _song(tmp_path / "song.wav", SR)
+    out = tmp_path / "maps" / "x.png"
+    assert main(["explain", "saliency", str(song), "--model", spec, "--out", str(out), "--seconds", "1"]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["label"] in ("bursts", "tones") and side["label"] == max(side["probabilities"], key=side["probabilities"].get)
-    assert abs(sum(side["probabilities"].values()) - 1) < 1e-6 and side["patch"] == [32, 32]
-    assert len(side["saliency_per_second"]) >= 8
+    assert side["model_kind"] == ("CNN" if model == "cnn" else "feature table")
+    assert len(side["saliency"]) == 4 and len(side["saliency"][0]) == 8 and side["cell_ends_s"][-1] == 8.0
+    pixels, _ = read_png(out.read_bytes())
+    assert pixels.shape[0] > 2 * 128 and pixels.shape[1] > 480
+
+
+def test_an_unknown_genre_is_a_clear_error(tmp_path, capsys):
+    song = _song(tmp_path / "song.wav", 16000, 4.0)
+    assert main(["explain", str(song), "--label", "polka", "--out", str(tmp_path / "x.png")]) == 1
+    assert "unknown genre 'polka'" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_filters_of_a_model_without_conv_bundle_point_to_saliency(tiny, tmp_path, capsys):
+    code = main(["explain", "filters", "--model", "gtzan57", "--data", str(tiny["data"]), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert code == 1 and "explain filters needs a CNN bundle" in err and "genrekit explain SONG" in err

@@ -6,12 +6,55 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..explain import BANDS, SECONDS
 from .common import CommandError, add_model_argument, model_path, no_audio_error, positive_int, seconds
+
+
+class _SongOrVerb(argparse._SubParsersAction):
+    """``explain``'s sub-verbs, where a first word that names none is the song to explain:
+    ``genrekit explain SONG`` is ``genrekit explain saliency SONG``."""
+
+    class _AnyWord(dict):
+        """The sub-verbs (a live view, for help and listing) that argparse's choice check lets any word through."""
+
+        def __init__(self, verbs: dict) -> None:
+            super().__init__()
+            self.verbs = verbs
+
+        def __contains__(self, word) -> bool:
+            return True
+
+        def __iter__(self):
+            return iter(self.verbs)
+
+        def __len__(self) -> int:
+            return len(self.verbs)
+
+        def __getitem__(self, word):
+            return self.verbs[word]
+
+        def keys(self):
+            return self.verbs.keys()
+
+        def items(self):
+            return self.verbs.items()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = self._AnyWord(self._name_parser_map)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] not in self._name_parser_map:
+            values = ["saliency", *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def explain_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit explain``'s sub-verbs and their arguments to ``p``."""
-    sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    p.usage = "%(prog)s [SONG | saliency SONG | filters] ..."
+    p.description = ("Where in a song the evidence for its genre lies (`genrekit explain SONG`: occlusion "
+                     "saliency, any model), and what a CNN's filters respond to (`genrekit explain filters`).")
+    sub = p.add_subparsers(dest="what", metavar="WHAT", required=True, action=_SongOrVerb, prog=p.prog)
     f = sub.add_parser("filters", help="top dataset excerpts per filter of a conv layer: PNG crops, wavs, index.html",
                        description="For each filter of a convolution layer, find the dataset windows that activate "
                                    "it most (maximum over time and frequency) and write their log-mel crops, short "
@@ -27,30 +70,35 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", "-o", required=True, metavar="DIR", type=Path, help="output folder")
     f.set_defaults(parser=f)
 
-    s = sub.add_parser("saliency", help="occlusion saliency of a song for its predicted genre, as a PNG",
-                       description="Hide each region of the log-mel input in turn (a patch set to the window's "
-                                   "mean dB) and draw how much the predicted genre's probability drops, under the "
-                                   "song's mel-spectrogram; the genre and probabilities go to OUT.json.")
-    s.add_argument("file", metavar="FILE", type=Path, help="an audio file")
-    add_model_argument(s, required=True, what="CNN")
-    s.add_argument("--out", "-o", required=True, metavar="PNG", type=Path,
-                   help="the image to write (a JSON sidecar with the same stem goes beside it)")
-    s.add_argument("--label", metavar="GENRE", help="explain this genre (default: the predicted one)")
-    s.add_argument("--patch", nargs=2, metavar=("BANDS", "FRAMES"), type=positive_int, default=[16, 16],
-                   help="occluding rectangle in mel bands and frames (default 16 16)")
-    s.add_argument("--stride", nargs=2, metavar=("BANDS", "FRAMES"), type=positive_int, default=[8, 8],
-                   help="grid step in mel bands and frames (default 8 8)")
+    s = sub.add_parser("saliency", help="occlusion saliency of a song for its genre, as a PNG (the default: "
+                                        "`genrekit explain SONG`)",
+                       description="Silence each cell of a grid over the song's time-frequency plane in turn "
+                                   "and draw how much the genre's probability drops, under the song's "
+                                   "spectrogram; works with every model (no PyTorch). The numbers go to a JSON "
+                                   "file beside the image.")
+    s.add_argument("file", metavar="SONG", type=Path, help="an audio file")
+    add_model_argument(s)
+    s.add_argument("--out", "-o", metavar="PNG", type=Path,
+                   help="the image to write, a JSON file with the same stem beside it "
+                        "(default: SONG's name + .saliency.png in the current folder)")
+    s.add_argument("--label", metavar="GENRE", help="explain this genre (default: the model's top genre for the song)")
+    s.add_argument("--bands", metavar="N", type=positive_int, default=BANDS,
+                   help=f"rows of the grid: equal runs of mel bands (default {BANDS})")
+    s.add_argument("--seconds", metavar="S", type=seconds, default=SECONDS,
+                   help=f"length of a grid cell in seconds (default {SECONDS:g})")
     s.set_defaults(parser=s)
 
 
 def explain_run(args: argparse.Namespace) -> int:
+    if args.what == "saliency":
+        return _saliency(args)
     from ..models.bundle import BundleError, load_bundle
 
     try:
         bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
-    return (_filters if args.what == "filters" else _saliency)(args, bundle)
+    return _filters(args, bundle)
 
 
 def _filters(args, bundle) -> int:
@@ -78,25 +126,32 @@ def _filters(args, bundle) -> int:
     return 1 if failed else 0
 
 
-def _saliency(args, bundle) -> int:
+def _saliency(args) -> int:
     from .. import audio
     from .._io import write_bytes_atomic, write_json_atomic
     from ..explain import ExplainError, occlusion_saliency, saliency_png
+    from ..models.bundle import BundleError
+    from ..predict import load_model
 
-    fs = bundle.feature_set
     try:
-        y = audio.load(args.file, sr=fs.sample_rate, min_samples=fs.min_samples)
-        result = occlusion_saliency(bundle, y, label=args.label, patch=tuple(args.patch), stride=tuple(args.stride))
+        model = load_model(model_path(args.model))
+    except BundleError as exc:
+        raise CommandError(f"cannot load the model: {exc}") from exc
+    try:
+        y = audio.load(args.file, sr=model.sample_rate, min_samples=model.min_samples)
+        result = occlusion_saliency(model, y, label=args.label, bands=args.bands, seconds=args.seconds)
     except (audio.AudioError, ExplainError) as exc:
         raise CommandError(str(exc)) from exc
-    sidecar = args.out.with_suffix(".json")
+    out = args.out or Path(f"{args.file.stem}.saliency.png")
+    sidecar = out.with_suffix(".json")
     try:
-        write_bytes_atomic(args.out, saliency_png(result))
-        write_json_atomic(sidecar, {"file": str(args.file), "model": str(bundle.path), "image": args.out.name,
-                                    "panels": ["log-mel spectrogram (dB)", "occlusion saliency (probability drop)"],
+        write_bytes_atomic(out, saliency_png(result, title=args.file.name))
+        write_json_atomic(sidecar, {"file": str(args.file), "image": out.name,
+                                    "panels": [f"spectrogram ({result.plane.unit})",
+                                               "occlusion saliency (drop in the label's probability)"],
                                     **result.to_dict()})
     except OSError as exc:
-        raise CommandError(f"cannot write {args.out}: {exc}") from exc
-    print(f"explain saliency: {args.file}: {result.label} ({result.probabilities[result.label]:.2f}) "
-          f"-> {args.out}, {sidecar.name}", file=sys.stderr)
+        raise CommandError(f"cannot write {out}: {exc}") from exc
+    print(f"explain: {args.file}: {result.label} ({result.probabilities[result.label]:.2f}, model {result.model}) "
+          f"-> {out}, {sidecar.name}", file=sys.stderr)
     return 0

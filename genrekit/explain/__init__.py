@@ -1,22 +1,39 @@
-"""Explaining CNN genre models without PyTorch: what filters respond to, where the evidence lies.
+"""Explaining genre models without PyTorch: where in a song the evidence lies, what filters respond to.
 
-Both work on a CNN bundle's ONNX graph with onnxruntime, so they run on the core install.
+Both run on onnxruntime, so they work on the core install.
 
-- :mod:`genrekit.explain.filters`: for each filter of a convolution layer, the dataset
-  excerpts that activate it most (log-mel crops, wav excerpts, an HTML index to look and
-  listen); after Choi, Fazekas & Sandler (2016) and Zeiler & Fergus (2014).
 - :mod:`genrekit.explain.saliency`: occlusion saliency (Zeiler & Fergus 2014) of a whole
-  song for its predicted genre, drawn under its mel-spectrogram.
+  song for a genre, for every kind of model; :mod:`genrekit.explain.occlusion` says what each
+  model kind provides for it (:func:`occlusion_target`), :mod:`genrekit.explain.figure` draws it.
+- :mod:`genrekit.explain.filters`: for each filter of a CNN bundle's convolution layer, the
+  dataset excerpts that activate it most (log-mel crops, wav excerpts, an HTML index to look
+  and listen); after Choi, Fazekas & Sandler (2016) and Zeiler & Fergus (2014).
 
->>> from genrekit.explain import top_excerpts, write_filters      # doctest: +SKIP
->>> probe, excerpts, failed = top_excerpts(bundle, files, top=8)
->>> write_filters("filters/", bundle, probe, excerpts)
+>>> from genrekit import load_model                                  # doctest: +SKIP
+>>> s = occlusion_saliency(load_model(), y)                          # y: mono at the model's rate
+>>> open("saliency.png", "wb").write(saliency_png(s, title="song.mp3"))
 """
 
-from .filters import ConvLayer, Excerpt, ExplainError, LayerProbe, conv_layers, top_excerpts, write_filters
-from .saliency import Saliency, occlusion_map, occlusion_saliency, saliency_png
+from importlib import import_module
 
-__all__ = [
-    "ConvLayer", "Excerpt", "ExplainError", "LayerProbe", "Saliency", "conv_layers", "occlusion_map",
-    "occlusion_saliency", "saliency_png", "top_excerpts", "write_filters",
-]
+#: Default occlusion grid: rows of equal mel-band runs, and the cell length in seconds. Chosen so
+#: that the default model explains a 30-s clip in seconds on one core (about 300 backbone patch
+#: runs). Defined here, not in :mod:`.saliency`, so that the command line reads them without numpy.
+BANDS = 4
+SECONDS = 2.0
+
+# Imported on first use: `genrekit --help` and the parser need the defaults above, not numpy.
+_WHERE = {
+    "saliency_png": "figure", "ConvLayer": "filters", "Excerpt": "filters", "ExplainError": "filters",
+    "LayerProbe": "filters", "conv_layers": "filters", "top_excerpts": "filters", "write_filters": "filters",
+    "OcclusionTarget": "occlusion", "Plane": "occlusion", "occlusion_target": "occlusion",
+    "Saliency": "saliency", "occlusion_saliency": "saliency",
+}
+
+__all__ = ["BANDS", "SECONDS", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

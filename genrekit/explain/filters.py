@@ -85,8 +85,9 @@ def check_cnn(bundle) -> None:
     """Raise :class:`ExplainError` unless ``bundle`` is a CNN bundle (log-mel patches in)."""
     if getattr(bundle, "kind", None) != "cnn":
         raise ExplainError(
-            f"{bundle.path}: explain needs a CNN bundle (kind 'cnn', log-mel input); this one is "
-            f"{getattr(bundle, 'kind', '?')!r}"
+            f"{bundle.path}: explain filters needs a CNN bundle (kind 'cnn'); this one is "
+            f"{getattr(bundle, 'kind', '?')!r} (`genrekit explain SONG --model ...` draws the saliency "
+            f"of any model)"
         )
 
 

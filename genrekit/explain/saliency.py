@@ -1,24 +1,23 @@
-"""Where in the mel-spectrogram the evidence for the predicted genre lies: occlusion saliency.
+"""Where in a song the evidence for a genre lies: occlusion saliency, for every kind of model.
 
-Method (Zeiler & Fergus 2014)
------------------------------
-For every window of the song (the bundle's window and hop, the same log-mel patches
-prediction uses), a rectangle of ``patch`` mel bands × frames is set to the window's
-mean dB value ("grey": neither loud nor silent for this window) at every position of a
-grid with step ``stride``, and the network runs on each occluded copy (in batches). The
-**drop** of the predicted genre's probability, ``p(window) - p(occluded)``, is credited
-to every cell of the rectangle; a cell's saliency is the mean drop over the rectangles
-that covered it. Windows overlap, so the song's map is the mean over the windows that
-cover each frame.
+Method (Zeiler & Fergus 2014, on the song's time–frequency plane)
+------------------------------------------------------------------
+The song's plane (:func:`genrekit.explain.occlusion.occlusion_target`: the model's own
+spectrogram input, or for feature-table models the STFT of the audio) is cut into a grid of
+``bands`` rows, equal runs of mel bands, by cells of ``seconds`` in time. Each cell in turn is
+silenced (its energy removed) and the song's probability of the genre explained is measured
+again, as ``genrekit classify`` computes it (the mean over the model's windows). A cell's
+saliency is the **drop** ``p(song) - p(song with the cell silenced)``:
 
-A positive value means hiding that region lowers the model's belief in the genre: the
-evidence is there. Negative values (hiding it *raises* the belief) are kept in the map
-but drawn as zero. Occlusion needs only forward passes, so it works on the ONNX model
-without PyTorch; its resolution is the patch size, and its cost is one forward pass
-per grid position and window.
+- positive: hiding the cell lowers the model's belief in the genre; the evidence is there;
+- negative: hiding it *raises* the belief (the cell speaks against the genre);
+- zero: the model does not use it, or the cell is silent (silencing silence changes nothing).
 
-The predicted genre is the track's: the argmax of the window probabilities' mean, as
-``genrekit classify`` reports it.
+The drops are song-level probabilities, so on a long song, whose windows each weigh little,
+they are smaller than on a clip. Occlusion needs only forward passes (no gradients), so it runs
+on onnxruntime without PyTorch; each target re-runs only the patches or windows a cell touches.
+
+The genre explained is the model's top genre for the song unless ``label`` names another.
 
 References
 ----------
@@ -28,19 +27,13 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .filters import ExplainError, check_cnn, db_pixels
-
-#: Default occluding rectangle and grid step: (mel bands, frames). 16 frames ≈ 0.37 s at 22050 Hz, hop 512.
-PATCH = (16, 16)
-STRIDE = (8, 8)
-#: Occluded patches per onnxruntime call.
-BATCH = 128
-#: Rows of separator between the two panels of the image.
-GAP = 3
+from . import BANDS, SECONDS
+from .filters import ExplainError
+from .occlusion import Plane, occlusion_target
 
 
 @dataclass
@@ -49,180 +42,126 @@ class Saliency:
 
     Attributes
     ----------
-    spec : np.ndarray [shape=(n_mels, frames), dtype=float32]
-        The song's log-mel spectrogram (dB).
-    saliency : np.ndarray [shape=(n_mels, frames), dtype=float32]
-        Mean probability drop of :attr:`label` when each cell is hidden (positive:
-        evidence for the genre).
+    plane : Plane
+        The song's time–frequency plane (``plane.image``: bands × frames).
+    grid : np.ndarray [shape=(n_rows, n_cells), dtype=float64]
+        Drop of :attr:`label`'s song probability when each cell is silenced; row 0 is the
+        lowest band run.
+    band_edges : np.ndarray [shape=(n_rows + 1,)]
+        Band index at which each row starts (the last: ``n_bands``).
+    frame_edges : np.ndarray [shape=(n_cells + 1,)]
+        Frame at which each cell starts (the last: ``n_frames``).
     label : str
         The genre explained.
     probabilities : dict
-        Track-level probability of every genre.
-    seconds_per_frame : float
-    patch, stride : tuple of int
-        (mel bands, frames).
+        The song's probability of every genre.
+    model : str
+        The model's name.
+    kind : str
+        The model kind (``"backbone + head"``, ``"CNN"``, ``"feature table"``).
     """
 
-    spec: np.ndarray
-    saliency: np.ndarray
+    plane: Plane
+    grid: np.ndarray
+    band_edges: np.ndarray
+    frame_edges: np.ndarray
     label: str
     probabilities: dict
-    seconds_per_frame: float
-    patch: tuple
-    stride: tuple
-    windows: list = field(default_factory=list)
+    model: str
+    kind: str
+
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.plane.seconds_per_frame
+
+    @property
+    def duration(self) -> float:
+        return self.plane.n_samples / self.plane.sample_rate
+
+    def band_hz(self) -> list[float]:
+        """Frequency (Hz) of each row edge: the mel-scale boundary between band runs."""
+        from ..features.spectral import hz_to_mel, mel_to_hz
+
+        p = self.plane
+        m0, m1 = float(hz_to_mel(p.fmin)), float(hz_to_mel(p.fmax))
+        # band b is centred on mel point b + 1 of n_bands + 2; row edges lie halfway between centres
+        mels = m0 + (np.asarray(self.band_edges, dtype=float) + 0.5) * (m1 - m0) / (p.n_bands + 1)
+        hz = mel_to_hz(mels)
+        hz[0], hz[-1] = p.fmin, p.fmax
+        return [round(float(v), 1) for v in hz]
+
+    def per_frame(self) -> np.ndarray:
+        """:attr:`grid` spread over the plane: ``(n_bands, n_frames)``, each cell's drop on its frames."""
+        rows = np.repeat(np.arange(len(self.band_edges) - 1), np.diff(self.band_edges))
+        cols = np.repeat(np.arange(len(self.frame_edges) - 1), np.diff(self.frame_edges))
+        return self.grid[np.ix_(rows, cols)]
 
     def to_dict(self) -> dict:
-        """What the JSON sidecar holds (no arrays but a per-second profile)."""
-        positive = np.clip(self.saliency, 0, None).sum(axis=0)
-        per_second = max(1, int(round(1.0 / self.seconds_per_frame)))
-        profile = [float(positive[i : i + per_second].sum()) for i in range(0, len(positive), per_second)]
-        total = float(positive.sum()) or 1.0
+        """What the JSON sidecar holds: the grid with its axes in Hz and seconds, and the probabilities."""
+        spf = self.seconds_per_frame
         return {
             "label": self.label,
+            "probability": self.probabilities[self.label],
             "probabilities": dict(sorted(self.probabilities.items(), key=lambda kv: -kv[1])),
-            "method": "occlusion (Zeiler & Fergus 2014): mean drop of the label's probability when a "
-                      "patch is set to the window's mean dB",
-            "patch": list(self.patch), "stride": list(self.stride),
-            "seconds_per_frame": self.seconds_per_frame,
-            "duration": self.spec.shape[1] * self.seconds_per_frame,
-            "saliency_per_second": [round(v / total, 5) for v in profile],
+            "model": self.model, "model_kind": self.kind,
+            "method": "occlusion (Zeiler & Fergus 2014): drop of the song's probability of the label when "
+                      "a time-frequency cell is silenced",
+            "duration": round(self.duration, 3),
+            "band_edges_hz": self.band_hz(),
+            "cell_starts_s": [round(float(f) * spf, 3) for f in self.frame_edges[:-1]],
+            "cell_ends_s": [round(min(float(f) * spf, self.duration), 3) for f in self.frame_edges[1:]],
+            # rows from the lowest band run up, columns in time
+            "saliency": [[round(float(v), 6) for v in row] for row in self.grid],
         }
 
 
-def _grid(size: int, patch: int, stride: int) -> list[int]:
-    """Start positions covering ``0..size`` with rectangles of ``patch`` every ``stride`` (the last flush)."""
-    if patch >= size:
-        return [0]
-    starts = list(range(0, size - patch + 1, stride))
-    if starts[-1] != size - patch:
-        starts.append(size - patch)  # the edge gets covered too
-    return starts
+def grid_edges(size: int, parts: int) -> np.ndarray:
+    """``parts + 1`` edges cutting ``0..size`` into near-equal runs (fewer parts when ``size`` is smaller)."""
+    parts = max(1, min(parts, size))
+    return np.round(np.linspace(0, size, parts + 1)).astype(np.int64)
 
 
-def occlusion_map(bundle, X: np.ndarray, target: int, *, patch=PATCH, stride=STRIDE,
-                  batch: int = BATCH) -> np.ndarray:
-    """Occlusion saliency of each window for class ``target``.
+def occlusion_saliency(model, y: np.ndarray, *, label: str | None = None, bands: int = BANDS,
+                       seconds: float = SECONDS) -> Saliency:
+    """Occlusion saliency of a whole signal for its top genre (or ``label``).
 
     Parameters
     ----------
-    bundle : genrekit.models.bundle.Bundle
-    X : np.ndarray [shape=(n, 1, n_mels, n_frames), dtype=float32]
-        The bundle's input patches.
-    target : int
-        Column of the class explained.
-    patch, stride : (int, int)
-        Occluding rectangle and grid step, (mel bands, frames).
-    batch : int
-        Occluded copies per onnxruntime call.
-
-    Returns
-    -------
-    np.ndarray [shape=(n, n_mels, n_frames), dtype=float32]
-        Mean probability drop per cell.
-    """
-    n, _, n_mels, n_frames = X.shape
-    ph, pw = min(patch[0], n_mels), min(patch[1], n_frames)
-    spots = [(f, t) for f in _grid(n_mels, ph, stride[0]) for t in _grid(n_frames, pw, stride[1])]
-    base = bundle.predict_proba(X)[:, target]
-    out = np.zeros((n, n_mels, n_frames), dtype=np.float32)
-    cover = np.zeros((n_mels, n_frames), dtype=np.float32)
-    for f, t in spots:
-        cover[f : f + ph, t : t + pw] += 1
-    for w in range(n):
-        grey = np.float32(X[w, 0].mean())
-        drops = np.empty(len(spots))
-        for s in range(0, len(spots), batch):
-            chunk = spots[s : s + batch]
-            occluded = np.repeat(X[w : w + 1], len(chunk), axis=0)
-            for k, (f, t) in enumerate(chunk):
-                occluded[k, 0, f : f + ph, t : t + pw] = grey
-            drops[s : s + len(chunk)] = base[w] - bundle.predict_proba(occluded)[:, target]
-        for (f, t), d in zip(spots, drops):
-            out[w, f : f + ph, t : t + pw] += d
-    return out / cover
-
-
-def occlusion_saliency(bundle, y: np.ndarray, *, label: str | None = None, patch=PATCH, stride=STRIDE,
-                       batch: int = BATCH) -> Saliency:
-    """Occlusion saliency of a whole signal for its predicted genre (or ``label``).
-
-    Parameters
-    ----------
-    bundle : genrekit.models.bundle.Bundle
-        A CNN bundle.
+    model : genrekit.predict.GenreClassifier
+        Any model (:func:`genrekit.predict.load_model`).
     y : np.ndarray [shape=(n,)]
-        Mono signal at the bundle's sample rate.
+        Mono signal at ``model.sample_rate``.
     label : str, optional
-        Genre to explain (default: the predicted one).
-    patch, stride : (int, int)
-        Occluding rectangle and grid step in (mel bands, frames).
-    batch : int
-        Occluded copies per onnxruntime call.
+        Genre to explain (default: the model's top genre for the song).
+    bands : int
+        Rows of the grid (equal runs of mel bands).
+    seconds : float
+        Length of a grid cell in seconds (the last cell of the song may be shorter).
 
     Returns
     -------
     Saliency
     """
-    from .. import audio
-    from ..models.cnn_data import bundle_inputs, frame_starts
-
-    check_cnn(bundle)
-    if min(*patch, *stride) < 1:
-        raise ValueError(f"patch and stride must be positive, got {patch} and {stride}")
-    fs = bundle.feature_set
-    bounds = audio.window_bounds(len(y), fs.sample_rate, bundle.window, bundle.hop, cover_end=True)
-    X = bundle_inputs(bundle, y, bounds)
-    proba = bundle.predict_proba(X).mean(axis=0)
+    if bands < 1 or not seconds > 0:
+        raise ValueError(f"bands must be positive and seconds > 0, got {bands} and {seconds}")
+    target = occlusion_target(model)
+    plane = target.representation(np.asarray(y, dtype=np.float32))
+    base = target.probabilities(plane, [])[0]
     if label is None:
-        target = int(proba.argmax())
-    elif label in bundle.labels:
-        target = bundle.labels.index(label)
+        index = int(np.argmax(base))
+    elif label in target.labels:
+        index = target.labels.index(label)
     else:
-        raise ExplainError(f"unknown genre {label!r}; the model knows {', '.join(bundle.labels)}")
-    per_window = occlusion_map(bundle, X, target, patch=patch, stride=stride, batch=batch)
-
-    spec = fs.compute(np.asarray(y, dtype=np.float32))
-    total, n_frames = spec.shape[1], X.shape[3]
-    starts = frame_starts(bounds, fs.hop_length, total, n_frames)
-    acc = np.zeros_like(spec)
-    count = np.zeros(total, dtype=np.float32)
-    for w, s in enumerate(starts):
-        # a signal shorter than a window was repeated to fill it: keep its real frames only
-        k = min(n_frames, total - s)
-        acc[:, s : s + k] += per_window[w, :, :k]
-        count[s : s + k] += 1
-    return Saliency(
-        spec=spec, saliency=acc / np.maximum(count, 1), label=bundle.labels[target],
-        probabilities={g: float(p) for g, p in zip(bundle.labels, proba)},
-        seconds_per_frame=fs.hop_length / fs.sample_rate, patch=tuple(patch), stride=tuple(stride),
-        windows=[(a / fs.sample_rate, b / fs.sample_rate) for a, b in bounds],
-    )
-
-
-def heat_colors(n: int) -> np.ndarray:
-    """A black → red → yellow → white ramp ("hot"), ``(n, 3)`` uint8."""
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    rgb = np.clip(np.hstack([3 * t, 3 * t - 1, 3 * t - 2]), 0, 1)
-    return np.round(rgb * 255).astype(np.uint8)
-
-
-def saliency_png(s: Saliency, *, max_width: int | None = None, top_db: float | None = 80.0) -> bytes:
-    """The song's log-mel spectrogram (top) and its saliency map (bottom) on one time axis, as a PNG.
-
-    Top panel: the "ember" colour map over ``max - top_db .. max`` dB. Bottom panel:
-    the positive part of the saliency, black (none) to white (the largest drop).
-    Low frequencies at the bottom of each panel; long songs are averaged down in time
-    to ``max_width`` pixels (default :data:`genrekit.web.spectrogram.MAX_WIDTH`).
-    """
-    from ..web.spectrogram import MAX_WIDTH, _shrink_time, colormap, indexed_png
-
-    width = max_width or MAX_WIDTH
-    spec = _shrink_time(s.spec, width)
-    heat = np.clip(_shrink_time(s.saliency, width), 0, None)
-    top = db_pixels(spec, 128, top_db)
-    peak = float(heat.max())
-    bottom = 128 + np.round((heat[::-1] / peak if peak > 0 else heat[::-1]) * 126).astype(np.uint8)
-    gap = np.full((GAP, top.shape[1]), 255, dtype=np.uint8)
-    palette = np.vstack([colormap(128), heat_colors(127), np.array([[255, 255, 255]], dtype=np.uint8)])
-    return indexed_png(np.vstack([top, gap, bottom]), palette)
+        raise ExplainError(f"unknown genre {label!r}; the model knows {', '.join(target.labels)}")
+    band_edges = grid_edges(plane.n_bands, bands)
+    per_cell = max(1, int(round(seconds / plane.seconds_per_frame)))
+    frame_edges = np.append(np.arange(0, plane.n_frames, per_cell), plane.n_frames)
+    if len(frame_edges) > 2 and frame_edges[-1] - frame_edges[-2] < per_cell / 2:
+        frame_edges = np.delete(frame_edges, -2)  # a sliver at the end joins the cell before it
+    boxes = [(int(band_edges[r]), int(band_edges[r + 1]), int(frame_edges[c]), int(frame_edges[c + 1]))
+             for r in range(len(band_edges) - 1) for c in range(len(frame_edges) - 1)]
+    proba = target.probabilities(plane, boxes)
+    grid = (base[index] - proba[:, index]).reshape(len(band_edges) - 1, len(frame_edges) - 1)
+    return Saliency(plane=plane, grid=grid, band_edges=band_edges, frame_edges=frame_edges,
+                    label=target.labels[index], probabilities={g: float(p) for g, p in zip(target.labels, base)},
+                    model=model.name, kind=target.kind)
