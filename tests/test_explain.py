@@ -225,9 +225,9 @@ def test_saliency_of_a_feature_table_model_silences_the_audio():
 
 
 def test_saliency_of_a_cnn_bundle(tiny):
-    from genrekit.predict import GenreClassifier
+    from genrekit.models.registry import classifier
 
-    model = GenreClassifier(load_bundle(tiny["run"]), name="tiny")
+    model = classifier(load_bundle(tiny["run"]), "tiny")
     y = half_silent("bursts", SR, 5)
     result = occlusion_saliency(model, y, label="bursts", bands=4, seconds=0.5)
     check_saliency(result, model, y, 4.0, "bursts")

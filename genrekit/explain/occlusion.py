@@ -95,11 +95,16 @@ class OcclusionTarget(Protocol):
 
 def occlusion_target(model) -> OcclusionTarget:
     """The :class:`OcclusionTarget` of a loaded model (:func:`genrekit.predict.load_model`)."""
-    if model.has_backbone:
-        return BackboneTarget(model)
-    if getattr(model.bundle, "kind", "classical") == "cnn":
-        return SpectrogramTarget(model)
-    return AudioTarget(model)
+    from ..models.backbone_head import BackboneHeadModel
+    from ..models.feature_table import FeatureTableModel
+    from ..models.spectrogram_cnn import SpectrogramCNNModel
+
+    # By the model's kind (genrekit.models.protocol), never by its name.
+    targets = {BackboneHeadModel: BackboneTarget, SpectrogramCNNModel: SpectrogramTarget, FeatureTableModel: AudioTarget}
+    for kind, target in targets.items():
+        if isinstance(model, kind):
+            return target(model)
+    raise TypeError(f"no occlusion recipe for a {type(model).__name__}")
 
 
 def _touching(starts: np.ndarray, length: int, t0: int, t1: int) -> np.ndarray:
@@ -192,7 +197,7 @@ class BackboneTarget:
         mn = self._mn
         taggram = mn.Taggram(tags, embs, plane.state["starts"] * mn.HOP_LENGTH / mn.SAMPLE_RATE,
                              plane.n_samples / mn.SAMPLE_RATE)
-        _, proba = self.model.window_probabilities(None, taggram=taggram, n_samples=plane.n_samples)
+        proba = self.model.head_probabilities(taggram, self.model.window_bounds(plane.n_samples))
         return proba.mean(axis=0)
 
 
@@ -325,7 +330,7 @@ class AudioTarget:
             y, a, hit = self._silenced(plane, box)
             bounds = [(s - a, e - a) for s, e in (st["bounds"][i] for i in hit)]
             reference = self._reference(plane, a, len(y), bounds, hit)
-            _, masked = self.model.window_probabilities(y, bounds=bounds)
+            masked = self._window_probabilities(y, bounds)
             # windows analysed on a segment differ slightly from the whole song's: compare like with like
             proba = base.copy()
             proba[hit] = base[hit] - (reference - masked)
@@ -364,5 +369,8 @@ class AudioTarget:
             return st["base"][hit]
         key = (a, n, tuple(bounds))
         if key not in st["segments"]:
-            st["segments"][key] = self.model.window_probabilities(st["y"][a : a + n], bounds=bounds)[1]
+            st["segments"][key] = self._window_probabilities(st["y"][a : a + n], bounds)
         return st["segments"][key]
+
+    def _window_probabilities(self, y: np.ndarray, bounds) -> np.ndarray:
+        return self.model.bundle.predict_proba(self.model.inputs(y, bounds))
