@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     from genrekit.predict import load_model
 
     clf = load_model()
-    from genrekit.backbones import musicnn as backbone
+    from genrekit.backbones import msd_musicnn as backbone
 
     backbone._SHARED.clear()
     backbone._SHARED[str(backbone.FOLDER / backbone.ONNX_FILE)] = backbone.Backbone(threads=1)

@@ -1,6 +1,6 @@
 """Build genrekit's default model: a head on MSD-musicnn's tags, chosen by artist-grouped CV.
 
-    python scripts/build_musicnn_model.py [--data ../shared/data] [--out genrekit/models/shipped/musicnn]
+    python scripts/build_musicnn_model.py [--data ../shared/data] [--out genrekit/models/shipped/gtzan-musicnn]
 
 Data: the musicnn authors' taggrams of GTZAN's fault-filtered split (Kereliuk, Sturm &
 Larsen 2015): 443 training and 290 test clips, 28–29 patches of 3 s each. A clip's row is
@@ -122,7 +122,7 @@ def end_to_end(bundle_dir: Path, data: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data", help="the shared data folder")
-    parser.add_argument("--out", type=Path, default=ROOT / "genrekit/models/shipped/musicnn")
+    parser.add_argument("--out", type=Path, default=ROOT / "genrekit/models/shipped/gtzan-musicnn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, default=ROOT / "docs/musicnn_model.json",
                         help="where to write every figure of the procedure")
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     log(f"chose {name} (CV {cv_score:.3f}); fault-filtered test {acc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
         f"on {test_eval['n_tracks']} clips")
 
-    fs = feature_set("musicnn", window=WINDOW, max_patches=MAX_PATCHES)
+    fs = feature_set("msd_musicnn", window=WINDOW, max_patches=MAX_PATCHES)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]])
     figures = {
         "fault_filtered_test": {"track_accuracy": acc, "accuracy_ci": ci, "macro_f1": test_eval["track"]["macro_f1"],

@@ -13,10 +13,10 @@ What it does, in order:
    ``musicnn.extractor.extractor`` does) on real clips, writing the reference inputs and
    outputs to ``reference.npz``.
 3. Back here (PyTorch needed: ``pip install torch==2.13.0 -e ".[train]"``): build
-   :class:`genrekit.models.musicnn.MusiCNN`, load the variables, export ONNX to
+   :class:`genrekit.models.musicnn_architecture.MusiCNN`, load the variables, export ONNX to
    ``genrekit/backbones/msd_musicnn/msd_musicnn.onnx`` and check it on the reference patches:
    tags within 1e-4 (absolute), embeddings within 1e-3 (relative). It also compares
-   genrekit's own front end (:mod:`genrekit.backbones.musicnn`) with the package's librosa
+   genrekit's own front end (:mod:`genrekit.backbones.msd_musicnn`) with the package's librosa
    front end on the same clips.
 
 Two quirks of musicnn 0.1.0 are *not* reproduced: under numpy >= 2 its
@@ -118,8 +118,8 @@ def export(weights: Path, reference: Path, out_dir: Path) -> dict:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from genrekit.backbones import musicnn as backbone
-    from genrekit.models.musicnn import MusiCNN, load_tf_variables
+    from genrekit.backbones import msd_musicnn as backbone
+    from genrekit.models.musicnn_architecture import MusiCNN, load_tf_variables
 
     model = load_tf_variables(MusiCNN(), dict(np.load(weights))).eval()
     ref = np.load(reference)

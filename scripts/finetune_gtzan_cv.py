@@ -21,7 +21,7 @@ Arms (``--arms``):
 - ``scratch``: ``--arch musicnn`` from random weights (lr 1e-3);
 - ``shortres``, ``choi``: genrekit's from-scratch CNNs on 128-band log-mel (lr 1e-3);
 - ``classical``: the default model's approach: logistic regression (C = 0.05) on each
-  track's mean MSD-musicnn tag probabilities (``FeatureSet("musicnn")`` rows, 50 tags),
+  track's mean MSD-musicnn tag probabilities (``FeatureSet("msd_musicnn")`` rows, 50 tags),
   fitted on all non-test tracks of the fold.
 
 All CNN arms use the same epochs, batch size and crops per track. Results go to ``--out``,
@@ -136,11 +136,11 @@ def run_classical(tags: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int) 
 
 
 def mean_tags(tracks) -> np.ndarray:
-    """Each track's mean MSD-musicnn tag probabilities (50 columns of ``FeatureSet("musicnn")``)."""
+    """Each track's mean MSD-musicnn tag probabilities (50 columns of ``FeatureSet("msd_musicnn")``)."""
     from genrekit import audio
     from genrekit.features.sets import feature_set
 
-    fs = feature_set("musicnn")
+    fs = feature_set("msd_musicnn")
     rows = []
     for path in tracks.paths:
         y = audio.load(path, sr=fs.sample_rate, min_samples=fs.min_samples)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                         tags = mean_tags(base_tracks)
                     update(args.out, settings, arm, k, run_classical(tags, base_tracks.y, tests[k], args.seed), base)
                 continue
-            tracks = tracks_for("musicnn_mel" if ARMS[arm]["arch"] == "musicnn" else "logmel")
+            tracks = tracks_for("musicnn_frontend" if ARMS[arm]["arch"] == "musicnn" else "logmel")
             for k in folds:
                 if done(args.out, settings, arm, k):
                     continue

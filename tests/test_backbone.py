@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from genrekit import audio
-from genrekit.backbones import musicnn as m
+from genrekit.backbones import msd_musicnn as m
 from genrekit.features.sets import feature_set
 
 
@@ -70,19 +70,19 @@ def test_max_patches_spreads_patches_over_a_long_song():
 
 
 def test_the_feature_set_names_its_weights_and_keeps_older_keys():
-    fs = feature_set("musicnn")
+    fs = feature_set("msd_musicnn")
     assert fs.sample_rate == 16000 and fs.step == 61 and fs.columns[:2] == ["tag_rock", "tag_pop"]
     assert len(fs.columns) == 250
     assert "step" not in feature_set("gtzan57").to_dict()  # new parameters leave old recipes' keys alone
     rows = fs.compute(_tone(8.0))
     assert rows.shape == (len(range(0, m.n_frames(8 * 16000) - m.PATCH_FRAMES + 1, 61)), 250)
-    windowed = feature_set("musicnn", window=4.0).compute(_tone(8.0))
+    windowed = feature_set("msd_musicnn", window=4.0).compute(_tone(8.0))
     assert windowed.shape == (2, 250)
 
 
 def test_pytorch_module_with_the_shipped_weights_matches_the_onnx_graph():
     torch = pytest.importorskip("torch")
-    from genrekit.models.musicnn import pretrained
+    from genrekit.models.musicnn_architecture import pretrained
 
     x = np.random.default_rng(1).random((4, m.PATCH_FRAMES, m.N_MELS), dtype=np.float32) * 3
     tags, emb = m.load_backbone().run(x)
@@ -136,7 +136,7 @@ def test_taggram_archives_load_as_tables(shared_data, tmp_path):
     assert t.n_tracks == 290 and len(t) == 290 and t.feature_names[0] == "tag_rock"
     assert set(t.labels) == {"blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
                              "reggae", "rock"}
-    assert t.feature_set["name"] == "musicnn"
+    assert t.feature_set["name"] == "msd_musicnn"
     bad = tmp_path / "bad.npz"
     np.savez(bad, X=np.ones((3, 7)), Y=np.zeros(3, int), IDS=np.array(["a", "a", "b"]))
     with pytest.raises(DatasetError, match="expected X of shape"):
@@ -161,7 +161,7 @@ def test_features_cli_gives_patches_or_window_means(tmp_path):
     song.parent.mkdir()
     sf.write(song, _tone(12.0), m.SAMPLE_RATE)
     cache = tmp_path / "cache"
-    run = _cli("features", song.parent, "--set", "musicnn", "--out", tmp_path / "f.npz", "--cache", cache)
+    run = _cli("features", song.parent, "--set", "msd_musicnn", "--out", tmp_path / "f.npz", "--cache", cache)
     assert run.returncode == 0, run.stderr
     with np.load(tmp_path / "f.npz", allow_pickle=False) as z:
         (name,) = [k for k in z.files if k.endswith("tone.wav")]

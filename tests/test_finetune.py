@@ -29,7 +29,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from genrekit import audio  # noqa: E402
-from genrekit.backbones.musicnn import PATCH_FRAMES, _repeat_pad, log_mel  # noqa: E402
+from genrekit.backbones.msd_musicnn import PATCH_FRAMES, _repeat_pad, log_mel  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set  # noqa: E402
@@ -86,7 +86,7 @@ def _accuracy(run: Path, held) -> float:
 
 # --- fast checks ------------------------------------------------------------------------------------
 def test_musicnn_input_is_the_backbone_front_end_and_short_excerpts_repeat(gtzan):
-    fs = cnn_feature_set("musicnn_mel")
+    fs = cnn_feature_set("musicnn_frontend")
     assert (fs.sample_rate, fs.hop_length, fs.n_mels) == (16000, 256, 96)
     path = gtzan["held"][0][0]
     y = audio.load(path, sr=16000)
@@ -206,7 +206,7 @@ def test_resume_after_sigkill_in_the_unfreeze_stage_is_bit_identical(resumed):
         assert sa.keys() == sb.keys()
         assert all(torch.equal(sa[k], sb[k]) for k in sa), [k for k in sa if not torch.equal(sa[k], sb[k])][:3]
     # the whole network moved in the last stage; the frozen epochs left the backbone as shipped
-    from genrekit.models.musicnn import pretrained
+    from genrekit.models.musicnn_architecture import pretrained
 
     shipped = pretrained().state_dict()
     assert not torch.equal(a["model"]["timbral.0.conv.weight"], shipped["timbral.0.conv.weight"])
@@ -235,13 +235,13 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
     assert child.returncode == 0, child.stderr
     got = json.loads(child.stdout.strip().splitlines()[-1])
 
-    from genrekit.models.musicnn import MusiCNN
+    from genrekit.models.musicnn_architecture import MusiCNN
 
     model = MusiCNN(3)
     model.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True)["best"]["model"])
     model.eval()
     bundle = load_bundle(run)
-    assert bundle.feature_set.name == "musicnn_mel" and bundle.meta["input"]["shape"] == [None, 1, 96, 187]
+    assert bundle.feature_set.name == "musicnn_frontend" and bundle.meta["input"]["shape"] == [None, 1, 96, 187]
     for path, proba in zip(clips, got):
         y = audio.load(path, sr=16000)
         mel = log_mel(y)  # (frames, 96): the backbone's own front end and short-input rule
@@ -258,9 +258,9 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
 def test_classify_and_evaluate_use_the_same_front_end_as_training(resumed, gtzan, tmp_path):
     """The streamed path users take (classify_file, genrekit evaluate on audio) feeds the network
     musicnn's own front end too: equal to the whole-signal inputs the bundle was checked on.
-    (Was: the streamed path computed a dB log-mel for musicnn_mel bundles, and every song came out
+    (Was: the streamed path computed a dB log-mel for musicnn_frontend bundles, and every song came out
     as one or two genres.)"""
-    from genrekit.backbones.musicnn import MelStream
+    from genrekit.backbones.msd_musicnn import MelStream
     from genrekit.predict import load_model
 
     run = resumed["killed"]

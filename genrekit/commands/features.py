@@ -26,7 +26,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
                         "downloaded dataset (gtzan, fma-small...: its clips, labelled as the dataset says)")
     p.add_argument("--data-root", type=Path, metavar="DIR",
                    help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
-    p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "musicnn"), default="gtzan57",
+    p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "msd_musicnn", "musicnn"), default="gtzan57",
                    help="feature set (default gtzan57: the 57-column Kaggle GTZAN table; musicnn: the pretrained "
                         "MSD-musicnn network's 50 tags + 200-d embedding per 3-s patch)")
     p.add_argument("--window", metavar="SECONDS", type=seconds,
@@ -57,7 +57,7 @@ def _features_set(args: argparse.Namespace):
             flags = ", ".join("--" + o.replace("_", "-") for o in given)
             error(f"{flags}: only for --set logmel/mfcc (the gtzan57 table has fixed parameters)")
         params = {"window": args.window if args.window is not None else 30.0}
-    elif args.set_name == "musicnn":
+    elif args.set_name in ("msd_musicnn", "musicnn"):  # musicnn: its former name
         if given:
             flags = ", ".join("--" + o.replace("_", "-") for o in given)
             error(f"{flags}: only for --set logmel/mfcc (musicnn's front end is fixed by its weights)")
@@ -79,7 +79,7 @@ def _features_output(args: argparse.Namespace, fs) -> str:
     error = args.parser.error
     out = args.out
     suffix = out.suffix.lower() if out is not None else ""
-    if fs.name == "gtzan57" or (fs.name == "musicnn" and fs.window is not None):
+    if fs.name == "gtzan57" or (fs.name == "msd_musicnn" and fs.window is not None):
         if out is None:
             return "stdout"
         if suffix not in (".csv", ".parquet"):

@@ -186,7 +186,7 @@ def load_table(
 
 def _read_taggram_npz(path: Path) -> FeatureTable:
     """A musicnn taggram archive: patches grouped by clip, one row per clip (mean over its patches)."""
-    from ..backbones.musicnn import TAG_COLUMNS
+    from ..backbones.msd_musicnn import TAG_COLUMNS
     from ..features.sets import feature_set
     from .gtzan import GENRES
 
@@ -226,7 +226,7 @@ def _read_taggram_npz(path: Path) -> FeatureTable:
     tracks = np.array([_strip_extension(c.split("/")[-1]) for c in clips])
     source = (f"{path} (musicnn taggrams: {len(X)} patches of {len(clips)} clips, "
               f"{counts.min()}-{counts.max()} patches a clip; one row per clip, the mean of its tags)")
-    fs = feature_set("musicnn", window=30.0)
+    fs = feature_set("msd_musicnn", window=30.0)
     return FeatureTable(rows, labels.astype(str), tracks, np.array([c.split("/")[-1] for c in clips]),
                         list(TAG_COLUMNS), source, fs.to_dict())
 
@@ -556,7 +556,7 @@ def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, 
 
     folder = Path(root)
     fs = audio_feature_set if audio_feature_set is not None else _gtzan57(30.0)
-    if fs.name == "musicnn" and fs.window is None:
+    if fs.name == "msd_musicnn" and fs.window is None:
         fs = fs.with_params(window=30.0)  # table rows are window means, not single patches
     if not fs.columns:
         raise DatasetError(

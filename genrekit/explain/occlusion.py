@@ -7,7 +7,7 @@ an :class:`OcclusionTarget`:
 - **backbone + head** (the default ``musicnn`` model): the plane is MSD-musicnn's own input, its
   96-band log-compressed mel spectrogram (16 kHz, 16-ms frames). Hiding a region re-runs only the
   3-s patches that overlap it, then the head on the windows' mean tags and embeddings.
-- **CNN bundles** (log-mel, MFCC or ``musicnn_mel`` input): the plane is the bundle's log-mel
+- **CNN bundles** (log-mel, MFCC or ``musicnn_frontend`` input): the plane is the bundle's log-mel
   spectrogram (MFCC bundles: the log-mel their MFCCs are the cosine transform of); hiding a region
   re-runs only the windows that overlap it.
 - **feature-table models** (``gtzan57``): their features are computed from audio, so a region is
@@ -119,11 +119,11 @@ class BackboneTarget:
     kind = "backbone + head"
 
     def __init__(self, model) -> None:
-        from ..backbones import musicnn
+        from ..backbones import msd_musicnn
 
         self.model = model
         self.labels = model.labels
-        self._mn = musicnn
+        self._mn = msd_musicnn
 
     def patch_starts(self, total: int) -> np.ndarray:
         """First frame of each patch :meth:`GenreClassifier.taggram` runs for ``total`` frames."""
@@ -221,8 +221,8 @@ class SpectrogramTarget:
         from ..models.cnn_data import _bundle_frames, frame_starts
 
         fs = self.fs
-        if fs.name == "musicnn_mel":
-            from ..backbones import musicnn as mn
+        if fs.name == "musicnn_frontend":
+            from ..backbones import msd_musicnn as mn
 
             spec, unit, fill, fmax = fs.compute(y), "log10(1 + 10^4 power)", 0.0, mn.SAMPLE_RATE / 2
         else:

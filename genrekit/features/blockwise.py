@@ -253,8 +253,8 @@ def analysis_for(fs) -> "WindowedAnalysis | LogmelStream | _WholeSignal":
         return WindowedAnalysis(fs.sample_rate, fs.window, None, rows)
     if fs.name in ("logmel", "mfcc"):
         return LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.top_db)
-    if fs.name == "musicnn" and fs.max_patches is None:  # (a patch budget needs the length up front)
-        from ..backbones.musicnn import FeatureRowsStream
+    if fs.name == "msd_musicnn" and fs.max_patches is None:  # (a patch budget needs the length up front)
+        from ..backbones.msd_musicnn import FeatureRowsStream
 
         return FeatureRowsStream(step=fs.step, window=fs.window)
     # A set without a block-wise recipe yet: correct, but its memory grows with the song.

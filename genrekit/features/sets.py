@@ -11,12 +11,12 @@ Shapes returned by :meth:`FeatureSet.compute`:
 - ``mfcc``:    ``(n_mfcc, n_frames)`` mel-frequency cepstral coefficients;
 - ``gtzan57``: ``(n_windows, 57)``, one row of the Kaggle GTZAN table per analysis
   window of ``window`` seconds (``None``: the whole signal is one window);
-- ``musicnn``: ``(n_patches, 250)``, one row per 3-s patch of the pretrained MSD-musicnn
-  network (:mod:`genrekit.backbones.musicnn`): its 50 tag probabilities then its 200-d
+- ``msd_musicnn`` (formerly ``musicnn``): ``(n_patches, 250)``, one row per 3-s patch of the pretrained MSD-musicnn
+  network (:mod:`genrekit.backbones.msd_musicnn`): its 50 tag probabilities then its 200-d
   embedding (the penultimate layer); with ``window`` set, one row per window of ``window``
   seconds instead, the mean of the patches whose centre lies in it (what heads train on);
-- ``musicnn_mel``: ``(96, n_frames)``, MSD-musicnn's own input: the log-compressed mel
-  spectrogram ``log10(10000 x + 1)`` of :func:`genrekit.backbones.musicnn.log_mel` (16 kHz,
+- ``musicnn_frontend`` (formerly ``musicnn_mel``): ``(96, n_frames)``, MSD-musicnn's own input: the log-compressed mel
+  spectrogram ``log10(10000 x + 1)`` of :func:`genrekit.backbones.msd_musicnn.log_mel` (16 kHz,
   hop 256), transposed to genrekit's bands × frames layout; what ``--arch musicnn`` trains on.
 """
 
@@ -33,7 +33,12 @@ import numpy as np
 #: so stale cache entries are never served.
 IMPLEMENTATION_VERSION = 1
 
-NAMES = ("logmel", "mfcc", "gtzan57", "musicnn", "musicnn_mel")
+NAMES = ("logmel", "mfcc", "gtzan57", "msd_musicnn", "musicnn_frontend")
+#: Former names of feature sets, still read (bundles, caches, archives and ``--set`` written before the renaming).
+RENAMED = {"musicnn": "msd_musicnn", "musicnn_mel": "musicnn_frontend"}
+#: The name a set's key is computed with: its first, so that renaming a set changed no key
+#: (caches, bundles and results stores made before stay valid).
+_KEY_NAMES = {new: old for old, new in RENAMED.items()}
 #: Parameters that only some sets have; left out of the key when unset, so adding them
 #: changed no existing key.
 _OPTIONAL = ("step", "max_patches")
@@ -49,7 +54,7 @@ class FeatureSet:
 
     Parameters
     ----------
-    name : {"logmel", "mfcc", "gtzan57", "musicnn", "musicnn_mel"}
+    name : {"logmel", "mfcc", "gtzan57", "msd_musicnn", "musicnn_frontend"}
     sample_rate : int
         Rate in Hz that audio is decoded to before analysis.
     n_fft : int
@@ -155,14 +160,18 @@ class FeatureSet:
         unknown = set(data) - known - {"key", "implementation_version"}
         if unknown:
             raise ValueError(f"unknown feature-set parameters: {', '.join(sorted(unknown))}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("name") in RENAMED:
+            values["name"] = RENAMED[values["name"]]
+        return cls(**values)
 
     @property
     def key(self) -> str:
         """Stable 16-hex-digit hash of the recipe, including the implementation version."""
         payload = dict(self.to_dict(), implementation_version=IMPLEMENTATION_VERSION)
-        if self.name == "musicnn":  # other weights would give other numbers
-            from ..backbones.musicnn import weights_sha256
+        payload["name"] = _KEY_NAMES.get(self.name, self.name)
+        if self.name == "msd_musicnn":  # other weights would give other numbers
+            from ..backbones.msd_musicnn import weights_sha256
 
             payload["weights"] = weights_sha256()
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -179,13 +188,13 @@ class FeatureSet:
     @property
     def tabular(self) -> bool:
         """Whether :meth:`compute` gives rows of named columns (a table) rather than an image."""
-        return self.name in ("gtzan57", "musicnn")
+        return self.name in ("gtzan57", "msd_musicnn")
 
     @property
     def columns(self) -> list[str]:
-        """Column names of a ``gtzan57`` or ``musicnn`` row (empty for array-valued sets)."""
-        if self.name == "musicnn":
-            from ..backbones.musicnn import COLUMNS
+        """Column names of a ``gtzan57`` or ``msd_musicnn`` row (empty for array-valued sets)."""
+        if self.name == "msd_musicnn":
+            from ..backbones.msd_musicnn import COLUMNS
 
             return list(COLUMNS)
         if self.name != "gtzan57":
@@ -213,12 +222,12 @@ class FeatureSet:
             from .gtzan57 import gtzan57_table
 
             return gtzan57_table(y, self.sample_rate, window=self.window)
-        if self.name == "musicnn":
-            from ..backbones.musicnn import feature_rows
+        if self.name == "msd_musicnn":
+            from ..backbones.msd_musicnn import feature_rows
 
             return feature_rows(y, step=self.step, max_patches=self.max_patches, window=self.window)
-        if self.name == "musicnn_mel":
-            from ..backbones.musicnn import log_mel
+        if self.name == "musicnn_frontend":
+            from ..backbones.msd_musicnn import log_mel
 
             return np.ascontiguousarray(log_mel(y).T)
         from . import spectral
@@ -234,18 +243,19 @@ class FeatureSet:
 
 
 def feature_set(name: str, **params) -> FeatureSet:
-    """Build a feature set by name; ``gtzan57`` defaults to 30-s windows, ``musicnn`` to its
+    """Build a feature set by name (or a former name, :data:`RENAMED`); ``gtzan57`` defaults to 30-s windows, ``msd_musicnn`` to its
     own front end (16 kHz, STFT 512, hop 256, 96 mel bands) and a patch every 61 frames,
-    ``musicnn_mel`` to that same front end (its other parameters are not used)."""
+    ``musicnn_frontend`` to that same front end (its other parameters are not used)."""
+    name = RENAMED.get(name, name)
     if name == "gtzan57":
         params.setdefault("window", 30.0)
-    if name == "musicnn_mel":
-        from ..backbones import musicnn as m
+    if name == "musicnn_frontend":
+        from ..backbones import msd_musicnn as m
 
         params = {**dict(sample_rate=m.SAMPLE_RATE, n_fft=m.N_FFT, hop_length=m.HOP_LENGTH,
                          n_mels=m.N_MELS, top_db=None), **params}
-    if name == "musicnn":
-        from ..backbones import musicnn as m
+    if name == "msd_musicnn":
+        from ..backbones import msd_musicnn as m
 
         for key, value in (("sample_rate", m.SAMPLE_RATE), ("n_fft", m.N_FFT), ("hop_length", m.HOP_LENGTH),
                            ("n_mels", m.N_MELS), ("step", m.DEFAULT_STEP), ("top_db", None)):

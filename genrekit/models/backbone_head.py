@@ -1,9 +1,9 @@
 """Model kind: a classical head on a pretrained backbone's outputs (the shipped default).
 
-The backbone (:mod:`genrekit.backbones.musicnn`, MSD-musicnn on onnxruntime) gives each
+The backbone (:mod:`genrekit.backbones.msd_musicnn`, MSD-musicnn on onnxruntime) gives each
 3-s patch of the song 50 tag probabilities and a 200-d embedding (its *taggram*); a
 window's row is the mean of its patches' outputs, and the head (a bundle whose feature
-set is the backbone's, ``"musicnn"``) turns the row into genre probabilities. The same
+set is the backbone's, ``"msd_musicnn"``) turns the row into genre probabilities. The same
 patches give the timeline, the song's descriptive tags and its embedding.
 """
 
@@ -19,7 +19,7 @@ SONG_TAGS = 10
 #: Timeline windows, in seconds (widened where the song's patches are sparser).
 TIMELINE_WINDOW, TIMELINE_HOP = 10.0, 5.0
 #: The feature-set name of the backbone's outputs, which a head's bundle records.
-BACKBONE_FEATURES = "musicnn"
+BACKBONE_FEATURES = "msd_musicnn"
 
 
 class BackboneHeadModel(GenreClassifier):
@@ -29,7 +29,7 @@ class BackboneHeadModel(GenreClassifier):
 
     def __init__(self, bundle, name: str) -> None:
         super().__init__(bundle, name)
-        from ..backbones.musicnn import COLUMNS
+        from ..backbones.msd_musicnn import COLUMNS
 
         self._columns = [COLUMNS.index(column) for column in bundle.feature_names]
 
@@ -43,13 +43,13 @@ class BackboneHeadModel(GenreClassifier):
         return {"step": fs.step or 61, "max_patches": fs.max_patches}
 
     def taggram(self, y: np.ndarray, sr: int | None = None):
-        """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.musicnn.Taggram`)."""
-        from ..backbones.musicnn import load_backbone
+        """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.msd_musicnn.Taggram`)."""
+        from ..backbones.msd_musicnn import load_backbone
 
         return load_backbone().taggram(self.at_model_rate(y, sr), cover_end=True, **self._plan)
 
     def stream(self, expected_samples: int | None = None):
-        from ..backbones.musicnn import TaggramStream, load_backbone
+        from ..backbones.msd_musicnn import TaggramStream, load_backbone
 
         return TaggramStream(load_backbone(), expected_samples=expected_samples, cover_end=True, **self._plan)
 
@@ -59,7 +59,7 @@ class BackboneHeadModel(GenreClassifier):
     def scores(self, taggram, n_samples: int, timeline: bool = False) -> WindowScores:
         """The head on window means of the song's patches; the timeline from the same patches;
         the song's tags and embedding (means over its patches)."""
-        from ..backbones.musicnn import TAGS
+        from ..backbones.msd_musicnn import TAGS
 
         bounds = self.window_bounds(n_samples)
         line_bounds = line_proba = None
@@ -76,7 +76,7 @@ class BackboneHeadModel(GenreClassifier):
 
     def head_probabilities(self, taggram, bounds) -> np.ndarray:
         """The head's probabilities for windows ``bounds`` (samples) of the song's ``taggram``."""
-        from ..backbones.musicnn import window_rows
+        from ..backbones.msd_musicnn import window_rows
 
         sr = self.sample_rate
         rows = window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, self._columns]

@@ -17,8 +17,8 @@ graph adds the softmax (see :func:`with_softmax`).
                Choi, Fazekas & Sandler 2016)
 ``seed6``      6 plain 3×3 convolutions, 30 % dropout
 ``seed3``      3 convolutions with max pooling and one fully-connected layer
-``musicnn``    MSD-musicnn (Pons & Serra 2019, :mod:`genrekit.models.musicnn`) on its
-               own front end (``musicnn_mel``, 96 bands, 187-frame patches); trained
+``musicnn``    MSD-musicnn (Pons & Serra 2019, :mod:`genrekit.models.musicnn_architecture`) on its
+               own front end (``musicnn_frontend``, 96 bands, 187-frame patches); trained
                from scratch, or fine-tuned from the shipped weights
                (``genrekit train --model cnn --arch musicnn --pretrained``)
 =============  ====================================================================
@@ -230,7 +230,7 @@ def _musicnn(n_classes: int, n_mels: int = 96, **options) -> nn.Module:
     TensorFlow 0.01: on a few hundred steps of small data the running statistics would
     otherwise stay near their initial values and evaluation would see the wrong scale.
     """
-    from .musicnn import MusiCNN
+    from .musicnn_architecture import MusiCNN
 
     model = MusiCNN(n_classes, n_mels=n_mels, **options)
     for module in model.modules():
@@ -248,7 +248,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "musicnn": _musicnn,
 }
 #: Architectures that take one fixed input (feature set name), whatever ``--input`` says.
-FIXED_INPUT = {"musicnn": "musicnn_mel"}
+FIXED_INPUT = {"musicnn": "musicnn_frontend"}
 
 
 def build(arch: str, n_classes: int, n_mels: int = 128, **options) -> nn.Module:

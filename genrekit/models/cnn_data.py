@@ -26,7 +26,7 @@ computes them the same way:
 - ``logmel``: 128-band log-power mel spectrogram in dB, 22050 Hz, hop 512 (the default);
 - ``mfcc``: its first ``n_mfcc`` cepstral coefficients (the seeds fed 128 × 599 and
   40 × 217 MFCC images to their CNNs);
-- ``musicnn_mel``: MSD-musicnn's front end (96 bands, 16 kHz, hop 256,
+- ``musicnn_frontend``: MSD-musicnn's front end (96 bands, 16 kHz, hop 256,
   ``log10(10000 x + 1)``), the only input of ``--arch musicnn``, whose patches are
   187 frames (2.99 s).
 

@@ -22,7 +22,7 @@ DEFAULT_HOP = 1.5
 
 
 #: Feature sets a CNN can take as its input image.
-CNN_INPUTS = ("logmel", "mfcc", "musicnn_mel")
+CNN_INPUTS = ("logmel", "mfcc", "musicnn_frontend")
 
 
 # --- frames ---------------------------------------------------------------------------
@@ -30,7 +30,7 @@ def cnn_feature_set(input: str = "logmel", **params) -> FeatureSet:
     """The CNNs' feature set: ``feature_set(input, **params)``.
 
     ``logmel`` (default): 128 mel bands in dB at 22050 Hz; ``mfcc``: the same front end's
-    first ``n_mfcc`` coefficients (default 40 here); ``musicnn_mel``: musicnn's front end.
+    first ``n_mfcc`` coefficients (default 40 here); ``musicnn_frontend``: musicnn's front end.
     """
     if input not in CNN_INPUTS:
         raise ValueError(f"unknown CNN input {input!r}; expected one of {', '.join(CNN_INPUTS)}")
@@ -168,14 +168,14 @@ def spectrogram_stream(fs) -> "SpectrogramStream":
 class SpectrogramStream:
     """The spectrogram of a CNN input (:data:`CNN_INPUTS`) built block by block; the audio is not kept.
 
-    ``musicnn_mel`` is MSD-musicnn's own front end (not a dB log-mel); ``mfcc`` is taken
+    ``musicnn_frontend`` is MSD-musicnn's own front end (not a dB log-mel); ``mfcc`` is taken
     from the finished log-mel (its dB floor needs the whole song's peak).
     """
 
     def __init__(self, fs: FeatureSet) -> None:
         self.fs = fs
-        if fs.name == "musicnn_mel":
-            from ..backbones.musicnn import MelStream
+        if fs.name == "musicnn_frontend":
+            from ..backbones.msd_musicnn import MelStream
 
             self._stream = MelStream()
         else:

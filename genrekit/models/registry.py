@@ -28,8 +28,10 @@ from .spectrogram_cnn import SpectrogramCNNModel
 
 #: Bundles shipped inside the package, one folder per model name.
 SHIPPED_MODELS = Path(__file__).resolve().parent / "shipped"
-#: The shipped model used when no model is named.
-DEFAULT_MODEL_NAME = "musicnn"
+#: The shipped model used when no model is named: GTZAN's ten genres from the MSD-musicnn backbone.
+DEFAULT_MODEL_NAME = "gtzan-musicnn"
+#: Former names of shipped models, still accepted by ``--model``.
+SHIPPED_ALIASES = {"musicnn": "gtzan-musicnn"}
 DEFAULT_MODEL = SHIPPED_MODELS / DEFAULT_MODEL_NAME
 #: The file a training run writes beside its bundles, naming the one chosen on validation.
 RUN_RESULTS = "results.json"
@@ -119,8 +121,9 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
         return DEFAULT_MODEL
     path = Path(spec).expanduser()
     if not path.exists():
-        if str(spec) in shipped_models():
-            return SHIPPED_MODELS / str(spec)
+        name = SHIPPED_ALIASES.get(str(spec), str(spec))
+        if name in shipped_models():
+            return SHIPPED_MODELS / name
         raise BundleError(spec, f"no such model: not a bundle or run folder, nor a shipped model "
                           f"({', '.join(shipped_models()) or 'none installed'}); `genrekit models DIR` "
                           f"lists the models in a folder")

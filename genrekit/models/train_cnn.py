@@ -34,7 +34,7 @@ thread count; GPUs add their own non-determinism).
 Fine-tuning
 -----------
 ``arch="musicnn", pretrained=True`` (``--arch musicnn --pretrained``) starts from the
-shipped MSD-musicnn weights (:func:`genrekit.models.musicnn.pretrained`) with a new,
+shipped MSD-musicnn weights (:func:`genrekit.models.musicnn_architecture.pretrained`) with a new,
 randomly initialised output layer for the user's genres, and trains in stages:
 
 1. **head only**: the new output layer (``head="output"``; ``"dense"`` adds the
@@ -223,7 +223,7 @@ def train_cnn(
         Passed to the architecture (``{"width": 16}``...).
     input : {"logmel", "mfcc"}
         The input image of the from-scratch architectures (see
-        :mod:`genrekit.models.cnn_data`); ``musicnn`` always takes ``musicnn_mel``.
+        :mod:`genrekit.models.cnn_data`); ``musicnn`` always takes ``musicnn_frontend``.
     n_mfcc : int
         Coefficients of ``input="mfcc"``.
     pretrained : bool
@@ -327,7 +327,7 @@ def train_cnn(
         # --- model, optimizer, state -----------------------------------------------------
         torch.manual_seed(seed)
         if schedule is not None:
-            from .musicnn import pretrained as pretrained_musicnn
+            from .musicnn_architecture import pretrained as pretrained_musicnn
 
             model = pretrained_musicnn()
             model.replace_head(len(classes))  # drawn from the seeded generator: reproducible
@@ -477,7 +477,7 @@ def _input_feature_set(arch: str, input: str, n_mels: int, n_mfcc: int):
 def _patch_frames(arch: str, fs, window: float) -> int:
     """Frames per crop and window: musicnn's fixed 187-frame patch, else ``window`` seconds."""
     if arch == "musicnn":
-        from ..backbones.musicnn import PATCH_FRAMES
+        from ..backbones.msd_musicnn import PATCH_FRAMES
 
         return PATCH_FRAMES
     return window_frames(fs, window)

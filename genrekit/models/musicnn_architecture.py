@@ -223,7 +223,7 @@ def load_tf_variables(model: MusiCNN, variables: dict[str, np.ndarray]) -> MusiC
 
 # --- weights from genrekit's shipped ONNX graph (no TensorFlow needed) -----------------------------
 def pretrained(onnx_path=None) -> MusiCNN:
-    """MSD-musicnn with the weights genrekit ships (:mod:`genrekit.backbones.musicnn`), in eval mode.
+    """MSD-musicnn with the weights genrekit ships (:mod:`genrekit.backbones.msd_musicnn`), in eval mode.
 
     The ONNX graph written by ``scripts/convert_musicnn.py`` keeps every parameter and
     batch-norm statistic under its module name (``net.<name>``), so the state dict is read
@@ -232,7 +232,7 @@ def pretrained(onnx_path=None) -> MusiCNN:
     import onnx
     from onnx import numpy_helper
 
-    from ..backbones.musicnn import FOLDER, ONNX_FILE
+    from ..backbones.msd_musicnn import FOLDER, ONNX_FILE
 
     graph = onnx.load_model_from_string(open(onnx_path or FOLDER / ONNX_FILE, "rb").read()).graph
     state = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())

@@ -1,6 +1,6 @@
 """MSD-musicnn served by onnxruntime: musicnn's front end, 3-s patches, 50 tags and embeddings.
 
-The network (Pons & Serra 2019; :mod:`genrekit.models.musicnn` is its PyTorch definition) was
+The network (Pons & Serra 2019; :mod:`genrekit.models.musicnn_architecture` is its PyTorch definition) was
 trained by its authors on Million Song Dataset previews with the 50 most frequent Last.fm tags
 (genres, eras, moods, instruments: :data:`TAGS`). genrekit ships the weights of musicnn 0.1.0's
 ``MSD_musicnn`` checkpoint as ONNX (``msd_musicnn/``, ISC licence; rebuilt and checked by
@@ -48,7 +48,7 @@ PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE   # 2.992 s
 _BATCH = 4
 
 ONNX_FILE = "msd_musicnn.onnx"
-FOLDER = Path(__file__).resolve().parent / "msd_musicnn"
+FOLDER = Path(__file__).resolve().parent
 OUTPUTS = ("tags", "penultimate", "max_pool", "mean_pool")
 #: musicnn's MSD_LABELS, the order of the network's 50 outputs.
 TAGS = (
@@ -336,7 +336,7 @@ def window_rows(taggram: Taggram, bounds: list[tuple[float, float]]) -> np.ndarr
 
 class MelStream:
     """:func:`log_mel` of a signal fed block by block: ``feed`` samples, ``finish() -> (96, frames)``
-    (the ``musicnn_mel`` layout). Only a frame's worth of samples is kept between blocks; the
+    (the ``musicnn_frontend`` layout). Only a frame's worth of samples is kept between blocks; the
     spectrogram itself (1.4 MB a minute) is, since CNN bundles cut their windows at the end."""
 
     def __init__(self) -> None:
