@@ -1,9 +1,18 @@
-"""Shared pytest fixtures."""
+"""Fixtures shared by the test modules; plain helpers live in the support modules beside this file.
+
+Support modules (not tests; pytest puts this folder on ``sys.path``): ``synthetic_songs``
+(songs of three synthetic genres and the small bundle trained on them), ``cli_helpers``
+(running ``genrekit``), ``results_files`` (reading results stores), ``processes``
+(``/proc``), ``servers`` (real servers on 127.0.0.1), ``report_runs`` (the runs the report
+tests read), and ``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
+"""
 
 import os
 from pathlib import Path
 
 import pytest
+
+from synthetic_songs import build_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,3 +24,10 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path} (set GENREKIT_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory) -> Path:
+    """The small test bundle of :mod:`synthetic_songs`, trained once per session."""
+    # In the session's base folder, so every module shares one build.
+    return build_bundle(tmp_path_factory.getbasetemp() / "classify-test-bundle")

@@ -24,8 +24,9 @@ import pytest
 
 from genrekit.library import open_results
 from ray_helpers import RayCluster, ray_env, ray_or_skip
-from test_classify import GENRES, bundle_dir, song_folder, summary, write_song  # noqa: F401 - fixture
-from test_library import jsonl_records, stored
+from cli_helpers import summary
+from results_files import jsonl_records, stored
+from synthetic_songs import GENRES, song_folder, write_song
 
 pytestmark = pytest.mark.slow
 

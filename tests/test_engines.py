@@ -11,7 +11,8 @@ import pytest
 
 from genrekit.engines import make_engine
 from genrekit.engines.local import LocalEngine
-from test_classify import bundle_dir, cli_env, write_song  # noqa: F401 - bundle_dir is a fixture
+from cli_helpers import cli_env
+from synthetic_songs import write_song
 
 #: Runs ``genrekit ARGS`` with Ray made unimportable (``import ray`` raises ImportError),
 #: then says whether anything imported Ray.

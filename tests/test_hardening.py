@@ -24,9 +24,9 @@ import soundfile as sf
 
 from genrekit import audio
 from genrekit._io import write_json_atomic
-from test_classify import (  # noqa: F401 - bundle_dir is a fixture
-    GENRES, bundle_dir, classify_main, cli_env, summary, write_song,
-)
+from cli_helpers import classify_main, cli_env
+from processes import alive, children
+from synthetic_songs import GENRES, write_song
 
 
 def genrekit(*args, timeout=300, unprivileged=False, **kwargs) -> subprocess.CompletedProcess:
@@ -181,31 +181,6 @@ def test_a_bit_flipped_in_a_cached_array_is_recomputed_and_reported(tmp_path):
 
 
 # --- nothing left behind ---------------------------------------------------------------------------
-def children(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (from /proc)."""
-    found, frontier = set(), {pid}
-    while frontier:
-        parent = frontier.pop()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == parent and int(entry) not in found:
-                    found.add(int(entry))
-                    frontier.add(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import secrets
 import select
 import socket
 import subprocess
@@ -26,6 +24,7 @@ import numpy as np
 import pytest
 
 from genrekit.web.spectrogram import png_size
+from servers import Server, multipart
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -48,80 +47,6 @@ def bundle(shared_data, tmp_path_factory) -> Path:
     return out / "logreg"
 
 
-class Server:
-    """``python -m genrekit serve`` in a subprocess, on a free loopback port."""
-
-    def __init__(self, bundle: Path, tmp: Path, *args: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.tmp = tmp
-        env = dict(os.environ, TMPDIR=str(tmp), GENREKIT_WEB_STATS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "genrekit", "serve", "--port", str(self.port), "--model", str(bundle),
-             "--log-level", "warning", *args],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"genrekit serve exited with {self.proc.returncode}: {self.proc.stderr.read()}")
-            try:
-                if self.get("/api/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                pytest.fail("genrekit serve did not answer /api/health within 90 s")
-            time.sleep(0.2)
-
-    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 120):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
-
-    def get(self, path: str, timeout: float = 30):
-        return self.request("GET", path, timeout=timeout)
-
-    def json(self, path: str):
-        status, _, body = self.get(path)
-        assert status == 200, body
-        return json.loads(body)
-
-    def upload(self, name: str, data: bytes, field: str = "file"):
-        """POST ``data`` as multipart field ``field`` with file name ``name``: (status, parsed JSON)."""
-        boundary, body = multipart(name, data, field)
-        status, headers, raw = self.request("POST", "/api/classify", body,
-                                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        assert headers.get("content-type", "").startswith("application/json"), (status, raw[:200])
-        return status, json.loads(raw)
-
-    def upload_dirs(self) -> list[Path]:
-        """The server's private upload folders (one while it runs, none after)."""
-        return sorted(self.tmp.glob("genrekit-web-*"))
-
-    def leftovers(self) -> list[Path]:
-        """Files in the server's upload folder (uploads must never stay).
-
-        Only that folder: onnxruntime writes a ``.ses`` file of its own into TMPDIR.
-        """
-        dirs = self.upload_dirs()
-        assert len(dirs) == 1, dirs
-        return [p for p in dirs[0].rglob("*") if p.is_file() or p.is_symlink()]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server(bundle, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web-api-tmp")
@@ -137,13 +62,6 @@ def small_server(bundle, tmp_path_factory):
     srv = Server(bundle, tmp_path_factory.mktemp("web-api-small-tmp"), "--max-upload-mb", "1")
     yield srv
     srv.stop()
-
-
-def multipart(name: str, data: bytes, field: str = "file") -> tuple[str, bytes]:
-    boundary = "genrekit-test-" + secrets.token_hex(8)
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode()
-    return boundary, head + data + f"\r\n--{boundary}--\r\n".encode()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,8 +20,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.predict import DEFAULT_MODEL
-from test_hardening import alive, children
-from test_web_api import REPO, Server, multipart
+from processes import alive, children
+from servers import Server, multipart
 
 SR = 22050
 
