@@ -142,7 +142,7 @@ def test_a_killed_driver_keeps_finished_files_and_the_rerun_resumes(cluster, bun
     deadline = time.monotonic() + 120
     while stored(out) < 2:
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, "no two results were stored within 120 s"  # a hang guard
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
