@@ -4,25 +4,27 @@ Support modules (not tests; pytest puts this folder on ``sys.path``): ``syntheti
 (songs of three synthetic genres and the small bundle trained on them), ``cli_helpers``
 (running ``genrekit``), ``results_files`` (reading results stores), ``processes``
 (``/proc``), ``servers`` (real servers on 127.0.0.1), ``report_runs`` (the runs the report
-tests read), and ``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
+tests read), ``shared_data_policy`` (skip or fail without the shared data), and
+``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
+from shared_data_policy import missing, shared_data_dir
 from synthetic_songs import build_bundle
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only shared data folder (``$GENREKIT_SHARED_DATA``, default ``../shared/data``)."""
-    path = REPO / os.environ.get("GENREKIT_SHARED_DATA", "../shared/data")  # relative: to the repo
+    """The read-only shared data folder (``$GENREKIT_SHARED_DATA``, default ``../shared/data``).
+
+    Missing, the test skips, or fails when ``GENREKIT_REQUIRE_SHARED_DATA=1`` (CI).
+    """
+    path = shared_data_dir()
     if not path.is_dir():
-        pytest.skip(f"shared data not found at {path} (set GENREKIT_SHARED_DATA)")
+        missing(f"shared data not found at {path}")
     return path
 
 
