@@ -1,19 +1,30 @@
-"""Shared pytest fixtures."""
+"""Fixtures shared by the test modules; plain helpers live in the support modules beside this file.
 
-import os
+Support modules (not tests; pytest puts this folder on ``sys.path``): ``synthetic_songs``
+(songs of three synthetic genres and the small bundle trained on them), ``cli_helpers``
+(running ``genrekit``), ``results_files`` (reading results stores), ``processes``
+(``/proc``), ``servers`` (real servers on 127.0.0.1), ``report_runs`` (the runs the report
+tests read), ``shared_data_policy`` (skip or fail without the shared data), and
+``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
+"""
+
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from shared_data_policy import missing, shared_data_dir
+from synthetic_songs import build_bundle
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only shared data folder (``$GENREKIT_SHARED_DATA``, default ``../shared/data``)."""
-    path = REPO / os.environ.get("GENREKIT_SHARED_DATA", "../shared/data")  # relative: to the repo
+    """The read-only shared data folder (``$GENREKIT_SHARED_DATA``, default ``../shared/data``).
+
+    Missing, the test skips, or fails when ``GENREKIT_REQUIRE_SHARED_DATA=1`` (CI).
+    """
+    path = shared_data_dir()
     if not path.is_dir():
-        pytest.skip(f"shared data not found at {path} (set GENREKIT_SHARED_DATA)")
+        missing(f"shared data not found at {path}")
     return path
 
 
@@ -26,3 +37,10 @@ def _fresh_settings():
     settings.cache_clear()
     yield
     settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory) -> Path:
+    """The small test bundle of :mod:`synthetic_songs`, trained once per session."""
+    # In the session's base folder, so every module shares one build.
+    return build_bundle(tmp_path_factory.getbasetemp() / "classify-test-bundle")

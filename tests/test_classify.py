@@ -1,13 +1,12 @@
 """``genrekit classify`` and the Python API, end to end, on real files the tests write.
 
-The model is a real bundle built once per session: a scikit-learn logistic regression
-on the 57 GTZAN features of short synthetic clips of three kinds (sustained harmonic
-tones = "classical", regular clicks = "hiphop", loud broadband noise = "metal"), saved
-with :func:`genrekit.models.bundle.save_bundle` with 3-s windows and a 1.5-s hop so
-that the test songs can be a few seconds long. The bundled default model is used
-where the test is about it (skipped, saying so, while it is not built yet).
-
-``test_library.py`` and ``test_tags.py`` import the helpers below.
+The model is a real bundle built once per session (the ``bundle_dir`` fixture of
+``conftest.py``): a scikit-learn logistic regression on the 57 GTZAN features of short
+synthetic clips of three kinds (sustained harmonic tones = "classical", regular clicks =
+"hiphop", loud broadband noise = "metal"; see ``synthetic_songs.py``), saved with 3-s
+windows and a 1.5-s hop so that the test songs can be a few seconds long. The bundled
+default model is used where the test is about it (skipped, saying so, while it is not
+built yet).
 """
 
 from __future__ import annotations
@@ -26,100 +25,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from cli_helpers import classify_main, cli_env, summary
 from genrekit.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-SR = 22050
-GENRES = ("classical", "hiphop", "metal")
-SUMMARY = re.compile(
-    r"^classify: (?P<total>\d+) files?, (?P<done>\d+) done, (?P<skipped>\d+) skipped, (?P<failed>\d+) failed$",
-    re.M,
-)
-
-
-# --- helpers shared with test_library.py and test_tags.py -------------------------------------
-def synth(kind: str, seconds: float, seed: int = 0, sr: int = SR) -> np.ndarray:
-    """A few seconds of one of the three synthetic "genres", different for every seed."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    if kind == "classical":  # a sustained harmonic tone, a little hiss
-        f0 = 220 * 2 ** (rng.integers(0, 12) / 12)
-        y = sum(0.2 / k * np.sin(2 * np.pi * f0 * k * t) for k in (1, 2, 3)) + 0.003 * rng.standard_normal(t.size)
-    elif kind == "metal":  # loud broadband noise
-        y = np.convolve(0.4 * rng.standard_normal(t.size), np.ones(3) / 3, "same")
-    elif kind == "hiphop":  # quiet noise and a regular beat of clicks
-        y = 0.02 * rng.standard_normal(t.size)
-        step = int(sr * 60 / (90 + rng.integers(0, 40)))
-        for start in range(0, t.size - 400, step):
-            y[start:start + 400] += 0.9 * np.hanning(400)
-    else:
-        raise ValueError(kind)
-    return np.clip(y, -1, 1).astype(np.float32)
-
-
-def write_song(path: Path, kind: str = "classical", seconds: float = 5.0, seed: int = 0, **sf_kwargs) -> Path:
-    """Write a synthetic song with soundfile (format from the suffix unless given)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, synth(kind, seconds, seed), SR, **sf_kwargs)
-    return path
-
-
-def song_folder(root: Path, per_genre: int = 1, seconds: float = 5.0) -> list[Path]:
-    """``root/<genre>/<genre>.<i>.wav`` for the three synthetic genres."""
-    return [write_song(root / g / f"{g}.{i}.wav", g, seconds, seed=10 * n + i)
-            for n, g in enumerate(GENRES) for i in range(per_genre)]
-
-
-def build_bundle(folder: Path) -> Path:
-    """Train and save the small test bundle in ``folder`` (once: reused if already there)."""
-    if (folder / "bundle.json").exists():
-        return folder
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from genrekit.audio import window_bounds
-    from genrekit.features import feature_set
-    from genrekit.features.gtzan57 import COLUMNS, gtzan57_windows
-    from genrekit.models.bundle import save_bundle
-
-    X, y = [], []
-    for kind in GENRES:
-        for seed in range(3):
-            signal = synth(kind, 4.5, seed=1000 + seed)
-            bounds = window_bounds(len(signal), SR, 3.0, 1.5, cover_end=True)
-            X.append(gtzan57_windows(signal, SR, bounds))
-            y += [kind] * len(bounds)
-    X = np.vstack(X)
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=0)).fit(X, y)
-    save_bundle(folder, pipe, labels=list(pipe.classes_), feature_set=feature_set("gtzan57", window=3.0),
-                feature_names=list(COLUMNS), window=3.0, hop=1.5, metrics={},
-                card={"model": "logreg", "data": "synthetic test clips", "split": "none"}, sample=X)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def bundle_dir(tmp_path_factory) -> Path:
-    # In the session's base folder, so every test module that imports this fixture shares one build.
-    return build_bundle(tmp_path_factory.getbasetemp() / "classify-test-bundle")
-
-
-def summary(stderr: str) -> dict:
-    match = SUMMARY.search(stderr)
-    assert match, f"no summary line in:\n{stderr}"
-    return {k: int(v) for k, v in match.groupdict().items()}
-
-
-def classify_main(capsys, *args) -> tuple[int, str, str]:
-    """``genrekit classify ARGS`` in this process: (exit status, stdout, stderr)."""
-    code = main(["classify", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_env() -> dict:
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, PYTHONPATH=path)
+from synthetic_songs import GENRES, SR, song_folder, write_song
 
 
 def default_model_or_skip():

@@ -27,7 +27,7 @@ from ray_helpers import (
     RAY_ENV, TESTS, CountingWorker, crash_on_crash_wav, descendants, processes_mentioning, ray_or_skip,
     short_temp_dir,
 )
-from test_classify import bundle_dir, song_folder  # noqa: F401 - bundle_dir is a fixture
+from synthetic_songs import song_folder
 
 pytestmark = pytest.mark.slow
 

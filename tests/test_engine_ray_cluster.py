@@ -24,8 +24,9 @@ import pytest
 
 from genrekit.library import open_results
 from ray_helpers import RayCluster, ray_env, ray_or_skip
-from test_classify import GENRES, bundle_dir, song_folder, summary, write_song  # noqa: F401 - fixture
-from test_library import jsonl_records, stored
+from cli_helpers import summary
+from results_files import jsonl_records, stored
+from synthetic_songs import GENRES, song_folder, write_song
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +142,7 @@ def test_a_killed_driver_keeps_finished_files_and_the_rerun_resumes(cluster, bun
     deadline = time.monotonic() + 120
     while stored(out) < 2:
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, "no two results were stored within 120 s"  # a hang guard
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -34,6 +34,7 @@ from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set  # noqa: E402
 from genrekit.models.train_cnn import CHECKPOINT, TrainingError, train_cnn  # noqa: E402
+from shared_data_policy import require  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GENRES = ("classical", "metal", "hiphop", "reggae")
@@ -54,9 +55,7 @@ def _manifest(path: Path, rows) -> Path:
 @pytest.fixture(scope="module")
 def gtzan(shared_data, tmp_path_factory):
     """Excerpts of four genres: the first 8 of each to train on, 6 later ones held out."""
-    excerpts = shared_data / "gtzan" / "excerpts"
-    if not excerpts.is_dir():
-        pytest.skip(f"{excerpts} not found")
+    excerpts = require(shared_data / "gtzan" / "excerpts")
     base = tmp_path_factory.mktemp("finetune")
     train, held = [], []
     for genre in GENRES:

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
-from test_classify import build_bundle, cli_env, write_song
-from test_web_api import Server
+from cli_helpers import cli_env
+from servers import Server
+from synthetic_songs import song_folder, write_song
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,8 +34,8 @@ def genrekit(*args, cwd=None, env=None, timeout=300) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    return build_bundle(tmp_path_factory.getbasetemp() / "classify-test-bundle")
+def bundle(bundle_dir) -> Path:
+    return bundle_dir
 
 
 # --- 1. a command line that explains itself ---------------------------------------------------------
@@ -366,8 +367,6 @@ def test_readme_test_command_is_cis_and_genrekit_all_exists():
 # --- the walk: help, classify a file and a folder, train, classify with the run ---------------------------------
 @pytest.mark.slow
 def test_a_new_users_walk_has_no_traceback_and_no_misleading_line(tmp_path):
-    from test_classify import song_folder
-
     music = tmp_path / "music"
     song_folder(music, per_genre=4)
     song = next(music.rglob("*.wav"))

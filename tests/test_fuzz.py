@@ -17,8 +17,8 @@ import pytest
 
 from fuzz_corpus import make_corpus
 from genrekit.predict import DEFAULT_MODEL
-from test_classify import cli_env
-from test_web_api import Server
+from cli_helpers import cli_env
+from servers import Server
 
 pytestmark = pytest.mark.slow
 

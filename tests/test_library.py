@@ -1,6 +1,6 @@
 """Libraries: results kept as each file finishes, reruns that skip, runs that survive SIGKILL.
 
-Real files and a real (small) model bundle, see ``test_classify.py``; the command runs
+Real files and a real (small) model bundle, see ``synthetic_songs.py``; the command runs
 in this process through ``main([...])`` or, to be killed, as ``python -m genrekit``.
 """
 
@@ -21,30 +21,9 @@ import pytest
 from genrekit.library import (
     JsonlResults, LibraryRun, ResultsError, SqliteResults, classify_library, model_key, open_results,
 )
-from test_classify import (  # noqa: F401 - bundle_dir is a fixture
-    GENRES, bundle_dir, classify_main, cli_env, song_folder, summary, write_song,
-)
-
-
-def jsonl_records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def sqlite_count(path: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
-def stored(path: Path) -> int:
-    if path.suffix == ".jsonl":
-        return len(path.read_bytes().split(b"\n")) - 1 if path.exists() else 0  # whole lines only
-    return sqlite_count(path)
+from cli_helpers import classify_main, cli_env, summary
+from results_files import jsonl_records, stored
+from synthetic_songs import GENRES, song_folder, write_song
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +132,7 @@ def test_sigkill_then_rerun_resumes(bundle_dir, tmp_path, name):
     deadline = time.monotonic() + 120
     while stored(out) < 2:
         assert proc.poll() is None, "the run finished before it could be killed; use longer files"
-        assert time.monotonic() < deadline
+        assert time.monotonic() < deadline, "no two results were stored within 120 s"  # a hang guard
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -1,9 +1,9 @@
 """``genrekit report`` and the ``/reports`` pages, on real runs made from the shared GTZAN table.
 
-The runs (made once per test session by :func:`report_runs`, also used by
+The runs (made once per test session by :func:`report_runs.report_runs`, also used by
 ``test_report_page.py``): a fault-filtered classical run (logreg, knn), a 3-fold
 artist-grouped k-fold run, a leaky ``random-rows`` run, ``genrekit cluster`` on the
-30-s table, and, when PyTorch is installed, a two-epoch CNN on synthesised clips.
+30-s table, and, when PyTorch is installed, a three-epoch CNN on synthesised clips.
 The tests read the data embedded in the page and compare it with the runs' own files.
 """
 
@@ -11,69 +11,25 @@ from __future__ import annotations
 
 import csv
 import html
-import http.client
 import json
 import re
 import shutil
 import socket
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from genrekit.cli import main
+from report_runs import report_runs
+from servers import http_get, serve_reports
 
 pytest.importorskip("plotly", reason="pip install 'genrekit[report]' (plotly)")
 
 REPO = Path(__file__).resolve().parents[1]
-SR = 22050
 
 
 # --- the runs ------------------------------------------------------------------------------------------
-def _synth_clips(root: Path, per_genre: int = 10, seconds: float = 4.0) -> Path:
-    """Three "genres" of tones in different registers, with noise: enough for a CNN to train a few epochs."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * SR)) / SR
-    for genre, f0 in (("low", 110.0), ("mid", 440.0), ("high", 1760.0)):
-        (root / genre).mkdir(parents=True, exist_ok=True)
-        for i in range(per_genre):
-            y = 0.5 * np.sin(2 * np.pi * f0 * rng.uniform(0.9, 1.1) * t) + 0.05 * rng.standard_normal(len(t))
-            sf.write(root / genre / f"{genre}.{i:05d}.wav", y.astype(np.float32), SR, subtype="PCM_16")
-    return root
-
-
-def report_runs(base: Path, shared_data: Path) -> dict:
-    """Make (once; later calls reuse them) the runs the report tests read; ``{"cnn": None}`` without torch."""
-    done = base / "done.json"
-    if done.exists():
-        return {k: (Path(v) if v else None) for k, v in json.loads(done.read_text()).items()}
-    g = shared_data / "gtzan"
-    table = str(g / "features_30_sec.csv")
-    runs = base / "runs"
-    paths = {"ff": runs / "ff", "kfold": runs / "cv" / "kfold", "leaky": runs / "leaky",
-             "cluster": base / "clusters.json", "cnn": runs / "cnn" / "tiny"}
-    assert main(["train", "--data", table, "--model", "logreg,knn", "--split", "fault-filtered",
-                 "--split-dir", str(g / "splits" / "fault_filtered"), "--out", str(paths["ff"])]) == 0
-    assert main(["train", "--data", table, "--model", "logreg", "--split", "kfold", "--folds", "3",
-                 "--artists", str(g / "GTZANindex.txt"), "--out", str(paths["kfold"])]) == 0
-    assert main(["train", "--data", table, "--model", "knn", "--split", "random-rows",
-                 "--out", str(paths["leaky"])]) == 0
-    assert main(["cluster", "--features", table, "--out", str(paths["cluster"])]) == 0
-    try:
-        from genrekit.models.train_cnn import train_cnn
-    except ImportError:
-        paths["cnn"] = None
-    else:
-        train_cnn(_synth_clips(base / "clips"), paths["cnn"], arch="seed3", arch_options={"width": 4}, epochs=3,
-                  crops_per_track=2, batch_size=8, valid_size=0.2, test_size=0.2, threads=1, cache=False,
-                  progress=False, verbose=False)
-    done.write_text(json.dumps({k: (str(v) if v else None) for k, v in paths.items()}))
-    return paths
-
-
 @pytest.fixture(scope="module")
 def runs(shared_data, tmp_path_factory) -> dict:
     return report_runs(tmp_path_factory.getbasetemp() / "report-runs", shared_data)
@@ -337,52 +293,6 @@ def test_history_outside_the_run_folder_is_not_read(runs, tmp_path):
 
 
 # --- /reports on a real server ---------------------------------------------------------------------------------
-def http_get(port: int, path: str) -> tuple[int, dict, bytes]:
-    """GET ``path`` from 127.0.0.1:``port``, sent as given (no client-side normalisation of "..")."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-class _Uvicorn:
-    """An app on 127.0.0.1 served by uvicorn in a thread of this process."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-
-    def get(self, path: str) -> tuple[int, dict, bytes]:
-        return http_get(self.port, path)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
-def serve_reports(runs_dir: Path) -> _Uvicorn:
-    from fastapi import FastAPI
-
-    from genrekit.web.reports import reports_router
-
-    app = FastAPI()
-    app.include_router(reports_router(runs_dir))
-    return _Uvicorn(app)
-
-
 @pytest.fixture(scope="module")
 def runs_root(runs, tmp_path_factory) -> Path:
     """A runs folder of copies (the tests change files in it), with a nested run and a broken one."""

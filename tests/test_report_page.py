@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
-from test_report import report_runs, serve_reports  # the runs and server helpers of the report tests
+from report_runs import report_runs
+from servers import serve_reports
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, needs_chromium]

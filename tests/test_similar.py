@@ -113,7 +113,7 @@ def test_schema_1_results_databases_gain_the_new_columns(tmp_path):
 def test_the_api_and_the_page_show_tags_and_similar_songs(library, shared_data, tmp_path):
     """`genrekit serve --library`: the JSON has tags and similar songs, and the page shows both."""
     from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium  # noqa: F401
-    from test_web_api import Server
+    from servers import Server
 
     from genrekit.predict import DEFAULT_MODEL
 

@@ -20,9 +20,8 @@ from genrekit import audio
 from genrekit.tags import (
     READ_ONLY, UNCHANGED, UNSUPPORTED, WOULD_WRITE, WRITTEN, TagError, read_genre, write_genre,
 )
-from test_classify import (  # noqa: F401 - bundle_dir is a fixture
-    SR, bundle_dir, classify_main, summary, synth, write_song,
-)
+from cli_helpers import classify_main, summary
+from synthetic_songs import SR, synth, write_song
 
 
 def write_m4a(path: Path, y: np.ndarray, sr: int = SR) -> Path:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import secrets
 import select
 import socket
 import subprocess
@@ -26,6 +24,7 @@ import numpy as np
 import pytest
 
 from genrekit.web.spectrogram import png_size
+from servers import Server, multipart
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -48,80 +47,6 @@ def bundle(shared_data, tmp_path_factory) -> Path:
     return out / "logreg"
 
 
-class Server:
-    """``python -m genrekit serve`` in a subprocess, on a free loopback port."""
-
-    def __init__(self, bundle: Path, tmp: Path, *args: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.tmp = tmp
-        env = dict(os.environ, TMPDIR=str(tmp), GENREKIT_WEB_STATS="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "genrekit", "serve", "--port", str(self.port), "--model", str(bundle),
-             "--log-level", "warning", *args],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"genrekit serve exited with {self.proc.returncode}: {self.proc.stderr.read()}")
-            try:
-                if self.get("/api/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                pytest.fail("genrekit serve did not answer /api/health within 90 s")
-            time.sleep(0.2)
-
-    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 120):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
-        finally:
-            conn.close()
-
-    def get(self, path: str, timeout: float = 30):
-        return self.request("GET", path, timeout=timeout)
-
-    def json(self, path: str):
-        status, _, body = self.get(path)
-        assert status == 200, body
-        return json.loads(body)
-
-    def upload(self, name: str, data: bytes, field: str = "file"):
-        """POST ``data`` as multipart field ``field`` with file name ``name``: (status, parsed JSON)."""
-        boundary, body = multipart(name, data, field)
-        status, headers, raw = self.request("POST", "/api/classify", body,
-                                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        assert headers.get("content-type", "").startswith("application/json"), (status, raw[:200])
-        return status, json.loads(raw)
-
-    def upload_dirs(self) -> list[Path]:
-        """The server's private upload folders (one while it runs, none after)."""
-        return sorted(self.tmp.glob("genrekit-web-*"))
-
-    def leftovers(self) -> list[Path]:
-        """Files in the server's upload folder (uploads must never stay).
-
-        Only that folder: onnxruntime writes a ``.ses`` file of its own into TMPDIR.
-        """
-        dirs = self.upload_dirs()
-        assert len(dirs) == 1, dirs
-        return [p for p in dirs[0].rglob("*") if p.is_file() or p.is_symlink()]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server(bundle, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web-api-tmp")
@@ -137,13 +62,6 @@ def small_server(bundle, tmp_path_factory):
     srv = Server(bundle, tmp_path_factory.mktemp("web-api-small-tmp"), "--max-upload-mb", "1")
     yield srv
     srv.stop()
-
-
-def multipart(name: str, data: bytes, field: str = "file") -> tuple[str, bytes]:
-    boundary = "genrekit-test-" + secrets.token_hex(8)
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode()
-    return boundary, head + data + f"\r\n--{boundary}--\r\n".encode()
 
 
 @pytest.fixture(scope="module")
@@ -258,14 +176,14 @@ def test_bad_uploads_are_refused_with_a_reason(server, clip):
     boundary, body = multipart(clip.name, clip.read_bytes())
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(_request_head(server.port, boundary, f"Content-Length: {len(body)}\r\n") + body[:300_000])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # hang guards, here and below
         while not server.leftovers() and time.monotonic() < deadline:
             time.sleep(0.02)  # until the server has started writing the upload
         assert server.leftovers(), "the partial upload never reached the server's temp folder"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while server.leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.leftovers() == []
+    assert server.leftovers() == [], "the partial upload was still on disk 60 s after its client went"
 
 
 # --- oversized uploads ------------------------------------------------------------------------------
@@ -365,6 +283,7 @@ def test_slow_upload_and_analysis_do_not_block_the_server(server, clip, shared_d
     sf.write(medley, np.concatenate(parts), 22050, subtype="PCM_16")
 
     results: dict[str, object] = {}
+    sending, sent = threading.Event(), threading.Event()  # the slow upload's body: begun, all sent
 
     def slow_upload():
         boundary, body = multipart(clip.name, clip.read_bytes())
@@ -374,9 +293,11 @@ def test_slow_upload_and_analysis_do_not_block_the_server(server, clip, shared_d
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()
         step = len(body) // 20
+        sending.set()
         for i in range(0, len(body), step):  # about 2 s for the whole upload
             conn.send(body[i:i + step])
             time.sleep(0.1)
+        sent.set()
         resp = conn.getresponse()
         results["slow"] = (resp.status, json.loads(resp.read()))
         conn.close()
@@ -387,12 +308,12 @@ def test_slow_upload_and_analysis_do_not_block_the_server(server, clip, shared_d
     threads = [threading.Thread(target=slow_upload), threading.Thread(target=analysis)]
     for t in threads:
         t.start()
-    latencies = []
-    busy_seen = 0
+    calls = mid_body = busy_seen = 0
     while any(t.is_alive() for t in threads):
-        t0 = time.perf_counter()
+        asked_mid_body = sending.is_set() and not sent.is_set()
         health = server.json("/api/health")
-        latencies.append(time.perf_counter() - t0)
+        calls += 1
+        mid_body += asked_mid_body and not sent.is_set()  # asked and answered while the body trickled in
         busy_seen = max(busy_seen, health["busy"])
         time.sleep(0.1)
     for t in threads:
@@ -401,14 +322,11 @@ def test_slow_upload_and_analysis_do_not_block_the_server(server, clip, shared_d
     assert results["slow"][0] == 200 and results["slow"][1]["label"]
     status, out = results["medley"]
     assert status == 200 and out["windows"] >= 7
-    print(f"/api/health during a slow upload and a 2-min analysis: {len(latencies)} calls, "
-          f"median {1000 * float(np.median(latencies)):.1f} ms, max {1000 * max(latencies):.1f} ms")
-    # Answered all along, quickly. (Not instantly: the analysis thread holds the GIL for a few
-    # hundred ms at a time inside scipy's median filter, so allow for that on a busy machine.)
-    assert len(latencies) >= 5
-    assert float(np.median(latencies)) < 0.2
-    assert max(latencies) < 1.5, f"/api/health took up to {max(latencies):.2f} s during uploads and analysis"
-    assert busy_seen >= 1  # health was answered while an analysis was running
+    print(f"/api/health during a slow upload and a 2-min analysis: {calls} calls, {mid_body} mid-upload")
+    # Answered all along: while the slow body was still coming in, and while an analysis ran.
+    # (How quickly is bench/reliability.py's measure, not an assertion on a shared machine.)
+    assert mid_body >= 1, "/api/health was never answered while the slow upload was still sending"
+    assert busy_seen >= 1, "/api/health was never answered while an analysis was running"
     assert server.leftovers() == []
 
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,8 +20,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.predict import DEFAULT_MODEL
-from test_hardening import alive, children
-from test_web_api import REPO, Server, multipart
+from processes import alive, children
+from servers import Server, multipart
 
 SR = 22050
 
@@ -85,7 +84,7 @@ def open_upload(port: int, name: str = "song.flac", first: bytes = b"\0" * 4096)
             f"Content-Type: application/octet-stream\r\n\r\n").encode()
     request = (f"POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {10 * 2**20}\r\n"
                f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)  # a hang guard for each read
     sock.sendall(request + head + first)
     return sock
 
@@ -137,35 +136,33 @@ def test_uploads_beyond_the_cap_get_503_and_aborted_ones_leave_no_file(server):
     finally:
         for sock in idle:
             sock.close()  # aborted mid-body
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30  # a hang guard, not a speed limit
     while leftovers(server) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert leftovers(server) == []  # removed at once, not after a timeout
+    assert leftovers(server) == [], "the aborted uploads' files were still there 30 s after the clients went"
     assert server.json("/api/health")["status"] == "ok"
 
 
 def test_a_stalled_body_gets_408(server):
     # Was: never timed out.
     sock = open_upload(server.port)
-    t0 = time.monotonic()
     status, headers, out = response_of(sock)
     sock.close()
     assert status == 408 and "no data for 1.5 s" in out["error"]
-    assert time.monotonic() - t0 < 5
     assert leftovers(server) == []
 
 
 def test_a_trickling_body_gets_408(server):
     # Was: 1 KB every 0.5 s was never timed out.
     sock = open_upload(server.port, first=b"\0" * 1024)
-    t0 = time.monotonic()
-    status = None
+    gave_up = threading.Event()  # the client stopped trickling before the server said anything
 
     def trickle():
         try:
-            while time.monotonic() - t0 < 20:
+            for _ in range(40):  # 20 s of it at most: a hang guard
                 sock.sendall(b"\0" * 1024)
                 time.sleep(0.5)
+            gave_up.set()
         except OSError:
             pass
 
@@ -173,8 +170,9 @@ def test_a_trickling_body_gets_408(server):
     thread.start()
     status, _, out = response_of(sock)
     sock.close()
+    thread.join()
     assert status == 408 and "too slow" in out["error"]
-    assert time.monotonic() - t0 < 10
+    assert not gave_up.is_set(), "the server answered only after the client had stopped trickling"
     assert leftovers(server) == []
 
 
@@ -216,16 +214,15 @@ def test_health_answers_while_analyses_run(server, tmp_path):
     for t in threads:
         t.start()
     time.sleep(0.5)
-    slowest = 0.0
+    busy_seen = 0
     while any(t.is_alive() for t in threads):
-        t0 = time.monotonic()
-        assert server.get("/api/health")[0] == 200
-        slowest = max(slowest, time.monotonic() - t0)
+        busy_seen = max(busy_seen, server.json("/api/health")["busy"])  # asserts a 200
         time.sleep(0.05)
     for t in threads:
         t.join()
     assert results == [200, 200, 200]
-    assert slowest < 1.0, f"/api/health took {slowest:.2f} s while analyses ran"  # bench/reliability.py: p99
+    # How quickly it answers is bench/reliability.py's measure (p99), not a test's.
+    assert busy_seen >= 1, "/api/health was never answered while an analysis was running"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -239,7 +236,7 @@ def test_killing_the_server_ends_its_analysis_workers(tmp_path):
     finally:
         os.kill(srv.proc.pid, signal.SIGKILL)
         srv.proc.wait()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a hang guard, not a speed limit
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in workers if alive(p)]
+    assert not [p for p in workers if alive(p)], "analysis workers still alive 60 s after the server was killed"
