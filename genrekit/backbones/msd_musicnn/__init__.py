@@ -105,7 +105,7 @@ class Taggram:
 # --- the front end ------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    from ..features.spectral import mel_filterbank
+    from ...features.spectral import mel_filterbank
 
     return mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS).astype(np.float32)
 
@@ -150,7 +150,7 @@ def _log_mel_frames(seg: np.ndarray) -> np.ndarray:
     """The log-mel frames of a zero-padded segment holding exactly the samples they cover."""
     import scipy.fft
 
-    from ..features.spectral import hann_window
+    from ...features.spectral import hann_window
 
     frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP_LENGTH] * hann_window(N_FFT).astype(np.float32)
     spec = scipy.fft.rfft(frames, axis=-1)
@@ -388,7 +388,7 @@ class FeatureRowsStream:
 def _rows(tg: Taggram, n_samples: int, window: float | None) -> np.ndarray:
     if window is None:
         return np.concatenate([tg.tags, tg.embeddings], axis=1)
-    from ..audio import window_bounds
+    from ...audio import window_bounds
 
     bounds = window_bounds(n_samples, SAMPLE_RATE, window, window)
     return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])
