@@ -251,7 +251,7 @@ def test_explain_song_with_the_default_model_writes_png_and_json(tmp_path, monke
     assert "musicnn" in capsys.readouterr().err
     image = tmp_path / "song.saliency.png"
     side = json.loads((tmp_path / "song.saliency.json").read_text())
-    assert side["model"] == "musicnn" and side["model_kind"] == "backbone + head"
+    assert side["model"] == "gtzan-musicnn" and side["model_kind"] == "backbone + head"
     assert side["label"] == max(side["probabilities"], key=side["probabilities"].get)
     assert side["band_edges_hz"][0] == 0 and side["band_edges_hz"][-1] == 8000 and len(side["band_edges_hz"]) == 3
     grid = np.array(side["saliency"])
