@@ -141,6 +141,130 @@ def test_filters_runs_without_torch(tiny, tmp_path):
     assert json.loads((out / "filters.json").read_text())["tensor"] in (out / "index.html").read_text()
 
 
+# --- filters of the default model: its MSD-musicnn backbone ----------------------------------------
+BACKBONE_SR = 16000
+#: Synthetic songs (seconds): a low and a high harmonic tone, noise bursts, and one shorter than a 3-s patch.
+SONGS = {"low": 6.0, "high": 5.0, "bursts": 4.0, "short": 2.0}
+
+
+def synth(kind: str, seconds: float, sr: int = BACKBONE_SR) -> np.ndarray:
+    rng = np.random.default_rng(len(kind))
+    t = np.arange(int(seconds * sr)) / sr
+    if kind == "bursts":
+        y = np.exp(-(t % 0.25) / 0.03) * rng.standard_normal(len(t))
+    else:
+        f0 = {"low": 110.0, "high": 1800.0, "short": 440.0}[kind]
+        y = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3) if k * f0 < sr / 2)
+    y = y + 0.005 * rng.standard_normal(len(t))  # a noise floor: no song has exactly empty bands
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("songs")
+    for kind, seconds in SONGS.items():
+        sf.write(folder / f"{kind}.wav", synth(kind, seconds), BACKBONE_SR, subtype="PCM_16")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def default_filters(songs, tmp_path_factory):
+    """`genrekit explain filters SONGS` with the default model, its output folder and what it printed."""
+    out = tmp_path_factory.mktemp("filters") / "out"
+    proc = subprocess.run([sys.executable, "-m", "genrekit", "explain", "filters", str(songs), "--top", "2",
+                           "--out", str(out)], capture_output=True, text=True, env=_child_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stderr
+
+
+def test_filters_of_the_default_model_are_its_backbones_first_layer(default_filters):
+    out, err = default_filters
+    table = json.loads((out / "filters.json").read_text())
+    assert (table["layer"], table["n_layers"], table["n_filters"]) == (1, 8, 204)
+    assert table["node"] == "/timbral.0/conv/Conv" and table["activation"] == "Relu"
+    assert table["model"].endswith("gtzan-musicnn") and table["network"].endswith("msd_musicnn.onnx")
+    silent = [f for f, rows in enumerate(table["filters"]) if not rows]
+    assert f"conv layer 1 of 8 (204 filters, {len(silent)} of them the same in every window), 4 files" in err
+    # most of MSD-musicnn's first-layer filters are dead (weights ~1e-30), but not all
+    assert 100 < len(silent) < 204 - 10
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.count("<section ") == 204 and "MSD-musicnn backbone" in page
+    assert page.count("No excerpt: its activation is the same in every window") == len(silent)
+    images = re.findall(r"<img src='([^']+)'", page)
+    sounds = re.findall(r"<audio controls preload='none' src='([^']+)'", page)
+    assert len(images) == len(sounds) == 2 * (204 - len(silent))
+    for link in images + sounds:
+        assert (out / link).is_file(), link
+    assert len(list(out.glob("filter_*/*.png"))) == len(images)
+    for rows in table["filters"]:
+        assert [r["rank"] for r in rows] in ([], [1, 2])
+        for r in rows:
+            song = r["file"].removesuffix(".wav")
+            assert song in SONGS and 0 <= r["start"] <= r["peak"] <= SONGS[song]
+            assert r["file"] in page and f"{r['start']:.2f} s" in page
+            # the crop is the backbone's own input patch: 187 frames (3 s) by 96 mel bands
+            assert png_size((out / r["image"]).read_bytes()) == (187, 96)
+            y, sr = sf.read(out / r["audio"])
+            assert sr == BACKBONE_SR and len(y) == int(min(3.0, SONGS[song]) * sr)
+
+
+def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, default_filters):
+    from genrekit.backbones.msd_musicnn import HOP_LENGTH, load_backbone
+    from genrekit.explain.filters import BackboneSource
+    from genrekit.models.registry import load_model
+
+    model = load_model()
+    probe = LayerProbe(model)
+    source = probe.source
+    assert isinstance(source, BackboneSource) and probe.layer.output == "/timbral.0/Relu_output_0"
+    best, when, per_patch = {}, {}, []
+    for kind in SONGS:
+        y = audio.load(songs / f"{kind}.wav", sr=BACKBONE_SR)
+        starts = source.starts(len(y))
+        X = source.inputs(y, starts)
+        # the patches are those prediction cuts: the whole network on them gives the model's taggram
+        assert np.allclose(load_backbone().run(X)[0], model.taggram(y).tags, atol=1e-6)
+        maps = probe(X)  # (patches, 204, time, freq): the full feature maps, reduced here on their own
+        assert maps.shape[:3] == (len(starts), 204, 187) and (maps >= 0).all()
+        per_patch.append(maps.max(axis=(2, 3)))
+        best[kind] = maps.max(axis=(0, 2, 3))
+        patch, frame, _ = np.unravel_index(maps.transpose(1, 0, 2, 3).reshape(204, -1).argmax(axis=1),
+                                           (len(starts), 187, maps.shape[3]))
+        when[kind] = (starts[patch] + frame + 0.5) * HOP_LENGTH / BACKBONE_SR  # seconds of each filter's maximum
+    per_patch = np.concatenate(per_patch)
+    strongest = np.array([best[k] for k in SONGS])  # (songs, filters)
+    rows = json.loads((default_filters[0] / "filters.json").read_text())["filters"]
+    unique = 0
+    for f, chosen in enumerate(rows):
+        if per_patch[:, f].max() - per_patch[:, f].min() < 1e-6:  # a dead filter: nothing to rank
+            assert chosen == [], f
+            continue
+        first = chosen[0]
+        kind = first["file"].removesuffix(".wav")
+        # the top excerpt's song holds the filter's highest activation over all songs
+        assert np.isclose(first["activation"], strongest[:, f].max(), rtol=1e-5), f
+        assert np.isclose(best[kind][f], strongest[:, f].max(), rtol=1e-5), f
+        ranked = np.sort(strongest[:, f])
+        if ranked[-1] - ranked[-2] > 1e-3 * ranked[-1]:  # one song alone holds it: also when it fired
+            unique += 1
+            assert kind == list(SONGS)[int(strongest[:, f].argmax())], f
+            assert abs(first["peak"] - min(when[kind][f], SONGS[kind])) < 2e-3, f
+    assert unique >= 10  # the songs differ, and the live filters tell them apart
+
+
+def test_filter_sources_follow_the_models_kind(tiny):
+    from genrekit.explain import ExplainError
+    from genrekit.explain.filters import BackboneSource, CNNBundleSource, filter_source
+    from genrekit.models.registry import classifier, load_model
+
+    assert isinstance(filter_source(load_model()), BackboneSource)
+    cnn = load_bundle(tiny["run"])
+    assert isinstance(filter_source(cnn), CNNBundleSource)
+    assert isinstance(filter_source(classifier(cnn, "tiny")), CNNBundleSource)
+    with pytest.raises(ExplainError, match="needs a CNN bundle .* or a head on the MSD-musicnn backbone"):
+        filter_source(load_model("gtzan57"))
+
+
 # --- occlusion saliency: every model kind ---------------------------------------------------------
 def read_png(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Palette indices ``(height, width)`` and palette ``(n, 3)`` of an 8-bit indexed PNG (any row filter)."""
@@ -251,7 +375,7 @@ def test_explain_song_with_the_default_model_writes_png_and_json(tmp_path, monke
     assert "musicnn" in capsys.readouterr().err
     image = tmp_path / "song.saliency.png"
     side = json.loads((tmp_path / "song.saliency.json").read_text())
-    assert side["model"] == "musicnn" and side["model_kind"] == "backbone + head"
+    assert side["model"] == "gtzan-musicnn" and side["model_kind"] == "backbone + head"
     assert side["label"] == max(side["probabilities"], key=side["probabilities"].get)
     assert side["band_edges_hz"][0] == 0 and side["band_edges_hz"][-1] == 8000 and len(side["band_edges_hz"]) == 3
     grid = np.array(side["saliency"])

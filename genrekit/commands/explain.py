@@ -1,4 +1,4 @@
-"""``genrekit explain``: what a CNN's filters respond to (``filters``), where its evidence lies (``saliency``)."""
+"""``genrekit explain``: what conv filters respond to (``filters``), where a model's evidence lies (``saliency``)."""
 
 from __future__ import annotations
 
@@ -51,19 +51,25 @@ class _SongOrVerb(argparse._SubParsersAction):
 
 def explain_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit explain``'s sub-verbs and their arguments to ``p``."""
-    p.usage = "%(prog)s [SONG | saliency SONG | filters] ..."
+    p.usage = "%(prog)s [SONG | saliency SONG | filters SONGS] ..."
     p.description = ("Where in a song the evidence for its genre lies (`genrekit explain SONG`: occlusion "
-                     "saliency, any model), and what a CNN's filters respond to (`genrekit explain filters`).")
+                     "saliency, any model), and what the conv filters of a CNN or of the default model's "
+                     "backbone respond to (`genrekit explain filters`).")
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True, action=_SongOrVerb, prog=p.prog)
     f = sub.add_parser("filters", help="top dataset excerpts per filter of a conv layer: PNG crops, wavs, index.html",
                        description="For each filter of a convolution layer, find the dataset windows that activate "
                                    "it most (maximum over time and frequency) and write their log-mel crops, short "
-                                   "wav excerpts and an index.html to look and listen.")
-    add_model_argument(f, required=True, what="CNN")
-    f.add_argument("--data", required=True, nargs="+", metavar="DIR", type=Path,
+                                   "wav excerpts and an index.html to look and listen. Works with CNN bundles and "
+                                   "with heads on the MSD-musicnn backbone (the default model), whose backbone's "
+                                   "filters are probed.")
+    f.add_argument("songs", nargs="*", metavar="SONGS", type=Path,
                    help="audio files and folders to search (folders recursively)")
+    add_model_argument(f, what="model: a CNN bundle, or a head on the backbone")
+    f.add_argument("--data", nargs="+", default=[], metavar="DIR", type=Path,
+                   help="more audio files and folders to search, as SONGS (default: none)")
     f.add_argument("--layer", metavar="N", type=int,
-                   help="1-based convolution layer, in graph order (default: the last)")
+                   help="1-based convolution layer, in graph order (default: a CNN's last; the backbone's first, "
+                        "/timbral.0, which reads the mel spectrogram directly)")
     f.add_argument("--top", metavar="K", type=positive_int, default=8, help="excerpts per filter (default 8)")
     f.add_argument("--excerpt", metavar="SECONDS", type=seconds, default=3.0,
                    help="length of each wav excerpt, centred on the peak (default 3)")
@@ -92,24 +98,27 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
 def explain_run(args: argparse.Namespace) -> int:
     if args.what == "saliency":
         return _saliency(args)
-    from ..models.bundle import BundleError, load_bundle
-
-    try:
-        bundle = load_bundle(model_path(args.model))
-    except BundleError as exc:
-        raise CommandError(f"cannot load the model: {exc}") from exc
-    return _filters(args, bundle)
+    return _filters(args)
 
 
-def _filters(args, bundle) -> int:
+def _filters(args) -> int:
     from ..explain import ExplainError, top_excerpts, write_filters
     from ..files import collect_audio_files, common_root
+    from ..models.bundle import BundleError
+    from ..models.registry import load_model
 
-    paths = collect_audio_files(args.data)
-    if not paths:
-        raise no_audio_error(args.data)
+    inputs = [*args.songs, *args.data]
+    if not inputs:
+        raise CommandError("name the songs to search (files or folders)")
     try:
-        probe, excerpts, failed = top_excerpts(bundle, paths, layer=args.layer, top=args.top, excerpt=args.excerpt)
+        model = load_model(model_path(args.model))
+    except BundleError as exc:
+        raise CommandError(f"cannot load the model: {exc}") from exc
+    paths = collect_audio_files(inputs)
+    if not paths:
+        raise no_audio_error(inputs)
+    try:
+        probe, excerpts, failed = top_excerpts(model, paths, layer=args.layer, top=args.top, excerpt=args.excerpt)
     except ExplainError as exc:
         raise CommandError(str(exc)) from exc
     for reason in failed:
@@ -117,11 +126,13 @@ def _filters(args, bundle) -> int:
     if not excerpts:
         raise CommandError("none of the files could be decoded")
     try:
-        index = write_filters(args.out, bundle, probe, excerpts, excerpt=args.excerpt, root=common_root(args.data))
+        index = write_filters(args.out, probe.source, probe, excerpts, excerpt=args.excerpt, root=common_root(inputs))
     except OSError as exc:
         raise CommandError(f"cannot write {args.out}: {exc}") from exc
     layer = probe.layer
-    print(f"explain filters: conv layer {layer.number} of {len(probe.layers)} ({len(excerpts)} filters), "
+    flat = sum(1 for chosen in excerpts if not chosen)
+    print(f"explain filters: conv layer {layer.number} of {len(probe.layers)} ({len(excerpts)} filters"
+          f"{f', {flat} of them the same in every window' if flat else ''}), "
           f"{len(paths) - len(failed)} files -> {index}", file=sys.stderr)
     return 1 if failed else 0
 

@@ -5,9 +5,10 @@ Both run on onnxruntime, so they work on the core install.
 - :mod:`genrekit.explain.saliency`: occlusion saliency (Zeiler & Fergus 2014) of a whole
   song for a genre, for every kind of model; :mod:`genrekit.explain.occlusion` says what each
   model kind provides for it (:func:`occlusion_target`), :mod:`genrekit.explain.figure` draws it.
-- :mod:`genrekit.explain.filters`: for each filter of a CNN bundle's convolution layer, the
-  dataset excerpts that activate it most (log-mel crops, wav excerpts, an HTML index to look
-  and listen); after Choi, Fazekas & Sandler (2016) and Zeiler & Fergus (2014).
+- :mod:`genrekit.explain.filters`: for each filter of a convolution layer of a CNN bundle or of
+  the default model's MSD-musicnn backbone, the dataset excerpts that activate it most (log-mel
+  crops, wav excerpts, an HTML index to look and listen); after Choi, Fazekas & Sandler (2016)
+  and Zeiler & Fergus (2014).
 
 >>> from genrekit import load_model                                  # doctest: +SKIP
 >>> s = occlusion_saliency(load_model(), y)                          # y: mono at the model's rate
@@ -26,6 +27,7 @@ SECONDS = 2.0
 _WHERE = {
     "saliency_png": "figure", "ConvLayer": "filters", "Excerpt": "filters", "ExplainError": "filters",
     "LayerProbe": "filters", "conv_layers": "filters", "top_excerpts": "filters", "write_filters": "filters",
+    "FilterSource": "filters", "filter_source": "filters",
     "OcclusionTarget": "occlusion", "Plane": "occlusion", "occlusion_target": "occlusion",
     "Saliency": "saliency", "occlusion_saliency": "saliency",
 }
