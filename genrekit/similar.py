@@ -55,7 +55,8 @@ class SimilarityIndex:
     @classmethod
     def from_results(cls, path: str | os.PathLike, model_key: str | None = None) -> "SimilarityIndex":
         """Load the embeddings of ``model_key`` (default: the model most songs have) from a results store."""
-        from .library import ResultsError, open_results
+        from .errors import ResultsError
+        from .results_store import open_results
 
         path = Path(path)
         if not path.is_file():

@@ -65,7 +65,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     """``(destination, format)``: destination ``stdout``, ``store`` or ``file``; format None = print nothing."""
-    from ..library import STORE_SUFFIXES
+    from ..results_store import STORE_SUFFIXES
 
     error = args.parser.error
     if args.dry_run and not args.write_tags:
@@ -123,7 +123,9 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     from .._io import write_bytes_atomic
     from ..batch import Failure
     from ..files import collect_audio_files
-    from ..library import LibraryRun, ResultsError, open_results
+    from ..errors import ResultsError
+    from ..library import LibraryRun
+    from ..results_store import open_results
     from ..models.bundle import BundleError
     from ..output import relative_names
     from ..models.registry import load_model

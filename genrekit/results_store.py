@@ -1,0 +1,339 @@
+"""Results stores: where a library run keeps each file's result as it finishes, and a rerun finds it.
+
+Two kinds behind one interface (:class:`ResultsStore`; :func:`open_results` picks by suffix):
+a JSON-lines log (:class:`JsonlResults`, appended and fsynced) and a SQLite database
+(:class:`SqliteResults`, WAL, one committed transaction per result). Both are keyed by
+(content hash, model key) and know the files' content hashes by path, size and mtime
+(:class:`genrekit.files.FileHashes`, the file identity the feature cache uses too).
+A record is :meth:`genrekit.prediction.Prediction.to_record` plus ``content_hash``,
+``model_key`` and ``time``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import warnings
+from pathlib import Path
+
+from ._io import jsonable
+from .errors import ResultsError
+from .files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
+
+#: Suffixes of ``--out`` files that are results stores (resumable), by kind.
+STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
+
+
+class ResultsStore:
+    """Where results go as they finish, and where a rerun finds them.
+
+    Subclasses: :class:`JsonlResults` and :class:`SqliteResults`; open one with
+    :func:`open_results`. A record is a dict with the :data:`~genrekit.prediction.RECORD_FIELDS` (all
+    probabilities in the model's label order, the whole timeline) and
+    ``content_hash``, ``model_key`` and ``time``.
+    """
+
+    path: Path
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        """The latest record of this content and model, or ``None``."""
+        raise NotImplementedError
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        """Store ``record`` durably before returning (``fid``: the file it describes, as now)."""
+        raise NotImplementedError
+
+    def records(self) -> list[dict]:
+        """The latest record of every (content, model) pair."""
+        raise NotImplementedError
+
+    #: Content hashes of files by path, size and mtime (:class:`genrekit.files.FileHashes`).
+    hashes: FileHashes
+
+    def file_id(self, path: str | os.PathLike) -> FileId:
+        """The content hash of ``path``, re-reading the file only if its size or mtime changed.
+
+        Raises ``OSError`` when the file cannot be read.
+        """
+        return self.hashes.identify(path)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+
+class JsonlResults(ResultsStore):
+    """Results as JSON lines, one object per file, appended and fsynced as each finishes.
+
+    The file is an append-only log: a rerun reads it, then appends. The latest line
+    for a (content_hash, model_key) pair wins. Besides the record's fields each line
+    carries ``file``, ``size`` and ``mtime_ns``, so that a rerun need not re-read
+    unchanged files to know their hashes. Only line offsets are kept in memory.
+
+    A line half-written when a run was killed (no newline at the end of the file) is
+    cut off when the file is opened again, with a warning; a complete object merely
+    lacking its newline gets one. Lines elsewhere that are not JSON objects are
+    ignored (with a warning) and kept. While open, the file is locked (``flock``)
+    so that two runs cannot interleave their lines.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            _lock(self._fd, self.path)
+            self._by_key: dict[tuple[str, str], tuple[int, int]] = {}  # -> (offset, length) of the line
+            self.hashes = FileHashes()  # seeded from the lines' file, size and mtime_ns
+            self._load()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _load(self) -> None:
+        bad, number, offset = [], 0, 0
+        with open(self.path, "rb") as f:  # streamed: a large log is never all in memory
+            for line in f:
+                number += 1
+                if not line.endswith(b"\n"):  # the last line, unfinished
+                    self._repair_tail(offset, line)
+                    break
+                record = _json_object(line) if line.strip() else {}
+                if record is None or (record and not isinstance(record.get("model_key"), str)):
+                    bad.append(number)
+                elif record:
+                    self._index(record, offset, len(line))
+                offset += len(line)
+        if bad:
+            warnings.warn(f"{self.path}: ignored {len(bad)} line(s) that are not genrekit results "
+                          f"(line {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})", stacklevel=3)
+
+    def _repair_tail(self, offset: int, tail: bytes) -> None:
+        record = _json_object(tail)
+        if record is not None:
+            self._append(b"\n")  # a whole record that lost only its newline
+            if isinstance(record.get("model_key"), str):
+                self._index(record, offset, len(tail) + 1)
+            return
+        os.ftruncate(self._fd, offset)
+        os.fsync(self._fd)
+        warnings.warn(f"{self.path}: dropped a half-written last line ({len(tail)} bytes) "
+                      f"left by an interrupted run; that file will be classified again", stacklevel=4)
+
+    def _index(self, record: dict, offset: int, length: int) -> None:
+        h = record.get("content_hash")
+        if isinstance(h, str):
+            self._by_key[(h, record["model_key"])] = (offset, length)
+            if isinstance(record.get("file"), str) and isinstance(record.get("size"), int) \
+                    and isinstance(record.get("mtime_ns"), int):
+                self.hashes.remember(FileId(h, record["file"], record["size"], record["mtime_ns"]))
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
+
+    def _read(self, where: tuple[int, int]) -> dict:
+        offset, length = where
+        return json.loads(os.pread(self._fd, length, offset))
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        where = self._by_key.get((content_hash, key))
+        return None if where is None else self._read(where)
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        record = dict(record)
+        if fid is not None:
+            record.update(file=fid.file, size=fid.size, mtime_ns=fid.mtime_ns)
+        line = json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        data = line.encode("utf-8") + b"\n"
+        # One write of the whole line, then fsync: a kill leaves at most one partial last line.
+        offset = os.fstat(self._fd).st_size
+        self._append(data)
+        self._index(record, offset, len(data))
+
+    def records(self) -> list[dict]:
+        return [self._read(where) for where in self._by_key.values()]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+
+def _json_object(line: bytes) -> dict | None:
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking, as with any other tool appending to a file
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ResultsError(f"{path} is being written by another genrekit run") from None
+
+
+#: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    content_hash  TEXT NOT NULL,     -- genrekit.files.content_hash of the file's bytes
+    model_key     TEXT NOT NULL,     -- genrekit.library.model_key
+    path          TEXT NOT NULL,     -- as given when it was classified
+    label         TEXT,              -- NULL when error is set
+    probabilities TEXT,              -- JSON {genre: score}, the model's label order
+    duration      REAL,              -- seconds
+    timeline      TEXT,              -- JSON [{start, end, probabilities}]
+    tags          TEXT,              -- JSON [{label, score}] (backbone models), best first
+    embedding     BLOB,              -- float32 little-endian (backbone models)
+    model         TEXT NOT NULL,     -- the model's name
+    error         TEXT,              -- why the file could not be classified
+    time          TEXT NOT NULL,     -- ISO 8601, UTC
+    PRIMARY KEY (content_hash, model_key)
+);
+""" + FILE_HASHES_TABLE
+#: Statements taking a database of version N - 1 to N.
+_MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;"}
+
+
+class SqliteResults(ResultsStore):
+    """Results in a SQLite database: table ``results`` keyed by (content_hash, model_key).
+
+    Each :meth:`put` is its own committed transaction (WAL journal), so a kill at
+    any moment leaves a consistent database holding every finished result. Other
+    programs can read it while a run writes.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # crash-consistent under WAL
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ResultsError(f"{self.path} was written by a newer genrekit (schema {version}, "
+                                   f"this version reads {SCHEMA_VERSION})")
+            has_results = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()
+            steps = "".join(_MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)) if has_results else ""
+            self._db.executescript(f"BEGIN; {_SCHEMA} {steps} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ResultsError(f"{self.path}: not a usable SQLite results database ({exc})") from None
+        except BaseException:
+            self._db.close()
+            raise
+        self.hashes = SqliteFileHashes(self._sql)
+
+    _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
+                "timeline", "tags", "embedding", "model", "error", "time")
+    _JSON = ("probabilities", "timeline", "tags")
+
+    def _sql(self, query: str, params=()) -> list:
+        """Run one statement and fetch its rows; a damaged database is a one-line :class:`ResultsError`."""
+        try:
+            return self._db.execute(query, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ResultsError(f"{self.path}: the results database is damaged ({exc}); move it away "
+                               f"and run again (its files will be classified again), or give another --out") from None
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        rows = self._sql(
+            f"SELECT {', '.join(self._COLUMNS)} FROM results WHERE content_hash = ? AND model_key = ?",
+            (content_hash, key),
+        )
+        if not rows:
+            return None
+        try:
+            return self._record(rows[0])
+        except (ValueError, TypeError):  # a damaged JSON field: classify the file again
+            return None
+
+    def _record(self, row) -> dict:
+        record = dict(zip(self._COLUMNS, row))
+        for field in self._JSON:
+            if record[field] is not None:
+                record[field] = json.loads(record[field])
+        if record["embedding"] is not None:
+            record["embedding"] = _embedding_from_bytes(record["embedding"])
+        return record
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        values = dict(record)
+        for field in self._JSON:
+            if values.get(field) is not None:
+                values[field] = json.dumps(jsonable(values[field]), allow_nan=False, separators=(",", ":"))
+        if values.get("embedding") is not None:
+            values["embedding"] = _embedding_to_bytes(values["embedding"])
+        params = [values.get(c) for c in self._COLUMNS]
+        with self._transaction():
+            self._sql(
+                f"INSERT OR REPLACE INTO results ({', '.join(self._COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self._COLUMNS))})", params,
+            )
+            if fid is not None:
+                self.hashes.remember(fid)
+
+    def records(self) -> list[dict]:
+        rows = self._sql(f"SELECT {', '.join(self._COLUMNS)} FROM results ORDER BY path, model_key")
+        return [self._record(row) for row in rows]
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        self._sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self._sql("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _embedding_to_bytes(vector) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def _embedding_from_bytes(blob: bytes) -> list[float]:
+    import numpy as np
+
+    return np.frombuffer(blob, dtype="<f4").astype(float).tolist()
+
+
+def open_results(path: str | os.PathLike) -> ResultsStore:
+    """The results store in ``path``: ``.jsonl`` lines, or a SQLite database (``.sqlite``, ``.db``).
+
+    Raises :class:`ResultsError` (or ``OSError``) when it cannot be opened.
+    """
+    kind = STORE_SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path}: a results store is a {', '.join(sorted(STORE_SUFFIXES))} file")
+    return JsonlResults(path) if kind == "jsonl" else SqliteResults(path)
