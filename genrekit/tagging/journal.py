@@ -54,7 +54,7 @@ class Journal:
     def __init__(self, meta: dict, folders=None) -> None:
         self.meta = dict(meta)
         self.folders = [Path(f) for f in (folders or [journal_dir()])]
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # names sort as runs started
         self.name = f"{stamp}-{os.getpid()}.jsonl"
         self.paths: list[Path] = []
         self.count = 0
