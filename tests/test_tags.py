@@ -20,8 +20,8 @@ import soundfile as sf
 from genrekit import audio
 from genrekit.errors import TagError
 from genrekit.prediction import Prediction
-from genrekit.tagging import load_names, read_genres, read_state
-from genrekit.tagging.journal import CHANGED_SINCE, RESTORED, Journal, history, undo
+from genrekit.tagging import load_names, read_genres
+from genrekit.tagging.journal import CHANGED_SINCE, RESTORED, Journal, history, read_journal, undo
 from genrekit.tagging.plan import (KEPT, MERGED, READ_ONLY, REPLACED, UNCERTAIN, UNCHANGED, UNSUPPORTED, WRITTEN,
                                    TagPlan)
 from cli_helpers import classify_main, summary
@@ -290,6 +290,7 @@ def test_classify_write_tags_dry_run_fill_merge_and_undo(capsys, bundle_dir, tmp
     err = capsys.readouterr().err
     assert "undo" in err and "2 restored" in err
     assert main(["tags", "undo"]) == 1 and "no tag-writing run to undo" in capsys.readouterr().err
+    assert read_journal(journals[0])[0].undone  # the copy beside the results says so too
 
 
 def audio_frames_of(content: bytes, folder: Path, name: str) -> bytes:
