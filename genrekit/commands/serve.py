@@ -42,7 +42,7 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="results of genrekit classify --out (.sqlite/.jsonl, default model): the page also shows "
                         "the most similar songs there (default: none)")
     p.add_argument("--workers", metavar="N", type=positive_int,
-                   help="analyses run at the same time (default: CPUs, at most 4)")
+                   help="analyses run at the same time (default: one per CPU)")
     limits = p.add_argument_group("limits")
     limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=30.0,
                         help="longest audio analysed, in minutes of decoded audio (default 30); longer "
