@@ -144,7 +144,7 @@ def run_library(folder: Path, out: Path, jobs: int, timeline: bool) -> tuple[flo
             "--format", "jsonl"] + (["--timeline"] if timeline else [])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(args, check=True, cwd=REPO, stdout=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    subprocess.run(args, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(REPO)))
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
