@@ -784,6 +784,7 @@ def window_bounds(
     hop: float | None = None,
     *,
     cover_end: bool = False,
+    exact: bool = False,
 ) -> list[tuple[int, int]]:
     """Sample ranges ``[(start, stop), ...]`` of the analysis windows of a signal.
 
@@ -814,6 +815,9 @@ def window_bounds(
         Window length and hop in seconds.
     cover_end : bool
         Add a final window aligned to the end when the tail would be dropped.
+    exact : bool
+        With ``cover_end``: no window longer than ``window``, not even to absorb a short tail
+        (an end-aligned window covers it; timelines promise their windows' length).
     """
     if n_samples <= 0:
         return []
@@ -826,7 +830,7 @@ def window_bounds(
     starts = list(range(0, n_samples - length + 1, step))
     bounds = [(s, s + length) for s in starts]
     tail = n_samples - bounds[-1][1]
-    if 0 < tail <= TAIL_TOLERANCE * length:
+    if 0 < tail <= TAIL_TOLERANCE * length and not (exact and cover_end):
         bounds[-1] = (bounds[-1][0], n_samples)
     elif tail > 0 and cover_end:
         bounds.append((n_samples - length, n_samples))

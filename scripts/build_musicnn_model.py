@@ -58,6 +58,9 @@ REPEATS = 4
 WINDOW, HOP = 30.0, 15.0
 #: Patches per song at most: a 4-minute song then costs 32 patches, one every 7.5 s (see bench/bench_musicnn.py).
 MAX_PATCHES = 32
+#: Frames between patches: end to end (no overlap), a third of musicnn's 61-frame step's cost at
+#: no cost in accuracy (scripts/patch_plan_study.py, docs/patch_plan.json).
+STEP = 187
 
 
 def _name(family: str, params: dict) -> str:
@@ -156,7 +159,7 @@ def main(argv=None) -> int:
     log(f"chose {name} (CV {cv_score:.3f}); fault-filtered test {acc:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
         f"on {test_eval['n_tracks']} clips")
 
-    fs = feature_set("msd_musicnn", window=WINDOW, max_patches=MAX_PATCHES)
+    fs = feature_set("msd_musicnn", window=WINDOW, step=STEP, max_patches=MAX_PATCHES)
     command = "python " + " ".join(shlex.quote(a) for a in [str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]])
     figures = {
         "fault_filtered_test": {"track_accuracy": acc, "accuracy_ci": ci, "macro_f1": test_eval["track"]["macro_f1"],

@@ -44,7 +44,7 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--names", metavar="FILE", type=Path,
                    help="TOML file of genre display names (as classify --names; default: the shipped names)")
     p.add_argument("--workers", metavar="N", type=positive_int,
-                   help="analyses run at the same time (default: CPUs, at most 4)")
+                   help="analyses run at the same time (default: one per CPU)")
     limits = p.add_argument_group("limits")
     limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=30.0,
                         help="longest audio analysed, in minutes of decoded audio (default 30); longer "

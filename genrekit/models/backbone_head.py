@@ -5,6 +5,14 @@ The backbone (:mod:`genrekit.backbones.msd_musicnn`, MSD-musicnn on onnxruntime)
 window's row is the mean of its patches' outputs, and the head (a bundle whose feature
 set is the backbone's, ``"msd_musicnn"``) turns the row into genre probabilities. The same
 patches give the timeline, the song's descriptive tags and its embedding.
+
+Two patch plans. Without a timeline, the bundle's (its feature set's ``step`` and
+``max_patches``: the shipped model's 3-s patches end to end, at most 32 a song, spread
+evenly over a long one; ``docs/patch_plan.json`` measured that this costs no accuracy).
+With a timeline, a dense one whatever the length: patches end to end over the whole song
+(:data:`~genrekit.backbones.msd_musicnn.DENSE_STEP`, no budget, an end-aligned last patch),
+so every second is seen, and :data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s,
+each holding at least three patches; the song's figures then come from the same patches.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from .protocol import GenreClassifier, WindowScores
 
 #: Descriptive tags given per song (the strongest first).
 SONG_TAGS = 10
-#: Timeline windows, in seconds (widened where the song's patches are sparser).
+#: Timeline windows, in seconds, for any length (the last one end-aligned).
 TIMELINE_WINDOW, TIMELINE_HOP = 10.0, 5.0
 #: The feature-set name of the backbone's outputs, which a head's bundle records.
 BACKBONE_FEATURES = "msd_musicnn"
@@ -42,19 +50,27 @@ class BackboneHeadModel(GenreClassifier):
         fs = self.bundle.feature_set
         return {"step": fs.step or 61, "max_patches": fs.max_patches}
 
-    def taggram(self, y: np.ndarray, sr: int | None = None):
-        """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.msd_musicnn.Taggram`)."""
+    def _patches(self, timeline: bool) -> dict:
+        from ..backbones.msd_musicnn import DENSE_STEP
+
+        if timeline:
+            return {"step": min(self._plan["step"], DENSE_STEP), "dense": True}
+        return {**self._plan, "cover_end": True}
+
+    def taggram(self, y: np.ndarray, sr: int | None = None, timeline: bool = False):
+        """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.msd_musicnn.Taggram`);
+        ``timeline``: the dense plan (every frame in a patch)."""
         from ..backbones.msd_musicnn import load_backbone
 
-        return load_backbone().taggram(self.at_model_rate(y, sr), cover_end=True, **self._plan)
+        return load_backbone().taggram(self.at_model_rate(y, sr), **self._patches(timeline))
 
-    def stream(self, expected_samples: int | None = None):
+    def stream(self, expected_samples: int | None = None, timeline: bool = False):
         from ..backbones.msd_musicnn import TaggramStream, load_backbone
 
-        return TaggramStream(load_backbone(), expected_samples=expected_samples, cover_end=True, **self._plan)
+        return TaggramStream(load_backbone(), expected_samples=expected_samples, **self._patches(timeline))
 
     def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
-        return self.scores(self.taggram(y), len(y), timeline)
+        return self.scores(self.taggram(y, timeline=timeline), len(y), timeline)
 
     def scores(self, taggram, n_samples: int, timeline: bool = False) -> WindowScores:
         """The head on window means of the song's patches; the timeline from the same patches;
@@ -64,7 +80,7 @@ class BackboneHeadModel(GenreClassifier):
         bounds = self.window_bounds(n_samples)
         line_bounds = line_proba = None
         if timeline:
-            line_bounds = self.timeline_bounds(n_samples, taggram)
+            line_bounds = self.timeline_bounds(n_samples)
             line_proba = self.head_probabilities(taggram, line_bounds)
         tag_mean = taggram.tags.mean(axis=0)
         order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
@@ -82,12 +98,9 @@ class BackboneHeadModel(GenreClassifier):
         rows = window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, self._columns]
         return self.bundle.predict_proba(rows)
 
-    def timeline_bounds(self, n_samples: int, taggram=None) -> list[tuple[int, int]]:
-        """:data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s, wider where the song's
-        patches are sparser (a long song's patches are spread by the patch budget), so that every
-        window holds at least two patches."""
-        if taggram is None or len(taggram) < 2:
-            return self.window_bounds(n_samples)
-        spacing = float(np.median(np.diff(taggram.starts)))
-        hop = max(TIMELINE_HOP, spacing)
-        return audio.window_bounds(n_samples, self.sample_rate, max(TIMELINE_WINDOW, 2 * hop), hop, cover_end=True)
+    def timeline_bounds(self, n_samples: int) -> list[tuple[int, int]]:
+        """:data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s covering the whole song,
+        the last one end-aligned (a song shorter than a window is one window), for any length:
+        the dense plan puts a patch centre every 3 s, so each window holds three or more."""
+        return audio.window_bounds(n_samples, self.sample_rate, TIMELINE_WINDOW, TIMELINE_HOP,
+                                  cover_end=True, exact=True)

@@ -424,8 +424,9 @@ def _weights_path(folder: Path, json_path: Path, name: str) -> Path:
 def _session(weights_path: Path, weights: bytes):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # our BundleError says what failed; spare the C++ log lines
+    from ..sessions import session_options
+
+    options = session_options()  # one thread, no spinning: one worker per core (genrekit.sessions)
     try:
         # From bytes, not a path: onnxruntime then refuses external-data references.
         return ort.InferenceSession(weights, sess_options=options, providers=["CPUExecutionProvider"])

@@ -40,7 +40,7 @@ class FeatureTableModel(GenreClassifier):
         bounds = self.window_bounds(len(y))
         return table_scores(len(y), bounds, self.bundle.predict_proba(self.inputs(y, bounds)), timeline)
 
-    def stream(self, expected_samples: int | None = None):
+    def stream(self, expected_samples: int | None = None, timeline: bool = False):
         from ..features.blockwise import gtzan57_window_rows
 
         def probabilities(y, bounds):

@@ -119,10 +119,11 @@ class GenreClassifier:
         return audio.window_bounds(n_samples, self.sample_rate, self.window, self.hop, cover_end=True)
 
     # --- what each kind provides -------------------------------------------------------
-    def stream(self, expected_samples: int | None = None):
+    def stream(self, expected_samples: int | None = None, timeline: bool = False):
         """A block-wise analysis: ``feed(block)`` samples at :attr:`sample_rate`, then ``finish()``,
         whose value :meth:`scores` reads. ``expected_samples`` (the header's length, a hint)
-        lets a kind plan a long song before it has been read."""
+        lets a kind plan a long song before it has been read; ``timeline`` asks for an analysis
+        whose timeline covers the whole song (a kind that samples a long song then reads it all)."""
         raise NotImplementedError
 
     def scores(self, finished, n_samples: int, timeline: bool = False) -> WindowScores:
@@ -164,7 +165,7 @@ class GenreClassifier:
         also = list(also)
         with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
                            max_duration=max_duration) as decoder:
-            analysis = self.stream(expected_samples=decoder.expected_samples)
+            analysis = self.stream(expected_samples=decoder.expected_samples, timeline=timeline)
             for block in decoder:
                 analysis.feed(block)
                 for consumer in also:

@@ -32,7 +32,7 @@ class SpectrogramCNNModel(GenreClassifier):
         bounds = self.window_bounds(len(y))
         return table_scores(len(y), bounds, self.bundle.predict_proba(self.inputs(y, bounds)), timeline)
 
-    def stream(self, expected_samples: int | None = None):
+    def stream(self, expected_samples: int | None = None, timeline: bool = False):
         from .cnn_inputs import spectrogram_stream
 
         return spectrogram_stream(self.bundle.feature_set)

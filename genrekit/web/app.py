@@ -124,7 +124,8 @@ class WebState:
     runs_dir : path or None
         A folder searched (three levels deep) for more bundles to offer.
     workers : int or None
-        Analyses run at the same time (default ``min(4, CPUs)``).
+        Analyses run at the same time (default: one per CPU; each analysis runs its network
+        on one thread, :mod:`genrekit.sessions`).
     stats : bool
         Count request-body bytes and expose them at ``/api/_stats`` (for tests).
     library : path or None
@@ -147,7 +148,7 @@ class WebState:
         self.max_duration = max_duration
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.max_body_bytes = self.max_upload_bytes + ENVELOPE_BYTES
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.workers = workers or max(1, os.cpu_count() or 1)  # single-threaded sessions: one per core
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self.bundles = self._find_bundles()  # name -> folder, default first
         self._loaded = {self.default.name: self.default}
@@ -390,7 +391,7 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
         A folder of ``genrekit train`` runs: their reports are served at ``/reports``, and
         their bundles are listed by ``/api/models`` for ``POST /api/classify?model=NAME``.
     workers : int or None
-        Analyses at the same time (default ``min(4, CPUs)``).
+        Analyses at the same time (default: one per CPU).
     stats : bool or None
         Expose ``GET /api/_stats`` (request-body byte counts; for tests). Default: the
         ``GENREKIT_WEB_STATS=1`` environment variable.

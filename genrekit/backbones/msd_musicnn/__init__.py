@@ -43,9 +43,13 @@ N_MELS = 96
 PATCH_FRAMES = 187
 DEFAULT_STEP = 61
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE   # 2.992 s
-#: Patches per network run: each costs ~30 MB of intermediate tensors in onnxruntime (the
-#: timbral convolutions' outputs), and larger batches are no faster on a CPU.
-_BATCH = 4
+#: Frames between patch starts of a dense analysis: patches end to end, every frame in one.
+DENSE_STEP = PATCH_FRAMES
+#: Patches per network run. On one thread larger batches are no faster, rather slower (CPU ms a
+#: patch, batch 1: 22-23, 4: 23-26, 16-32: 25-30; ``docs/patch_plan.json``), and each patch in a
+#: batch costs ~30 MB of intermediate tensors: so one at a time, and a worker gains nothing from
+#: batching patches across files.
+_BATCH = 1
 
 ONNX_FILE = "msd_musicnn.onnx"
 FOLDER = Path(__file__).resolve().parent
@@ -178,15 +182,16 @@ def _repeat_pad(block: np.ndarray) -> np.ndarray:
 class Backbone:
     """MSD-musicnn's ONNX graph in an onnxruntime session (thread-safe; one per process is enough)."""
 
-    def __init__(self, onnx_path: str | Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(self, onnx_path: str | Path | None = None, *, threads: int = 1) -> None:
         import onnxruntime as ort
 
+        from ...sessions import session_options
+
         path = Path(onnx_path) if onnx_path is not None else FOLDER / ONNX_FILE
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
         self.path = path
-        self._session = ort.InferenceSession(path.read_bytes(), options, providers=["CPUExecutionProvider"])
+        # one thread, no spin-waiting: a worker uses one core fully (see genrekit.sessions)
+        self.options = session_options(threads)
+        self._session = ort.InferenceSession(path.read_bytes(), self.options, providers=["CPUExecutionProvider"])
 
     def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tags ``(n, 50)`` and embeddings ``(n, 200)`` of log-mel patches ``(n, frames, 96)``."""
@@ -195,7 +200,7 @@ class Backbone:
         return tags, emb
 
     def taggram(self, y: np.ndarray, *, step: int = DEFAULT_STEP, cover_end: bool = False,
-                max_patches: int | None = None) -> Taggram:
+                max_patches: int | None = None, dense: bool = False) -> Taggram:
         """Tags and embeddings of every patch of a 16-kHz mono signal.
 
         Parameters
@@ -209,9 +214,11 @@ class Backbone:
         max_patches : int or None
             Widen the step for long signals so that at most this many patches are run
             (one more with ``cover_end``).
+        dense : bool
+            Every frame in some patch (see :class:`TaggramStream`).
         """
         stream = TaggramStream(self, step=step, max_patches=max_patches, expected_samples=len(y),
-                               cover_end=cover_end)
+                               cover_end=cover_end, dense=dense)
         stream.feed(np.asarray(y, dtype=np.float32))
         return stream.finish()
 
@@ -236,17 +243,27 @@ class TaggramStream:
         gets more patches at the planned step).
     cover_end : bool
         Add an end-aligned patch where the regular ones stop more than half a step early.
+    dense : bool
+        Every frame of the signal in some patch, whatever its length: no patch budget (the step
+        must be at most :data:`PATCH_FRAMES`), and an end-aligned patch wherever the regular ones
+        stop short of the end. The per-patch outputs (250 floats, 1 kB a patch: 1.2 MB an hour
+        at :data:`DENSE_STEP`) are all that grows with the song.
     """
 
     _KEEP = PATCH_FRAMES * HOP_LENGTH + N_FFT  # samples kept for the end-aligned or only patch
 
     def __init__(self, backbone: "Backbone", *, step: int = DEFAULT_STEP, max_patches: int | None = None,
-                 expected_samples: int | None = None, cover_end: bool = False) -> None:
+                 expected_samples: int | None = None, cover_end: bool = False, dense: bool = False) -> None:
         if step <= 0:
             raise ValueError(f"patch step must be a positive number of frames, got {step}")
+        if dense and step > PATCH_FRAMES:
+            raise ValueError(f"a dense analysis needs a step of at most {PATCH_FRAMES} frames, got {step}")
         self.backbone = backbone
+        if dense:
+            max_patches = None
         self.step = planned_step(n_frames(expected_samples), step, max_patches) if expected_samples else step
-        self.cover_end = cover_end
+        self.cover_end = cover_end or dense
+        self.dense = dense
         self.n = 0
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0
@@ -279,7 +296,8 @@ class TaggramStream:
                 self._patch(self._next)
                 self._next += self.step
             end = total - PATCH_FRAMES
-            if self.cover_end and end - self._starts[-1] > self.step / 2:
+            short = end - self._starts[-1]  # frames the regular patches leave at the end
+            if (self.dense and short > 0) or (self.cover_end and short > self.step / 2):
                 self._patch(end)
         self._run()
         starts = np.asarray(self._starts)
