@@ -19,7 +19,7 @@ def playlists_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", metavar="P", type=fraction, default=0.0,
                    help="leave out songs whose top score is below P (default 0)")
     p.add_argument("--names", metavar="FILE", type=Path,
-                   help="TOML file of genre names (as classify --names); playlists are named by them")
+                   help="TOML file of genre names (as classify --names; default: the shipped names); playlists are named by them")
 
 
 def playlists_run(args: argparse.Namespace) -> int:
