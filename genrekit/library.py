@@ -285,7 +285,10 @@ class LibraryRun:
 
             label = result.prediction.label
             score = (result.prediction.probabilities or {}).get(label, 0.0)
-            if score < self.min_score:
+            if result.prediction.unknown:
+                result.tag = TagChange(str(result.path), None, label, UNCERTAIN,
+                                       f"unknown: fits none of the model's genres (closest: {label})")
+            elif score < self.min_score:
                 result.tag = TagChange(str(result.path), None, label, UNCERTAIN,
                                        f"top score {label} {score:.2f} < --min-score {self.min_score:g}")
             else:

@@ -26,6 +26,12 @@ bundle from elsewhere is data, not a program.
 
 ``window`` and ``hop`` are seconds (``null`` window: the whole signal is one window);
 ``aggregate`` says how window probabilities become a track's (``mean``).
+
+Two optional fields, fitted on training data only (:mod:`genrekit.models.calibration`),
+leave the weights untouched: ``calibration`` (``{"method": "temperature", "temperature":
+T, ...}``, applied to every probability the bundle gives) and ``unknown``
+(``{"method": "mahalanobis", "means", "precision", "threshold", "false_unknown_rate", ...}``,
+whether a song lies outside the genres the model knows).
 """
 
 from __future__ import annotations
@@ -109,6 +115,8 @@ class Bundle:
         self.metrics: dict = meta["metrics"]
         self.card: dict = meta["card"]
         self.sha256: str = meta["weights"]["sha256"]
+        self.calibration: dict | None = meta.get("calibration")
+        self.unknown: dict | None = meta.get("unknown")
         self._input_name: str = meta["input"]["name"]
         self._output_name: str = meta["output"]["name"]
         self._session = session
@@ -116,8 +124,19 @@ class Bundle:
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, model={self.card.get('model')!r}, labels={len(self.labels)})"
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Genre probabilities of feature rows.
+    @property
+    def temperature(self) -> float:
+        """The stored calibration's temperature (1.0: none)."""
+        return float(self.calibration["temperature"]) if self.calibration else 1.0
+
+    def unknown_detector(self):
+        """The stored "none of these" decision (:class:`~genrekit.models.calibration.UnknownDetector`), or ``None``."""
+        from .calibration import UnknownDetector
+
+        return UnknownDetector(self.unknown) if self.unknown else None
+
+    def predict_proba(self, X, *, calibrated: bool = True) -> np.ndarray:
+        """Genre probabilities of feature rows (calibrated by the stored temperature unless ``calibrated=False``).
 
         Parameters
         ----------
@@ -149,7 +168,12 @@ class Bundle:
         (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
         proba = np.asarray(proba, dtype=np.float64)
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        if calibrated and self.calibration:
+            from .calibration import apply_temperature
+
+            proba = apply_temperature(proba, self.temperature)
+        return proba
 
     def describe(self) -> str:
         """A few lines saying what this model is, what it expects and how well it did."""
@@ -398,6 +422,12 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     for field in ("metrics", "card"):
         if not isinstance(meta[field], dict):
             fail(f"{field} must be an object")
+    if meta.get("calibration") is not None or meta.get("unknown") is not None:
+        from .calibration import check_meta
+
+        problem = check_meta(meta.get("calibration"), meta.get("unknown"), len(labels), len(feats))
+        if problem:
+            fail(problem)
     return meta
 
 
@@ -470,6 +500,7 @@ def save_bundle(
     card: dict,
     sample: np.ndarray | None = None,
     aggregate: str = "mean",
+    calibration: dict | None = None,
 ) -> Bundle:
     """Convert a fitted scikit-learn pipeline to ONNX and write it as a bundle folder.
 
@@ -504,6 +535,8 @@ def save_bundle(
         are drawn around the scaler's statistics or the trees' split thresholds.
     aggregate : {"mean"}
         How window probabilities combine into a track's.
+    calibration : dict, optional
+        ``{"calibration": ..., "unknown": ...}`` from :func:`genrekit.models.calibration.fit_calibration`.
 
     Returns
     -------
@@ -533,7 +566,7 @@ def save_bundle(
         directory, onnx_bytes, kind="classical", labels=labels, feature_set=fs,
         input={"name": INPUT_NAME, "features": feature_names, "dtype": "float32",
                "shape": [None, len(feature_names)]},
-        window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate,
+        window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate, extra=calibration,
     )
     meta = json.loads(text)  # exactly what a reader will see
     _write_folder(directory, {
@@ -545,7 +578,8 @@ def save_bundle(
 
 
 def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature_set: FeatureSet, input: dict,
-                     window, hop, metrics: dict, card: dict, aggregate: str = "mean") -> str:
+                     window, hop, metrics: dict, card: dict, aggregate: str = "mean",
+                     extra: dict | None = None) -> str:
     """The ``bundle.json`` text for ONNX weights, checked by the loader's own rules before anything is written.
 
     Shared by classical and CNN bundles; ``card`` gets ``created`` and ``genrekit_version``
@@ -570,6 +604,9 @@ def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature
         "metrics": metrics,
         "card": card,
     }
+    for key in ("calibration", "unknown"):
+        if (extra or {}).get(key) is not None:
+            meta[key] = extra[key]
     text = dumps(meta)
     _parse_meta(Path(directory) / BUNDLE_JSON, text.encode("utf-8"))  # never write a bundle we would refuse
     return text
@@ -776,6 +813,17 @@ def model_card_markdown(meta: dict) -> str:
                     "| --- " * (len(meta["labels"]) + 1) + "|"]
             for genre, row in zip(meta["labels"], conf):
                 out.append(f"| **{genre}** | " + " | ".join(str(v) for v in row) + " |")
+    cal, unk = meta.get("calibration"), meta.get("unknown")
+    if cal or unk:
+        out += ["", "## Calibration and unknown songs", ""]
+        if cal:
+            out.append(f"- Probabilities scaled by temperature {_fmt(cal.get('temperature'))}, fitted on "
+                       f"{cal.get('fitted_on', 'training data')} (out-of-fold ECE {_fmt(cal.get('oof_ece_before'))} "
+                       f"before, {_fmt(cal.get('oof_ece_after'))} after)")
+        if unk:
+            out.append(f"- A song is called unknown when its Mahalanobis distance to the nearest genre exceeds "
+                       f"{_fmt(unk.get('threshold'))}: about {_fmt(100 * unk.get('false_unknown_rate', 0), 0)}% of "
+                       f"known songs, set on {unk.get('fitted_on', 'training data')}")
     figures = card.get("figures")
     if isinstance(figures, dict) and figures:
         out += ["", "## Figures", ""]
@@ -790,3 +838,19 @@ def model_card_markdown(meta: dict) -> str:
             f"- `{meta['weights']['file']}` (ONNX), SHA-256 `{meta['weights']['sha256']}`",
             f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
     return "\n".join(out) + "\n"
+
+
+def add_calibration(directory: str | os.PathLike, fields: dict) -> Bundle:
+    """Store ``fields`` (``calibration`` and ``unknown``, :func:`~genrekit.models.calibration.fit_calibration`)
+    in an existing bundle's ``bundle.json`` and card; the weights are not touched. Checked by the loader's
+    rules before anything is written; written atomically."""
+    from .._io import write_bytes_atomic
+
+    directory = Path(directory)
+    meta = read_bundle_meta(directory)
+    meta.update({k: v for k, v in fields.items() if k in ("calibration", "unknown")})
+    text = dumps(meta)
+    meta = _parse_meta(directory / BUNDLE_JSON, text.encode("utf-8"))
+    write_bytes_atomic(directory / BUNDLE_JSON, text.encode("utf-8"))
+    write_bytes_atomic(directory / MODEL_CARD, model_card_markdown(meta).encode("utf-8"))
+    return load_bundle(directory)

@@ -216,7 +216,8 @@
   function render(result) {
     page.last = result;
     $("results").hidden = false;
-    $("top-label").textContent = result.label;
+    // an unknown song still names its closest genre
+    $("top-label").textContent = result.unknown ? "unknown (closest: " + result.label + ")" : result.label;
     $("top-score").textContent = pct(result.probabilities[result.label]);
     const facts = $("facts");
     facts.replaceChildren();
