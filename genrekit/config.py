@@ -10,6 +10,8 @@ The variables (an empty value counts as unset):
 - ``GENREKIT_CACHE``: the feature cache folder (``~/.cache/genrekit``);
 - ``GENREKIT_CATALOGUE``: a JSON file of extra datasets (see
   :func:`genrekit.datasets.registry.load_catalogue`);
+- ``GENREKIT_STATE``: genrekit's own data folder, where tag-writing runs keep their undo
+  journals (``$XDG_DATA_HOME/genrekit``, else ``~/.local/share/genrekit``);
 - ``GENREKIT_WEB_STATS``: ``1`` turns on the server's ``GET /api/_stats`` byte counters (tests).
 
 Command-line options and function arguments override these. :func:`settings` reads the
@@ -31,6 +33,7 @@ VARIABLES = {
     "cache_dir": "GENREKIT_CACHE",
     "catalogue": "GENREKIT_CATALOGUE",
     "web_stats": "GENREKIT_WEB_STATS",
+    "state_dir": "GENREKIT_STATE",
 }
 
 
@@ -48,12 +51,16 @@ class Settings:
         JSON catalogue of extra datasets, ``$GENREKIT_CATALOGUE``; ``None``: the built-in ones only.
     web_stats : bool
         ``$GENREKIT_WEB_STATS`` is ``1``: the server exposes ``GET /api/_stats`` (for tests).
+    state_dir : Path
+        genrekit's own data folder (tag journals: :mod:`genrekit.tagging.journal`):
+        ``$GENREKIT_STATE``, else ``$XDG_DATA_HOME/genrekit``, else ``~/.local/share/genrekit``.
     """
 
     data_root: Path
     cache_dir: Path
     catalogue: Path | None = None
     web_stats: bool = False
+    state_dir: Path = Path.home() / ".local" / "share" / "genrekit"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,12 +70,15 @@ class Settings:
         def get(field: str) -> str | None:
             return env.get(VARIABLES[field]) or None  # empty: unset, as a shell's `VAR=` means
 
-        data, cache, catalogue = get("data_root"), get("cache_dir"), get("catalogue")
+        data, cache, catalogue, state = get("data_root"), get("cache_dir"), get("catalogue"), get("state_dir")
+        xdg = env.get("XDG_DATA_HOME") or None
         return cls(
             data_root=Path(data).expanduser() if data else Path.home() / "genrekit-data",
             cache_dir=Path(cache).expanduser() if cache else Path.home() / ".cache" / "genrekit",
             catalogue=Path(catalogue) if catalogue else None,
             web_stats=get("web_stats") == "1",
+            state_dir=(Path(state).expanduser() if state else
+                       Path(xdg) / "genrekit" if xdg else Path.home() / ".local" / "share" / "genrekit"),
         )
 
 

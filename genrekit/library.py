@@ -100,7 +100,7 @@ class FileResult:
     model_key : str
     skipped : bool
         Taken from the results store, not classified now.
-    tag : genrekit.tags.TagChange or None
+    tag : genrekit.tagging.plan.TagChange or None
         What tag writing did, when asked for.
     time : str
         When it was classified (ISO 8601, UTC).
@@ -154,14 +154,9 @@ class LibraryRun:
     engine : genrekit.engines.Engine, optional
         Where files are classified (default: ``LocalEngine(jobs)``); opened and closed
         by the caller.
-    write_tags : bool
-        Write each file's top genre into its tags (:func:`genrekit.tags.write_genre`),
-        skipped files included.
-    dry_run : bool
-        With ``write_tags``: only say what would change.
-    min_score : float
-        With ``write_tags``: leave files whose top score is below this untouched
-        (their :class:`~genrekit.tags.TagChange` says :data:`~genrekit.tags.UNCERTAIN`).
+    tagger : genrekit.tagging.plan.TagPlan or None
+        Write each file's genres into its tags as this plan says (genres, mode, names,
+        dry run, undo journal), skipped files included; ``None``: touch no file.
     progress : bool
         Draw a progress bar on stderr when it is a terminal.
 
@@ -172,8 +167,7 @@ class LibraryRun:
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
-                 jobs: int = 1, engine=None, write_tags: bool = False, dry_run: bool = False, min_score: float = 0.0,
-                 progress: bool = True) -> None:
+                 jobs: int = 1, engine=None, tagger=None, progress: bool = True) -> None:
         from .models.protocol import GenreClassifier
         from .models.registry import load_model
 
@@ -191,9 +185,7 @@ class LibraryRun:
 
             engine = LocalEngine(jobs)
         self.engine = engine
-        self.write_tags = write_tags
-        self.dry_run = dry_run
-        self.min_score = min_score
+        self.tagger = tagger
         self.progress = progress
         self.summary = Summary("classify", total=len(self.paths), done_label="done", cached_label="skipped")
         self.tags: list = []
@@ -206,7 +198,7 @@ class LibraryRun:
         import functools
 
         bar = progress_bar(len(self.paths), "classify") if self.progress else None
-        if self.write_tags and not self.dry_run:
+        if self.tagger is not None and not self.tagger.dry_run:
             self._remove_stale_copies()
         try:
             todo: list[Path] = []
@@ -280,19 +272,15 @@ class LibraryRun:
 
     def _tag(self, result: FileResult, fid: FileId | None, *, store_always: bool) -> None:
         """Write the tag (if asked), then store the result under the file's final content hash."""
-        if self.write_tags:
-            from .tags import UNCERTAIN, TagChange, write_genre
+        if self.tagger is not None:
+            if result.prediction.unknown:  # "none of these": write nothing, list the file
+                from .tagging.plan import UNCERTAIN, TagChange
 
-            label = result.prediction.label
-            score = (result.prediction.probabilities or {}).get(label, 0.0)
-            if result.prediction.unknown:
-                result.tag = TagChange(str(result.path), None, label, UNCERTAIN,
-                                       f"unknown: fits none of the model's genres (closest: {label})")
-            elif score < self.min_score:
-                result.tag = TagChange(str(result.path), None, label, UNCERTAIN,
-                                       f"top score {label} {score:.2f} < --min-score {self.min_score:g}")
+                result.tag = TagChange(str(result.path), status=UNCERTAIN, dry_run=self.tagger.dry_run,
+                                       reason=f"unknown: fits none of the model's genres "
+                                              f"(closest: {result.prediction.label})")
             else:
-                result.tag = write_genre(result.path, label, dry_run=self.dry_run)
+                result.tag = self.tagger.apply(result.path, result.prediction)
             self.tags.append(result.tag)
             if result.tag.changed and self.store is not None:
                 # New bytes, same audio: file the result under the new hash too, so the
@@ -322,7 +310,7 @@ def classify_library(inputs, model=None, *, out: str | os.PathLike | None = None
         A results store to write and resume from (``.jsonl``, ``.sqlite``, ``.db``);
         opened and closed here. Or pass an open one as ``store=``.
     **kwargs
-        As :class:`LibraryRun` (``jobs``, ``write_tags``, ``dry_run``, ``progress``, ``store``).
+        As :class:`LibraryRun` (``jobs``, ``tagger``, ``progress``, ``store``).
 
     Examples
     --------

@@ -7,6 +7,8 @@
   seconds (durations, window bounds, timings) to :data:`SECONDS_DIGITS`.
 - **Names**: a file is named by its path relative to the folder given
   (:func:`genrekit.files.common_root` of the inputs).
+- **Genre names**: a result keeps the model's ``label`` and gains its display ``name``
+  (:class:`genrekit.tagging.names.NameMap`: ``hiphop`` is ``Hip-Hop``); tables show names.
 - **Notes**: a result that deserves a caution carries it in ``notes``, a list of
   sentences (:func:`prediction_notes`): inputs much shorter than what the model
   learned from, and uncertain results.
@@ -36,7 +38,8 @@ SMALL_MARGIN = 0.05
 SHORT_SHARE = 0.5
 #: Fields of a public result object, in output order (``timeline`` only when asked for,
 #: ``tags`` only from models that give them).
-PUBLIC_FIELDS = ("path", "label", "unknown", "probabilities", "tags", "timeline", "duration", "model", "notes", "error")
+PUBLIC_FIELDS = ("path", "label", "unknown", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
+                 "error")
 #: Formats of :func:`render`.
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``top`` is not given.
@@ -154,8 +157,16 @@ def relative_names(paths, inputs) -> dict:
 
 
 # --- the public object and the CLI's formats ------------------------------------------------
+def _names(names):
+    if names is None:
+        from .tagging.names import NameMap
+
+        return NameMap.default()
+    return names
+
+
 def public(prediction, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
-           name: str | None = None) -> dict:
+           name: str | None = None, names=None) -> dict:
     """A :class:`~genrekit.prediction.Prediction` as every output shows it (:data:`PUBLIC_FIELDS`).
 
     ``probabilities`` are in the output order, the first ``top`` of them, rounded to
@@ -163,6 +174,8 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
     window) is included when asked; ``tags`` only from models that give them; ``error`` is
     ``None`` unless the file failed, in which case ``label``, ``probabilities`` and
     ``duration`` are ``None``. ``name`` replaces the path (the name relative to the folder given).
+    The genre's display name is ``names.display(label)`` (``names``: a
+    :class:`~genrekit.tagging.names.NameMap`, default the shipped one).
     """
     digits = PRECISION if precision is None else precision
     probs = prediction.probabilities
@@ -170,7 +183,8 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         probs = dict(list(ranked(probs, digits).items())[:top])
     out = {
         "path": prediction.path if name is None else name, "label": prediction.label,
-        "unknown": getattr(prediction, "unknown", None), "probabilities": probs,
+        "unknown": getattr(prediction, "unknown", None),
+        "name": None if prediction.label is None else _names(names).display(prediction.label), "probabilities": probs,
         "tags": scores(prediction.tags, digits), "timeline": timeline_of(prediction.timeline, digits),
         "duration": seconds(prediction.duration), "model": prediction.model, "notes": list(prediction.notes),
         "error": prediction.error,
@@ -192,13 +206,16 @@ def json_line(obj: dict) -> str:
 
 
 def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, top: int | None = None,
-           precision: int | None = None, names: dict | None = None) -> str:
+           precision: int | None = None, names: dict | None = None, genre_names=None) -> str:
     """The text of ``predictions`` (in order) in ``fmt`` (one of :data:`FORMATS`).
 
-    ``names`` maps a prediction's path to the name shown (relative to the folder given).
+    ``names`` maps a prediction's path to the name shown (relative to the folder given);
+    ``genre_names`` is the :class:`~genrekit.tagging.names.NameMap` (default: the shipped one).
     """
     names = names or {}
-    rows = [public(p, timeline=timeline, top=top, precision=precision, name=names.get(p.path, names.get(str(p.path))))
+    genre_names = _names(genre_names)
+    rows = [public(p, timeline=timeline, top=top, precision=precision, name=names.get(p.path, names.get(str(p.path))),
+                   names=genre_names)
             for p in predictions]
     if fmt == "json":
         from ._io import dumps
@@ -208,7 +225,7 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
         return "".join(json_line(obj) + "\n" for obj in rows)
     if fmt == "csv":
         return render_csv(rows, labels)
-    return render_table(rows, top=top or TABLE_TOP, timeline=timeline, precision=precision)
+    return render_table(rows, top=top or TABLE_TOP, timeline=timeline, precision=precision, names=genre_names)
 
 
 def render_csv(rows: list[dict], labels: list[str]) -> str:
@@ -240,9 +257,13 @@ def _num(value) -> str:
 
 
 def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = False,
-                 precision: int | None = None) -> str:
-    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below."""
+                 precision: int | None = None, names=None) -> str:
+    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below.
+
+    Genres are shown by their display names (``names``, default the shipped map).
+    """
     digits = PRECISION if precision is None else precision
+    show = _names(names).display
     lines_of = []
     for rec in rows:
         rec = dict(rec, path=printable(rec["path"]))
@@ -250,15 +271,16 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
             lines_of.append((rec["path"], "error:", "", printable(rec["error"]), []))
             continue
         ordered = list(rec["probabilities"].items())  # already in the output order
-        label, score = shown_label(rec), ordered[0][1]
-        nxt = ", ".join(f"{g} {p:.{digits}f}" for g, p in ordered[1:top])
+        label, score = ordered[0]
+        label = shown_label(dict(rec, label=show(label)))
+        nxt = ", ".join(f"{show(g)} {p:.{digits}f}" for g, p in ordered[1:top])
         extra = []
         if rec.get("tags"):
             extra.append("  tags: " + ", ".join(f"{t['label']} {t['score']:.2f}" for t in rec["tags"][:TABLE_TAGS]))
         if timeline:
             for w in rec.get("timeline") or []:
                 g, p = next(iter(w["probabilities"].items()))
-                extra.append(f"  {clock(w['start'])}-{clock(w['end'])}  {g} {p:.{digits}f}")
+                extra.append(f"  {clock(w['start'])}-{clock(w['end'])}  {show(g)} {p:.{digits}f}")
         extra += [f"  note: {note}" for note in rec.get("notes") or []]
         lines_of.append((rec["path"], label, f"{score:.{digits}f}", nxt, extra))
     header = ("path", "genre", "score", "next" if top > 1 else "")

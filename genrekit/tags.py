@@ -1,22 +1,22 @@
-"""Writing the genre into audio files' tags, without ever damaging a file.
+"""Changing audio files' tags without ever damaging a file: the verified temporary-copy write.
 
 Which tag, by the format mutagen finds in the file (not by its extension):
 
 ========================  =====================================================
 format                    tag
 ========================  =====================================================
-MP3                       ID3v2 ``TCON`` (the ID3 version already there is kept)
-FLAC, Ogg Vorbis/Opus     Vorbis comment ``GENRE``
-MP4 / M4A                 ``©gen`` (a numeric ``gnre`` atom is removed: it would
-                          contradict the new genre)
-WAV, AIFF                 ID3 ``TCON`` in an ``id3`` chunk
+MP3                       ID3v2 (the ID3 version already there is kept)
+FLAC, Ogg Vorbis/Opus     Vorbis comments
+MP4 / M4A                 MP4 atoms
+WAV, AIFF                 ID3 in an ``id3`` chunk
 ========================  =====================================================
 
 Other files (AU, raw AAC...) are reported as "tags not supported", and the run goes on.
+What is written, and how several values are kept in each format, is :mod:`genrekit.tagging`'s.
 
 How a file is changed: it is copied (data, mode bits, extended attributes) to a
 temporary file in its own folder; the tag is written there; the copy is re-opened
-with mutagen and must hold the new genre and the same stream (length, rate,
+with mutagen and must hold the new tags and the same stream (length, rate,
 channels); it is fsynced, and only then ``os.replace``-d over the original, so a
 crash at any moment leaves the old file or the new one, never a mix. Only the tag
 blocks change: the audio frames are mutagen's to copy, never re-encoded. The file's
@@ -40,62 +40,8 @@ from pathlib import Path
 from ._io import fsync_dir
 from .errors import TagError
 
-#: Outcomes of :func:`write_genre`.
-WRITTEN, WOULD_WRITE, UNCHANGED, UNSUPPORTED, READ_ONLY, FAILED = (
-    "written", "would write", "unchanged", "not supported", "read-only", "failed",
-)
-#: Not attempted: the model's top score was below the asked minimum (``classify --min-score``).
-UNCERTAIN = "skipped (uncertain)"
-
-
-@dataclass(frozen=True)
-class TagChange:
-    """What :func:`write_genre` did (or would do) to one file.
-
-    Attributes
-    ----------
-    path : str
-    old : str or None
-        The genre tag before (several values joined with ``"; "``), ``None`` if absent.
-    new : str
-        The genre asked for.
-    status : str
-        :data:`WRITTEN`, :data:`WOULD_WRITE` (dry run), :data:`UNCHANGED` (already
-        that genre), :data:`UNSUPPORTED`, :data:`READ_ONLY`, :data:`FAILED` or
-        :data:`UNCERTAIN` (not attempted: a top score below the minimum).
-    reason : str or None
-        Why, for the last three.
-    """
-
-    path: str
-    old: str | None
-    new: str
-    status: str
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Nothing went wrong (an unsupported format is not an error: there is nothing to do)."""
-        return self.status not in (READ_ONLY, FAILED)
-
-    @property
-    def changed(self) -> bool:
-        """The file's bytes were replaced."""
-        return self.status == WRITTEN
-
-    def __str__(self) -> str:
-        old = "(none)" if self.old is None else repr(self.old)
-        if self.status in (WRITTEN, WOULD_WRITE):
-            return f"{self.path}: genre {old} -> {self.new!r} ({self.status})"
-        if self.status == UNCHANGED:
-            return f"{self.path}: genre already {self.new!r}"
-        if self.status == UNCERTAIN:
-            return f"{self.path}: tags not written, uncertain: {self.reason}"
-        return f"{self.path}: tags not written: {self.reason}"
-
-
 # --- reading -----------------------------------------------------------------------
-def _open(path: str, cls=None):
+def open_tags(path: str, cls=None):
     """The mutagen object for ``path`` and its kind: ``"id3"``, ``"vorbis"`` or ``"mp4"``.
 
     ``cls`` opens the file as that mutagen type instead of guessing (a temporary
@@ -124,91 +70,7 @@ def _open(path: str, cls=None):
     return None, None
 
 
-def _genres(f, kind: str) -> list[str]:
-    tags = f.tags
-    if tags is None:
-        return []
-    if kind == "id3":
-        frame = tags.get("TCON")
-        # .genres turns ID3v1 numeric references ("(17)") into names
-        return list(frame.genres) if frame is not None else []
-    if kind == "vorbis":
-        return list(tags.get("GENRE", []))  # Vorbis comment keys are case-insensitive
-    values = list(tags.get("\xa9gen", []))
-    if not values and tags.get("gnre"):
-        from mutagen.id3 import TCON
-
-        # gnre holds 1-based ID3v1 genre numbers; TCON knows their names
-        values = TCON(text=[f"({n - 1})" for n in tags["gnre"]]).genres
-    return values
-
-
-def read_genre(path: str | os.PathLike) -> str | None:
-    """The genre tag of an audio file (several values joined with ``"; "``), or ``None``.
-
-    Raises :class:`TagError` for a file mutagen cannot read or whose format has no
-    genre tag that genrekit writes.
-    """
-    f, kind = _open(os.fspath(path))
-    if f is None:
-        raise TagError(f"tags not supported for {_ext(path)} files")
-    values = _genres(f, kind)
-    return "; ".join(values) if values else None
-
-
-# --- writing -----------------------------------------------------------------------
-def write_genre(path: str | os.PathLike, genre: str, *, dry_run: bool = False) -> TagChange:
-    """Set the genre tag of ``path`` to ``genre``, replacing the file atomically.
-
-    Parameters
-    ----------
-    path : str or path-like
-        An audio file (a symlink is followed: its target is changed).
-    genre : str
-        The new genre; it replaces every genre value the file had.
-    dry_run : bool
-        Only say what would change; touch nothing.
-
-    Returns
-    -------
-    TagChange
-        Never raises for a file that cannot be tagged: the outcome says why.
-    """
-    path = os.fspath(path)
-    if not genre:
-        raise ValueError("genre must be a non-empty string")
-    real = os.path.realpath(path)
-    try:
-        f, kind = _open(real)
-        if f is None:
-            return TagChange(path, None, genre, UNSUPPORTED, f"tags not supported for {_ext(path)} files")
-        values = _genres(f, kind)
-        blocked = _read_only(real)
-    except TagError as exc:
-        return TagChange(path, None, genre, FAILED, str(exc))
-    except OSError as exc:
-        return TagChange(path, None, genre, FAILED, f"cannot read: {exc.strerror or exc}")
-    old = "; ".join(values) if values else None
-    if values == [genre]:
-        return TagChange(path, old, genre, UNCHANGED)
-    if blocked:
-        return TagChange(path, old, genre, READ_ONLY, blocked)
-    if dry_run:
-        return TagChange(path, old, genre, WOULD_WRITE)
-    try:
-        _replace_with_tagged_copy(real, genre, type(f))
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the original was not replaced
-        if isinstance(exc, TagError):
-            reason = str(exc)
-        elif isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
-        return TagChange(path, old, genre, FAILED, f"{reason}; the file was left unchanged")
-    return TagChange(path, old, genre, WRITTEN)
-
-
-def _read_only(real: str) -> str | None:
+def read_only_reason(real: str) -> str | None:
     """Why ``real`` must not be replaced, or ``None``.
 
     Mode bits count as well as access rights: root may write anything, but a file
@@ -223,24 +85,6 @@ def _read_only(real: str) -> str | None:
     return None
 
 
-def _set_genre(f, kind: str, genre: str) -> None:
-    if kind == "id3":
-        from mutagen.id3 import TCON
-
-        if f.tags is None:
-            f.add_tags()
-        f.tags.setall("TCON", [TCON(encoding=3, text=[genre])])  # 3: UTF-8
-    elif kind == "vorbis":
-        if f.tags is None:
-            f.add_tags()
-        f.tags["GENRE"] = [genre]
-    else:
-        if f.tags is None:
-            f.add_tags()
-        f.tags.pop("gnre", None)
-        f.tags["\xa9gen"] = [genre]
-
-
 def _stream(f) -> tuple:
     info = f.info
     return float(getattr(info, "length", 0.0) or 0.0), getattr(info, "sample_rate", None), getattr(info, "channels", None)
@@ -249,15 +93,6 @@ def _stream(f) -> tuple:
 def _same_stream(a: tuple, b: tuple) -> bool:
     # Lengths of tag-less CBR MP3s are estimated from the file size: allow a little slack.
     return a[1:] == b[1:] and abs(a[0] - b[0]) <= 0.1
-
-
-def _save(f, kind: str, target: str) -> None:
-    if kind == "id3":
-        # Keep an existing ID3v2.3 tag at 2.3: older players cannot read 2.4.
-        version = 3 if getattr(f.tags, "version", (2, 4, 0))[1] == 3 else 4
-        f.save(target, v2_version=version)
-    else:
-        f.save(target)
 
 
 #: Suffix of the tagged copies; with the hidden prefix and mkstemp's 8 random characters it
@@ -310,7 +145,25 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _replace_with_tagged_copy(real: str, genre: str, cls) -> None:
+def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
+    """Replace ``real`` by a tagged copy of it, verified before it replaces anything.
+
+    Parameters
+    ----------
+    real : str
+        The file (symlinks already resolved).
+    cls : type
+        The mutagen class the file was opened as (the copy's name says nothing of its format).
+    edit : callable
+        ``edit(f, kind, target)`` changes the tags of the opened copy ``f`` and saves it to ``target``.
+    check : callable
+        ``check(f, kind)`` raises :class:`TagError` unless the re-opened copy holds what was written.
+
+    Raises
+    ------
+    TagError, OSError
+        The original is then untouched and no copy is left behind.
+    """
     folder = os.path.dirname(real) or "."
     before = os.stat(real)
     # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
@@ -321,21 +174,21 @@ def _replace_with_tagged_copy(real: str, genre: str, cls) -> None:
         shutil.copy2(real, tmp)  # bytes, mode bits, times, extended attributes
         with contextlib.suppress(OSError):  # only root may give a file away; others keep their own
             os.chown(tmp, before.st_uid, before.st_gid)
-        f, kind = _open(tmp, cls)
+        f, kind = open_tags(tmp, cls)
         stream = _stream(f)
-        _set_genre(f, kind, genre)
         try:
-            _save(f, kind, tmp)
+            edit(f, kind, tmp)
+        except TagError:
+            raise
         except Exception as exc:  # noqa: BLE001 - mutagen raises many types; the original is untouched
             raise TagError(f"mutagen could not write the tag ({type(exc).__name__}: {exc})") from None
 
         # Verify before anything replaces the original.
-        check, check_kind = _open(tmp, cls)
-        if _genres(check, check_kind) != [genre]:
-            raise TagError("the written tag did not read back")
-        if not _same_stream(_stream(check), stream):
+        again, again_kind = open_tags(tmp, cls)
+        check(again, again_kind)
+        if not _same_stream(_stream(again), stream):
             raise TagError(f"the audio stream looks different after tagging "
-                           f"(length, rate, channels {_stream(check)} instead of {stream})")
+                           f"(length, rate, channels {_stream(again)} instead of {stream})")
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, stat.S_IMODE(before.st_mode))
@@ -353,5 +206,5 @@ def _replace_with_tagged_copy(real: str, genre: str, cls) -> None:
     fsync_dir(folder)
 
 
-def _ext(path) -> str:
+def ext_of(path) -> str:
     return Path(path).suffix.lower() or "extension-less"

@@ -8,6 +8,7 @@ tests read), ``shared_data_policy`` (skip or fail without the shared data), and
 ``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_settings():
+def _fresh_settings(monkeypatch, tmp_path_factory):
     """genrekit reads ``GENREKIT_*`` once per process (:func:`genrekit.config.settings`): each test,
-    and whatever it sets with ``monkeypatch.setenv`` before genrekit first looks, starts afresh."""
+    and whatever it sets with ``monkeypatch.setenv`` before genrekit first looks, starts afresh.
+    genrekit's own data folder (tag journals) is a temporary one, never the user's."""
     from genrekit.config import settings
 
+    if not os.environ.get("GENREKIT_STATE"):
+        monkeypatch.setenv("GENREKIT_STATE", str(tmp_path_factory.mktemp("genrekit-state")))
     settings.cache_clear()
     yield
     settings.cache_clear()

@@ -66,7 +66,7 @@ def test_json_lists_every_file_with_every_genre(capsys, songs, bundle_dir):
     results = json.loads(out)
     assert [Path(r["path"]).name for r in results] == ["classical.0.wav", "hiphop.0.wav", "metal.0.wav"]
     for r in results:
-        assert list(r) == ["path", "label", "unknown", "probabilities", "duration", "model", "notes", "error"]
+        assert list(r) == ["path", "label", "unknown", "name", "probabilities", "duration", "model", "notes", "error"]
         assert set(r["probabilities"]) == set(GENRES)
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         scores = list(r["probabilities"].values())

@@ -25,7 +25,9 @@ from pathlib import Path
 from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
                      fraction, model_path, no_audio_error, positive_int)
 
-from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, render
+from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, public, render
+from ..tagging.formats import ID3V23_SEP
+from ..tagging.plan import MODES
 
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,12 +57,24 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
     tags = p.add_argument_group("tags")
     tags.add_argument("--write-tags", action="store_true",
-                      help="write the top genre into each file's tags (ID3 TCON, Vorbis GENRE, MP4 \u00a9gen)")
+                      help="write genres into each file's tags (ID3 TCON, Vorbis GENRE, MP4 \u00a9gen); by default "
+                           "only files without a genre (--tag-mode fill); undo with `genrekit tags undo`")
+    tags.add_argument("--tag-mode", choices=MODES, default="fill",
+                      help="fill (default): only files without a genre, the others are kept and listed; merge: "
+                           "append genrekit's genres not already there; replace: overwrite the file's genres")
+    tags.add_argument("--genres", metavar="K", type=positive_int, default=1,
+                      help="with --write-tags: write up to K genres (best first) scoring at least --min-score "
+                           "(default 1)")
+    tags.add_argument("--names", metavar="FILE", type=Path,
+                      help="TOML file of genre names: hiphop = \"Hip-Hop\", a list to write several, \"\" to never "
+                           "write a label (default: the shipped names); also used in the output")
+    tags.add_argument("--id3v23-sep", metavar="SEP", default=ID3V23_SEP,
+                      help=f"how ID3v2.3 tags join several genres, reading and writing (default {ID3V23_SEP!r})")
     tags.add_argument("--dry-run", action="store_true",
-                      help="with --write-tags: show what would change (old -> new), touch no file")
+                      help="with --write-tags: show what would change (old -> new), touch no file, keep no journal")
     tags.add_argument("--min-score", metavar="P", type=fraction, default=0.0,
-                      help="with --write-tags: leave files whose top score is below P untouched, and list them "
-                           "(default 0: tag every file)")
+                      help="with --write-tags: only write genres scoring at least P; files with none are left "
+                           "untouched and listed (default 0)")
 
 
 def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -72,6 +86,10 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
         error("--dry-run: only with --write-tags (it shows the tag changes without making them)")
     if args.min_score and not args.write_tags:
         error("--min-score: only with --write-tags (it skips files whose top score is below it)")
+    for option, given in (("--tag-mode", args.tag_mode != "fill"), ("--genres", args.genres != 1),
+                          ("--id3v23-sep", args.id3v23_sep != ID3V23_SEP)):
+        if given and not args.write_tags:
+            error(f"{option}: only with --write-tags")
     if args.keep is not None and not args.demo:
         error("--keep: only with --demo (it keeps the synthesised demo song)")
     if args.out is None:
@@ -146,6 +164,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         clf = load_model(model)
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
+    genre_names = _genre_names(args)
 
     if dest in ("file", "store"):
         from .._io import check_writable
@@ -171,15 +190,16 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         args.kept = "results already printed stay printed; nothing was saved (--out FILE.jsonl keeps results)"
     top = args.top if args.top is not None else (TABLE_TOP if fmt == "table" else None)
     view = {"timeline": args.timeline, "top": top, "precision": args.precision}
+    tagger = _tagger(args, clf, genre_names, dest)
     try:
-        run = LibraryRun(paths, clf, store=store, engine=engine, write_tags=args.write_tags,
-                         dry_run=args.dry_run, min_score=args.min_score)
+        run = LibraryRun(paths, clf, store=store, engine=engine, tagger=tagger)
         stream = fmt == "jsonl" and dest != "file"
         results = []
         for result in run:
             if stream:
                 # Streamed as each file finishes: a pipe gets results while the run goes on.
-                print(json_line(result.public(name=names.get(result.path), **view)), flush=True)
+                print(json_line(public(result.prediction, name=names.get(result.path), names=genre_names, **view)),
+                      flush=True)
             elif fmt is not None:  # kept for the output in input order (a store alone needs nothing kept)
                 results.append(result)
     finally:
@@ -190,7 +210,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     text = None
     if fmt is not None and not stream:
         text = render([r.prediction for r in results], fmt, labels=clf.labels,
-                      names={str(path): name for path, name in names.items()}, **view)
+                      names={str(path): name for path, name in names.items()}, genre_names=genre_names, **view)
     if dest == "file":
         try:
             write_bytes_atomic(args.out, text.encode("utf-8"))
@@ -202,6 +222,9 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         sys.stdout.flush()
 
     tags_ok = _report_tags(run.tags, args.dry_run)
+    if tagger is not None and tagger.journal is not None and tagger.journal.count:
+        print(f"tag changes journalled in {tagger.journal.paths[0]}; `genrekit tags undo` restores them",
+              file=sys.stderr)
     if dest != "stdout":
         print(f"results in {args.out}", file=sys.stderr)
     if args.demo and args.keep is not None:
@@ -212,19 +235,44 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     return 1 if run.summary.failed or not tags_ok else 0
 
 
+def _genre_names(args: argparse.Namespace):
+    """The name map: the shipped names, overridden by ``--names FILE``."""
+    from ..errors import TagError
+    from ..tagging.names import load_names
+
+    try:
+        return load_names(args.names)
+    except TagError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _tagger(args: argparse.Namespace, clf, genre_names, dest: str):
+    """The tag plan of ``--write-tags`` (``None`` without it), with its undo journal."""
+    if not args.write_tags:
+        return None
+    from ..tagging.journal import Journal, journal_dir
+    from ..tagging.plan import TagPlan
+
+    journal = None
+    if not args.dry_run:
+        folders = [journal_dir()]
+        if dest == "store":
+            folders.append(args.out.with_name(args.out.name + ".tag-journals"))
+        journal = Journal({"model": clf.name, "mode": args.tag_mode, "genres": args.genres,
+                           "min_score": args.min_score, "names": None if args.names is None else str(args.names),
+                           "command": "classify"}, folders)
+    return TagPlan(genre_names, count=args.genres, min_score=args.min_score, mode=args.tag_mode,
+                   id3v23_sep=args.id3v23_sep, dry_run=args.dry_run, journal=journal)
+
+
 def _report_tags(changes, dry_run: bool) -> bool:
     """Print tag changes and a count line to stderr; ``False`` if any tag could not be written."""
-    from ..tags import FAILED, READ_ONLY, UNCERTAIN, UNCHANGED, UNSUPPORTED, WOULD_WRITE, WRITTEN
+    from ..tagging.plan import UNCHANGED, summary_line
 
     if not changes:
         return True
     for change in sorted(changes, key=lambda c: c.path):
         if change.status != UNCHANGED:
             print(change, file=sys.stderr)
-    counts = {s: sum(c.status == s for c in changes) for s in
-              (WOULD_WRITE if dry_run else WRITTEN, UNCHANGED, UNCERTAIN, UNSUPPORTED, READ_ONLY, FAILED)}
-    if not counts[UNCERTAIN]:
-        del counts[UNCERTAIN]  # only said when --min-score left files out
-    print(f"tags{' (dry run, nothing written)' if dry_run else ''}: "
-          + ", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    print(summary_line(changes, dry_run), file=sys.stderr)
     return all(c.ok for c in changes)
