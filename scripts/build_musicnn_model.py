@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     from calibrate_shipped import calibrate_musicnn  # noqa: E402 (beside this script)
 
     calibration = calibrate_musicnn(args.data, args.out)  # adds calibration and unknown; weights untouched
-    log(f"calibrated: temperature {calibration['temperature']:.3f}, test ECE {calibration['test']['ece_before']:.3f} "
+    log(f"calibrated: {calibration['chosen']}, test ECE {calibration['test']['ece_before']:.3f} "
         f"-> {calibration['test']['ece_after']:.3f}")
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"choice": name, "cv_scores": scores, "figures": figures}, indent=2) + "\n")

@@ -29,7 +29,8 @@ bundle from elsewhere is data, not a program.
 
 Two optional fields, fitted on training data only (:mod:`genrekit.models.calibration`),
 leave the weights untouched: ``calibration`` (``{"method": "temperature", "temperature":
-T, ...}``, applied to every probability the bundle gives) and ``unknown``
+T, ...}``, or ``"vector"`` with ``weights``/``biases``, or ``"platt"`` with
+``slopes``/``intercepts``, one per genre; applied to every probability the bundle gives) and ``unknown``
 (``{"method": "mahalanobis", "means", "precision", "threshold", "false_unknown_rate", ...}``,
 whether a song lies outside the genres the model knows).
 """
@@ -124,11 +125,6 @@ class Bundle:
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, model={self.card.get('model')!r}, labels={len(self.labels)})"
 
-    @property
-    def temperature(self) -> float:
-        """The stored calibration's temperature (1.0: none)."""
-        return float(self.calibration["temperature"]) if self.calibration else 1.0
-
     def unknown_detector(self):
         """The stored "none of these" decision (:class:`~genrekit.models.calibration.UnknownDetector`), or ``None``."""
         from .calibration import UnknownDetector
@@ -170,9 +166,9 @@ class Bundle:
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
         proba = proba / proba.sum(axis=1, keepdims=True)
         if calibrated and self.calibration:
-            from .calibration import apply_temperature
+            from .calibration import apply_calibration
 
-            proba = apply_temperature(proba, self.temperature)
+            proba = apply_calibration(proba, self.calibration)
         return proba
 
     def describe(self) -> str:
@@ -817,7 +813,9 @@ def model_card_markdown(meta: dict) -> str:
     if cal or unk:
         out += ["", "## Calibration and unknown songs", ""]
         if cal:
-            out.append(f"- Probabilities scaled by temperature {_fmt(cal.get('temperature'))}, fitted on "
+            how = (f"scaled by temperature {_fmt(cal.get('temperature'))}" if cal.get("method") == "temperature"
+                   else f"mapped by {cal.get('method')} scaling")
+            out.append(f"- Probabilities {how}, fitted on "
                        f"{cal.get('fitted_on', 'training data')} (out-of-fold ECE {_fmt(cal.get('oof_ece_before'))} "
                        f"before, {_fmt(cal.get('oof_ece_after'))} after)")
         if unk:

@@ -4,10 +4,13 @@ Both are fitted on the training data only, by cross-validation grouped by artist
 track when artists are unknown), and stored in ``bundle.json`` beside the untouched
 weights:
 
-- ``calibration``: **temperature scaling** (Guo et al. 2017) of the model's probabilities,
-  ``p_T ∝ exp(log p / T)``: one number, fitted by minimising the negative log-likelihood
-  of the out-of-fold probabilities. It never changes which genre is on top, so accuracy
-  is unchanged; a score of 0.8 then means right about 80% of the time.
+- ``calibration``: a map of the model's probabilities fitted by minimising the negative
+  log-likelihood of out-of-fold probabilities, so a score of 0.8 means right about 80% of
+  the time. Three methods (:data:`CALIBRATION_METHODS`): **temperature** scaling (Guo et
+  al. 2017), ``p ∝ exp(log p / T)``, one number, never changes the top genre; **vector**
+  scaling, ``p ∝ exp(w ⊙ log p + b)``, a weight and a bias per genre; per-genre **platt**
+  scaling (Platt 1999), ``q_k = σ(a_k logit p_k + b_k)`` one-vs-rest, renormalised. Which
+  one a bundle uses is chosen on training data (see ``scripts/calibrate_shipped.py``).
 - ``unknown``: whether a song lies outside what the model knows, from the **Mahalanobis
   distance** of the song's input row (the mean of its windows' rows) to the nearest
   genre's mean, with one shared covariance shrunk by Ledoit & Wolf (2004) (Lee et al.
@@ -18,6 +21,7 @@ weights:
 
 References
 ----------
+J. Platt, "Probabilistic outputs for support vector machines", 1999.
 C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger, "On calibration of modern neural networks", ICML 2017.
 K. Lee, K. Lee, H. Lee, J. Shin, "A simple unified framework for detecting out-of-distribution
 samples and adversarial attacks", NeurIPS 2018.
@@ -36,7 +40,7 @@ FALSE_UNKNOWN_RATE = 0.05
 FOLDS = 5
 #: Probabilities are clipped here before taking logs.
 EPS = 1e-12
-CALIBRATION_METHODS = ("temperature",)
+CALIBRATION_METHODS = ("temperature", "vector", "platt")
 UNKNOWN_METHODS = ("mahalanobis",)
 
 
@@ -50,6 +54,35 @@ def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     scaled = np.exp(logits)
     return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1.0 - 1e-9)
+    return np.log(p) - np.log1p(-p)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def apply_calibration(proba: np.ndarray, calibration: dict | None) -> np.ndarray:
+    """Rows of ``proba`` mapped by a bundle's stored ``calibration`` (``None``: unchanged)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if not calibration or len(proba) == 0:
+        return proba
+    method = calibration["method"]
+    if method == "temperature":
+        return apply_temperature(proba, float(calibration["temperature"]))
+    if method == "vector":
+        w, b = np.asarray(calibration["weights"], dtype=np.float64), np.asarray(calibration["biases"], dtype=np.float64)
+        return _softmax(np.log(np.clip(proba, EPS, 1.0)) * w + b)
+    if method == "platt":
+        a, b = np.asarray(calibration["slopes"], dtype=np.float64), np.asarray(calibration["intercepts"], dtype=np.float64)
+        q = 1.0 / (1.0 + np.exp(-(_logit(proba) * a + b)))
+        return q / np.clip(q.sum(axis=1, keepdims=True), EPS, None)
+    raise ValueError(f"unknown calibration method {method!r}")
 
 
 def distances(rows: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -82,9 +115,19 @@ def check_meta(calibration, unknown, n_labels: int, n_features: int) -> str | No
     if calibration is not None:
         if not isinstance(calibration, dict) or calibration.get("method") not in CALIBRATION_METHODS:
             return f"calibration.method must be one of {', '.join(CALIBRATION_METHODS)}"
-        t = calibration.get("temperature")
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.01 <= t <= 100:
-            return f"calibration.temperature must be a number between 0.01 and 100, found {t!r}"
+        if calibration["method"] == "temperature":
+            t = calibration.get("temperature")
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.01 <= t <= 100:
+                return f"calibration.temperature must be a number between 0.01 and 100, found {t!r}"
+        else:
+            keys = ("weights", "biases") if calibration["method"] == "vector" else ("slopes", "intercepts")
+            for key in keys:
+                try:
+                    v = np.asarray(calibration.get(key), dtype=np.float64)
+                except (TypeError, ValueError):
+                    return f"calibration.{key} must be an array of numbers"
+                if v.shape != (n_labels,) or not np.isfinite(v).all():
+                    return f"calibration.{key} must be {n_labels} finite numbers, found shape {v.shape}"
     if unknown is not None:
         if not isinstance(unknown, dict) or unknown.get("method") not in UNKNOWN_METHODS:
             return f"unknown.method must be one of {', '.join(UNKNOWN_METHODS)}"
@@ -120,6 +163,52 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
         return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean())
 
     return float(math.exp(minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded").x))
+
+
+def _minimise(nll, x0: np.ndarray) -> np.ndarray:
+    from scipy.optimize import minimize
+
+    return minimize(nll, x0, method="L-BFGS-B").x
+
+
+def fit_calibrator(method: str, proba: np.ndarray, y: np.ndarray) -> dict:
+    """The stored ``calibration`` of ``method`` fitted to out-of-fold ``proba`` with integer labels ``y``.
+
+    Vector and Platt parameters carry a weak L2 pull (1e-3 per parameter) towards the identity
+    map so that a genre with few songs cannot push them to infinity.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y)
+    n, k = proba.shape
+    if method == "temperature":
+        return {"method": "temperature", "temperature": round(fit_temperature(proba, y), 6)}
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    onehot = np.eye(k)[y]
+    if method == "vector":
+        def nll(theta):
+            w, b = theta[:k], theta[k:]
+            z = logp * w + b
+            z = z - z.max(axis=1, keepdims=True)
+            lse = np.log(np.exp(z).sum(axis=1))
+            return float(-(z[np.arange(n), y] - lse).mean() + 1e-3 * (((w - 1) ** 2).sum() + (b ** 2).sum()))
+
+        theta = _minimise(nll, np.concatenate([np.ones(k), np.zeros(k)]))
+        return {"method": "vector", "weights": np.round(theta[:k], 6).tolist(), "biases": np.round(theta[k:], 6).tolist()}
+    if method == "platt":
+        lg = _logit(proba)
+        slopes, intercepts = [], []
+        for c in range(k):
+            x, t = lg[:, c], onehot[:, c]
+
+            def nll(theta, x=x, t=t):
+                z = theta[0] * x + theta[1]
+                return float(np.mean(np.logaddexp(0, z) - t * z) + 1e-3 * ((theta[0] - 1) ** 2 + theta[1] ** 2))
+
+            a, b = _minimise(nll, np.array([1.0, 0.0]))
+            slopes.append(round(float(a), 6))
+            intercepts.append(round(float(b), 6))
+        return {"method": "platt", "slopes": slopes, "intercepts": intercepts}
+    raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}")
 
 
 def class_gaussians(X: np.ndarray, y: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +248,8 @@ def out_of_fold(model, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, 
 
 
 def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray | None = None,
-                    grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0) -> dict:
+                    grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0,
+                    method: str = "temperature") -> dict:
     """``{"calibration": ..., "unknown": ...}`` for a bundle of ``model`` fitted on rows ``X`` with labels ``y``.
 
     Parameters
@@ -170,19 +260,20 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
     groups : artist (or album) of each row; ``None`` groups by row
     grouped_by : what ``groups`` are, recorded in the bundle
     rate : share of known songs wrongly called unknown (0 < rate < 1)
+    method : one of :data:`CALIBRATION_METHODS`
     """
     labels = [str(v) for v in labels]
     y = np.asarray(y).astype(str)
     proba, dist = out_of_fold(model, X, y, groups, labels, seed=seed)
     truth = np.array([labels.index(v) for v in y])
-    temperature = fit_temperature(proba, truth)
+    calibration = fit_calibrator(method, proba, truth)
     means, precision = class_gaussians(X, y, labels)
     how = f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(y)} training songs"
     return {
         "calibration": {
-            "method": "temperature", "temperature": round(temperature, 6), "fitted_on": how,
+            **calibration, "fitted_on": how,
             "oof_ece_before": round(ece(proba, truth), 6),
-            "oof_ece_after": round(ece(apply_temperature(proba, temperature), truth), 6),
+            "oof_ece_after": round(ece(apply_calibration(proba, calibration), truth), 6),
         },
         "unknown": {
             "method": "mahalanobis", "false_unknown_rate": rate,
