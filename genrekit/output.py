@@ -38,7 +38,7 @@ SMALL_MARGIN = 0.05
 SHORT_SHARE = 0.5
 #: Fields of a public result object, in output order (``timeline`` only when asked for,
 #: ``tags`` only from models that give them).
-PUBLIC_FIELDS = ("path", "label", "unknown", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
+PUBLIC_FIELDS = ("path", "label", "unknown", "genres", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
                  "error")
 #: Formats of :func:`render`.
 FORMATS = ("table", "json", "csv", "jsonl")
@@ -183,7 +183,7 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         probs = dict(list(ranked(probs, digits).items())[:top])
     out = {
         "path": prediction.path if name is None else name, "label": prediction.label,
-        "unknown": getattr(prediction, "unknown", None),
+        "unknown": getattr(prediction, "unknown", None), "genres": getattr(prediction, "genres", None),
         "name": None if prediction.label is None else _names(names).display(prediction.label), "probabilities": probs,
         "tags": scores(prediction.tags, digits), "timeline": timeline_of(prediction.timeline, digits),
         "duration": seconds(prediction.duration), "model": prediction.model, "notes": list(prediction.notes),
@@ -193,6 +193,8 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         del out["timeline"]
     if out["tags"] is None:  # models without a backbone give no tags
         del out["tags"]
+    if out["genres"] is None:  # single-genre models: the label says it all
+        del out["genres"]
     return out
 
 

@@ -118,6 +118,8 @@ class Bundle:
         self.sha256: str = meta["weights"]["sha256"]
         self.calibration: dict | None = meta.get("calibration")
         self.unknown: dict | None = meta.get("unknown")
+        #: ``{"thresholds": [...]}`` for a several-genres-per-song model, else ``None``.
+        self.multilabel: dict | None = meta.get("multilabel")
         self._input_name: str = meta["input"]["name"]
         self._output_name: str = meta["output"]["name"]
         self._session = session
@@ -163,6 +165,8 @@ class Bundle:
             raise ValueError("features contain NaN or infinity")
         (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
         proba = np.asarray(proba, dtype=np.float64)
+        if self.multilabel:  # independent per-genre probabilities: nothing to renormalise or calibrate
+            return proba
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
         proba = proba / proba.sum(axis=1, keepdims=True)
         if calibrated and self.calibration:
@@ -418,6 +422,12 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     for field in ("metrics", "card"):
         if not isinstance(meta[field], dict):
             fail(f"{field} must be an object")
+    multilabel = meta.get("multilabel")
+    if multilabel is not None:
+        thresholds = multilabel.get("thresholds") if isinstance(multilabel, dict) else None
+        if (not isinstance(thresholds, list) or len(thresholds) != len(labels)
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+            fail(f"multilabel.thresholds must be {len(labels)} numbers between 0 and 1, one per label")
     if meta.get("calibration") is not None or meta.get("unknown") is not None:
         from .calibration import check_meta
 
@@ -497,6 +507,7 @@ def save_bundle(
     sample: np.ndarray | None = None,
     aggregate: str = "mean",
     calibration: dict | None = None,
+    multilabel: dict | None = None,
 ) -> Bundle:
     """Convert a fitted scikit-learn pipeline to ONNX and write it as a bundle folder.
 
@@ -544,6 +555,8 @@ def save_bundle(
     feature_names = [str(c) for c in feature_names]
     fs = feature_set if isinstance(feature_set, FeatureSet) else FeatureSet.from_dict(feature_set)
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
+    if multilabel is not None:  # one-vs-rest on an indicator matrix: classes_ are column numbers
+        classes = [labels[int(c)] for c in classes] if len(classes) == len(labels) else classes
     if classes != labels:
         raise ValueError(
             f"pipeline.classes_ {classes} differ from labels {labels}; probability columns would be mislabelled"
@@ -562,7 +575,8 @@ def save_bundle(
         directory, onnx_bytes, kind="classical", labels=labels, feature_set=fs,
         input={"name": INPUT_NAME, "features": feature_names, "dtype": "float32",
                "shape": [None, len(feature_names)]},
-        window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate, extra=calibration,
+        window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate,
+        extra={**(calibration or {}), "multilabel": multilabel},
     )
     meta = json.loads(text)  # exactly what a reader will see
     _write_folder(directory, {
@@ -600,7 +614,7 @@ def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature
         "metrics": metrics,
         "card": card,
     }
-    for key in ("calibration", "unknown"):
+    for key in ("calibration", "unknown", "multilabel"):
         if (extra or {}).get(key) is not None:
             meta[key] = extra[key]
     text = dumps(meta)

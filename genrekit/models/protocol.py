@@ -190,9 +190,18 @@ class GenreClassifier:
             path=path, label=next(iter(probabilities)), probabilities=probabilities,
             duration=scores.n_samples / self.sample_rate, model=self.name, timeline=line,
             windows=len(scores.bounds), tags=scores.tags, embedding=scores.embedding,
-            unknown=self.is_unknown(scores),
+            unknown=self.is_unknown(scores), genres=self.genres_above_threshold(probabilities),
         )
         return self.annotate(prediction)
+
+    def genres_above_threshold(self, probabilities: dict) -> list[str] | None:
+        """Every genre reaching its own threshold, best first, for a bundle trained on several genres
+        per song (``bundle.multilabel``); ``None`` for a single-genre model."""
+        multilabel = getattr(getattr(self, "bundle", None), "multilabel", None)
+        if not multilabel:
+            return None
+        threshold = dict(zip(self.labels, multilabel["thresholds"]))
+        return [g for g, p in probabilities.items() if p >= threshold[g]]
 
     def is_unknown(self, scores: WindowScores) -> bool | None:
         """Whether the song lies outside the genres the model knows (the bundle's stored decision on
