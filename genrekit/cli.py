@@ -33,6 +33,7 @@ from .commands.models import models_arguments, models_run
 from .commands.report import report_arguments, report_run
 from .commands.serve import serve_arguments, serve_run
 from .commands.similar import similar_arguments, similar_run
+from .commands.playlists import playlists_arguments, playlists_run
 from .commands.tags import tags_arguments, tags_run
 from .commands.train import train_arguments, train_run
 from .errors import CommandError, GenrekitError
@@ -68,6 +69,8 @@ VERBS: tuple[Verb, ...] = (
          classify_arguments, classify_run),
     Verb("tags", "undo a run's tag writing (tags undo), list the runs that wrote tags (tags history)",
          tags_arguments, tags_run),
+    Verb("playlists", "one M3U8 playlist per genre from classify's results, best-scoring songs first",
+         playlists_arguments, playlists_run),
     Verb("similar", "the songs of a classified library that sound most like a given one",
          similar_arguments, similar_run),
     Verb("train", "train and compare models on a feature table or audio folder, on a leak-free split",

@@ -34,7 +34,6 @@ import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import fsync_dir

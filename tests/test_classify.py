@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import soundfile as sf
 
 from cli_helpers import classify_main, cli_env, summary
 from genrekit.cli import main
+from genrekit.tagging import NameMap
 from synthetic_songs import GENRES, SR, song_folder, write_song
 
 
@@ -108,10 +110,11 @@ def test_csv_table_and_jsonl_agree_with_json(capsys, songs, bundle_dir, tmp_path
     assert [line[len("  note: "):] for line in rows if line.startswith("  note: ")] == [
         n for r in results for n in r["notes"]]
     rows = [line for line in rows if not line.startswith("  ")]
+    show = NameMap.default().display  # a table shows genres by their display names
     for row, r in zip(rows, results):
         (first, p1), (second, p2) = list(r["probabilities"].items())[:2]
-        assert row.split() == [r["path"], first, f"{p1:.4f}", second, f"{p2:.4f}"]
-    assert len({row.index(" " + r["label"]) for row, r in zip(rows, results)}) == 1  # aligned
+        assert row.split() == [r["path"], show(first), f"{p1:.4f}", show(second), f"{p2:.4f}"]
+    assert len({row.index(" " + r["name"]) for row, r in zip(rows, results)}) == 1  # aligned
 
 
 def test_timeline_windows_cover_every_song(capsys, songs, bundle_dir, tmp_path):
@@ -131,7 +134,7 @@ def test_timeline_windows_cover_every_song(capsys, songs, bundle_dir, tmp_path):
     assert by_name["odd.flac"]["timeline"][-1]["end"] == 8.2
 
     code, out, _ = classify_main(capsys, songs / "metal", "--model", bundle_dir, "--timeline")  # a table
-    assert re.search(r"^  0:00\.0-0:03\.0  metal \d\.\d{4}$", out, re.M)  # the table lists windows too
+    assert re.search(r"^  0:00\.0-0:03\.0  Metal \d\.\d{4}$", out, re.M)  # the table lists windows too
 
 
 def test_bad_files_are_listed_and_the_rest_classified(capsys, songs, bundle_dir, tmp_path):

@@ -313,17 +313,17 @@ def test_the_order_rule_and_the_note_thresholds():
 
 # --- 6. --min-score, and notes for short and uncertain inputs --------------------------------------------
 def test_min_score_skips_uncertain_files_and_short_inputs_carry_a_note(bundle, tmp_path):
-    from genrekit.tags import read_genre
+    from genrekit.tagging import read_genres
 
     music = tmp_path / "music"
     songs = [write_song(music / f"{i}.flac", kind, seed=i) for i, kind in enumerate(("metal", "hiphop"))]
     out = genrekit("classify", music, "--model", bundle, "--write-tags", "--min-score", "1")
     assert out.returncode == 0, out.stderr
-    assert all(read_genre(p) is None for p in songs)
+    assert all(read_genres(p) == [] for p in songs)
     assert out.stderr.count("tags not written, uncertain: top score") == 2
     assert "2 skipped (uncertain)" in out.stderr
     out = genrekit("classify", music, "--model", bundle, "--write-tags", "--min-score", "0.01")
-    assert out.returncode == 0 and all(read_genre(p) for p in songs)
+    assert out.returncode == 0 and all(read_genres(p) for p in songs)
 
     loop = write_song(tmp_path / "loop.wav", "classical", seconds=5.0, seed=3)
     for fmt in ("json", "table", "csv"):

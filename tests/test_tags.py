@@ -1,8 +1,9 @@
-"""Genre tags: written where each format keeps them, read back, and never at the audio's expense.
+"""Genre tags: each format's multi-value convention, the modes, the name map, genrekit's field,
+dry runs, undo, and never at the audio's expense.
 
-Files are written by the tests (soundfile for wav/flac/ogg/opus/mp3, PyAV for m4a);
-"samples unchanged" means :func:`genrekit.audio.load` gives exactly the same array
-before and after.
+Files are made by the tests (soundfile for mp3/flac/ogg/opus/wav, PyAV's AAC encoder for m4a),
+most with genres already in them. "Audio frames byte-identical" is :func:`tagged_files.audio_frames`
+(the container parsed, tag blocks left out); "samples unchanged" is :func:`genrekit.audio.load`.
 """
 
 from __future__ import annotations
@@ -17,129 +18,192 @@ import pytest
 import soundfile as sf
 
 from genrekit import audio
-from genrekit.tags import (
-    READ_ONLY, UNCHANGED, UNSUPPORTED, WOULD_WRITE, WRITTEN, TagError, read_genre, write_genre,
-)
+from genrekit.errors import TagError
+from genrekit.prediction import Prediction
+from genrekit.tagging import load_names, read_genres
+from genrekit.tagging.journal import CHANGED_SINCE, RESTORED, Journal, history, read_journal, undo
+from genrekit.tagging.plan import (KEPT, MERGED, READ_ONLY, REPLACED, UNCERTAIN, UNCHANGED, UNSUPPORTED, WRITTEN,
+                                   TagPlan)
 from cli_helpers import classify_main, summary
 from synthetic_songs import SR, synth, write_song
+from tagged_files import KINDS, audio_frames, id3_version, make_song, make_tagged, raw_tags
+
+#: A result as the default model gives it (genrekit's own object, built here).
+PRED = Prediction(path="x", label="hiphop", probabilities={"hiphop": 0.81, "pop": 0.12, "rock": 0.05, "jazz": 0.02},
+                  duration=2.0, model="gtzan-musicnn")
+FIELD = "Hip-Hop 0.81; Pop 0.12 (gtzan-musicnn)"
 
 
-def write_m4a(path: Path, y: np.ndarray, sr: int = SR) -> Path:
-    av = pytest.importorskip("av", reason="PyAV makes the m4a file")
-    if "aac" not in av.codecs_available:
-        pytest.skip("this FFmpeg build has no AAC encoder")
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = container.add_stream("aac", rate=sr)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(y[None, :].astype(np.float32), format="fltp", layout="mono")
-        frame.sample_rate = sr
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    return path
-
-
-def make(path: Path, seed: int = 0) -> Path:
-    y = synth("hiphop", 2.0, seed=seed)
-    ext = path.suffix
-    if ext == ".m4a":
-        return write_m4a(path, y)
-    if ext == ".mp3" and "MP3" not in sf.available_formats():
-        pytest.skip("this libsndfile cannot write MP3")
-    kwargs = {"format": "OGG", "subtype": "OPUS"} if ext == ".opus" else {}
-    sf.write(path, y, 48000 if ext == ".opus" else SR, **kwargs)
-    return path
-
-
-def raw_genre(path: Path) -> list[str]:
-    """The genre as mutagen sees it in the format's own tag."""
-    import mutagen
-
-    f = mutagen.File(path)
-    if path.suffix in (".mp3", ".wav"):
-        return f.tags["TCON"].text
-    if path.suffix == ".m4a":
-        return f.tags["\xa9gen"]
-    return f.tags["GENRE"]
+def expected_raw(kind: str, values: list[str]) -> list[str]:
+    """How ``kind`` stores several genres: ID3v2.3 one value joined by "/", the others one per value."""
+    return ["/".join(values)] if kind == "mp3-v23" else values
 
 
 def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.startswith(".")]
 
 
-# --- formats ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("ext", [".mp3", ".flac", ".ogg", ".opus", ".wav", ".m4a"])
-def test_genre_written_read_back_and_audio_unchanged(tmp_path, ext):
-    path = make(tmp_path / f"song{ext}")
+# --- every format, every mode, and undo --------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_modes_several_genres_field_and_undo_keep_the_audio(tmp_path, kind):
+    path = make_tagged(tmp_path, kind, ["Electronic", "hip hop"])
     os.chmod(path, 0o640)
-    before = audio.load(path, sr=SR)
-    assert read_genre(path) is None
+    frames, samples = audio_frames(path), audio.load(path, sr=SR)
+    original = raw_tags(path, kind)
+    assert original == (expected_raw(kind, ["Electronic", "hip hop"]), None)
+    assert read_genres(path) == ["Electronic", "hip hop"]  # the format's own rule, read back
 
-    change = write_genre(path, "jazz")
-    assert change.status == WRITTEN and change.old is None and change.new == "jazz", change
-    assert raw_genre(path) == ["jazz"] and read_genre(path) == "jazz"
-    after = audio.load(path, sr=SR)
-    assert after.dtype == before.dtype and np.array_equal(after, before)  # the very same samples
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
-    assert leftovers(tmp_path) == []  # no temporary copy left behind
-
-    again = write_genre(path, "blues")
-    assert (again.status, again.old) == (WRITTEN, "jazz") and read_genre(path) == "blues"
+    # fill (the default): the file has a genre, so it is kept, byte for byte
     content = path.read_bytes()
-    assert write_genre(path, "blues").status == UNCHANGED
-    assert path.read_bytes() == content
-    assert np.array_equal(audio.load(path, sr=SR), before)
+    change = TagPlan(count=2).apply(path, PRED)
+    assert (change.status, change.old) == (KEPT, ["Electronic", "hip hop"]) and path.read_bytes() == content
+
+    # merge: "hip hop" is Hip-Hop through the name map, so only Pop is appended
+    journal = Journal({"mode": "merge"})
+    change = TagPlan(count=2, mode="merge", journal=journal).apply(path, PRED)
+    assert change.status == MERGED and change.new == ["Electronic", "hip hop", "Pop"], change
+    assert raw_tags(path, kind) == (expected_raw(kind, ["Electronic", "hip hop", "Pop"]), [FIELD])
+    assert read_genres(path) == ["Electronic", "hip hop", "Pop"]
+    assert audio_frames(path) == frames and np.array_equal(audio.load(path, sr=SR), samples)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640 and leftovers(tmp_path) == []
+    if kind.startswith("mp3"):
+        assert id3_version(path) == (3 if kind == "mp3-v23" else 4)  # the file's ID3 version is kept
+    # a second merge adds nothing
+    assert TagPlan(count=2, mode="merge").apply(path, PRED).status == UNCHANGED
+
+    # undo: exactly the values before, genrekit's field gone, the audio untouched
+    results = undo(journal.paths[0])
+    assert [r.status for r in results] == [RESTORED]
+    assert raw_tags(path, kind) == original and read_genres(path) == ["Electronic", "hip hop"]
+    assert audio_frames(path) == frames and np.array_equal(audio.load(path, sr=SR), samples)
+
+    # replace: two genres, best first, in the format's convention
+    journal = Journal({"mode": "replace"})
+    change = TagPlan(count=2, mode="replace", journal=journal).apply(path, PRED)
+    assert (change.status, change.new) == (REPLACED, ["Hip-Hop", "Pop"])
+    assert raw_tags(path, kind) == (expected_raw(kind, ["Hip-Hop", "Pop"]), [FIELD])
+    assert audio_frames(path) == frames
+    assert [r.status for r in undo(journal.paths[0])] == [RESTORED] and raw_tags(path, kind) == original
+    assert audio_frames(path) == frames
 
 
-def test_other_tags_and_the_id3_version_are_kept(tmp_path):
-    from mutagen.id3 import ID3, TCON, TIT2
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_without_genre_is_written_and_undone_to_none(tmp_path, kind):
+    path = make_tagged(tmp_path, kind, None)
+    frames = audio_frames(path)
+    journal = Journal({"mode": "fill"})
+    change = TagPlan(journal=journal).apply(path, PRED)  # fill, one genre
+    assert (change.status, change.old, change.new) == (WRITTEN, [], ["Hip-Hop"])
+    assert raw_tags(path, kind) == (["Hip-Hop"], ["Hip-Hop 0.81 (gtzan-musicnn)"])
+    assert audio_frames(path) == frames
+    undo(journal.paths[0])
+    assert raw_tags(path, kind)[0] is None and raw_tags(path, kind)[1] is None and read_genres(path) == []
+    assert audio_frames(path) == frames
 
-    path = make(tmp_path / "song.mp3")
+
+def test_a_file_changed_after_writing_is_left_alone_by_undo(tmp_path):
+    from tagged_files import set_raw_genres
+
+    changed = make_tagged(tmp_path, "flac", ["Folk"], seed=1)
+    untouched = make_tagged(tmp_path, "mp3-v24", ["Folk"], seed=2)
+    journal = Journal({"mode": "replace"})
+    plan = TagPlan(mode="replace", journal=journal)
+    assert plan.apply(changed, PRED).status == REPLACED and plan.apply(untouched, PRED).status == REPLACED
+    set_raw_genres(changed, "flac", ["Trip-Hop"])  # another tagger, after genrekit
+    content = changed.read_bytes()
+    results = {Path(r.path).name: r for r in undo(journal.paths[0])}
+    assert results[changed.name].status == CHANGED_SINCE and "left alone" in str(results[changed.name])
+    assert changed.read_bytes() == content and read_genres(changed) == ["Trip-Hop"]
+    assert results[untouched.name].status == RESTORED and read_genres(untouched) == ["Folk"]
+    assert history()[-1].undone  # the journal says it was undone; `tags undo` moves to the run before
+
+
+def test_min_score_count_and_names_that_are_never_written(tmp_path):
+    names_file = tmp_path / "names.toml"
+    names_file.write_text('hiphop = ["Hip Hop", "Rap"]\npop = ""\nrock = "Rock & Roll"\n'
+                          '[aliases]\n"Boom Bap" = "hiphop"\n')
+    names = load_names(names_file)
+    assert names.display("hiphop") == "Hip Hop" and names.tag_names("pop") == [] and names.display("pop") == "Pop"
+    assert names.canonical("boom-bap") == "hiphop" and names.canonical("HIP-HOP") == "hiphop"
+    assert names.canonical("rock and roll") is None and names.canonical("Rock & Roll") == "rock"
+    assert names.display("drum_and_bass") == "drum_and_bass"  # a trained model's own label: as it is
+
+    path = make_tagged(tmp_path, "ogg", None)
+    # pop is never written, so the next best (rock) takes its place; jazz is below the minimum
+    change = TagPlan(names, count=3, min_score=0.04).apply(path, PRED)
+    assert change.new == ["Hip Hop", "Rap", "Rock & Roll"]
+    assert raw_tags(path, "ogg") == (["Hip Hop", "Rap", "Rock & Roll"],
+                                     ["Hip Hop 0.81; Rap 0.81; Rock & Roll 0.05 (gtzan-musicnn)"])
+    other = make_tagged(tmp_path, "flac", None)
+    change = TagPlan(count=1, min_score=0.9).apply(other, PRED)
+    assert change.status == UNCERTAIN and "0.81 < --min-score 0.9" in change.reason and read_genres(other) == []
+
+
+@pytest.mark.parametrize("text, message", [("hiphop = 3\n", "'hiphop' must be a name"),
+                                           ("hiphop = [\n", "not valid TOML")])
+def test_a_bad_names_file_is_named_in_the_error(tmp_path, text, message):
+    bad = tmp_path / "names.toml"
+    bad.write_text(text)
+    with pytest.raises(TagError, match=message) as info:
+        load_names(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_reading_rules_id3v23_separator_and_numeric_genres(tmp_path):
+    from mutagen.id3 import ID3, TCON
+
+    mp3 = make_song(tmp_path / "a.mp3")
     tags = ID3()
-    tags.add(TIT2(encoding=3, text=["A title"]))
-    tags.add(TCON(encoding=3, text=["Rock", "Pop"]))
-    tags.save(path, v2_version=3)
-    change = write_genre(path, "metal")
-    assert change.status == WRITTEN and change.old == "Rock/Pop"  # ID3v2.3 joins values with "/"
-    tags = ID3(path)
-    assert tags.version[:2] == (2, 3)
-    assert tags["TIT2"].text == ["A title"] and tags["TCON"].text == ["metal"]
+    tags.add(TCON(encoding=3, text=["Rock; Pop"]))
+    tags.save(mp3, v2_version=3)
+    assert read_genres(mp3) == ["Rock; Pop"] and read_genres(mp3, id3v23_sep=";") == ["Rock", "Pop"]
+    tags.setall("TCON", [TCON(encoding=3, text=["(17)"])])
+    tags.save(mp3, v2_version=4)
+    assert read_genres(mp3) == ["Rock"]  # an ID3v1 number, by name
 
 
+
+def test_custom_id3v23_separator_when_writing(tmp_path):
+    path = make_tagged(tmp_path, "mp3-v23", ["Folk"])
+    TagPlan(count=2, mode="merge", id3v23_sep=" / ").apply(path, PRED)
+    assert raw_tags(path, "mp3-v23")[0] == ["Folk / Hip-Hop / Pop"]
+    assert read_genres(path, id3v23_sep=" / ") == ["Folk", "Hip-Hop", "Pop"]
+
+
+# --- never damage a file -------------------------------------------------------------------------
 def test_unsupported_and_unreadable_files_are_reported(tmp_path):
     au = tmp_path / "song.au"
     sf.write(au, synth("metal", 1.0), SR)
     content = au.read_bytes()
-    change = write_genre(au, "metal")
+    change = TagPlan().apply(au, PRED)
     assert change.status == UNSUPPORTED and change.ok and "not supported for .au" in change.reason
     assert au.read_bytes() == content
     with pytest.raises(TagError, match="not supported"):
-        read_genre(au)
+        read_genres(au)
 
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"fLaC" + b"\x00" * 10)
-    change = write_genre(bad, "metal")
+    change = TagPlan().apply(bad, PRED)
     assert change.status == "failed" and not change.ok and "mutagen cannot read the file" in change.reason
     assert bad.read_bytes() == b"fLaC" + b"\x00" * 10
 
 
-# --- never damage a file -------------------------------------------------------------------------
-def test_dry_run_touches_nothing(tmp_path):
-    path = make(tmp_path / "song.flac")
-    write_genre(path, "pop")
+def test_dry_run_touches_nothing_and_keeps_no_journal(tmp_path):
+    path = make_tagged(tmp_path, "flac", ["Folk"])
     content, mtime = path.read_bytes(), os.stat(path).st_mtime_ns
-    change = write_genre(path, "jazz", dry_run=True)
-    assert (change.status, change.old, change.new) == (WOULD_WRITE, "pop", "jazz")
-    assert "'pop' -> 'jazz'" in str(change)
+    change = TagPlan(mode="replace", dry_run=True).apply(path, PRED)
+    assert (change.status, change.old, change.new) == (REPLACED, ["Folk"], ["Hip-Hop"])
+    assert "genre Folk -> Hip-Hop (would replace)" in str(change)
     assert path.read_bytes() == content and os.stat(path).st_mtime_ns == mtime
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == [] and history() == []
 
 
 def test_read_only_files_and_folders_are_left_alone(tmp_path):
-    path = make(tmp_path / "ro.mp3")
+    path = make_song(tmp_path / "ro.mp3")
     content = path.read_bytes()
     os.chmod(path, 0o444)
     try:
-        change = write_genre(path, "jazz")
+        change = TagPlan().apply(path, PRED)
         assert change.status == READ_ONLY and not change.ok and "read-only" in change.reason
         assert path.read_bytes() == content
     finally:
@@ -147,11 +211,11 @@ def test_read_only_files_and_folders_are_left_alone(tmp_path):
 
     folder = tmp_path / "locked"
     folder.mkdir()
-    inside = make(folder / "song.ogg")
+    inside = make_song(folder / "song.ogg")
     content = inside.read_bytes()
     os.chmod(folder, 0o555)
     try:
-        change = write_genre(inside, "jazz")
+        change = TagPlan().apply(inside, PRED)
         assert change.status == READ_ONLY and "folder" in change.reason
         assert inside.read_bytes() == content and sorted(os.listdir(folder)) == ["song.ogg"]
     finally:
@@ -159,22 +223,29 @@ def test_read_only_files_and_folders_are_left_alone(tmp_path):
 
 
 def test_a_symlink_is_followed_and_kept(tmp_path):
-    target = make(tmp_path / "real.flac")
+    target = make_song(tmp_path / "real.flac")
     link = tmp_path / "link.flac"
     link.symlink_to(target)
-    assert write_genre(link, "reggae").status == WRITTEN
-    assert link.is_symlink() and read_genre(target) == "reggae"
+    assert TagPlan().apply(link, PRED).status == WRITTEN
+    assert link.is_symlink() and read_genres(target) == ["Hip-Hop"]
 
 
 # --- through the command ------------------------------------------------------------------------
-def test_classify_write_tags_dry_run_then_for_real(capsys, bundle_dir, tmp_path):
+def test_classify_write_tags_dry_run_fill_merge_and_undo(capsys, bundle_dir, tmp_path):
+    """The old single-label behaviour changed: tags hold display names ("Metal", not "metal"),
+    files with a genre are kept by default (fill), and every run can be undone."""
+    from genrekit.cli import main
+
     folder = tmp_path / "music"
     songs = {
         "a.flac": write_song(folder / "a.flac", "metal", seed=1),
         "b.ogg": write_song(folder / "b.ogg", "classical", seed=2),
         "c.au": write_song(folder / "c.au", "hiphop", seed=3),
         "ro.flac": write_song(folder / "ro.flac", "hiphop", seed=4),
+        "folk.flac": write_song(folder / "folk.flac", "metal", seed=5),
     }
+    from tagged_files import set_raw_genres
+    set_raw_genres(songs["folk.flac"], "flac", ["Folk"])
     os.chmod(songs["ro.flac"], 0o444)
     snapshot = {name: p.read_bytes() for name, p in songs.items()}
     out = tmp_path / "results.jsonl"
@@ -182,24 +253,47 @@ def test_classify_write_tags_dry_run_then_for_real(capsys, bundle_dir, tmp_path)
     code, stdout, err = classify_main(capsys, folder, "--model", bundle_dir, "--write-tags", "--dry-run",
                                       "--format", "json")
     assert {name: p.read_bytes() for name, p in songs.items()} == snapshot  # nothing touched
-    assert f"{songs['a.flac']}: genre (none) -> 'metal' (would write)" in err
+    assert f"{songs['a.flac']}: genre (none) -> Metal (would write)" in err
     assert "tags not supported for .au" in err and "ro.flac: tags not written: the file is read-only" in err
-    assert "tags (dry run, nothing written): 2 would write, 0 unchanged, 1 not supported, 1 read-only" in err
+    assert "folk.flac: kept its genre Folk (fill mode" in err
+    assert "tags (dry run, nothing written): 2 would write, 1 kept, 0 unchanged, 1 not supported, 1 read-only" in err
+    assert history() == []  # a dry run keeps no journal
     assert code == 1  # a tag that cannot be written counts as a failure
+    rows = {Path(r["path"]).name: r for r in json.loads(stdout)}
+    assert (rows["a.flac"]["label"], rows["a.flac"]["name"]) == ("metal", "Metal")
 
     code, stdout, err = classify_main(capsys, folder, "--model", bundle_dir, "--write-tags", "--out", out,
                                       "--format", "json")
-    labels = {Path(r["path"]).name: r["label"] for r in json.loads(stdout)}
-    assert labels == {"a.flac": "metal", "b.ogg": "classical", "c.au": "hiphop", "ro.flac": "hiphop"}
-    assert read_genre(songs["a.flac"]) == "metal" and read_genre(songs["b.ogg"]) == "classical"
+    assert read_genres(songs["a.flac"]) == ["Metal"] and read_genres(songs["b.ogg"]) == ["Classical"]
+    assert read_genres(songs["folk.flac"]) == ["Folk"]
     assert songs["ro.flac"].read_bytes() == snapshot["ro.flac"] and songs["c.au"].read_bytes() == snapshot["c.au"]
-    assert "tags: 2 written, 0 unchanged, 1 not supported, 1 read-only, 0 failed" in err
+    assert "tags: 2 written, 1 kept, 0 unchanged, 1 not supported, 1 read-only" in err
     assert code == 1
+    journals = list((tmp_path / "results.jsonl.tag-journals").glob("*.jsonl"))
+    assert len(journals) == 1 and len(history()) == 1 and history()[0].files == 2
 
     # Tagged files have new bytes, but their results were filed under the new content: all skipped.
-    before = out.read_bytes()
-    code, _, err = classify_main(capsys, folder, "--model", bundle_dir, "--write-tags", "--out", out)
-    assert summary(err) == dict(total=4, done=0, skipped=4, failed=0)
-    assert "tags: 0 written, 2 unchanged" in err
-    assert out.read_bytes() == before
+    code, _, err = classify_main(capsys, folder, "--model", bundle_dir, "--write-tags", "--out", out,
+                                 "--tag-mode", "merge")
+    assert summary(err) == dict(total=5, done=0, skipped=5, failed=0)
+    assert "tags: 0 written, 1 merged, 0 kept, 2 unchanged" in err and read_genres(songs["folk.flac"]) == ["Folk", "Metal"]
+
+    # undo, newest run first: folk.flac gets back exactly "Folk"; then the first run's files lose their genre
     os.chmod(songs["ro.flac"], 0o644)
+    assert main(["tags", "history"]) == 0
+    assert main(["tags", "undo"]) == 0
+    assert read_genres(songs["folk.flac"]) == ["Folk"] and read_genres(songs["a.flac"]) == ["Metal"]
+    assert main(["tags", "undo"]) == 0
+    for name in ("a.flac", "b.ogg", "folk.flac"):
+        assert songs[name].read_bytes() == snapshot[name] or audio_frames(songs[name]) == audio_frames_of(snapshot[name], tmp_path, name)
+    assert read_genres(songs["a.flac"]) == [] and read_genres(songs["b.ogg"]) == []
+    err = capsys.readouterr().err
+    assert "undo" in err and "2 restored" in err
+    assert main(["tags", "undo"]) == 1 and "no tag-writing run to undo" in capsys.readouterr().err
+    assert read_journal(journals[0])[0].undone  # the copy beside the results says so too
+
+
+def audio_frames_of(content: bytes, folder: Path, name: str) -> bytes:
+    copy = folder / f"copy-{name}"
+    copy.write_bytes(content)
+    return audio_frames(copy)

@@ -106,6 +106,9 @@ def test_classify_a_real_clip(server, clip, bundle):
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)  # 4-decimal outputs
     assert out["label"] in labels and out["label"] == max(probs, key=probs.get)
     assert list(probs)[0] == out["label"] and "ranking" not in out  # probabilities are the ranking
+    names = {"blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
+             "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock"}
+    assert out["name"] == names.get(out["label"], out["label"])  # the display name beside the label
     assert list(probs.values()) == sorted(probs.values(), reverse=True)
     assert out["filename"] == clip.name
     assert out["duration"] == pytest.approx(30.0, abs=0.2)

@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from genrekit.tagging import NameMap
 from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +153,9 @@ def test_upload_a_song_offline(browser, server, shared_data, tmp_path):
     assert abs(sum(float(v[:-1]) for v in values) - 100) < 1.0
     shown = [float(v[:-1]) for v in values]
     assert shown == sorted(shown, reverse=True)
-    assert page.text_content("#top-label") == page.eval_on_selector("#bars li", "e => e.dataset.label")
+    top = page.eval_on_selector("#bars li", "e => e.dataset.label")
+    assert page.text_content("#top-label") == NameMap.default().display(top)  # "Hip-Hop", not "hiphop"
+    assert page.text_content("#bars li .bar-name") == NameMap.default().display(top)
     assert "Done" in page.text_content("#status")
 
     page.wait_for_function("() => { const i = document.getElementById('spec-img');"

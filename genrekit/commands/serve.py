@@ -41,6 +41,8 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", metavar="RESULTS", type=Path,
                    help="results of genrekit classify --out (.sqlite/.jsonl, default model): the page also shows "
                         "the most similar songs there (default: none)")
+    p.add_argument("--names", metavar="FILE", type=Path,
+                   help="TOML file of genre display names (as classify --names; default: the shipped names)")
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: CPUs, at most 4)")
     limits = p.add_argument_group("limits")
@@ -104,13 +106,20 @@ def serve_run(args: argparse.Namespace) -> int:
     from ..models.bundle import BundleError
     from ..web.app import create_app
 
+    from ..errors import TagError
+    from ..tagging.names import load_names
+
     model = model_path(args.model)
+    try:
+        names = load_names(args.names)
+    except TagError as exc:
+        raise CommandError(str(exc)) from exc
     sock = listen_socket(args.host, args.port)
     try:
         try:
             app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers,
                              library=args.library, max_duration=args.max_duration * 60,
-                             max_uploads=args.max_uploads, body_timeout=args.body_timeout)
+                             max_uploads=args.max_uploads, body_timeout=args.body_timeout, names=names)
             app.state.web.warm_on_start = True  # workers load the model before the first upload
         except (BundleError, ValueError, OSError) as exc:
             raise CommandError(f"cannot start: {exc}") from exc

@@ -54,7 +54,7 @@ class Journal:
     def __init__(self, meta: dict, folders=None) -> None:
         self.meta = dict(meta)
         self.folders = [Path(f) for f in (folders or [journal_dir()])]
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # names sort as runs started
         self.name = f"{stamp}-{os.getpid()}.jsonl"
         self.paths: list[Path] = []
         self.count = 0
@@ -62,8 +62,9 @@ class Journal:
     def _lines(self, obj: dict) -> None:
         line = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
         if not self.paths:
-            header = (json.dumps(dict(journal=JOURNAL_VERSION, time=_now(), **self.meta), ensure_ascii=False)
-                      + "\n").encode("utf-8")
+            copies = [str((folder / self.name).resolve()) for folder in self.folders]
+            header = (json.dumps(dict(journal=JOURNAL_VERSION, time=_now(), copies=copies, **self.meta),
+                                 ensure_ascii=False) + "\n").encode("utf-8")
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / self.name
@@ -123,7 +124,8 @@ def read_journal(path: str | os.PathLike) -> tuple[JournalInfo, list[dict]]:
     header = objs[0]
     entries = [o for o in objs[1:] if isinstance(o, dict) and "path" in o]
     undone = [o["undone"] for o in objs[1:] if isinstance(o, dict) and "undone" in o]
-    meta = {k: v for k, v in header.items() if k not in ("journal", "time")}
+    meta = {k: v for k, v in header.items() if k not in ("journal", "time", "copies")}
+    meta["copies"] = [str(c) for c in header.get("copies") or [] if isinstance(c, str)]
     return JournalInfo(path, header.get("time", ""), len(entries), undone[-1] if undone else None, meta), entries
 
 
@@ -203,8 +205,15 @@ def undo(path: str | os.PathLike | None = None, *, dry_run: bool = False) -> lis
                 continue
             results.append(UndoResult(file, RESTORED))
     if not dry_run:
-        with open(path, "ab") as fh:
-            fh.write((json.dumps({"undone": _now()}) + "\n").encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+        # Every copy says it was undone (the data folder's and the one beside the results).
+        for copy in dict.fromkeys([str(path.resolve()), *info.meta.get("copies", [])]):
+            if not os.path.isfile(copy):
+                continue  # a copy moved or deleted since: the others still say it
+            try:
+                with open(copy, "ab") as fh:
+                    fh.write((json.dumps({"undone": _now()}) + "\n").encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError:
+                continue
     return results

@@ -109,7 +109,8 @@ class SpectrogramInfo(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
-    label: str = Field(description="The most likely genre.")
+    label: str = Field(description="The most likely genre (the model's label).")
+    name: str = Field(description="Its display name (the server's name map: hiphop is Hip-Hop).")
     probabilities: dict[str, float] = Field(
         description="Every genre's probability (mean over windows), by score, highest first (ties by name); "
                     "4 decimals.")
@@ -155,6 +156,7 @@ class ModelInfo(BaseModel):
     default: bool
     kind: str
     labels: list[str]
+    names: dict[str, str] = Field(default_factory=dict, description="Each label's display name.")
     window: float | None = Field(description="Analysis window (s); null: the whole song.")
     hop: float | None
     sample_rate: int
@@ -216,11 +218,12 @@ async def health(state: ServerState) -> HealthResponse:
 models_router = APIRouter(prefix="/api", tags=["models"])
 
 
-def _model_info(name: str, meta: dict, default: bool) -> ModelInfo:
+def _model_info(name: str, meta: dict, default: bool, names=None) -> ModelInfo:
     card = meta.get("card") or {}
     fs = meta.get("feature_set") or {}
     return ModelInfo(
         name=name, default=default, kind=meta.get("kind", "classical"), labels=list(meta["labels"]),
+        names={label: names.display(label) for label in meta["labels"]} if names is not None else {},
         window=meta.get("window"), hop=meta.get("hop"), sample_rate=int(fs.get("sample_rate", 22050)),
         feature_set=str(fs.get("name", "?")),
         # The card minus `command`, which may name folders on the server.
@@ -236,7 +239,7 @@ async def models(state: ServerState) -> ModelsResponse:
     for name in state.bundles:
         try:
             meta = state.bundle_meta(name)
-            info = _model_info(name, meta, name == state.default.name)
+            info = _model_info(name, meta, name == state.default.name, state.names)
         except BundleError as exc:  # listed as broken; every other model still works
             broken.append(BrokenModel(name=name, error=_relative(str(exc), state)))
             continue
@@ -514,9 +517,9 @@ async def classify(
         root = request.scope.get("root_path", "")
         info = SpectrogramInfo(url=f"{root}/api/spectrogram/{sid}.png",
                                **{**meta.to_dict(), "duration": seconds(meta.duration)})
-    public = output.public(prediction, timeline=True)  # genrekit.output's convention, as the CLI's JSON
+    public = output.public(prediction, timeline=True, names=state.names)  # the CLI's JSON convention
     return ClassifyResponse(
-        label=public["label"], probabilities=public["probabilities"], timeline=public["timeline"],
+        label=public["label"], name=public["name"], probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
         tags=public.get("tags"), similar=state.similar_to(clf, prediction),
         filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,

@@ -135,12 +135,14 @@ class WebState:
     def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
                  stats: bool = False, max_duration: float | None = DEFAULT_MAX_DURATION,
                  max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
-                 processes: bool = True, library=None) -> None:
+                 processes: bool = True, library=None, names=None) -> None:
         from ..models.registry import load_model
+        from ..tagging.names import NameMap
 
         if not max_upload_mb > 0:
             raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
         self.default = load_model(model)
+        self.names = names if names is not None else NameMap.default()  # genre display names
         self._default_source = model
         self.max_duration = max_duration
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
@@ -374,7 +376,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers: int | None = None,
                stats: bool | None = None, max_duration: float | None = DEFAULT_MAX_DURATION,
                max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
-               processes: bool = True, library=None) -> FastAPI:
+               processes: bool = True, library=None, names=None) -> FastAPI:
     """The genrekit web app.
 
     Parameters
@@ -404,6 +406,8 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     library : path or None
         Results of ``genrekit classify --out`` (with embeddings): each classification also
         lists the most similar songs there.
+    names : genrekit.tagging.names.NameMap or None
+        Genre display names (default: the shipped ones).
 
     Raises
     ------
@@ -415,7 +419,8 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     if stats is None:
         stats = settings().web_stats
     state = WebState(model, max_upload_mb, runs_dir, workers, stats, max_duration=max_duration,
-                     max_uploads=max_uploads, body_timeout=body_timeout, processes=processes, library=library)
+                     max_uploads=max_uploads, body_timeout=body_timeout, processes=processes, library=library,
+                     names=names)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -13,6 +13,7 @@
 
   const page = {
     labels: [],          // the default model's labels (colour order)
+    names: {},           // label -> display name (the server's name map: hiphop is Hip-Hop)
     models: {},          // name -> /api/models entry
     maxBytes: 50 * 1024 * 1024,
     busy: false,
@@ -32,6 +33,11 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
+  // A genre as people write it: the API's display name for the label (the label itself when none).
+  function genreName(label) {
+    return page.names[label] || label;
+  }
+
   function colour(label) {
     let i = page.labels.indexOf(label);
     if (i < 0) {
@@ -114,7 +120,10 @@
       const shown = ["mp3", "wav", "flac", "ogg", "m4a"].filter((f) => health.formats.includes(f));
       $("formats").textContent = shown.map((f) => f.toUpperCase()).join(", ") +
         " · up to " + health.max_upload_mb + " MB";
-      for (const m of models.models) page.models[m.name] = m;
+      for (const m of models.models) {
+        page.models[m.name] = m;
+        Object.assign(page.names, m.names || {});
+      }
       const model = models.models.find((m) => m.default) || models.models[0];
       if (model) {
         page.labels = model.labels.slice();
@@ -196,7 +205,7 @@
       const body = xhr.response;
       if (xhr.status === 200 && body && body.label) {
         render(body);
-        setStatus("Done: " + file.name + " sounds most like " + body.label + " (" + pct(body.probabilities[body.label]) + ").");
+        setStatus("Done: " + file.name + " sounds most like " + (body.name || genreName(body.label)) + " (" + pct(body.probabilities[body.label]) + ").");
         return;
       }
       const reason = body && body.error ? body.error : "the server answered " + xhr.status + " " + xhr.statusText;
@@ -216,8 +225,9 @@
   function render(result) {
     page.last = result;
     $("results").hidden = false;
-    // an unknown song still names its closest genre
-    $("top-label").textContent = result.unknown ? "unknown (closest: " + result.label + ")" : result.label;
+    // an unknown song still names its closest genre (by its display name)
+    const shown = result.name || genreName(result.label);
+    $("top-label").textContent = result.unknown ? "unknown (closest: " + shown + ")" : shown;
     $("top-score").textContent = pct(result.probabilities[result.label]);
     const facts = $("facts");
     facts.replaceChildren();
@@ -258,7 +268,7 @@
     for (const s of songs) {
       const item = el("li", { class: "similar-song", "data-path": s.path });
       item.append(el("span", { class: "similar-path", title: s.path }, s.path),
-                  el("span", { class: "similar-meta" }, s.label + " · " + s.score.toFixed(2)));
+                  el("span", { class: "similar-meta" }, genreName(s.label) + " · " + s.score.toFixed(2)));
       list.append(item);
     }
   }
@@ -274,7 +284,7 @@
     ranking(result).forEach((item, i) => {
       const li = el("li", { class: "bar" + (i === 0 ? " top" : ""), "data-label": item.label,
                             "data-value": (100 * item.score).toFixed(4) });
-      const name = el("span", { class: "bar-name" }, item.label);
+      const name = el("span", { class: "bar-name" }, genreName(item.label));
       const track = el("span", { class: "bar-track", "aria-hidden": "true" });
       const fill = el("span", { class: "bar-fill" });
       fill.style.width = Math.max(0, Math.min(100, 100 * item.score)).toFixed(2) + "%";
@@ -307,7 +317,7 @@
       else runs.push({ label: top, from: s.from, to: s.to });
     }
     return "Genre probabilities along the song, " + segs.length + " window" + (segs.length === 1 ? "" : "s") +
-      ": " + runs.map((r) => r.label + " from " + r.from.toFixed(0) + " to " + r.to.toFixed(0) + " s").join("; ") + ".";
+      ": " + runs.map((r) => genreName(r.label) + " from " + r.from.toFixed(0) + " to " + r.to.toFixed(0) + " s").join("; ") + ".";
   }
 
   function drawTimeline(result) {
@@ -371,7 +381,7 @@
       const sw = el("span", { class: "swatch", "aria-hidden": "true" });
       sw.style.background = colour(label);
       const li = el("li");
-      li.append(sw, document.createTextNode(label));
+      li.append(sw, document.createTextNode(genreName(label)));
       legend.append(li);
     }
   }

@@ -1,0 +1,169 @@
+"""genrekit for beets: genres from the audio, written the way genrekit writes tags.
+
+Enable it in beets' ``config.yaml`` (``pip install "genrekit[beets]"``)::
+
+    plugins: genrekit
+    genrekit:
+        mode: fill        # fill (default): only items without a genre; merge; replace
+        count: 1          # up to this many genres, best first
+        min_score: 0.0    # only genres scoring at least this
+        names: ~          # a TOML names file (see genrekit.tagging.names); default: the shipped names
+        auto: no          # yes: classify on `beet import`
+        model: ~          # a genrekit model bundle; default: the shipped gtzan-musicnn
+        results: ~        # genrekit's results store; default: genrekit.sqlite in beets' config folder
+
+``beet genrekit [QUERY]`` classifies the matching items (``-w``/``-W`` write or not
+the files' tags, as beets' own commands; default: beets' ``import.write``). Results go
+through genrekit's results store, keyed by the audio's content, so a rerun is instant.
+Each item gets its genres (the list ``genres`` field where beets has it, else ``genre``
+joined by ``separator``), with the same modes, count, threshold and name map as
+``genrekit classify --write-tags``, and flexible attributes ``genrekit_genre`` (the
+display names chosen), ``genrekit_score`` (the best score), ``genrekit_model`` and
+``genrekit`` (the provenance, also written to files as genrekit's own field: ID3
+``TXXX:GENREKIT``, Vorbis ``GENREKIT``, MP4 ``----:org.genrekit:GENREKIT``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from beets import config as beets_config
+from beets import ui
+from beets.library import Item
+from beets.plugins import BeetsPlugin
+
+#: The beets field that holds several genres (beets 2.x); older beets have a single ``genre``.
+LIST_FIELD = "genres" if "genres" in Item._fields else None
+
+
+class GenrekitPlugin(BeetsPlugin):
+    """``beet genrekit`` and the ``auto`` import stage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.add({"mode": "fill", "count": 1, "min_score": 0.0, "names": None, "auto": False,
+                         "model": None, "results": None, "separator": ", "})
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+            self.register_listener("import_task_files", self._write_as_is)
+        self._pending: set[int] = set()  # ids of items imported as-is whose files get the new genres
+        self._add_provenance_field()
+
+    def _add_provenance_field(self) -> None:
+        from mediafile import MediaField, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
+
+        from genrekit.tagging.formats import FIELD, MP4_FIELD
+
+        self.add_media_field("genrekit", MediaField(MP3DescStorageStyle(FIELD), MP4StorageStyle(MP4_FIELD),
+                                                    StorageStyle(FIELD)))
+
+    # --- beets hooks ------------------------------------------------------------------------
+    def commands(self):
+        cmd = ui.Subcommand("genrekit", help="set genres from the audio with genrekit")
+        cmd.parser.add_option("-w", "--write", dest="write", action="store_true", default=None,
+                              help="write the new genres to the files' tags")
+        cmd.parser.add_option("-W", "--nowrite", dest="write", action="store_false",
+                              help="change the library only, not the files")
+        cmd.parser.add_option("-m", "--mode", dest="mode", choices=("fill", "merge", "replace"),
+                              help="fill, merge or replace (default: the config's mode)")
+
+        def func(lib, opts, args):
+            if opts.mode:
+                self.config["mode"].set(opts.mode)
+            self.tag_items(list(lib.items(args)), write=ui.should_write(opts.write))
+
+        cmd.func = func
+        return [cmd]
+
+    def imported(self, session, task) -> None:
+        # Stored only: files are written once the importer has moved or copied them. It writes
+        # them itself when it applied metadata; items imported as they are (-A) are ours to write.
+        items = task.imported_items()
+        self.tag_items(items, write=False)
+        if ui.should_write() and not getattr(task, "apply", False):
+            self._pending.update(item.id for item in items)
+
+    def _write_as_is(self, session, task) -> None:
+        for item in task.imported_items():
+            if item.id in self._pending:
+                self._pending.discard(item.id)
+                item.try_write()
+
+    # --- the work --------------------------------------------------------------------------
+    def _plan(self):
+        from genrekit.tagging.names import load_names
+        from genrekit.tagging.plan import TagPlan
+
+        names = self.config["names"].get()
+        return TagPlan(load_names(os.path.expanduser(names) if names else None),
+                       count=self.config["count"].get(int), min_score=float(self.config["min_score"].get()),
+                       mode=self.config["mode"].as_choice(["fill", "merge", "replace"]))
+
+    def _store(self):
+        from genrekit.results_store import open_results
+
+        path = self.config["results"].get()
+        path = os.path.expanduser(path) if path else os.path.join(beets_config.config_dir(), "genrekit.sqlite")
+        return open_results(path)
+
+    def tag_items(self, items, write: bool) -> None:
+        """Classify ``items`` (through the results store) and set their genres and genrekit's fields."""
+        from genrekit.errors import GenrekitError
+        from genrekit.library import LibraryRun
+
+        if not items:
+            return
+        try:
+            plan = self._plan()
+            model = self.config["model"].get()
+            by_path = {os.fsdecode(item.path): item for item in items}
+            with self._store() as store:
+                run = LibraryRun(list(by_path), os.path.expanduser(model) if model else None, store=store,
+                                 progress=False)
+                for result in run:
+                    self._apply(plan, by_path[str(result.path)], result, store, write)
+        except GenrekitError as exc:
+            raise ui.UserError(f"genrekit: {exc}") from exc
+
+    def _apply(self, plan, item, result, store, write: bool) -> None:
+        from genrekit.tagging.plan import provenance
+
+        pred = result.prediction
+        if not pred.ok:
+            self._log.warning("{}: not classified: {}", item, pred.error)
+            return
+        chosen = plan.choose(pred.probabilities)
+        names = list(dict.fromkeys(n for label, _ in chosen for n in plan.names.tag_names(label)))
+        old = self._genres(item)
+        outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)
+        item["genrekit_genre"] = "; ".join(plan.names.display(label) for label, _ in chosen)
+        item["genrekit_score"] = round(float(pred.probabilities[pred.label]), 4)
+        item["genrekit_model"] = pred.model
+        if new != old:
+            self._set_genres(item, new)
+            item["genrekit"] = provenance(chosen, plan.names, pred.model)
+        elif outcome != "kept":
+            outcome = "unchanged"
+        self._log.info("{}: {} ({} -> {})", item, outcome, "; ".join(old) or "none", "; ".join(new) or "none")
+        path = os.fsdecode(item.path)
+        before = os.stat(path).st_mtime_ns
+        item.try_sync(write=write, move=False)
+        if os.stat(path).st_mtime_ns != before:
+            # New bytes, same audio: file the result under the new content too, so a rerun is instant.
+            fid = store.file_id(path)
+            if fid.content_hash != result.content_hash:
+                result.content_hash = fid.content_hash
+                store.put(result.record, fid)
+
+    def _genres(self, item) -> list[str]:
+        if LIST_FIELD:
+            return [g for g in (item.get(LIST_FIELD) or []) if g]
+        value = item.get("genre") or ""
+        sep = self.config["separator"].as_str()
+        return [g.strip() for g in value.split(sep.strip() or sep) if g.strip()] if value else []
+
+    def _set_genres(self, item, values: list[str]) -> None:
+        if LIST_FIELD:
+            item[LIST_FIELD] = values
+        else:
+            item["genre"] = self.config["separator"].as_str().join(values)

@@ -1,0 +1,100 @@
+"""The beets plugin (beetsplug/genrekit.py) in real beets, on a temporary library.
+
+Each test gives beets its own ``BEETSDIR`` (config and database) and imports songs the
+test made as they are (``import -A``, files not copied); ``beet`` runs as a subprocess with
+the checkout on ``PYTHONPATH``, where beets finds ``beetsplug.genrekit`` in its namespace
+package. The model is the session's small test bundle.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genrekit.tagging import read_genres, read_state
+from cli_helpers import cli_env
+from synthetic_songs import write_song
+from tagged_files import set_raw_genres
+
+beets = pytest.importorskip("beets", reason="the beets plugin needs beets (pip install 'genrekit[beets]')")
+
+
+def beet(beetsdir: Path, *args) -> subprocess.CompletedProcess:
+    env = dict(cli_env(), BEETSDIR=str(beetsdir))
+    out = subprocess.run([sys.executable, "-m", "beets", *map(str, args)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    return out
+
+
+def library(tmp_path: Path, bundle: Path, **options) -> tuple[Path, dict[str, Path]]:
+    """A beets config in its own BEETSDIR, and three songs (one already tagged "Folk")."""
+    music = tmp_path / "music"
+    songs = {"a.flac": write_song(music / "a.flac", "metal", seed=1),
+             "b.mp3": write_song(music / "b.mp3", "classical", seed=2),
+             "c.ogg": write_song(music / "c.ogg", "hiphop", seed=3)}
+    set_raw_genres(songs["b.mp3"], "mp3-v24", ["Folk"])
+    beetsdir = tmp_path / "beetsdir"
+    beetsdir.mkdir()
+    lines = [f"directory: {tmp_path / 'lib'}", f"library: {beetsdir / 'library.db'}", "plugins: genrekit",
+             "import:", "  write: yes", "  copy: no", "genrekit:", f"  model: {bundle}",
+             f"  results: {tmp_path / 'genrekit.jsonl'}"]
+    lines += [f"  {key}: {value}" for key, value in options.items()]
+    (beetsdir / "config.yaml").write_text("\n".join(lines) + "\n")
+    return beetsdir, songs
+
+
+def fields(beetsdir: Path) -> dict[str, list[str]]:
+    out = beet(beetsdir, "ls", "-f", "$path|$genres|$genrekit_genre|$genrekit_score|$genrekit_model|$genrekit")
+    rows = [line.split("|") for line in out.stdout.splitlines()]
+    return {Path(row[0]).name: row[1:] for row in rows}
+
+
+def test_beet_genrekit_merges_genres_sets_fields_writes_tags_and_reruns_from_the_store(tmp_path, bundle_dir):
+    beetsdir, songs = library(tmp_path, bundle_dir, mode="merge", count=2)
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    before = fields(beetsdir)
+    assert before["b.mp3"][0] == "Folk" and before["a.flac"][0] == ""
+
+    beet(beetsdir, "genrekit", "-w")
+    after = fields(beetsdir)
+    genres, genre, score, model, prov = after["a.flac"]
+    assert genres.split("; ")[0] == "Metal" and genre.startswith("Metal; ") and float(score) > 0.5
+    assert model == bundle_dir.name
+    assert prov.startswith("Metal 0.") and prov.endswith(f"({model})")
+    assert after["b.mp3"][0].split("; ")[:2] == ["Folk", "Classical"]  # merge keeps Folk, appends
+    assert after["c.ogg"][0].startswith("Hip-Hop")  # the display name, not "hiphop"
+    # written to the files, in each format's convention, with genrekit's field
+    assert read_genres(songs["b.mp3"])[:2] == ["Folk", "Classical"] and read_genres(songs["a.flac"])[0] == "Metal"
+    assert read_state(songs["c.ogg"]).field == after["c.ogg"][4]
+
+    # a rerun is answered by genrekit's results store, and changes nothing
+    store = (tmp_path / "genrekit.jsonl").read_bytes()
+    content = {name: p.read_bytes() for name, p in songs.items()}
+    beet(beetsdir, "genrekit", "-w")
+    assert fields(beetsdir) == after
+    assert {name: p.read_bytes() for name, p in songs.items()} == content
+    assert (tmp_path / "genrekit.jsonl").read_bytes() == store  # nothing classified again
+
+
+def test_fill_leaves_curated_genres_and_nowrite_keeps_files(tmp_path, bundle_dir):
+    beetsdir, songs = library(tmp_path, bundle_dir)  # mode fill (the default), one genre
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    content = {name: p.read_bytes() for name, p in songs.items()}
+    beet(beetsdir, "genrekit", "-W")
+    got = fields(beetsdir)
+    assert got["b.mp3"][0] == "Folk" and got["b.mp3"][1] == "Classical"  # kept; what genrekit heard is recorded
+    assert got["a.flac"][0] == "Metal"
+    assert {name: p.read_bytes() for name, p in songs.items()} == content  # -W: the library only
+
+
+def test_auto_classifies_on_import(tmp_path, bundle_dir):
+    beetsdir, songs = library(tmp_path, bundle_dir, auto="yes")
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    got = fields(beetsdir)
+    assert got["a.flac"][0] == "Metal" and got["c.ogg"][0] == "Hip-Hop" and got["b.mp3"][0] == "Folk"
+    assert read_genres(songs["a.flac"]) == ["Metal"]  # the importer wrote the tags (import.write)
