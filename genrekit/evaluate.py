@@ -27,6 +27,8 @@ __all__ = [
 SELECTED_BY = "valid accuracy (track level; ties: window level)"
 N_BOOTSTRAP = 1000
 CONFIDENCE = 0.95
+#: Equal-width bins of the expected calibration error (Guo et al. 2017).
+ECE_BINS = 15
 
 
 def aggregate_tracks(proba: np.ndarray, tracks: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,7 +162,9 @@ def evaluate(
         ``"window"`` and ``"track"``: ``accuracy``, ``accuracy_ci`` ([low, high]),
         ``balanced_accuracy``, ``macro_f1``, ``macro_f1_ci``, ``per_genre``
         (``{genre: {precision, recall, f1, support}}``) and ``confusion`` (rows true,
-        columns predicted, both in ``labels`` order). Macro-F1 averages over genres that
+        columns predicted, both in ``labels`` order), ``ece`` (expected calibration error of the
+        top genre's probability, :data:`ECE_BINS` equal-width bins) and ``reliability`` (those
+        bins: ``low``, ``high``, ``n``, mean ``confidence``, ``accuracy``). Macro-F1 averages over genres that
         occur as truth or prediction. Track level: a track's probabilities are the mean
         of its windows', its prediction their argmax.
     """
@@ -195,11 +199,16 @@ def evaluate(
         "bootstrap": {"unit": "track", "resamples": int(n_bootstrap), "confidence": confidence, "seed": seed},
     }
     levels = {
-        "window": (true, proba.argmax(axis=1), index),
-        "track": (track_true, track_proba.argmax(axis=1), np.arange(len(track_ids))),
+        "window": (true, proba.argmax(axis=1), index, proba),
+        "track": (track_true, track_proba.argmax(axis=1), np.arange(len(track_ids)), track_proba),
     }
-    for level, (t, p, idx) in levels.items():
+    from .models.calibration import reliability
+
+    for level, (t, p, idx, probs) in levels.items():
         figs = _level_metrics(t, p, labels)
+        curve = reliability(probs, t, ECE_BINS)
+        figs["ece"] = curve["ece"]
+        figs["reliability"] = curve["bins"]
         acc, f1 = _bootstrap(t, p, idx, len(track_ids), len(labels), rng, n_bootstrap)
         figs["accuracy_ci"] = _interval(acc, confidence)
         figs["macro_f1_ci"] = _interval(f1, confidence)

@@ -12,6 +12,9 @@
 - **Notes**: a result that deserves a caution carries it in ``notes``, a list of
   sentences (:func:`prediction_notes`): inputs much shorter than what the model
   learned from, and uncertain results.
+- **Unknown**: ``unknown`` (true/false; null for a model that stores no such decision)
+  says the song fits none of the genres the model knows; ``label`` stays the closest
+  genre, and tables show ``unknown (closest: rock)`` (:func:`shown_label`).
 
 This is the only serialiser of :class:`genrekit.prediction.Prediction`: :func:`public`
 gives the object every output shows (CLI JSON/JSONL, the API, ``Prediction.to_dict``),
@@ -35,7 +38,8 @@ SMALL_MARGIN = 0.05
 SHORT_SHARE = 0.5
 #: Fields of a public result object, in output order (``timeline`` only when asked for,
 #: ``tags`` only from models that give them).
-PUBLIC_FIELDS = ("path", "label", "name", "probabilities", "tags", "timeline", "duration", "model", "notes", "error")
+PUBLIC_FIELDS = ("path", "label", "unknown", "genres", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
+                 "error")
 #: Formats of :func:`render`.
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``top`` is not given.
@@ -129,6 +133,8 @@ def prediction_notes(prediction, model=None) -> list[str]:
                      f"{SHORT_SHARE * clip:g} s are less reliable")
     ordered = list(ranked(probabilities, None).items())
     (first, p1), (second, p2) = ordered[0], (ordered[1] if len(ordered) > 1 else (None, 0.0))
+    if get("unknown"):
+        notes.append(f"unknown: fits none of the model's genres well (closest: {first})")
     if p1 < LOW_SCORE:
         notes.append(f"uncertain: the top score, {first} {p1:.2f}, is below {LOW_SCORE:g}")
     elif second is not None and p1 - p2 < SMALL_MARGIN:
@@ -177,6 +183,7 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         probs = dict(list(ranked(probs, digits).items())[:top])
     out = {
         "path": prediction.path if name is None else name, "label": prediction.label,
+        "unknown": getattr(prediction, "unknown", None), "genres": getattr(prediction, "genres", None),
         "name": None if prediction.label is None else _names(names).display(prediction.label), "probabilities": probs,
         "tags": scores(prediction.tags, digits), "timeline": timeline_of(prediction.timeline, digits),
         "duration": seconds(prediction.duration), "model": prediction.model, "notes": list(prediction.notes),
@@ -186,6 +193,8 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         del out["timeline"]
     if out["tags"] is None:  # models without a backbone give no tags
         del out["tags"]
+    if out["genres"] is None:  # single-genre models: the label says it all
+        del out["genres"]
     return out
 
 
@@ -222,7 +231,7 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
 
 
 def render_csv(rows: list[dict], labels: list[str]) -> str:
-    """``path,label,<one column per genre, the model's order>,[tags,]duration,notes,error``.
+    """``path,label,unknown,<one column per genre, the model's order>,[tags,]duration,notes,error``.
 
     ``rows`` are :func:`public` objects. ``tags`` (backbone models only) holds the strongest
     tags as ``tag=score`` and ``notes`` the cautions, each joined by ``"; "``.
@@ -233,12 +242,14 @@ def render_csv(rows: list[dict], labels: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     with_tags = any(rec.get("tags") for rec in rows)
-    writer.writerow(["path", "label", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
+    writer.writerow(["path", "label", "unknown", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
     for rec in rows:
         probs = rec.get("probabilities") or {}
         tags = ["; ".join(f"{t['label']}={t['score']}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
             if with_tags else []
-        writer.writerow([rec["path"], rec.get("label") or "", *(_num(probs.get(g)) for g in labels), *tags,
+        unknown = rec.get("unknown")
+        writer.writerow([rec["path"], rec.get("label") or "", "" if unknown is None else str(bool(unknown)).lower(),
+                         *(_num(probs.get(g)) for g in labels), *tags,
                          _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
     return buf.getvalue()
 
@@ -263,7 +274,7 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
             continue
         ordered = list(rec["probabilities"].items())  # already in the output order
         label, score = ordered[0]
-        label = show(label)
+        label = shown_label(dict(rec, label=show(label)))
         nxt = ", ".join(f"{show(g)} {p:.{digits}f}" for g, p in ordered[1:top])
         extra = []
         if rec.get("tags"):
@@ -286,6 +297,12 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
             lines.append(f"{path:<{w_path}}  {genre:<{w_genre}}  {score:>{w_score}}  {rest}".rstrip())
         lines.extend(extra)
     return "\n".join(lines) + "\n"
+
+
+def shown_label(rec: dict) -> str:
+    """The genre a person reads: the label, or ``unknown (closest: rock)`` for an unknown song."""
+    label = rec.get("label") or ""
+    return f"unknown (closest: {label})" if rec.get("unknown") else label
 
 
 def printable(text: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Fields a stored record holds besides the store's own keys (content hash, model key, time).
-RECORD_FIELDS = ("path", "label", "probabilities", "timeline", "tags", "embedding", "duration", "model",
+RECORD_FIELDS = ("path", "label", "unknown", "genres", "probabilities", "timeline", "tags", "embedding", "duration", "model",
                  "notes", "error")
 
 
@@ -48,6 +48,13 @@ class Prediction:
     error : str or None
         Why the file could not be classified (then ``label``, ``probabilities`` and ``duration``
         are ``None``).
+    unknown : bool or None
+        Whether the song lies outside the genres the model knows ("none of these"; ``label`` is
+        then still the closest genre); ``None`` when the model stores no such decision.
+    genres : list of str or None
+        Every genre whose probability reaches its own threshold, best first (a model trained on
+        songs with several genres: its probabilities are then independent and need not sum to
+        1); ``None`` for a single-genre model.
     """
 
     path: str | None
@@ -61,6 +68,8 @@ class Prediction:
     tags: list[dict] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
+    unknown: bool | None = None
+    genres: list[str] | None = None
 
     @classmethod
     def failure(cls, path: str | None, model: str, reason: str) -> "Prediction":
@@ -92,7 +101,8 @@ class Prediction:
             "timeline": self.timeline, "tags": self.tags,
             "embedding": None if self.embedding is None else [float(v) for v in self.embedding],
             "duration": None if self.duration is None else round(float(self.duration), 3),
-            "model": self.model, "notes": list(self.notes), "error": self.error,
+            "model": self.model, "notes": list(self.notes), "error": self.error, "unknown": self.unknown,
+            "genres": self.genres,
         }
 
     @classmethod
@@ -106,5 +116,5 @@ class Prediction:
             timeline=timeline, windows=int(record.get("windows") or 0),
             notes=list(record.get("notes") or []), tags=record.get("tags"),
             embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
-            error=record.get("error"),
+            error=record.get("error"), unknown=record.get("unknown"), genres=record.get("genres"),
         )

@@ -192,7 +192,7 @@ def _lock(fd: int, path: Path) -> None:
 
 
 #: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -207,12 +207,14 @@ CREATE TABLE IF NOT EXISTS results (
     embedding     BLOB,              -- float32 little-endian (backbone models)
     model         TEXT NOT NULL,     -- the model's name
     error         TEXT,              -- why the file could not be classified
+    unknown       INTEGER,           -- 1: fits none of the model's genres, 0: fits one, NULL: not decided
     time          TEXT NOT NULL,     -- ISO 8601, UTC
     PRIMARY KEY (content_hash, model_key)
 );
 """ + FILE_HASHES_TABLE
 #: Statements taking a database of version N - 1 to N.
-_MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;"}
+_MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;",
+               3: "ALTER TABLE results ADD COLUMN unknown INTEGER;"}
 
 
 class SqliteResults(ResultsStore):
@@ -247,7 +249,7 @@ class SqliteResults(ResultsStore):
         self.hashes = SqliteFileHashes(self._sql)
 
     _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
-                "timeline", "tags", "embedding", "model", "error", "time")
+                "timeline", "tags", "embedding", "model", "error", "unknown", "time")
     _JSON = ("probabilities", "timeline", "tags")
 
     def _sql(self, query: str, params=()) -> list:
@@ -277,6 +279,8 @@ class SqliteResults(ResultsStore):
                 record[field] = json.loads(record[field])
         if record["embedding"] is not None:
             record["embedding"] = _embedding_from_bytes(record["embedding"])
+        if record["unknown"] is not None:
+            record["unknown"] = bool(record["unknown"])
         return record
 
     def put(self, record: dict, fid: FileId | None) -> None:

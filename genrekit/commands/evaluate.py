@@ -66,7 +66,7 @@ def evaluate_run(args) -> int:
     for level in ("track", "window"):
         f = figures[level]
         print(f"{level:>6}: accuracy {f['accuracy']:.3f} [{f['accuracy_ci'][0]:.3f}, {f['accuracy_ci'][1]:.3f}]  "
-              f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}")
+              f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}  ece {f['ece']:.3f}")
     print(f"({figures['n_tracks']} tracks, {figures['n_windows']} windows; {description})")
     if args.out:
         write_json_atomic(args.out, figures)

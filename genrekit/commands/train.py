@@ -7,16 +7,24 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import TORCH_HINT, CommandError, positive_int
+from .common import TORCH_HINT, CommandError, engine_from_args, positive_int
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", default="all", metavar="NAME",
+    p.add_argument("--model", "-m", default=None, metavar="NAME",
                    help="logreg, knn, tree, forest, svm-linear, svm-poly, svm-rbf, mlp, gboost, a comma list, "
-                        f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch)")
+                        f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch); with --labels tags "
+                        "or FILE.csv: not given, the shipped default's kind of head on the backbone")
     data_argument(p)
+    p.add_argument("--labels", default="folders", metavar="tags|folders|FILE.csv",
+                   help="where each audio file's genres come from: its genre tags (several values: a "
+                        "several-genres model), its folder (default), or a CSV path,label (several labels "
+                        "separated by ';'); files without one are skipped and counted")
+    p.add_argument("--names", type=Path, metavar="FILE",
+                   help="with --labels tags/FILE.csv: a names file (TOML) merging or renaming genre values "
+                        "before training ([aliases] \"Rap\" = \"Hip-Hop\")")
     split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
@@ -35,6 +43,11 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 def train_run(args) -> int:
     from ..experiment import ExperimentConfig, expand_models, run_experiment
 
+    if args.labels != "folders":
+        return own_genres_run(args)
+    if args.names is not None:
+        args.parser.error("--names: only with --labels tags or --labels FILE.csv")
+    args.model = args.model or "all"
     if args.model == "cnn":
         try:
             from ..models.train_cnn import run_from_args
@@ -79,6 +92,43 @@ def train_run(args) -> int:
         # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
         print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
               f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
+    return 0
+
+
+def own_genres_run(args) -> int:
+    """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.own_genres`)."""
+    from ..errors import DatasetError, TagError
+    from ..own_genres import labels_from_csv, labels_from_tags, train_own_genres
+    from ..tagging.names import load_names
+
+    if args.model is not None:
+        args.parser.error(f"--model {args.model} with --labels {args.labels}: not built; leave --model out "
+                          f"for the default head on the backbone")
+    if not args.data.is_dir():
+        args.parser.error(f"--labels {args.labels} needs --data DIR, a folder of audio files")
+    try:
+        names = load_names(args.names) if args.names is not None else None
+        if args.labels == "tags":
+            labelled = labels_from_tags(args.data, names)
+        else:
+            labelled = labels_from_csv(args.labels, args.data, names)
+        print(f"train: {len(labelled.files)} files labelled from {labelled.source}; "
+              f"{len(labelled.skipped)} without a genre skipped"
+              + (f"; {len(labelled.unreadable)} whose tags could not be read" if labelled.unreadable else "")
+              + f"; {len(labelled.counts)} genres"
+              + (", several on some files (one-vs-rest)" if labelled.multilabel else ""), file=sys.stderr)
+        command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        with engine_from_args(args) as engine:
+            results = train_own_genres(labelled, args.data, args.out, cache=args.cache, engine=engine, seed=args.seed,
+                                       test_size=or_default(args.test_size, 0.25), command=command,
+                                       progress=lambda line: print("  " + line, file=sys.stderr))
+    except (DatasetError, TagError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    figures = results["models"]["own-genres"]["figures"]
+    print("train: test (" + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in figures.items()) + ")", file=sys.stderr)
+    print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     return 0
 
 

@@ -84,19 +84,23 @@ class BackboneHeadModel(GenreClassifier):
             line_proba = self.head_probabilities(taggram, line_bounds)
         tag_mean = taggram.tags.mean(axis=0)
         order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
+        rows = self.head_rows(taggram, bounds)
         return WindowScores(
-            n_samples, bounds, self.head_probabilities(taggram, bounds), line_bounds, line_proba,
+            n_samples, bounds, self.bundle.predict_proba(rows), line_bounds, line_proba,
             tags=[{"label": TAGS[i], "score": float(tag_mean[i])} for i in order],
-            embedding=taggram.embeddings.mean(axis=0).astype(np.float32),
+            embedding=taggram.embeddings.mean(axis=0).astype(np.float32), rows=rows,
         )
 
-    def head_probabilities(self, taggram, bounds) -> np.ndarray:
-        """The head's probabilities for windows ``bounds`` (samples) of the song's ``taggram``."""
+    def head_rows(self, taggram, bounds) -> np.ndarray:
+        """The head's input rows for windows ``bounds`` (samples) of the song's ``taggram``."""
         from ..backbones.msd_musicnn import window_rows
 
         sr = self.sample_rate
-        rows = window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, self._columns]
-        return self.bundle.predict_proba(rows)
+        return window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, self._columns]
+
+    def head_probabilities(self, taggram, bounds) -> np.ndarray:
+        """The head's probabilities for windows ``bounds`` (samples) of the song's ``taggram``."""
+        return self.bundle.predict_proba(self.head_rows(taggram, bounds))
 
     def timeline_bounds(self, n_samples: int) -> list[tuple[int, int]]:
         """:data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s covering the whole song,

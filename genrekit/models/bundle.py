@@ -26,6 +26,13 @@ bundle from elsewhere is data, not a program.
 
 ``window`` and ``hop`` are seconds (``null`` window: the whole signal is one window);
 ``aggregate`` says how window probabilities become a track's (``mean``).
+
+Two optional fields, fitted on training data only (:mod:`genrekit.models.calibration`),
+leave the weights untouched: ``calibration`` (``{"method": "temperature", "temperature":
+T, ...}``, or ``"vector"`` with ``weights``/``biases``, or ``"platt"`` with
+``slopes``/``intercepts``, one per genre; applied to every probability the bundle gives) and ``unknown``
+(``{"method": "mahalanobis", "means", "precision", "threshold", "false_unknown_rate", ...}``,
+whether a song lies outside the genres the model knows).
 """
 
 from __future__ import annotations
@@ -109,6 +116,10 @@ class Bundle:
         self.metrics: dict = meta["metrics"]
         self.card: dict = meta["card"]
         self.sha256: str = meta["weights"]["sha256"]
+        self.calibration: dict | None = meta.get("calibration")
+        self.unknown: dict | None = meta.get("unknown")
+        #: ``{"thresholds": [...]}`` for a several-genres-per-song model, else ``None``.
+        self.multilabel: dict | None = meta.get("multilabel")
         self._input_name: str = meta["input"]["name"]
         self._output_name: str = meta["output"]["name"]
         self._session = session
@@ -116,8 +127,14 @@ class Bundle:
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, model={self.card.get('model')!r}, labels={len(self.labels)})"
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Genre probabilities of feature rows.
+    def unknown_detector(self):
+        """The stored "none of these" decision (:class:`~genrekit.models.calibration.UnknownDetector`), or ``None``."""
+        from .calibration import UnknownDetector
+
+        return UnknownDetector(self.unknown) if self.unknown else None
+
+    def predict_proba(self, X, *, calibrated: bool = True) -> np.ndarray:
+        """Genre probabilities of feature rows (calibrated by the stored temperature unless ``calibrated=False``).
 
         Parameters
         ----------
@@ -148,8 +165,15 @@ class Bundle:
             raise ValueError("features contain NaN or infinity")
         (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
         proba = np.asarray(proba, dtype=np.float64)
+        if self.multilabel:  # independent per-genre probabilities: nothing to renormalise or calibrate
+            return proba
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        if calibrated and self.calibration:
+            from .calibration import apply_calibration
+
+            proba = apply_calibration(proba, self.calibration)
+        return proba
 
     def describe(self) -> str:
         """A few lines saying what this model is, what it expects and how well it did."""
@@ -398,6 +422,18 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     for field in ("metrics", "card"):
         if not isinstance(meta[field], dict):
             fail(f"{field} must be an object")
+    multilabel = meta.get("multilabel")
+    if multilabel is not None:
+        thresholds = multilabel.get("thresholds") if isinstance(multilabel, dict) else None
+        if (not isinstance(thresholds, list) or len(thresholds) != len(labels)
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
+            fail(f"multilabel.thresholds must be {len(labels)} numbers between 0 and 1, one per label")
+    if meta.get("calibration") is not None or meta.get("unknown") is not None:
+        from .calibration import check_meta
+
+        problem = check_meta(meta.get("calibration"), meta.get("unknown"), len(labels), len(feats))
+        if problem:
+            fail(problem)
     return meta
 
 
@@ -471,6 +507,8 @@ def save_bundle(
     card: dict,
     sample: np.ndarray | None = None,
     aggregate: str = "mean",
+    calibration: dict | None = None,
+    multilabel: dict | None = None,
 ) -> Bundle:
     """Convert a fitted scikit-learn pipeline to ONNX and write it as a bundle folder.
 
@@ -505,6 +543,8 @@ def save_bundle(
         are drawn around the scaler's statistics or the trees' split thresholds.
     aggregate : {"mean"}
         How window probabilities combine into a track's.
+    calibration : dict, optional
+        ``{"calibration": ..., "unknown": ...}`` from :func:`genrekit.models.calibration.fit_calibration`.
 
     Returns
     -------
@@ -516,6 +556,8 @@ def save_bundle(
     feature_names = [str(c) for c in feature_names]
     fs = feature_set if isinstance(feature_set, FeatureSet) else FeatureSet.from_dict(feature_set)
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
+    if multilabel is not None:  # one-vs-rest on an indicator matrix: classes_ are column numbers
+        classes = [labels[int(c)] for c in classes] if len(classes) == len(labels) else classes
     if classes != labels:
         raise ValueError(
             f"pipeline.classes_ {classes} differ from labels {labels}; probability columns would be mislabelled"
@@ -535,6 +577,7 @@ def save_bundle(
         input={"name": INPUT_NAME, "features": feature_names, "dtype": "float32",
                "shape": [None, len(feature_names)]},
         window=window, hop=hop, metrics=metrics, card=card, aggregate=aggregate,
+        extra={**(calibration or {}), "multilabel": multilabel},
     )
     meta = json.loads(text)  # exactly what a reader will see
     _write_folder(directory, {
@@ -546,7 +589,8 @@ def save_bundle(
 
 
 def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature_set: FeatureSet, input: dict,
-                     window, hop, metrics: dict, card: dict, aggregate: str = "mean") -> str:
+                     window, hop, metrics: dict, card: dict, aggregate: str = "mean",
+                     extra: dict | None = None) -> str:
     """The ``bundle.json`` text for ONNX weights, checked by the loader's own rules before anything is written.
 
     Shared by classical and CNN bundles; ``card`` gets ``created`` and ``genrekit_version``
@@ -571,6 +615,9 @@ def bundle_meta_text(directory, onnx_bytes: bytes, *, kind: str, labels, feature
         "metrics": metrics,
         "card": card,
     }
+    for key in ("calibration", "unknown", "multilabel"):
+        if (extra or {}).get(key) is not None:
+            meta[key] = extra[key]
     text = dumps(meta)
     _parse_meta(Path(directory) / BUNDLE_JSON, text.encode("utf-8"))  # never write a bundle we would refuse
     return text
@@ -777,6 +824,19 @@ def model_card_markdown(meta: dict) -> str:
                     "| --- " * (len(meta["labels"]) + 1) + "|"]
             for genre, row in zip(meta["labels"], conf):
                 out.append(f"| **{genre}** | " + " | ".join(str(v) for v in row) + " |")
+    cal, unk = meta.get("calibration"), meta.get("unknown")
+    if cal or unk:
+        out += ["", "## Calibration and unknown songs", ""]
+        if cal:
+            how = (f"scaled by temperature {_fmt(cal.get('temperature'))}" if cal.get("method") == "temperature"
+                   else f"mapped by {cal.get('method')} scaling")
+            out.append(f"- Probabilities {how}, fitted on "
+                       f"{cal.get('fitted_on', 'training data')} (out-of-fold ECE {_fmt(cal.get('oof_ece_before'))} "
+                       f"before, {_fmt(cal.get('oof_ece_after'))} after)")
+        if unk:
+            out.append(f"- A song is called unknown when its Mahalanobis distance to the nearest genre exceeds "
+                       f"{_fmt(unk.get('threshold'))}: about {_fmt(100 * unk.get('false_unknown_rate', 0), 0)}% of "
+                       f"known songs, set on {unk.get('fitted_on', 'training data')}")
     figures = card.get("figures")
     if isinstance(figures, dict) and figures:
         out += ["", "## Figures", ""]
@@ -791,3 +851,19 @@ def model_card_markdown(meta: dict) -> str:
             f"- `{meta['weights']['file']}` (ONNX), SHA-256 `{meta['weights']['sha256']}`",
             f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
     return "\n".join(out) + "\n"
+
+
+def add_calibration(directory: str | os.PathLike, fields: dict) -> Bundle:
+    """Store ``fields`` (``calibration`` and ``unknown``, :func:`~genrekit.models.calibration.fit_calibration`)
+    in an existing bundle's ``bundle.json`` and card; the weights are not touched. Checked by the loader's
+    rules before anything is written; written atomically."""
+    from .._io import write_bytes_atomic
+
+    directory = Path(directory)
+    meta = read_bundle_meta(directory)
+    meta.update({k: v for k, v in fields.items() if k in ("calibration", "unknown")})
+    text = dumps(meta)
+    meta = _parse_meta(directory / BUNDLE_JSON, text.encode("utf-8"))
+    write_bytes_atomic(directory / BUNDLE_JSON, text.encode("utf-8"))
+    write_bytes_atomic(directory / MODEL_CARD, model_card_markdown(meta).encode("utf-8"))
+    return load_bundle(directory)

@@ -38,17 +38,21 @@ class FeatureTableModel(GenreClassifier):
 
     def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
         bounds = self.window_bounds(len(y))
-        return table_scores(len(y), bounds, self.bundle.predict_proba(self.inputs(y, bounds)), timeline)
+        rows = self.inputs(y, bounds)
+        return table_scores(len(y), bounds, self.bundle.predict_proba(rows), timeline, rows)
 
     def stream(self, expected_samples: int | None = None, timeline: bool = False):
         from ..features.blockwise import gtzan57_window_rows
 
         def probabilities(y, bounds):
-            return self.bundle.predict_proba(self.inputs(y, bounds))
+            # the rows ride along beside the probabilities (for the unknown decision); split in scores()
+            rows = self.inputs(y, bounds)
+            return np.hstack([self.bundle.predict_proba(rows), rows])
 
         return gtzan57_window_rows(self.sample_rate, self.bundle.window, self.bundle.hop, probabilities,
                                    cover_end=True)
 
     def scores(self, finished, n_samples: int, timeline: bool = False) -> WindowScores:
-        bounds, proba = finished
-        return table_scores(n_samples, bounds, proba, timeline)
+        bounds, both = finished
+        k = len(self.labels)
+        return table_scores(n_samples, bounds, both[:, :k], timeline, both[:, k:])

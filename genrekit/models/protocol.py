@@ -50,6 +50,9 @@ class WindowScores:
         The song's strongest descriptive tags, best first (backbone models).
     embedding : np.ndarray or None
         The song's embedding, float32 (backbone models).
+    rows : np.ndarray or None
+        The model's input row of each of the song's windows (table-row kinds), for the
+        bundle's "none of these" decision.
     """
 
     n_samples: int
@@ -59,6 +62,7 @@ class WindowScores:
     timeline_probabilities: np.ndarray | None = None
     tags: list[dict] | None = None
     embedding: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
 
 class GenreClassifier:
@@ -187,8 +191,33 @@ class GenreClassifier:
             path=path, label=next(iter(probabilities)), probabilities=probabilities,
             duration=scores.n_samples / self.sample_rate, model=self.name, timeline=line,
             windows=len(scores.bounds), tags=scores.tags, embedding=scores.embedding,
+            unknown=self.is_unknown(scores), genres=self.genres_above_threshold(probabilities),
         )
         return self.annotate(prediction)
+
+    def genres_above_threshold(self, probabilities: dict) -> list[str] | None:
+        """Every genre reaching its own threshold, best first, for a bundle trained on several genres
+        per song (``bundle.multilabel``); ``None`` for a single-genre model."""
+        multilabel = getattr(getattr(self, "bundle", None), "multilabel", None)
+        if not multilabel:
+            return None
+        threshold = dict(zip(self.labels, multilabel["thresholds"]))
+        return [g for g, p in probabilities.items() if p >= threshold[g]]
+
+    def is_unknown(self, scores: WindowScores) -> bool | None:
+        """Whether the song lies outside the genres the model knows (the bundle's stored decision on
+        the song's input rows); ``None`` for a bundle that stores none."""
+        detector = self._unknown_detector
+        if detector is None or scores.rows is None or len(scores.rows) == 0:
+            return None
+        return detector.is_unknown(scores.rows)
+
+    @property
+    def _unknown_detector(self):
+        if not hasattr(self, "_detector"):
+            getter = getattr(self.bundle, "unknown_detector", None)
+            self._detector = getter() if getter is not None else None
+        return self._detector
 
     def annotate(self, prediction: Prediction) -> Prediction:
         """Give ``prediction`` today's notes (:func:`genrekit.output.prediction_notes`): the one place
@@ -227,8 +256,9 @@ class GenreClassifier:
     _at_model_rate = at_model_rate  # the name before the protocol
 
 
-def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bool) -> WindowScores:
+def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bool,
+                 rows: np.ndarray | None = None) -> WindowScores:
     """:class:`WindowScores` of a kind whose timeline is its own windows."""
     return WindowScores(n_samples, list(bounds), probabilities,
                         timeline_bounds=list(bounds) if timeline else None,
-                        timeline_probabilities=probabilities if timeline else None)
+                        timeline_probabilities=probabilities if timeline else None, rows=rows)

@@ -225,7 +225,9 @@
   function render(result) {
     page.last = result;
     $("results").hidden = false;
-    $("top-label").textContent = result.name || genreName(result.label);
+    // an unknown song still names its closest genre (by its display name)
+    const shown = result.name || genreName(result.label);
+    $("top-label").textContent = result.unknown ? "unknown (closest: " + shown + ")" : shown;
     $("top-score").textContent = pct(result.probabilities[result.label]);
     const facts = $("facts");
     facts.replaceChildren();

@@ -1,0 +1,387 @@
+"""Your own genres: a head on the backbone trained from the genre tags a library already has.
+
+``genrekit train --data DIR --labels tags`` (issue 19). Each audio file's genre values are
+read by the tag-writing rules of each format (:func:`genrekit.tagging.formats.read_genres`),
+merged and renamed by a name map (:class:`genrekit.tagging.names.NameMap`: a value the map
+knows becomes its label, other values are kept, spellings that differ only in case and
+punctuation are one genre), and become the labels of the shipped default's kind of head:
+a soft vote of logistic regression (C=0.05) and an RBF SVM (C=1.0) on the per-window means of
+MSD-musicnn's 50 tags (:data:`genrekit.models.shipped` ``gtzan-musicnn``; see
+``scripts/build_musicnn_model.py``), computed once through the feature cache, so a second
+training run on the same library takes seconds.
+
+- **One genre per file**: softmax probabilities, calibrated by temperature scaling and given
+  the "none of these" decision, both fitted by cross-validation on the training part only
+  (:func:`genrekit.models.calibration.fit_calibration`).
+- **Several genres on some files**: one-vs-rest (one vote per genre on an indicator matrix);
+  every genre whose probability reaches its own threshold is reported. Thresholds maximise
+  each genre's F1 on out-of-fold probabilities of the training part.
+
+The split keeps every album (else every artist, else every file) on one side, from the
+files' album and artist tags, so no album is in both training and test.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError, TagError
+from .files import collect_audio_files
+from .tagging.names import NameMap, name_key
+
+#: Share of files (by group) held out for the test figures.
+TEST_SIZE = 0.25
+#: Window and hop of the head's rows (seconds) and patches per window, as the shipped default.
+WINDOW, HOP, MAX_PATCHES = 30.0, 15.0, 32
+#: Separator of several labels in one cell of a ``--labels FILE.csv``.
+CSV_SEPARATOR = ";"
+
+
+def min_files(test_size: float = TEST_SIZE) -> int:
+    """Files a label needs: some held out for testing, and enough left that every fold of the
+    calibration's cross-validation still trains the SVM (its probabilities come from an inner
+    3-fold calibration, which needs 3 files of each genre)."""
+    return max(8, math.ceil(2.0 / test_size))
+
+
+@dataclass
+class LabelledFiles:
+    """Audio files and their genres, with what grouping tags they carry.
+
+    Attributes
+    ----------
+    files : list of Path
+    genres : list of list of str
+        Each file's labels (after the name map), in the file's order; never empty.
+    groups : list of str
+        Each file's split group: its album (``artist / album``), else its artist, else itself.
+    grouped_by : str
+        ``"album"``, ``"artist"`` or ``"file"``.
+    source : str
+        Where the labels came from: ``"tags"``, ``"folders"`` or the CSV's path.
+    skipped : list of Path
+        Files without a genre.
+    unreadable : list of (Path, str)
+        Files whose tags could not be read, and why.
+    names : str or None
+        The name map's file (``None``: the shipped map).
+    """
+
+    files: list[Path]
+    genres: list[list[str]]
+    groups: list[str]
+    grouped_by: str
+    source: str
+    skipped: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    names: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Files per label, most first."""
+        counts = Counter(g for genres in self.genres for g in genres)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    @property
+    def multilabel(self) -> bool:
+        return any(len(g) > 1 for g in self.genres)
+
+    def summary(self) -> dict:
+        """What the run folder and the bundle record about the labels."""
+        return {"source": self.source, "names": self.names, "n_files": len(self.files),
+                "skipped_without_genre": len(self.skipped), "unreadable": len(self.unreadable),
+                "grouped_by": self.grouped_by, "multilabel": self.multilabel, "counts": self.counts}
+
+
+class _Canon:
+    """Tag values to labels: the name map's label, else the first spelling met of the same key."""
+
+    def __init__(self, names: NameMap | None) -> None:
+        self.names = names or NameMap.default()
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, values) -> list[str]:
+        out: list[str] = []
+        for value in values:
+            label = self.names.canonical(value) or self.seen.setdefault(name_key(value), value.strip())
+            if label and label not in out:
+                out.append(label)
+        return out
+
+
+def _grouping(path: Path) -> tuple[str | None, str | None]:
+    """The file's (artist, album) tags, ``None`` where absent or unreadable."""
+    import mutagen
+
+    try:
+        f = mutagen.File(os.fspath(path), easy=True)
+    except Exception:  # noqa: BLE001 (mutagen raises many kinds for a damaged file; grouping is optional)
+        return None, None
+    if f is None or f.tags is None:
+        return None, None
+
+    def first(key):
+        try:
+            values = f.tags.get(key) or []
+        except (KeyError, ValueError):
+            return None
+        return str(values[0]).strip() or None if values else None
+
+    return first("albumartist") or first("artist"), first("album")
+
+
+def _with_groups(files, genres, source, *, skipped=(), unreadable=(), names=None) -> LabelledFiles:
+    tags = [_grouping(p) for p in files]
+    if any(album for _, album in tags):
+        grouped_by = "album"
+        groups = [f"{artist or ''} / {album}" if album else f"file:{p}" for p, (artist, album) in zip(files, tags)]
+    elif any(artist for artist, _ in tags):
+        grouped_by = "artist"
+        groups = [artist if artist else f"file:{p}" for p, (artist, _) in zip(files, tags)]
+    else:
+        grouped_by, groups = "file", [f"file:{p}" for p in files]
+    return LabelledFiles(list(files), genres, groups, grouped_by, source, list(skipped), list(unreadable), names)
+
+
+def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
+    """Every audio file under ``folder`` with the genres its tags hold (files without one: ``skipped``)."""
+    from .tagging.formats import read_genres
+
+    canon = _Canon(names)
+    files, genres, skipped, unreadable = [], [], [], []
+    for path in collect_audio_files([folder]):
+        try:
+            values = canon(read_genres(path))
+        except TagError as exc:
+            unreadable.append((path, str(exc)))
+            continue
+        if values:
+            files.append(path)
+            genres.append(values)
+        else:
+            skipped.append(path)
+    return _with_groups(files, genres, "tags", skipped=skipped, unreadable=unreadable,
+                        names=None if names is None else names.source)
+
+
+def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
+    """Files and labels from a CSV with columns ``path,label`` (paths relative to ``root``; several
+    labels in one cell separated by ``;``; an empty cell: skipped)."""
+    canon = _Canon(names)
+    files, genres, skipped = [], [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path}: cannot read the labels file: {exc}") from None
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise DatasetError(f"{path}: a labels file needs the columns path,label; found {', '.join(rows[0])}")
+    for row in rows:
+        file = Path(root) / (row.get("path") or "")
+        values = canon(v for v in (row.get("label") or "").split(CSV_SEPARATOR) if v.strip())
+        if values:
+            files.append(file)
+            genres.append(values)
+        else:
+            skipped.append(file)
+    return _with_groups(files, genres, str(path), skipped=skipped, names=None if names is None else names.source)
+
+
+def check_counts(labelled: LabelledFiles, minimum: int) -> None:
+    """Refuse, in one line naming them and their counts, labels with fewer than ``minimum`` files."""
+    if not labelled.files:
+        raise DatasetError(f"no file has a genre to learn from ({len(labelled.skipped)} files without one)")
+    few = [(label, n) for label, n in labelled.counts.items() if n < minimum]
+    if few:
+        listed = ", ".join(f"{label} ({n})" for label, n in sorted(few, key=lambda kv: (kv[1], kv[0])))
+        raise DatasetError(f"labels with too few files for the split (each needs {minimum}): {listed}; "
+                           f"tag more files, merge them with --names, or leave them out")
+    if len(labelled.counts) < 2:
+        raise DatasetError(f"only one genre ({next(iter(labelled.counts))}) among {len(labelled.files)} files: "
+                           f"a model needs at least two")
+
+
+def recipe(seed: int = 0, svm_folds: int = 3):
+    """The shipped default's head: soft vote of logistic regression and an RBF SVM whose probabilities
+    come from a ``svm_folds``-fold inner calibration (the shipped head's 3; one-vs-rest heads use 2,
+    so a genre on few files still trains)."""
+    from sklearn.ensemble import VotingClassifier
+
+    from .models.classical import make_model
+
+    return VotingClassifier([("logreg", make_model("logreg", random_state=seed, C=0.05)),
+                             ("svm-rbf", make_model("svm-rbf", random_state=seed, C=1.0, clf__cv=svm_folds))],
+                            voting="soft", flatten_transform=False)
+
+
+def backbone_table(labelled: LabelledFiles, root, *, cache=None, engine=None, progress: bool = False):
+    """The files' window rows of MSD-musicnn's tag means, through the feature cache; and each row's file index."""
+    from .datasets import load_audio_files
+    from .features.sets import feature_set
+
+    fs = feature_set("msd_musicnn", window=WINDOW, max_patches=MAX_PATCHES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # failures are counted below instead
+        table = load_audio_files([(p, str(i)) for i, p in enumerate(labelled.files)], root, audio_feature_set=fs,
+                                 cache=cache, engine=engine, progress=progress, description="labelled audio")
+    return table, table.labels.astype(int)
+
+
+def _split(file_ids, labelled: LabelledFiles, seed: int, test_size: float):
+    """Training and test file indices, every group on one side, stratified by each file's first genre."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    files = np.unique(file_ids)
+    groups = np.array([labelled.groups[i] for i in files])
+    y = np.array([labelled.genres[i][0] for i in files])
+    n = max(2, round(1.0 / test_size))
+    train, test = next(StratifiedGroupKFold(n, shuffle=True, random_state=seed).split(files, y, groups))
+    return files[train], files[test]
+
+
+def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, cache=None, engine=None, seed: int = 0,
+                     test_size: float = TEST_SIZE, command: str = "", progress=None) -> dict:
+    """Train the default recipe on ``labelled`` and write a run folder (``results.json`` and the bundle).
+
+    Returns ``results.json``'s content. Raises :class:`~genrekit.errors.DatasetError` for labels
+    with too few files (:func:`check_counts`) or files that cannot be analysed.
+    """
+    from ._io import jsonable, write_json_atomic
+
+    say = progress or (lambda line: None)
+    check_counts(labelled, min_files(test_size))
+    table, file_of_row = backbone_table(labelled, root, cache=cache, engine=engine)
+    analysed = sorted(set(file_of_row.tolist()))
+    failed = len(labelled.files) - len(analysed)
+    say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
+        f"grouped by {labelled.grouped_by}")
+    train_files, test_files = _split(file_of_row, labelled, seed, test_size)
+    train_rows, test_rows = np.isin(file_of_row, train_files), np.isin(file_of_row, test_files)
+    labels = sorted({g for i in analysed for g in labelled.genres[i]})
+    missing = [g for g in labels if not any(g in labelled.genres[i] for i in train_files)]
+    if missing:
+        raise DatasetError(f"labels with no file left for training after the {labelled.grouped_by}-grouped split: "
+                           f"{', '.join(missing)}; tag more files of them")
+    summary = labelled.summary()
+    summary.update({"analysed": len(analysed), "failed": failed,
+                    "train_files": len(train_files), "test_files": len(test_files)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter of small folds
+        try:
+            if labelled.multilabel:
+                entry, bundle_args = _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed)
+            else:
+                entry, bundle_args = _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed)
+        except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
+            raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
+                               f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
+                               f"tag more files of the rarest genres") from None
+    name = "own-genres"
+    card = {
+        "model": "vote(logreg(C=0.05) + svm-rbf(C=1.0))" + (" one-vs-rest" if labelled.multilabel else ""),
+        "params": {"C_logreg": 0.05, "C_svm": 1.0},
+        "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
+                 f"({len(labelled.skipped)} without a genre skipped); MSD-musicnn tag means of {WINDOW:g}-s windows"),
+        "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
+                  f"(no {labelled.grouped_by} on both sides), seed {seed}"),
+        "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
+    }
+    from .models.bundle import save_bundle
+
+    save_bundle(Path(out) / name, card=card, feature_set=table.feature_set, feature_names=table.feature_names,
+                window=WINDOW, hop=HOP, sample=table.X[: min(256, len(table.X))], **bundle_args)
+    results = jsonable({
+        "split": {"name": labelled.grouped_by, "description": card["split"], "leaky": False,
+                  "sizes": {"train": len(train_files), "test": len(test_files)}},
+        "models": {name: {**entry, "bundle": name}}, "selected": name, "selected_by": "the only model",
+        "labels": summary, "data": {"source": table.source, "n_rows": int(len(table.X)),
+                                    "n_tracks": len(analysed), "feature_set": table.feature_set},
+        "command": command,
+    })
+    write_json_atomic(Path(out) / "results.json", results)
+    return results
+
+
+def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed):
+    from .datasets.tables import FeatureTable
+    from .evaluate import evaluate
+    from .models.calibration import fit_calibration
+
+    y = np.array([labelled.genres[i][0] for i in file_of_row])
+    groups = np.array([labelled.groups[i] for i in file_of_row])
+    model = recipe(seed).fit(table.X[train_rows], y[train_rows])
+    fields = fit_calibration(recipe(seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
+                             grouped_by=labelled.grouped_by, seed=seed)
+    from .models.calibration import apply_calibration
+
+    part = FeatureTable(table.X[test_rows], y[test_rows], table.tracks[test_rows], table.rows[test_rows],
+                        table.feature_names, table.source, table.feature_set)
+    proba = model.predict_proba(part.X)[:, [list(model.classes_).index(g) for g in labels]]
+    test = evaluate(apply_calibration(proba, fields["calibration"]), part, labels, seed=seed)
+    figures = {"track_accuracy": test["track"]["accuracy"], "ece": test["track"].get("ece"), "n_tracks": test["n_tracks"]}
+    return ({"test": test, "figures": figures, "params": {}},
+            {"pipeline": model, "labels": labels, "metrics": {"test": test}, "calibration": fields})
+
+
+def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds, labels) -> dict:
+    """Per-genre F1, subset accuracy and mean average precision of songs' indicator ``truth``
+    and probabilities ``proba`` (one row per song, one column per genre of ``labels``)."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    pred = proba >= np.asarray(thresholds)[None, :]
+    per = {g: {"f1": float(f1_score(truth[:, j], pred[:, j], zero_division=0)), "support": int(truth[:, j].sum())}
+           for j, g in enumerate(labels)}
+    scored = [j for j in range(len(labels)) if 0 < truth[:, j].sum() < len(truth)]
+    ap = [float(average_precision_score(truth[:, j], proba[:, j])) for j in scored]
+    return {"n_tracks": int(len(truth)), "subset_accuracy": float(np.mean((pred == truth.astype(bool)).all(axis=1))),
+            "mean_average_precision": float(np.mean(ap)) if ap else None,
+            "macro_f1": float(np.mean([v["f1"] for v in per.values()])), "per_genre": per}
+
+
+def _track_means(proba, file_of_row, files):
+    return np.stack([proba[file_of_row == i].mean(axis=0) for i in files])
+
+
+def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed):
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold
+    from sklearn.multiclass import OneVsRestClassifier
+
+    Y = np.array([[g in labelled.genres[i] for g in labels] for i in file_of_row], dtype=int)
+    groups = np.array([labelled.groups[i] for i in file_of_row])
+    model = OneVsRestClassifier(recipe(seed, svm_folds=2)).fit(table.X[train_rows], Y[train_rows])
+    # thresholds: each genre's best F1 on out-of-fold song probabilities of the training part
+    Xt, Yt, gt, ft = table.X[train_rows], Y[train_rows], groups[train_rows], file_of_row[train_rows]
+    oof = np.zeros(Yt.shape)
+    for tr, va in GroupKFold(min(3, len(set(gt)))).split(Xt, Yt, gt):
+        oof[va] = clone(model).fit(Xt[tr], Yt[tr]).predict_proba(Xt[va])
+    songs = np.unique(ft)
+    oof_songs, truth_songs = _track_means(oof, ft, songs), np.stack([Yt[ft == i][0] for i in songs])
+    thresholds = [_best_threshold(truth_songs[:, j], oof_songs[:, j]) for j in range(len(labels))]
+    test_files = np.unique(file_of_row[test_rows])
+    proba = _track_means(model.predict_proba(table.X), file_of_row, test_files)
+    truth = np.stack([Y[file_of_row == i][0] for i in test_files])
+    test = multilabel_metrics(truth, proba, thresholds, labels)
+    figures = {"subset_accuracy": test["subset_accuracy"], "mean_average_precision": test["mean_average_precision"],
+               "macro_f1": test["macro_f1"], "n_tracks": test["n_tracks"]}
+    return ({"test": test, "figures": figures, "params": {}, "thresholds": dict(zip(labels, thresholds))},
+            {"pipeline": model, "labels": labels, "metrics": {"test": test},
+             "multilabel": {"thresholds": thresholds, "fitted_on": "best F1 per genre on out-of-fold training songs"}})
+
+
+def _best_threshold(truth: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    if truth.sum() == 0:
+        return 0.5
+    candidates = np.unique(np.round(score, 4))
+    best = max(candidates, key=lambda t: (f1_score(truth, score >= t, zero_division=0), -abs(t - 0.5)))
+    return float(round(min(max(best, 0.0), 1.0), 4))
