@@ -61,12 +61,18 @@ from .errors import AudioError, TooLongError
 
 DEFAULT_SR = 22050
 
-_BLOCK = 1 << 16  # input frames decoded at a time (~1.5 s at 44.1 kHz)
+#: Largest block, in samples: frames read at a time, and output samples resampled at a time
+#: (a 1-Hz header turns 3 input frames into 66,150 output samples, so input is cut by output).
+_BLOCK = 1 << 16
 _SILENCE = 1e-6  # peak below this counts as silent
 #: Largest absolute sample value accepted: float files hold audio within ±1, a little over
 #: after clipping-free mastering; 1e30 is not a signal (and overflows the float32 power spectrum).
 MAX_SAMPLE = 1000.0
 _MAX_RATE = 1_000_000  # Hz; a header claiming more is corrupt
+#: Hz; a header claiming less holds no music (telephone speech is 8 kHz, the oldest AU files
+#: 5.5 kHz). Below it the resampler's bursts grow with the ratio: soxr turns about 800 input
+#: samples into one output burst, 17.6 M samples (70 MB) at 1 Hz, whatever the input block.
+MIN_RATE = 1000
 _MAX_CHANNELS = 256
 _TRUNCATED = 0.99  # decoded / declared length below this: truncated (libmpg123's own 1% rule)
 _HOLDBACK = 4096  # output samples held until the end is known (the resampler's tail)
@@ -242,11 +248,8 @@ class Decoder:
             raise AudioError(path, f"not a usable audio file ({err})") from None
         self._source = f
         self.native_sr, self.channels, self.declared = f.samplerate, f.channels, max(f.frames, 0)
-        if not 0 < self.native_sr <= _MAX_RATE or not 0 < self.channels <= _MAX_CHANNELS:
-            raise AudioError(path, f"not a usable audio file (header says {self.native_sr} Hz, "
-                                   f"{self.channels} channels)")
         self._format = f.format
-        self._check_declared()
+        self._check_header()
 
     def _open_av(self, sf_reason: str) -> None:
         av = _import_av(self.path, sf_reason)
@@ -255,11 +258,18 @@ class Decoder:
         self._av, self._source = av, container
         stream = container.streams.audio[0]
         self.native_sr, self.channels = int(stream.rate), int(stream.channels or 1)
-        self.declared = max(0, math.ceil(_av_seconds(av, container, stream) * stream.rate))
         self._format = "AV"
-        self._check_declared()
+        self.declared = max(0, math.ceil(_av_seconds(av, container, stream) * stream.rate))
+        self._check_header()
 
-    def _check_declared(self) -> None:
+    def _check_header(self) -> None:
+        """Refuse absurd rates and channel counts, and (with ``max_duration``) an over-long declared length."""
+        if not 0 < self.channels <= _MAX_CHANNELS or not 0 < self.native_sr <= _MAX_RATE:
+            raise AudioError(self.path, f"not a usable audio file (header says {self.native_sr} Hz, "
+                                        f"{self.channels} channels)")
+        if self.native_sr < MIN_RATE:
+            raise AudioError(self.path, f"not a usable audio file (header says {self.native_sr} Hz; "
+                                        f"music needs at least {MIN_RATE} Hz)")
         if self.max_duration is not None and self.declared / self.native_sr > self.max_duration:
             raise TooLongError(self.path, self.declared / self.native_sr, self.max_duration, declared=True)
 
@@ -289,7 +299,9 @@ class Decoder:
 
     def _read_sf(self):
         f = self._source
-        buf = np.empty((_BLOCK, f.channels), dtype=np.float32)
+        # Counted in output samples: at a low native rate a few frames make a long block.
+        frames = max(1, min(_BLOCK, _BLOCK * self.native_sr // self.sr))
+        buf = np.empty((frames, f.channels), dtype=np.float32)
         while True:
             with self._chatter:
                 block = _read_block(f, buf, self.path)
@@ -485,15 +497,20 @@ class _MonoSink:
         self.n_in = 0
         self.emitted = 0
         self.held = np.zeros(0, np.float32)
+        # Input samples per resampling call, so that no call makes more than _BLOCK output samples
+        # whatever rate the header claims (PyAV's frames come in the decoder's own sizes).
+        self.step = max(1, min(_BLOCK, _BLOCK * sr_in // sr_out))
 
-    def add(self, mono: np.ndarray) -> list[np.ndarray]:
+    def add(self, mono: np.ndarray) -> Iterator[np.ndarray]:
         if mono.size == 0:
-            return []
+            return
         mono = np.ascontiguousarray(mono, dtype=np.float32)
-        self.n_in += mono.size
-        self.decoder.check_block(mono, self.n_in)
-        y = self.stream.resample_chunk(mono) if self.stream else mono
-        return self._release(y)
+        for start in range(0, mono.size, self.step):
+            part = mono[start : start + self.step]
+            self.n_in += part.size
+            self.decoder.check_block(part, self.n_in)
+            y = self.stream.resample_chunk(part) if self.stream else part
+            yield from self._release(y)
 
     def _release(self, y: np.ndarray) -> list[np.ndarray]:
         data = np.concatenate((self.held, y)) if self.held.size else y

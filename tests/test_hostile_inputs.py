@@ -1,0 +1,81 @@
+"""The second round of hardening (issue 20): inputs built to break genrekit in new ways.
+
+Each test names the class of input it stands for: absurd sample rates in headers,
+``--out`` targets that are devices, FIFOs or folders, container formats that read other
+files, streams with odd parameters, names that are not UTF-8, hostile bundles, the
+server's connections and Host header, names printed on stderr, archives, and wrong
+answers a user would meet.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrekit import audio
+from cli_helpers import cli_env
+
+# --- 1. memory for any header ---------------------------------------------------------
+
+_PEAK = """
+import sys
+from genrekit.audio import AudioError, Decoder
+try:
+    with Decoder(sys.argv[1], 22050) as decoder:
+        for block in decoder:
+            pass
+except AudioError as err:
+    print(err)
+print([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+"""
+
+
+def _tone(path: Path, rate: int, frames: int, fmt: str = "WAV") -> Path:
+    y = 0.1 * np.random.default_rng(0).standard_normal(frames).astype(np.float32)
+    sf.write(path, y, rate, format=fmt, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 8, 37, 999])
+def test_a_header_claiming_a_sub_audio_rate_is_refused_before_decoding(tmp_path, rate):
+    # The old decoder resampled 65,536 input frames at once: a 1-Hz header made one block of
+    # 1.4 G samples; and soxr itself answers ~800 input samples with one burst of 800 x ratio.
+    path = _tone(tmp_path / f"r{rate}.wav", rate, 40 * rate + 7)
+    with pytest.raises(audio.AudioError, match=f"header says {rate} Hz; music needs at least 1000 Hz"):
+        audio.Decoder(path, 22050)
+
+
+@pytest.mark.parametrize("rate", [1000, 4000, 8000])
+def test_decoded_blocks_are_bounded_in_output_samples_at_low_rates(tmp_path, rate):
+    path = _tone(tmp_path / f"r{rate}.wav", rate, 40 * rate + 7)
+    with audio.Decoder(path, 22050) as decoder:
+        sizes = [block.size for block in decoder]
+    assert sum(sizes) == -(-(40 * rate + 7) * 22050 // rate)
+    assert max(sizes) <= 2 * audio._BLOCK
+
+
+def test_a_one_hertz_header_needs_no_more_memory_than_a_normal_clip(tmp_path):
+    normal = tmp_path / "normal.wav"
+    sf.write(normal, 0.1 * np.random.default_rng(0).standard_normal((30 * 44100, 2)).astype(np.float32), 44100)
+    low = _tone(tmp_path / "one-hertz.wav", 1, 2000)  # 4 KB claiming 33 minutes
+    aiff = tmp_path / "half-hertz.aiff"  # libsndfile rounds 0.5 Hz to 1 Hz
+    _tone(aiff, 8000, 2000, "AIFF")
+    data = bytearray(aiff.read_bytes())
+    comm = data.find(b"COMM")
+    data[comm + 16 : comm + 26] = bytes.fromhex("3FFE8000000000000000")  # 80-bit 0.5
+    aiff.write_bytes(data)
+
+    def peak_kb(path: Path) -> int:
+        run = subprocess.run([sys.executable, "-c", _PEAK, str(path)], env=cli_env(), capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout.split()[-1])
+
+    base = peak_kb(normal)
+    for path in (low, aiff):
+        assert peak_kb(path) < base + 40 * 1024, path.name  # within 40 MB of a 30-s clip's
