@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._version import __version__
-from .commands.common import (Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
+from .commands.common import (Parser, check_outputs, add_cache_arguments, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
 from .commands.classify import classify_arguments, classify_run
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _terminate_like_ctrl_c()
     try:
+        check_outputs(args)  # before any work: no device, FIFO or folder mix-up, no missing parent
         return args.run(args)
     except GenrekitError as exc:
         # Raised on purpose: its message is the whole story (a verb's CommandError, a bad file, a bad cache...).

@@ -79,3 +79,110 @@ def test_a_one_hertz_header_needs_no_more_memory_than_a_normal_clip(tmp_path):
     base = peak_kb(normal)
     for path in (low, aiff):
         assert peak_kb(path) < base + 40 * 1024, path.name  # within 40 MB of a 30-s clip's
+
+
+# --- 2. --out never replaces a device, FIFO or socket; folder/file mismatches before any work -------
+
+
+def _run(capsys, *args) -> tuple[int, str]:
+    from genrekit.cli import main
+
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    import os
+    import socket
+
+    path = tmp_path / f"{kind}-target"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    elif kind == "link-to-fifo":
+        os.mkfifo(tmp_path / "real-fifo")
+        path.symlink_to(tmp_path / "real-fifo")
+    elif kind == "link-to-device":
+        path.symlink_to(os.devnull)
+    return path
+
+
+def _verbs(song: Path, bundle: Path, out: Path) -> dict[str, list]:
+    """One command line per verb with an output file, each pointing its output at ``out``."""
+    return {
+        "classify": ["classify", song, "--model", bundle, "--out", out],
+        "classify-store": ["classify", song, "--model", bundle, "--out", out],
+        "features": ["features", song, "--out", out],
+        "evaluate": ["evaluate", "--model", bundle, "--data", song.parent, "--out", out],
+        "cluster": ["cluster", "--features", song.parent, "--out", out],
+        "report": ["report", bundle.parent, "--out", out],
+    }
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "link-to-fifo", "link-to-device"])
+@pytest.mark.parametrize("verb", ["classify", "classify-store", "features", "evaluate", "cluster", "report"])
+def test_out_never_replaces_a_device_fifo_or_socket(bundle_dir, tmp_path, capsys, kind, verb):
+    import os
+    import stat
+
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "blues" / "song.wav", "classical", seconds=4.0)
+    target = _special(tmp_path, kind)
+    before = os.stat(target).st_mode
+    if verb == "classify-store":  # the suffix decides the writer; a link's name keeps the target's kind
+        target = target.rename(target.with_suffix(".jsonl")) or target.with_suffix(".jsonl")
+    code, err = _run(capsys, *_verbs(song, bundle_dir, target)[verb])
+    assert code == 1, err
+    assert stat.S_IFMT(os.stat(target).st_mode) == stat.S_IFMT(before)  # still what it was
+    assert f"--out {target}: is a" in err and "not a regular file" in err, err
+    assert "classify: 1 file" not in err  # refused before the run
+
+
+def test_out_checks_refuse_a_character_device_without_writing(tmp_path):
+    import os
+
+    from genrekit._io import check_out
+    from genrekit.errors import CommandError
+
+    with pytest.raises(CommandError, match="is a character device"):
+        check_out(os.devnull)
+
+
+@pytest.mark.parametrize("verb", ["classify", "features", "evaluate", "cluster", "report"])
+def test_a_folder_where_a_file_is_expected_is_refused_before_any_work(bundle_dir, tmp_path, capsys, verb):
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "blues" / "song.wav", "classical", seconds=4.0)
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    code, err = _run(capsys, *_verbs(song, bundle_dir, folder)[verb])
+    assert code == 1 and f"--out {folder}: is a folder" in err, err
+    assert "classify: 1 file" not in err
+
+
+def test_a_file_where_a_folder_is_expected_is_refused(tmp_path, capsys):
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "blues" / "song.wav", "classical", seconds=4.0)
+    run_file = tmp_path / "run"
+    run_file.write_text("mine")
+    code, err = _run(capsys, "train", "--data", song.parent.parent, "--model", "logreg", "--out", run_file)
+    assert code == 1 and f"--out {run_file}: is a file, not a folder" in err, err
+    assert run_file.read_text() == "mine"
+
+
+@pytest.mark.parametrize("verb", ["classify", "features", "evaluate", "train"])
+def test_a_missing_parent_folder_is_an_error_not_created(bundle_dir, tmp_path, capsys, verb):
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "blues" / "song.wav", "classical", seconds=4.0)
+    out = tmp_path / "no" / "such" / ("run" if verb == "train" else "out.csv")
+    line = (["train", "--data", song.parent.parent, "--model", "logreg", "--out", out] if verb == "train"
+            else _verbs(song, bundle_dir, out)[verb])
+    code, err = _run(capsys, *line)
+    assert code == 1 and f"the folder {out.parent} does not exist" in err and "mkdir -p" in err, err
+    assert not (tmp_path / "no").exists()

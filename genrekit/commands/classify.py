@@ -22,7 +22,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
+from .common import (CommandError, output_option, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
                      fraction, model_path, no_audio_error, positive_int)
 
 from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, render
@@ -48,7 +48,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                         "default: the song's only)")
     p.add_argument("--top", metavar="K", type=positive_int,
                    help=f"list the K most likely genres per file (table: default {TABLE_TOP}; json: default all)")
-    p.add_argument("--out", "-o", metavar="FILE", type=Path,
+    output_option(p, "--out", "-o", metavar="FILE",
                    help="write results to FILE; .jsonl or .sqlite/.db keep results as each file finishes, "
                         "and a rerun skips files already classified with the same model (default: stdout)")
     add_jobs_argument(p)
@@ -77,9 +77,7 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.out is None:
         dest, fmt = "stdout", args.format or "table"
     elif args.out.suffix.lower() in STORE_SUFFIXES:
-        dest, fmt = "store", args.format
-        if args.out.exists() and args.out.is_dir():
-            error(f"--out {args.out}: is a folder")
+        dest, fmt = "store", args.format  # --out was checked before the verb ran (common.check_outputs)
     else:
         suffix = args.out.suffix.lower().lstrip(".")
         dest, fmt = "file", args.format or (suffix if suffix in ("json", "csv") else "table")
@@ -147,13 +145,6 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
 
-    if dest in ("file", "store"):
-        from .._io import check_writable
-
-        try:
-            check_writable(args.out)
-        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
-            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
     store = None
     if dest == "store":
         try:

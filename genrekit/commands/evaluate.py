@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_model_argument, model_path
+from .common import output_option, CommandError, add_model_argument, model_path
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, load_data
 
@@ -17,7 +17,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side", choices=("all", "train", "valid", "test"), default="all",
                    help="evaluate on these rows of --split (default all rows of --data)")
     split_arguments(p)
-    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="also write the metrics as JSON (default: print them only)")
+    output_option(p, "--out", "-o", metavar="FILE", help="also write the metrics as JSON (default: print them only)")
     cache_arguments(p)
 
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import TORCH_HINT, CommandError, positive_int
+from .common import output_option, TORCH_HINT, CommandError, positive_int
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
 
@@ -24,7 +24,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "fixed parameters)")
     p.add_argument("--n-iter", type=positive_int, default=20, metavar="N",
                    help="with --search: candidates per model (default 20)")
-    p.add_argument("--out", "-o", type=Path, metavar="RUN_DIR", required=True,
+    output_option(p, "--out", "-o", kind="folder", metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
     cache_arguments(p)
     from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
