@@ -757,15 +757,31 @@ def _import_av(path: str, sf_reason: str):
     return av
 
 
+#: The FFmpeg demuxers PyAV may use: audio containers that read nothing but the file itself.
+#: Refused by omission: concat lists and playlists (hls, which open the files they name), image
+#: sequences (image2), network and device inputs, and every other demuxer.
+AV_FORMATS = ("mov", "mp4", "m4a", "mp3", "ogg", "flac", "wav", "w64", "aiff", "matroska", "webm", "aac", "ac3",
+              "eac3", "asf", "au", "caf", "wv", "ape", "tta", "mpc", "mpc8", "dts", "amr", "loas", "truehd", "dsf")
+_AV_OPTIONS = {
+    "format_whitelist": ",".join(AV_FORMATS),
+    "protocol_whitelist": "file",  # no network, no concat: or subfile: protocols
+}
+
+
 def _open_av(av, path: str, sf_reason: str):
-    """Open with PyAV, refusing files without a decodable audio stream."""
+    """Open with PyAV, refusing files without a decodable audio stream.
+
+    Only the demuxers of :data:`AV_FORMATS` may open the file, and only through the
+    ``file`` protocol (the path is given as a ``file:`` URL, so a name like
+    ``concat:a|b`` or ``http://...`` is a file name, not an instruction).
+    """
+    url = "file:" + os.path.abspath(path)
     try:
         # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
-        container = av.open(path, metadata_errors="replace")
+        container = av.open(url, metadata_errors="replace", container_options=dict(_AV_OPTIONS))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
-        raise AudioError(
-            path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})"
-        ) from None
+        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)}; "
+                               f"or not an audio container genrekit opens: {', '.join(AV_FORMATS[:12])}...)") from None
     try:
         audio = container.streams.audio
         usable = bool(audio) and bool(audio[0].rate)

@@ -186,3 +186,40 @@ def test_a_missing_parent_folder_is_an_error_not_created(bundle_dir, tmp_path, c
     code, err = _run(capsys, *line)
     assert code == 1 and f"the folder {out.parent} does not exist" in err and "mkdir -p" in err, err
     assert not (tmp_path / "no").exists()
+
+
+# --- 3. only audio containers open: nothing named inside a file is read ------------------------------
+
+@pytest.mark.parametrize("name, text", [
+    ("list.m4a", "ffconcat version 1.0\nfile sibling.wav\nfile sibling.wav\n"),
+    ("many.mp3", "ffconcat version 1.0\n" + "file sibling.wav\n" * 200),
+    ("playlist.m4a", "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nsibling.wav\n#EXT-X-ENDLIST\n"),
+    ("list.ffconcat", "ffconcat version 1.0\nfile 'file:sibling.wav'\n"),
+], ids=["concat", "concat-200", "hls", "concat-protocol"])
+def test_a_container_that_names_other_files_is_refused(tmp_path, name, text):
+    pytest.importorskip("av")
+    sf.write(tmp_path / "sibling.wav", 0.1 * np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(audio.AudioError, match="not an audio container genrekit opens"):
+        audio.load(path)
+    with pytest.raises(audio.AudioError):
+        audio.info(path)
+
+
+def test_an_image_sequence_pattern_is_not_opened(tmp_path):
+    pytest.importorskip("av")
+    (tmp_path / "img001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    path = tmp_path / "img%03d.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(audio.AudioError):
+        audio.load(path)
+
+
+def test_audio_containers_still_open_through_pyav(tmp_path):
+    pytest.importorskip("av")
+    from fuzz_corpus import write_base
+
+    path = write_base(tmp_path, "m4a")
+    y = audio.load(path)
+    assert abs(y.size / 22050 - 3.0) < 0.05
