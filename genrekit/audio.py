@@ -780,16 +780,24 @@ def _open_av(av, path: str, sf_reason: str):
         # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
         container = av.open(url, metadata_errors="replace", container_options=dict(_AV_OPTIONS))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
-        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)}; "
-                               f"or not an audio container genrekit opens: {', '.join(AV_FORMATS[:12])}...)") from None
+        if getattr(err, "errno", None) == errno.EINVAL:  # what FFmpeg answers a demuxer off the list
+            raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: not an audio container "
+                                   f"genrekit opens; it opens {', '.join(AV_FORMATS)})") from None
+        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})") from None
     try:
         audio = container.streams.audio
-        usable = bool(audio) and bool(audio[0].rate)
-    except (ValueError, UnicodeDecodeError, av.error.FFmpegError):
-        usable = False
-    if not usable:
+        problem = "no audio stream" if not audio else None
+        if audio:
+            stream = audio[0]
+            # A stream of an unknown codec (WAV format tag 1234, float of 24 bits, a damaged stsd
+            # atom) has no codec context: PyAV then raises AttributeError for .rate.
+            if stream.codec_context is None or not getattr(stream.codec_context, "sample_rate", 0):
+                problem = "no decodable audio stream (unknown or damaged codec description)"
+    except (ValueError, UnicodeDecodeError, AttributeError, av.error.FFmpegError):
+        problem = "no decodable audio stream (unreadable stream description)"
+    if problem:
         container.close()
-        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: no audio stream)")
+        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {problem})")
     return container
 
 

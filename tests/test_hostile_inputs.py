@@ -201,7 +201,7 @@ def test_a_container_that_names_other_files_is_refused(tmp_path, name, text):
     sf.write(tmp_path / "sibling.wav", 0.1 * np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(audio.AudioError, match="not an audio container genrekit opens"):
+    with pytest.raises(audio.AudioError, match="not an audio file"):
         audio.load(path)
     with pytest.raises(audio.AudioError):
         audio.info(path)
@@ -223,3 +223,52 @@ def test_audio_containers_still_open_through_pyav(tmp_path):
     path = write_base(tmp_path, "m4a")
     y = audio.load(path)
     assert abs(y.size / 22050 - 3.0) < 0.05
+
+
+# --- 4. odd streams: a named AudioError, never AttributeError (or a 500) ------------------------------
+
+
+def _wav(tag: int, bits: int, channels: int = 1, rate: int = 22050) -> bytes:
+    import struct
+
+    block = channels * max(bits, 8) // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    data = b"\x01\x02" * 4000
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+ODD_WAVS = {"float-24-bit": (3, 24), "float-12-bit": (3, 12), "float-8-bit": (3, 8), "tag-1234": (1234, 16),
+            "extensible-bare": (0xFFFE, 16), "pcm-0-bit": (1, 0), "float-0-bit": (3, 0)}
+
+
+def _odd_m4a(folder: Path, atom: bytes, size: int) -> Path:
+    import struct
+
+    from fuzz_corpus import write_base
+
+    data = bytearray(write_base(folder / "base", "m4a").read_bytes())
+    at = data.find(atom) - 4
+    data[at : at + 4] = struct.pack(">I", size)
+    path = folder / f"{atom.decode()}-{size}.m4a"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(ODD_WAVS))
+def test_a_wav_with_an_odd_format_is_a_named_error(tmp_path, name):
+    pytest.importorskip("av")
+    path = tmp_path / f"{name}.wav"
+    path.write_bytes(_wav(*ODD_WAVS[name]))
+    with pytest.raises(audio.AudioError, match="no decodable audio stream"):
+        audio.load(path)
+    with pytest.raises(audio.AudioError):
+        audio.info(path)
+
+
+@pytest.mark.parametrize("atom", [b"minf", b"stbl", b"stsd"])
+def test_an_m4a_with_a_one_byte_atom_is_a_named_error(tmp_path, atom):
+    pytest.importorskip("av")
+    path = _odd_m4a(tmp_path, atom, 1)
+    with pytest.raises(audio.AudioError, match=path.name):
+        audio.load(path)
