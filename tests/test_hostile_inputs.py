@@ -272,3 +272,135 @@ def test_an_m4a_with_a_one_byte_atom_is_a_named_error(tmp_path, atom):
     path = _odd_m4a(tmp_path, atom, 1)
     with pytest.raises(audio.AudioError, match=path.name):
         audio.load(path)
+
+
+# --- 6. hostile bundles: one validator for load, `models`, --runs and /api/models ---------------------
+
+
+def _copy_bundle(src: Path, folder: Path, edit=None, raw=None) -> Path:
+    import json
+    import shutil
+
+    shutil.copytree(src, folder)
+    text = (folder / "bundle.json").read_text()
+    if edit is not None:
+        meta = json.loads(text)
+        edit(meta)
+        text = json.dumps(meta)
+    if raw is not None:
+        text = raw(text)
+    (folder / "bundle.json").write_text(text)
+    return folder
+
+
+def _nan_bundle(src: Path, folder: Path) -> Path:
+    """``src`` with weights whose every output is NaN (0 / 0), checksum updated: a valid bundle that lies."""
+    import hashlib
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    meta = json.loads((src / "bundle.json").read_text())
+    n, k = len(meta["input"]["features"]), len(meta["labels"])
+    zeros = helper.make_tensor("W", TensorProto.FLOAT, [n, k], [0.0] * (n * k))
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "W"], ["Z"]), helper.make_node("Div", ["Z", "Z"], ["probabilities"])],
+        "nan", [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, k])], [zeros])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    weights = model.SerializeToString()
+
+    def edit(m):
+        m["weights"]["sha256"] = hashlib.sha256(weights).hexdigest()
+
+    _copy_bundle(src, folder, edit)
+    (folder / "model.onnx").write_bytes(weights)
+    return folder
+
+
+HOSTILE_META = {
+    "float-1e400": (lambda t: t.replace('"top_db": 80.0', '"top_db": 1e400'), "not a finite number"),
+    "int-5000-digits": (lambda t: t.replace('"n_mfcc": 20', '"n_mfcc": ' + "9" * 5000), "integer of 5000 digits"),
+    "nan-literal": (lambda t: t.replace('"top_db": 80.0', '"top_db": NaN'), "not a finite number"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_META))
+def test_overflowing_numbers_in_a_bundle_are_a_bundle_error(bundle_dir, tmp_path, capsys, name):
+    from genrekit.models.bundle import BundleError, load_bundle, read_bundle_meta
+
+    raw, words = HOSTILE_META[name]
+    folder = _copy_bundle(bundle_dir, tmp_path / name, raw=raw)
+    for read in (load_bundle, read_bundle_meta):
+        with pytest.raises(BundleError, match=words):
+            read(folder)
+    code, err = _run(capsys, "models", tmp_path)  # listed as broken; the listing itself stands
+    assert code in (0, 1) and "Traceback" not in err
+    assert name in err + capsys.readouterr().out or words in err
+
+
+def test_a_model_that_outputs_nan_is_an_error_not_a_label(bundle_dir, tmp_path):
+    from genrekit.errors import BundleError
+    from genrekit.models.registry import load_model
+    from synthetic_songs import write_song
+
+    folder = _nan_bundle(bundle_dir, tmp_path / "nan")
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    with pytest.raises(BundleError, match="not finite probabilities"):
+        load_model(folder).classify_file(song)
+
+
+def test_models_flags_weights_outside_the_folder(bundle_dir, tmp_path, capsys):
+    import os
+
+    folder = _copy_bundle(bundle_dir, tmp_path / "runs" / "outside")
+    (tmp_path / "elsewhere.onnx").write_bytes((folder / "model.onnx").read_bytes())
+    os.unlink(folder / "model.onnx")
+    (folder / "model.onnx").symlink_to(tmp_path / "elsewhere.onnx")
+    from genrekit.models.bundle import BundleError, read_bundle_meta
+
+    with pytest.raises(BundleError, match="weights file is a link"):
+        read_bundle_meta(folder)
+    code, err = _run(capsys, "models", tmp_path / "runs")
+    out = capsys.readouterr().out
+    assert "weights file is a link" in err + out, err + out
+
+
+def test_runs_never_follow_symlinks_out_of_their_folder_or_around_loops(bundle_dir, tmp_path):
+    from genrekit.models.registry import find_bundles, find_runs
+
+    runs = tmp_path / "runs"
+    _copy_bundle(bundle_dir, runs / "inside")
+    _copy_bundle(bundle_dir, tmp_path / "outside" / "bundle")
+    (tmp_path / "outside" / "results.json").write_text("{}")
+    (runs / "escape").symlink_to(tmp_path / "outside")
+    (runs / "loop").symlink_to(runs)
+    (runs / "inside" / "back").symlink_to(runs)
+    assert [p.name for p in find_bundles(runs)] == ["inside"]
+    assert find_runs(runs) == []
+
+
+def test_the_server_answers_hostile_bundles_with_422_and_lists_the_rest(bundle_dir, tmp_path):
+    import json
+
+    from servers import Server
+    from synthetic_songs import write_song
+
+    runs = tmp_path / "runs"
+    _copy_bundle(bundle_dir, runs / "good")
+    _copy_bundle(bundle_dir, runs / "overflow", raw=HOSTILE_META["float-1e400"][0])
+    nan = _nan_bundle(bundle_dir, tmp_path / "nan")
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    srv = Server(nan, tmp_path, "--runs", str(runs))
+    try:
+        status, out = srv.upload("song.wav", song.read_bytes())
+        models_status, _, body = srv.get("/api/models")
+    finally:
+        srv.stop()
+    assert status == 422 and "not finite probabilities" in out["error"], out
+    assert models_status == 200, body
+    listing = json.dumps(json.loads(body))
+    assert "good" in listing and "not a finite number" in listing
+    assert str(tmp_path) not in listing  # no absolute server paths
