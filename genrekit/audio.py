@@ -64,7 +64,7 @@ DEFAULT_SR = 22050
 #: Largest block, in samples: frames read at a time, and output samples resampled at a time
 #: (a 1-Hz header turns 3 input frames into 66,150 output samples, so input is cut by output).
 _BLOCK = 1 << 16
-_SILENCE = 1e-6  # peak below this counts as silent
+SILENCE = 1e-6  # peak below this counts as silent
 #: Largest absolute sample value accepted: float files hold audio within ±1, a little over
 #: after clipping-free mastering; 1e30 is not a signal (and overflows the float32 power spectrum).
 MAX_SAMPLE = 1000.0
@@ -155,6 +155,29 @@ def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: floa
         for block in decoder:
             out.add(block)
     return out.array()
+
+
+def pcm_to_float(y) -> np.ndarray:
+    """A signal as float32 in the PCM convention: integers scaled to [-1, 1), floats kept.
+
+    ``int16`` (what ``scipy.io.wavfile.read`` returns) is divided by 2**15, ``int32`` by
+    2**31, ``uint8`` (8-bit WAV, offset binary) has 128 subtracted, then is divided by 128;
+    a plain cast would hand the model values in the thousands and a wrong answer.
+
+    Raises
+    ------
+    TypeError
+        For arrays that are not numbers (booleans, objects, complex values).
+    """
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+        return y.astype(np.float32, copy=False)
+    if np.issubdtype(y.dtype, np.signedinteger):
+        return (y / float(2 ** (8 * y.dtype.itemsize - 1))).astype(np.float32)
+    if np.issubdtype(y.dtype, np.unsignedinteger):
+        half = 2 ** (8 * y.dtype.itemsize - 1)
+        return ((y.astype(np.float64) - half) / half).astype(np.float32)
+    raise TypeError(f"expected an array of audio samples (float or integer PCM), got dtype {y.dtype}")
 
 
 def load_audio(path, sr: int | None = None) -> tuple[np.ndarray, int]:
@@ -362,7 +385,7 @@ class Decoder:
         if self.n_samples < self.min_samples:
             raise AudioError(path, f"too short: {self.n_samples / sr:.3f} s, "
                                    f"at least {self.min_samples / sr:.3f} s needed")
-        if self.peak < _SILENCE:
+        if self.peak < SILENCE:
             warnings.warn(SilentAudioWarning(
                 f"{path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
 

@@ -22,7 +22,7 @@ _CHUNK = 1 << 20  # 1 MiB reads: large enough to be fast, small enough to stream
 
 
 def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The audio files named by command-line paths, sorted and without duplicates.
+    """The audio files named by command-line paths, in the order given, without duplicates.
 
     - A folder is walked recursively; only files with an extension in
       :data:`AUDIO_EXTENSIONS` are taken, and hidden files and folders (name starting
@@ -44,30 +44,35 @@ def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     Returns
     -------
     list of Path
-        Sorted by path components; a file reached twice (e.g. through a folder and by
-        name, or as ``./a.wav`` and ``a.wav``) appears once, spelled as first met.
+        In the order of ``paths``, each folder's files sorted by path components; a file
+        reached twice (e.g. through a folder and by name, or as ``./a.wav`` and ``a.wav``)
+        appears once, where and as first met.
     """
     found: dict[Path, Path] = {}  # resolved -> spelling as met
 
     def add(p: Path) -> None:
         found.setdefault(_resolved(p), p)
 
-    def unreadable(err: OSError) -> None:
-        if err.filename is not None:
-            add(Path(err.filename))
-
     for raw in paths:
         root = Path(raw)
         if not os.path.isdir(root):  # False, not an error, for loops and unreadable parents
             add(root)
             continue
+        inside: list[Path] = []
+
+        def unreadable(err: OSError) -> None:
+            if err.filename is not None:
+                inside.append(Path(err.filename))
+
         for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             # Pruning in place stops os.walk from descending into hidden folders.
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                    add(Path(dirpath, name))
-    return sorted(found.values())
+                    inside.append(Path(dirpath, name))
+        for p in sorted(inside):  # a folder's files sorted; the arguments stay in the order given
+            add(p)
+    return list(found.values())
 
 
 def _resolved(p: Path) -> Path:

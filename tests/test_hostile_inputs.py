@@ -404,3 +404,104 @@ def test_the_server_answers_hostile_bundles_with_422_and_lists_the_rest(bundle_d
     listing = json.dumps(json.loads(body))
     assert "good" in listing and "not a finite number" in listing
     assert str(tmp_path) not in listing  # no absolute server paths
+
+
+# --- 10. wrong answers a user would meet ----------------------------------------------------------------
+
+
+def test_evaluate_scores_the_default_model_on_an_audio_folder(tmp_path, capsys):
+    # Was: all the work, then "its features do not match the model's inputs (different order)":
+    # the msd_musicnn table has 250 columns, the head reads 50 of them by name.
+    from synthetic_songs import write_song
+
+    for genre in ("classical", "metal"):
+        write_song(tmp_path / "music" / genre / f"{genre}.00000.wav", genre, seconds=4.0)
+    code, err = _run(capsys, "evaluate", "--model", "gtzan-musicnn", "--data", tmp_path / "music",
+                     "--out", tmp_path / "figures.json")
+    assert code == 0, err
+    import json
+
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["n_tracks"] == 2 and 0.0 <= figures["track"]["accuracy"] <= 1.0
+
+
+def test_evaluate_checks_the_features_before_the_work(bundle_dir, tmp_path, capsys):
+    # A gtzan57 model against a table of other columns: refused before any audio is read.
+    import pandas as pd
+
+    table = tmp_path / "other.csv"
+    pd.DataFrame({"filename": ["blues.00000.wav"], "label": ["blues"], "x": [1.0]}).to_csv(table, index=False)
+    code, err = _run(capsys, "evaluate", "--model", bundle_dir, "--data", table)
+    assert code == 1 and "do not match the model's inputs" in err and "missing" in err, err
+
+
+@pytest.mark.parametrize("dtype, scale, offset", [("int16", 2**15, 0), ("int32", 2**31, 0), ("uint8", 2**7, 2**7)])
+def test_classify_scales_integer_pcm_to_plus_minus_one(bundle_dir, dtype, scale, offset):
+    # Was: cast without scaling, so scipy.io.wavfile's int16 gave a different, wrong answer silently.
+    import genrekit
+    from synthetic_songs import synth
+
+    y = synth("metal", 4.0, 0)
+    pcm = np.clip(np.round(y * (scale - 1)) + offset, 0 if offset else -scale, 2 * scale - 1 if offset else scale - 1)
+    want = {r["label"]: r["score"] for r in genrekit.classify(y, model=bundle_dir, sr=22050, precision=None)}
+    got = {r["label"]: r["score"] for r in genrekit.classify(pcm.astype(dtype), model=bundle_dir, sr=22050,
+                                                             precision=None)}
+    assert got.keys() == want.keys()
+    assert max(abs(got[g] - want[g]) for g in want) < 0.02, (got, want)
+
+
+def test_pcm_conversion_follows_the_convention():
+    assert audio.pcm_to_float(np.array([-32768, 0, 16384], np.int16)).tolist() == [-1.0, 0.0, 0.5]
+    assert audio.pcm_to_float(np.array([0, 128, 255], np.uint8)).tolist() == [-1.0, 0.0, 127 / 128]
+    assert audio.pcm_to_float(np.array([0.25], np.float64)).dtype == np.float32
+    with pytest.raises(TypeError):
+        audio.pcm_to_float(np.array([True]))
+
+
+def test_files_named_on_the_command_line_come_back_in_the_order_given(tmp_path):
+    from genrekit.files import collect_audio_files
+    from synthetic_songs import write_song
+
+    c, a = write_song(tmp_path / "c.wav", seconds=0.5), write_song(tmp_path / "a.wav", seconds=0.5)
+    folder = tmp_path / "folder"
+    z, b = write_song(folder / "z.wav", seconds=0.5), write_song(folder / "b.wav", seconds=0.5)
+    assert collect_audio_files([c, folder, a, c]) == [c, b, z, a]
+
+
+def test_a_silent_file_carries_its_warning_in_its_notes(bundle_dir, tmp_path):
+    from genrekit.models.registry import load_model
+    from genrekit.prediction import Prediction
+
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(4 * 22050, np.float32), 22050)
+    clf = load_model(bundle_dir)
+    with pytest.warns(audio.SilentAudioWarning):
+        prediction = clf.classify_file(path)
+    assert any(n.startswith("silent:") for n in prediction.notes), prediction.notes
+    again = clf.annotate(Prediction.from_record(prediction.to_record()))  # as read back from a store
+    assert any(n.startswith("silent:") for n in again.notes), again.notes
+
+
+def test_a_very_short_input_reports_its_duration_to_the_millisecond():
+    from genrekit.output import prediction_notes
+
+    notes = prediction_notes({"probabilities": {"a": 0.9, "b": 0.1}, "duration": 0.045}, None)
+    notes += prediction_notes({"probabilities": {"a": 0.9, "b": 0.1}, "duration": 0.045, "model": "x"},
+                              type("M", (), {"window": 30.0, "card": {}})())
+    assert any("short input: 0.045 s" in n for n in notes) and not any("0.0 s" in n for n in notes), notes
+
+
+def test_train_into_a_finished_run_is_refused_unless_overwrite(tmp_path, capsys):
+    from synthetic_songs import song_folder
+
+    song_folder(tmp_path / "music", per_genre=4, seconds=3.0)
+    run = tmp_path / "run"
+    base = ["train", "--data", tmp_path / "music", "--out", run, "--cache", tmp_path / "cache"]
+    code, err = _run(capsys, *base, "--model", "logreg")
+    assert code == 0, err
+    code, err = _run(capsys, *base, "--model", "tree")
+    assert code == 1 and "already holds a finished training run" in err and "--overwrite" in err, err
+    assert sorted(p.name for p in run.iterdir() if (p / "bundle.json").exists()) == ["logreg"]
+    code, err = _run(capsys, *base, "--model", "tree", "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in run.iterdir() if (p / "bundle.json").exists()) == ["tree"]

@@ -26,6 +26,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --search: candidates per model (default 20)")
     output_option(p, "--out", "-o", kind="folder", metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in --out (its results.json, checkpoints and model bundles are "
+                        "removed first; default: refuse, so two runs never mix in one folder)")
     cache_arguments(p)
     from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
 
@@ -52,6 +55,7 @@ def train_run(args) -> int:
         models = expand_models([args.model])
     except ValueError as exc:
         args.parser.error(str(exc))
+    _claim_run_folder(args.out, args.overwrite)
     table = load_data(args)
     config = ExperimentConfig(
         models=models, split=args.split, test_size=or_default(args.test_size, 0.25), valid_size=or_default(args.valid_size, 0.0),
@@ -97,3 +101,27 @@ def _manifest(resolved) -> Path:
     path = resolved.folder / META / resolved.dataset.name / "manifest.csv"
     write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
     return path
+
+
+def _claim_run_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a folder holding a finished run unless ``overwrite``; then remove that run's files.
+
+    A finished run (``results.json``) whose bundles stayed beside a new run's would list models
+    of two different splits. An interrupted run (checkpoints, no ``results.json``) is resumed by
+    the same command, as before.
+    """
+    import shutil
+
+    from ..models.registry import find_bundles
+
+    if not (out / "results.json").is_file():
+        return
+    bundles = [b for b in find_bundles(out, max_depth=1) if b != out]
+    if not overwrite:
+        raise CommandError(f"--out {out}: already holds a finished training run ({len(bundles)} model bundle(s)); "
+                           f"give a new folder, or add --overwrite to replace it")
+    for bundle in bundles:
+        shutil.rmtree(bundle)
+    shutil.rmtree(out / ".done", ignore_errors=True)
+    (out / "results.json").unlink()
+    print(f"train: --overwrite: removed the earlier run in {out} ({len(bundles)} bundle(s))", file=sys.stderr)
