@@ -46,6 +46,30 @@ def dumps(obj: Any) -> str:
     return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def sql_name(name: str) -> str | bytes:
+    """A file name as an SQLite value: text when it is UTF-8, else its raw bytes (a BLOB).
+
+    A name that is not UTF-8 (``café`` in Latin-1) reaches Python as ``caf\\udce9``, which
+    ``sqlite3`` cannot encode; its bytes are stored instead, and :func:`name_from_sql`
+    gives back the same ``str``, so lookups by path keep working.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+
+
+def name_from_sql(value: str | bytes | None) -> str | None:
+    """The inverse of :func:`sql_name`."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+#: How genrekit encodes text it writes: a file name that is not UTF-8 holds lone surrogates
+#: (``caf\\udce9``), written as the six characters ``\\udce9``, which JSON reads back exactly.
+TEXT_ERRORS = "backslashreplace"
+
+
 def fsync_dir(directory: str | os.PathLike) -> None:
     """Make renames inside ``directory`` durable (POSIX); a no-op where folders cannot be opened."""
     try:
@@ -205,4 +229,4 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as strict UTF-8 JSON to ``path`` atomically."""
-    write_bytes_atomic(path, dumps(obj).encode("utf-8"))
+    write_bytes_atomic(path, dumps(obj).encode("utf-8", TEXT_ERRORS))

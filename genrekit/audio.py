@@ -263,7 +263,7 @@ class Decoder:
         path = self.path
         try:
             with self._chatter:
-                f = sf.SoundFile(path)
+                f = sf.SoundFile(os.fsencode(path))  # bytes: a Latin-1 name is not UTF-8
         except sf.LibsndfileError as err:
             self._open_av(_sf_reason(err))
             return
@@ -671,7 +671,7 @@ def info(path) -> AudioInfo:
     path = _check_file(path)
     try:
         with _Chatter() as chatter:  # libmpg123's header warnings are not for the terminal
-            i = sf.info(path)
+            i = sf.info(os.fsencode(path))
         chatter.close()
     except sf.LibsndfileError as err:
         reason = _sf_reason(err)
@@ -800,9 +800,15 @@ def _open_av(av, path: str, sf_reason: str):
     """
     url = "file:" + os.path.abspath(path)
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8 (Latin-1 café): PyAV reads it through Python
+        url = open(path, "rb")
+    try:
         # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
         container = av.open(url, metadata_errors="replace", container_options=dict(_AV_OPTIONS))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
+        if not isinstance(url, str):
+            url.close()
         if getattr(err, "errno", None) == errno.EINVAL:  # what FFmpeg answers a demuxer off the list
             raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: not an audio container "
                                    f"genrekit opens; it opens {', '.join(AV_FORMATS)})") from None

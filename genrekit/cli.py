@@ -14,6 +14,7 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -129,6 +130,9 @@ def _needs_arguments(parser: argparse.ArgumentParser) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run ``genrekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not end the run
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     bare = _bare(parser, argv)
     if bare is not None and not bare.get_default("runs_bare") and (_subcommands(bare) or _needs_arguments(bare)):

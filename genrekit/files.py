@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from ._io import sql_name
+
 #: Extensions picked up when walking folders (compared lower-case).
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}
@@ -185,12 +187,12 @@ class SqliteFileHashes(FileHashes):
 
     def recall(self, file: str, size: int, mtime_ns: int) -> str | None:
         rows = self._sql("SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-                         (file, size, mtime_ns))
+                         (sql_name(file), size, mtime_ns))
         return rows[0][0] if rows and isinstance(rows[0][0], str) else None
 
     def remember(self, fid: FileId) -> None:
         self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
-                  (fid.file, fid.size, fid.mtime_ns, fid.content_hash))
+                  (sql_name(fid.file), fid.size, fid.mtime_ns, fid.content_hash))
 
 
 def gtzan_label(path: str | os.PathLike) -> str:

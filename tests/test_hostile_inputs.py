@@ -500,8 +500,58 @@ def test_train_into_a_finished_run_is_refused_unless_overwrite(tmp_path, capsys)
     code, err = _run(capsys, *base, "--model", "logreg")
     assert code == 0, err
     code, err = _run(capsys, *base, "--model", "tree")
-    assert code == 1 and "already holds a finished training run" in err and "--overwrite" in err, err
+    assert code == 1 and "already holds a finished training run of other models" in err and "--overwrite" in err, err
     assert sorted(p.name for p in run.iterdir() if (p / "bundle.json").exists()) == ["logreg"]
     code, err = _run(capsys, *base, "--model", "tree", "--overwrite")
     assert code == 0, err
     assert sorted(p.name for p in run.iterdir() if (p / "bundle.json").exists()) == ["tree"]
+
+
+# --- 5. file names that are not UTF-8 ---------------------------------------------------------------
+
+
+def _latin1_song(folder: Path) -> Path:
+    """``café.wav`` with its name in Latin-1 (the byte 0xE9), as Python sees it: ``caf\\udce9.wav``."""
+    import os
+
+    from synthetic_songs import write_song
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plain = write_song(folder / "x.wav", "classical", seconds=3.0)
+    name = os.fsencode(folder) + b"/caf\xe9.wav"
+    os.rename(os.fsencode(plain), name)
+    return Path(os.fsdecode(name))
+
+
+def test_a_latin1_file_name_decodes(tmp_path):
+    path = _latin1_song(tmp_path)
+    assert audio.load(path).size == 3 * 22050
+    assert audio.info(path).samplerate == 22050
+
+
+@pytest.mark.parametrize("out", ["r.jsonl", "r.sqlite", "r.csv", "r.json", None])
+def test_a_latin1_file_name_is_classified_and_stored(bundle_dir, tmp_path, out):
+    import json
+    import os
+
+    song = _latin1_song(tmp_path / "music")
+    args = ["classify", str(tmp_path / "music"), "--model", str(bundle_dir), "--format", "json"]
+    if out:
+        args += ["--out", str(tmp_path / out)]
+    for _ in range(2):  # the second run of a store finds the first one's result
+        run = subprocess.run([sys.executable, "-m", "genrekit", *args], env=cli_env(), capture_output=True,
+                             timeout=300)
+        err = run.stderr.decode("utf-8")  # every byte genrekit writes is UTF-8
+        assert run.returncode == 0 and "Traceback" not in err, err
+    if out != "r.sqlite":
+        text = (tmp_path / out).read_bytes().decode("utf-8") if out else run.stdout.decode("utf-8")
+        assert "caf\\udce9.wav" in text, text  # JSON's escape of the undecodable byte: it reads back exactly
+    if out in ("r.jsonl", "r.json", None):
+        record = json.loads(text.splitlines()[0] if out == "r.jsonl" else text)
+        record = record[0] if isinstance(record, list) else record
+        assert os.fsencode(record["path"]).endswith(b"caf\xe9.wav")
+    if out in ("r.jsonl", "r.sqlite"):
+        from genrekit.results_store import open_results
+
+        with open_results(tmp_path / out) as store:
+            assert [r["path"] for r in store.records()] == [str(song)]

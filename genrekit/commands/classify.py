@@ -118,7 +118,7 @@ def classify_run(args: argparse.Namespace) -> int:
 
 
 def _classify_job(args: argparse.Namespace, engine) -> int:
-    from .._io import write_bytes_atomic
+    from .._io import TEXT_ERRORS, write_bytes_atomic
     from ..batch import Failure
     from ..files import collect_audio_files
     from ..errors import ResultsError
@@ -184,7 +184,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
                       names={str(path): name for path, name in names.items()}, **view)
     if dest == "file":
         try:
-            write_bytes_atomic(args.out, text.encode("utf-8"))
+            write_bytes_atomic(args.out, text.encode("utf-8", TEXT_ERRORS))
         except OSError as exc:
             run.summary.print()
             raise CommandError(f"cannot write {args.out}: {exc}") from exc

@@ -27,8 +27,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     output_option(p, "--out", "-o", kind="folder", metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished run in --out (its results.json, checkpoints and model bundles are "
-                        "removed first; default: refuse, so two runs never mix in one folder)")
+                   help="replace a finished run of another experiment in --out (its results.json, checkpoints "
+                        "and model bundles are removed first; default: refuse, so two runs never mix in one "
+                        "folder; the same command again keeps its finished models)")
     cache_arguments(p)
     from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
 
@@ -55,8 +56,6 @@ def train_run(args) -> int:
         models = expand_models([args.model])
     except ValueError as exc:
         args.parser.error(str(exc))
-    _claim_run_folder(args.out, args.overwrite)
-    table = load_data(args)
     config = ExperimentConfig(
         models=models, split=args.split, test_size=or_default(args.test_size, 0.25), valid_size=or_default(args.valid_size, 0.0),
         seed=args.seed,
@@ -64,6 +63,8 @@ def train_run(args) -> int:
         split_dir=str(args.split_dir) if args.split_dir else None,
         folds=args.folds, search=args.search, n_iter=args.n_iter,
     )
+    _claim_run_folder(args.out, config, args.overwrite)
+    table = load_data(args)
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
     try:
@@ -103,23 +104,32 @@ def _manifest(resolved) -> Path:
     return path
 
 
-def _claim_run_folder(out: Path, overwrite: bool) -> None:
-    """Refuse a folder holding a finished run unless ``overwrite``; then remove that run's files.
+def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
+    """Refuse a folder holding another experiment's finished run unless ``overwrite``, which removes it.
 
     A finished run (``results.json``) whose bundles stayed beside a new run's would list models
-    of two different splits. An interrupted run (checkpoints, no ``results.json``) is resumed by
-    the same command, as before.
+    of two different splits. The same experiment (same models, split and settings) run again
+    goes on from its checkpoints, as before: finished models are kept.
     """
+    import json
     import shutil
+    from dataclasses import asdict
 
     from ..models.registry import find_bundles
 
-    if not (out / "results.json").is_file():
+    results = out / "results.json"
+    if not results.is_file():
+        return
+    try:
+        same = json.loads(results.read_text(encoding="utf-8")).get("config") == json.loads(json.dumps(asdict(config)))
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if same and not overwrite:
         return
     bundles = [b for b in find_bundles(out, max_depth=1) if b != out]
     if not overwrite:
-        raise CommandError(f"--out {out}: already holds a finished training run ({len(bundles)} model bundle(s)); "
-                           f"give a new folder, or add --overwrite to replace it")
+        raise CommandError(f"--out {out}: already holds a finished training run of other models or settings "
+                           f"({len(bundles)} model bundle(s)); give a new folder, or add --overwrite to replace it")
     for bundle in bundles:
         shutil.rmtree(bundle)
     shutil.rmtree(out / ".done", ignore_errors=True)
