@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .audio import AudioError
+from .output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
 CRASH_REASON = "the worker process died while processing this file (crash or out of memory)"
@@ -101,10 +102,11 @@ class Summary:
         )
 
     def __str__(self) -> str:
-        lines = [f"warning: {w}" for w in sorted(self.warnings)]
+        # printable: a newline or an escape code in a file name must not forge or hide a line.
+        lines = [f"warning: {printable(w)}" for w in sorted(self.warnings)]
         lines.append(self.line)
         # Sorted: pool runs finish in any order, the report should not.
-        lines += [f"  failed: {f}" for f in sorted(self.failed, key=lambda f: f.item)]
+        lines += [f"  failed: {printable(str(f))}" for f in sorted(self.failed, key=lambda f: f.item)]
         return "\n".join(lines)
 
     def print(self, stream: TextIO | None = None) -> None:

@@ -555,3 +555,27 @@ def test_a_latin1_file_name_is_classified_and_stored(bundle_dir, tmp_path, out):
 
         with open_results(tmp_path / out) as store:
             assert [r["path"] for r in store.records()] == [str(song)]
+
+
+# --- 8. one escaping function for every name printed --------------------------------------------------
+
+
+def test_names_with_newlines_or_escape_codes_cannot_forge_stderr_lines(bundle_dir, tmp_path, capsys):
+    music = tmp_path / "music"
+    music.mkdir()
+    (music / "bad\n  failed: forged.wav: fine.wav").write_bytes(b"not audio at all" * 10)
+    (music / "\x1b[2Jclear.wav").write_bytes(b"not audio either" * 10)
+    silent = music / "silent\nwarning: forged.wav"
+    sf.write(silent, np.zeros(3 * 22050, np.float32), 22050, format="WAV")
+    code, err = _run(capsys, "classify", music, "--model", bundle_dir, "--format", "json")
+    assert code == 1
+    assert "\x1b" not in err, err
+    lines = err.splitlines()
+    assert not any(line.startswith(("  failed: forged", "warning: forged")) for line in lines), err
+    assert sum(line.startswith("  failed: ") for line in lines) == 2, err
+    assert "bad\\n  failed: forged.wav" in err and "\\x1b[2Jclear.wav" in err
+
+
+def test_an_error_line_escapes_the_name_it_quotes(tmp_path, capsys):
+    code, err = _run(capsys, "classify", tmp_path / "no\nsuch\x1b[0m.wav", "--model", tmp_path / "missing\nmodel")
+    assert code == 1 and "\x1b" not in err and len(err.strip().splitlines()) == 1, err

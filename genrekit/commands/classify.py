@@ -25,7 +25,7 @@ from pathlib import Path
 from .common import (CommandError, output_option, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
                      fraction, model_path, no_audio_error, positive_int)
 
-from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, render
+from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, render
 
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
@@ -154,7 +154,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         except (ResultsError, OSError) as exc:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
-            print(f"warning: {w.message}", file=sys.stderr)
+            print(f"warning: {printable(str(w.message))}", file=sys.stderr)
         args.kept = f"every finished file's result is in {args.out}; rerun the same command to classify the rest"
     elif dest == "file":
         args.kept = f"nothing was written to {args.out} (it is written at the end)"

@@ -53,8 +53,11 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def error_line(prog: str, message: str) -> str:
-    """The one error format of the command line: ``genrekit VERB: error: message``."""
-    return f"{prog}: error: {message}"
+    """The one error format of the command line: ``genrekit VERB: error: message`` (one line,
+    control characters of the names it quotes escaped by :func:`genrekit.output.printable`)."""
+    from ..output import printable
+
+    return f"{prog}: error: {printable(message)}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -9,6 +9,7 @@ from pathlib import Path
 from .common import CommandError, add_model_argument, model_path, output_option
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, load_data
+from ..output import printable
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -115,7 +116,7 @@ def _song_table(args, bundle):
         labels.append(gtzan_label(path))
         names.append(path.relative_to(folder).as_posix())
     for line in failed:
-        print(f"skipped {line}", file=sys.stderr)
+        print(f"skipped {printable(line)}", file=sys.stderr)
     if not rows:
         raise CommandError(f"{folder}: no file could be classified")
     tracks = [n.rsplit(".", 1)[0] for n in names]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..explain import BANDS, SECONDS
 from .common import output_option, CommandError, add_model_argument, model_path, no_audio_error, positive_int, seconds
+from ..output import printable
 
 
 class _SongOrVerb(argparse._SubParsersAction):
@@ -122,7 +123,7 @@ def _filters(args) -> int:
     except ExplainError as exc:
         raise CommandError(str(exc)) from exc
     for reason in failed:
-        print(f"genrekit explain: skipped {reason}", file=sys.stderr)
+        print(f"genrekit explain: skipped {printable(str(reason))}", file=sys.stderr)
     if not excerpts:
         raise CommandError("none of the files could be decoded")
     try:
