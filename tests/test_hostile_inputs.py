@@ -579,3 +579,46 @@ def test_names_with_newlines_or_escape_codes_cannot_forge_stderr_lines(bundle_di
 def test_an_error_line_escapes_the_name_it_quotes(tmp_path, capsys):
     code, err = _run(capsys, "classify", tmp_path / "no\nsuch\x1b[0m.wav", "--model", tmp_path / "missing\nmodel")
     assert code == 1 and "\x1b" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- 7. the server: header deadline, Host allow-list ------------------------------------------------
+
+
+def test_an_idle_connection_that_never_sends_headers_is_closed(bundle_dir, tmp_path):
+    import socket
+    import time
+
+    from servers import Server
+
+    srv = Server(bundle_dir, tmp_path, "--header-timeout", "1")
+    try:
+        idle = socket.create_connection(("127.0.0.1", srv.port))
+        partial = socket.create_connection(("127.0.0.1", srv.port))
+        partial.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends its headers
+        idle.settimeout(15)
+        partial.settimeout(15)
+        started = time.monotonic()
+        assert idle.recv(1024) == b""  # closed by the server, not by our timeout
+        assert partial.recv(1024) == b""
+        assert time.monotonic() - started < 14
+        assert srv.get("/api/health")[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_the_host_header_is_checked_against_an_allow_list(bundle_dir, tmp_path):
+    from servers import Server
+
+    srv = Server(bundle_dir, tmp_path, "--allow-host", "music.box")
+    try:
+        def status(host):
+            return srv.request("GET", "/api/health", headers={"Host": host})[0]
+
+        assert status(f"127.0.0.1:{srv.port}") == 200
+        assert status(f"localhost:{srv.port}") == 200
+        assert status(f"[::1]:{srv.port}") == 200
+        assert status(f"music.box:{srv.port}") == 200
+        assert status(f"rebound.attacker.example:{srv.port}") == 400
+        assert status("127.0.0.1.attacker.example") == 400
+    finally:
+        srv.stop()
