@@ -622,3 +622,64 @@ def test_the_host_header_is_checked_against_an_allow_list(bundle_dir, tmp_path):
         assert status("127.0.0.1.attacker.example") == 400
     finally:
         srv.stop()
+
+
+# --- 9. archives ------------------------------------------------------------------------------------
+
+
+def _tar(path: Path, members: list[tuple[str, bytes | None]]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("members", [
+    [("a", b"x"), ("a", None)],
+    [("a", b"x"), ("a/b.wav", b"y")],
+    [("d/" + "n" * 300 + ".wav", b"x")],
+], ids=["file-then-folder", "file-then-member-inside", "over-long-name"])
+def test_archive_members_that_cannot_be_written_are_named_errors(tmp_path, members):
+    from genrekit.datasets.archive import unpack
+    from genrekit.errors import DatasetError
+
+    archive = _tar(tmp_path / "a.tar", members)
+    with pytest.raises(DatasetError, match="a.tar: member"):
+        unpack(archive, tmp_path / "out")
+
+
+def test_an_unknown_zip_method_is_a_named_error(tmp_path):
+    import zipfile
+
+    from genrekit.datasets.archive import unpack
+    from genrekit.errors import DatasetError
+
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("song.wav", b"x" * 100)
+    data = bytearray(path.read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # local header and central directory: method field
+        at = data.find(sig)
+        data[at + (8 if sig == b"PK\x03\x04" else 10) : at + (10 if sig == b"PK\x03\x04" else 12)] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="compression method"):
+        unpack(path, tmp_path / "out")
+
+
+def test_unpacking_stops_at_the_size_cap(tmp_path):
+    from genrekit.datasets.archive import unpack
+    from genrekit.errors import UnsafeArchiveError
+
+    archive = _tar(tmp_path / "a.tar", [("one.wav", b"\0" * 6000), ("two.wav", b"\0" * 6000)])
+    with pytest.raises(UnsafeArchiveError, match="more than 10000 bytes"):
+        unpack(archive, tmp_path / "out", max_bytes=10_000)
+    assert unpack(archive, tmp_path / "ok", max_bytes=12_000) == 2
