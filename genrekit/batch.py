@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .audio import AudioError
+from .errors import GenrekitError
 from .output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
@@ -115,9 +116,12 @@ class Summary:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """One-line reason for a failed item: an ``AudioError``'s problem, else ``Type: message``."""
+    """One-line reason for a failed item: an ``AudioError``'s problem, another genrekit error's
+    message, else ``Type: message`` (an internal error, named as such)."""
     if isinstance(exc, AudioError):
         return str(exc.problem)
+    if isinstance(exc, GenrekitError):  # a sentence naming what is wrong (a broken model...), no type name
+        return str(exc)
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 

@@ -19,6 +19,7 @@ import soundfile as sf
 
 from genrekit import audio
 from cli_helpers import cli_env
+from fuzz_corpus import nan_bundle
 
 # --- 1. memory for any header ---------------------------------------------------------
 
@@ -293,33 +294,6 @@ def _copy_bundle(src: Path, folder: Path, edit=None, raw=None) -> Path:
     return folder
 
 
-def _nan_bundle(src: Path, folder: Path) -> Path:
-    """``src`` with weights whose every output is NaN (0 / 0), checksum updated: a valid bundle that lies."""
-    import hashlib
-    import json
-
-    import onnx
-    from onnx import TensorProto, helper
-
-    meta = json.loads((src / "bundle.json").read_text())
-    n, k = len(meta["input"]["features"]), len(meta["labels"])
-    zeros = helper.make_tensor("W", TensorProto.FLOAT, [n, k], [0.0] * (n * k))
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["features", "W"], ["Z"]), helper.make_node("Div", ["Z", "Z"], ["probabilities"])],
-        "nan", [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, k])], [zeros])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    weights = model.SerializeToString()
-
-    def edit(m):
-        m["weights"]["sha256"] = hashlib.sha256(weights).hexdigest()
-
-    _copy_bundle(src, folder, edit)
-    (folder / "model.onnx").write_bytes(weights)
-    return folder
-
-
 HOSTILE_META = {
     "float-1e400": (lambda t: t.replace('"top_db": 80.0', '"top_db": 1e400'), "not a finite number"),
     "int-5000-digits": (lambda t: t.replace('"n_mfcc": 20', '"n_mfcc": ' + "9" * 5000), "integer of 5000 digits"),
@@ -346,7 +320,7 @@ def test_a_model_that_outputs_nan_is_an_error_not_a_label(bundle_dir, tmp_path):
     from genrekit.models.registry import load_model
     from synthetic_songs import write_song
 
-    folder = _nan_bundle(bundle_dir, tmp_path / "nan")
+    folder = nan_bundle(bundle_dir, tmp_path / "nan")
     song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
     with pytest.raises(BundleError, match="not finite probabilities"):
         load_model(folder).classify_file(song)
@@ -391,7 +365,7 @@ def test_the_server_answers_hostile_bundles_with_422_and_lists_the_rest(bundle_d
     runs = tmp_path / "runs"
     _copy_bundle(bundle_dir, runs / "good")
     _copy_bundle(bundle_dir, runs / "overflow", raw=HOSTILE_META["float-1e400"][0])
-    nan = _nan_bundle(bundle_dir, tmp_path / "nan")
+    nan = nan_bundle(bundle_dir, tmp_path / "nan")
     song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
     srv = Server(nan, tmp_path, "--runs", str(runs))
     try:
