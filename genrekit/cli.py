@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._version import __version__
-from .commands.common import (Parser, check_outputs, add_cache_arguments, add_engine_arguments, add_jobs_argument,
+from .commands.common import (Parser, add_cache_arguments, check_outputs, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
 from .commands.classify import classify_arguments, classify_run

@@ -153,6 +153,18 @@ def test_out_checks_refuse_a_character_device_without_writing(tmp_path):
         check_out(os.devnull)
 
 
+def test_atomic_writes_never_replace_a_fifo(tmp_path):
+    import os
+    import stat
+
+    from genrekit._io import write_bytes_atomic
+
+    fifo = _special(tmp_path, "link-to-fifo")
+    with pytest.raises(OSError, match="not a regular file: not replaced"):
+        write_bytes_atomic(fifo, b"data")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and fifo.is_symlink()
+
+
 @pytest.mark.parametrize("verb", ["classify", "features", "evaluate", "cluster", "report"])
 def test_a_folder_where_a_file_is_expected_is_refused_before_any_work(bundle_dir, tmp_path, capsys, verb):
     from synthetic_songs import write_song

@@ -22,8 +22,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import (CommandError, output_option, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
-                     fraction, model_path, no_audio_error, positive_int)
+from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
+                     fraction, model_path, no_audio_error, output_option, positive_int)
 
 from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, render
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import output_option, CommandError, positive_int
+from .common import CommandError, output_option, positive_int
 
 from .table_data import data_argument, cache_arguments, load_data
 

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..explain import BANDS, SECONDS
-from .common import output_option, CommandError, add_model_argument, model_path, no_audio_error, positive_int, seconds
+from .common import (CommandError, add_model_argument, model_path, no_audio_error, output_option, positive_int,
+                     seconds)
 from ..output import printable
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import output_option, CommandError
+from .common import CommandError, output_option
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:

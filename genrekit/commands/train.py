@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import output_option, TORCH_HINT, CommandError, positive_int
+from .common import TORCH_HINT, CommandError, output_option, positive_int
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
 
