@@ -56,6 +56,7 @@ def train_run(args) -> int:
         models = expand_models([args.model])
     except ValueError as exc:
         args.parser.error(str(exc))
+    table = load_data(args)  # before the config: a dataset named by --data sets args.split_dir/artists
     config = ExperimentConfig(
         models=models, split=args.split, test_size=or_default(args.test_size, 0.25), valid_size=or_default(args.valid_size, 0.0),
         seed=args.seed,
@@ -64,7 +65,6 @@ def train_run(args) -> int:
         folds=args.folds, search=args.search, n_iter=args.n_iter,
     )
     _claim_run_folder(args.out, config, args.overwrite)
-    table = load_data(args)
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
     try:
@@ -106,6 +106,9 @@ def _manifest(resolved) -> Path:
 
 def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
     """Refuse a folder holding another experiment's finished run unless ``overwrite``, which removes it.
+
+    Checked once the data is loaded (a dataset named by ``--data`` completes the settings) and
+    before any model is fitted.
 
     A finished run (``results.json``) whose bundles stayed beside a new run's would list models
     of two different splits. The same experiment (same models, split and settings) run again
