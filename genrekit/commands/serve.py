@@ -54,7 +54,7 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                              "(default 10)")
     p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
                    help="a Host name the server answers to besides 127.0.0.1, localhost, [::1] and --host "
-                        "(repeatable; others get 400, against DNS rebinding; '*' answers any)")
+                        "(repeatable; others get 400, against DNS rebinding; '*' answers any; default: none)")
     limits.add_argument("--body-timeout", metavar="SECONDS", type=seconds, default=30.0,
                         help="an upload that stalls this long, or trickles in slower than 8 KB/s after "
                              "it, gets 408 (default 30)")
