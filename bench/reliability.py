@@ -1,7 +1,7 @@
 """Reliability figures: memory against song length, processes left after kill -9, health under
 load, the upload cap, and corrupted files. Loopback only, bounded loops, synthetic audio.
 
-    python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz]
+    python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz,rates,idle]
 
 1. **Peak RSS** (``VmHWM`` of a fresh process) of ``classify`` with the default model and
    of ``features`` for every set (logmel, mfcc, gtzan57), for 1-, 10- and 60-minute FLACs.
@@ -14,8 +14,15 @@ load, the upload cap, and corrupted files. Loopback only, bounded loops, synthet
    same server with analyses in threads (``create_app(processes=False)``), as before.
 4. **Upload cap**: ``--max-uploads 8`` and 13 idle uploads: how many got 503 (with
    Retry-After), the temp files held, and those left 1 s after the clients went away.
-5. **Fuzz**: the 310 corrupted files of ``tests/fuzz_corpus.py`` through ``classify`` and
-   ``POST /api/classify``: results, named errors, tracebacks, 500s.
+5. **Fuzz**: the 310 corrupted files of ``tests/fuzz_corpus.py`` and the second round's 22
+   hostile ones (``make_hostile``) through ``classify`` and ``POST /api/classify``: results,
+   named errors, tracebacks, internal errors (a reason that is an exception's name), 500s.
+6. **Absurd rates**: peak RSS of ``classify`` (default model, fresh process) of 4-KB WAVs whose
+   headers claim 1, 8 and 37 Hz (33, 4 and 1 minutes of audio), against a normal 30-s clip
+   at 44.1 kHz in the same run. Bar: no more than the normal clip.
+7. **Idle connections**: ``/api/health`` answer time (p50/max of 20) while 2,000 connections
+   to 127.0.0.1 are open and send nothing, against the same server with none open; and how
+   many of the 2,000 the server has closed after its header deadline (``--header-timeout 5``).
 """
 
 from __future__ import annotations
@@ -96,13 +103,13 @@ def free_port() -> int:
 
 
 def descendants(pid: int) -> set[int]:
-    from test_hardening import children
+    from processes import children
 
     return children(pid)
 
 
 def alive(pid: int) -> bool:
-    from test_hardening import alive as is_alive
+    from processes import alive as is_alive
 
     return is_alive(pid)
 
@@ -132,7 +139,7 @@ def serve(tmp: Path, *args: str, code: str | None = None) -> tuple[subprocess.Po
 def upload(port: int, name: str, data: bytes, timeout: float = 600) -> int:
     import http.client
 
-    from test_web_api import multipart
+    from servers import multipart
 
     boundary, body = multipart(name, data)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -285,20 +292,30 @@ def bench_cap(tmp: Path, cap: int = 8, clients: int = 13) -> None:
 def bench_fuzz(tmp: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from fuzz_corpus import make_corpus
+    import re
+
+    from fuzz_corpus import make_corpus, make_hostile
 
     paths = make_corpus(tmp / "fuzz")
+    paths += make_hostile(paths[0].parent)
     run = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(paths[0].parent), "--format", "json",
                           "--jobs", "2"], env=ENV, capture_output=True, text=True, timeout=1800)
     results = json.loads(run.stdout)
     errors = sum(r["error"] is not None for r in results)
-    print(f"5. fuzz: {len(paths)} corrupted files")
+    internal = re.compile(r"^[A-Za-z_.]*(Error|Exception|Warning)\b")
+    n_internal = sum(bool(r["error"] and internal.match(r["error"])) for r in results)
+    print(f"5. fuzz: {len(paths)} corrupted and hostile files")
     print(f"   classify: {len(results) - errors} classified, {errors} named errors, "
-          f"{run.stderr.count('Traceback')} tracebacks, exit {run.returncode}")
+          f"{run.stderr.count('Traceback')} tracebacks, {n_internal} internal errors, exit {run.returncode}")
     srv, port = serve(tmp)
     try:
+        def send(item):
+            i, p = item
+            name = p.name if p.name.isprintable() and p.name.isascii() else f"renamed-{i}{p.suffix}"
+            return upload(port, name, p.read_bytes())
+
         with ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(lambda p: upload(port, p.name, p.read_bytes()), paths))
+            statuses = list(pool.map(send, enumerate(paths)))
     finally:
         srv.terminate()
         srv.wait(timeout=30)
@@ -306,10 +323,102 @@ def bench_fuzz(tmp: Path) -> None:
     print(f"   POST /api/classify: statuses {counts}, 500s: {counts.get(500, 0)}")
 
 
+# --- 6. absurd rates ----------------------------------------------------------------------------
+_RATE_PEAK = """
+import json, sys
+from genrekit.audio import AudioError
+from genrekit.predict import load_model
+outcome = "classified"
+try:
+    load_model().classify_file(sys.argv[1])
+except AudioError as exc:
+    outcome = "refused: " + exc.problem
+peak = next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))
+print(json.dumps([peak, outcome]))
+"""
+
+
+def bench_rates(tmp: Path) -> None:
+    from fuzz_corpus import _wav_header
+
+    rng = np.random.default_rng(0)
+    normal = tmp / "normal-30s.wav"
+    sf.write(normal, 0.1 * rng.standard_normal((30 * 44100, 2)).astype(np.float32), 44100, subtype="PCM_16")
+    pcm = (0.1 * rng.standard_normal(2000) * 32767).astype("<i2").tobytes()
+    files = [("normal 30 s, 44.1 kHz", normal)]
+    for rate in (1, 8, 37):
+        path = tmp / f"rate-{rate}.wav"
+        path.write_bytes(_wav_header(1, 16, rate=rate, data=pcm))
+        files.append((f"{rate}-Hz header, {len(pcm) // 2 / rate / 60:.1f} min", path))
+    print("6. peak RSS (MB) of classify, fresh process: absurd rates against a normal 30-s clip")
+    base = None
+    for what, path in files:
+        run = subprocess.run([sys.executable, "-c", _RATE_PEAK, str(path)], env=ENV, capture_output=True,
+                             text=True, timeout=1800)
+        peak, outcome = json.loads(run.stdout.splitlines()[-1]) if run.returncode == 0 else (float("nan"), run.stderr[-200:])
+        base = base or peak
+        print(f"   {what:<28} {peak:7.1f} MB  ratio {peak / base:5.2f}  ({outcome[:70]})")
+
+
+# --- 7. idle connections -----------------------------------------------------------------------
+def _health_ms(port: int, n: int = 20) -> list[float]:
+    import http.client
+
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/api/health")
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        times.append(1000 * (time.perf_counter() - t0))
+        time.sleep(0.05)
+    return times
+
+
+def bench_idle(tmp: Path, idle: int = 2000) -> None:
+    import resource
+
+    from synthetic_songs import build_bundle
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * idle)), hard))
+    bundle = build_bundle(tmp / "bundle")
+    srv, port = serve(tmp, "--model", str(bundle), "--header-timeout", "5", "--workers", "1")
+    socks = []
+    try:
+        quiet = _health_ms(port)
+        for _ in range(idle):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        time.sleep(0.5)
+        loaded = _health_ms(port)
+        time.sleep(6)  # past the header deadline
+        closed = 0
+        for s in socks:
+            s.setblocking(False)
+            try:
+                closed += s.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+    finally:
+        for s in socks:
+            s.close()
+        srv.terminate()
+        srv.wait(timeout=30)
+    q50, l50 = statistics.median(quiet), statistics.median(loaded)
+    print(f"7. /api/health (ms, 20 requests) with {idle} idle connections open: p50 {l50:.1f}, max {max(loaded):.1f}; "
+          f"with none: p50 {q50:.1f}, max {max(quiet):.1f}; ratio of medians {l50 / q50:.2f}")
+    print(f"   idle connections closed by the server 6 s later (--header-timeout 5): {closed} of {idle}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", default="1,10,60", help="song lengths for the memory figures")
-    parser.add_argument("--skip", default="", help="comma list of memory,kill,health,cap,fuzz")
+    parser.add_argument("--skip", default="", help="comma list of memory,kill,health,cap,fuzz,rates,idle")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     with tempfile.TemporaryDirectory(prefix="genrekit-reliability-") as tmp:
@@ -324,6 +433,10 @@ def main() -> None:
             bench_cap(tmp)
         if "fuzz" not in skip:
             bench_fuzz(tmp)
+        if "rates" not in skip:
+            bench_rates(tmp)
+        if "idle" not in skip:
+            bench_idle(tmp)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ new one, never a part.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,30 @@ def dumps(obj: Any) -> str:
     return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def sql_name(name: str) -> str | bytes:
+    """A file name as an SQLite value: text when it is UTF-8, else its raw bytes (a BLOB).
+
+    A name that is not UTF-8 (``café`` in Latin-1) reaches Python as ``caf\\udce9``, which
+    ``sqlite3`` cannot encode; its bytes are stored instead, and :func:`name_from_sql`
+    gives back the same ``str``, so lookups by path keep working.
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+
+
+def name_from_sql(value: str | bytes | None) -> str | None:
+    """The inverse of :func:`sql_name`."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+#: How genrekit encodes text it writes: a file name that is not UTF-8 holds lone surrogates
+#: (``caf\\udce9``), written as the six characters ``\\udce9``, which JSON reads back exactly.
+TEXT_ERRORS = "backslashreplace"
+
+
 def fsync_dir(directory: str | os.PathLike) -> None:
     """Make renames inside ``directory`` durable (POSIX); a no-op where folders cannot be opened."""
     try:
@@ -68,6 +94,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     not ``mkstemp``'s private 0600.
     """
     path = Path(path)
+    try:
+        existing = os.stat(path).st_mode
+    except OSError:
+        existing = 0
+    for test, what in _SPECIAL:
+        if test(existing):  # os.replace would put a regular file in its place
+            raise OSError(errno.EPERM, f"is a {what}, not a regular file: not replaced", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -107,16 +140,79 @@ def current_umask() -> int:
     return mask
 
 
+#: What ``stat`` calls the files genrekit never writes over.
+_SPECIAL = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+            (stat.S_ISSOCK, "socket"))
+
+
+def check_out(path: str | os.PathLike, *, kind: str = "file", option: str = "--out") -> None:
+    """Refuse an output path genrekit must not write, before any work starts.
+
+    The one check of every verb's output options (``cli.main`` runs it on each option
+    declared with :func:`genrekit.commands.common.output_option`). Refused, with what
+    to do instead:
+
+    - a character or block device, a FIFO or a socket, or a symbolic link to one: an
+      atomic write would replace it with a regular file (as root, ``--out /dev/null``
+      would destroy ``/dev/null``);
+    - a folder where a file is expected (``kind="file"``), a file where a folder is
+      (``kind="folder"``); ``kind="any"`` takes either (the verb decides later);
+    - a missing parent folder (it is not created: a typo would scatter folders);
+    - a place genrekit cannot write (probed by making and removing a temporary file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output path as given.
+    kind : {"file", "folder", "any"}
+        What the option names.
+    option : str
+        The option's name, for the message.
+
+    Raises
+    ------
+    CommandError
+        Naming the option, the path and the problem.
+    """
+    from .errors import CommandError
+
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows links: a link to a FIFO is a FIFO
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise CommandError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+    if st is not None:
+        for test, what in _SPECIAL:
+            if test(st.st_mode):
+                via = " (through a symbolic link)" if path.is_symlink() else ""
+                raise CommandError(f"{option} {path}: is a {what}{via}, not a regular file; genrekit writes "
+                                   f"a new file in its place, so give the path of a regular file")
+        if stat.S_ISDIR(st.st_mode) and kind == "file":
+            raise CommandError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'results'}"
+                               f"{path.suffix or '.csv'})")
+        if not stat.S_ISDIR(st.st_mode) and kind == "folder":
+            raise CommandError(f"{option} {path}: is a file, not a folder; give a folder (it is created "
+                               f"if missing)")
+    parent = path.parent
+    if st is None and not parent.is_dir():
+        raise CommandError(f"{option} {path}: the folder {parent} does not exist; create it first "
+                           f"(mkdir -p {parent}) or give another path")
+    try:
+        check_writable(path, folder=st is not None and stat.S_ISDIR(st.st_mode))
+    except OSError as exc:  # before any work: a read-only --out must not lose a whole run
+        raise CommandError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+
+
 def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
     """Raise ``OSError`` unless genrekit can write ``path`` (a file; ``folder=True``: files inside it).
 
     Atomic writes create a temporary file next to the target, so the test is to make
-    (and remove) one there: run before any work starts, so that a read-only ``--out``
-    is refused at once instead of after hours of work.
+    (and remove) one there. Nothing is created: a missing folder raises ``FileNotFoundError``.
     """
     path = Path(path)
     where = path if folder else path.parent
-    where.mkdir(parents=True, exist_ok=True)
     fd, probe = tempfile.mkstemp(dir=where, prefix=".genrekit-probe-", suffix=".tmp")
     os.close(fd)
     os.unlink(probe)
@@ -133,4 +229,4 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as strict UTF-8 JSON to ``path`` atomically."""
-    write_bytes_atomic(path, dumps(obj).encode("utf-8"))
+    write_bytes_atomic(path, dumps(obj).encode("utf-8", TEXT_ERRORS))

@@ -61,12 +61,18 @@ from .errors import AudioError, TooLongError
 
 DEFAULT_SR = 22050
 
-_BLOCK = 1 << 16  # input frames decoded at a time (~1.5 s at 44.1 kHz)
-_SILENCE = 1e-6  # peak below this counts as silent
+#: Largest block, in samples: frames read at a time, and output samples resampled at a time
+#: (a 1-Hz header turns 3 input frames into 66,150 output samples, so input is cut by output).
+_BLOCK = 1 << 16
+SILENCE = 1e-6  # peak below this counts as silent
 #: Largest absolute sample value accepted: float files hold audio within ±1, a little over
 #: after clipping-free mastering; 1e30 is not a signal (and overflows the float32 power spectrum).
 MAX_SAMPLE = 1000.0
 _MAX_RATE = 1_000_000  # Hz; a header claiming more is corrupt
+#: Hz; a header claiming less holds no music (telephone speech is 8 kHz, the oldest AU files
+#: 5.5 kHz). Below it the resampler's bursts grow with the ratio: soxr turns about 800 input
+#: samples into one output burst, 17.6 M samples (70 MB) at 1 Hz, whatever the input block.
+MIN_RATE = 1000
 _MAX_CHANNELS = 256
 _TRUNCATED = 0.99  # decoded / declared length below this: truncated (libmpg123's own 1% rule)
 _HOLDBACK = 4096  # output samples held until the end is known (the resampler's tail)
@@ -149,6 +155,29 @@ def load(path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: floa
         for block in decoder:
             out.add(block)
     return out.array()
+
+
+def pcm_to_float(y) -> np.ndarray:
+    """A signal as float32 in the PCM convention: integers scaled to [-1, 1), floats kept.
+
+    ``int16`` (what ``scipy.io.wavfile.read`` returns) is divided by 2**15, ``int32`` by
+    2**31, ``uint8`` (8-bit WAV, offset binary) has 128 subtracted, then is divided by 128;
+    a plain cast would hand the model values in the thousands and a wrong answer.
+
+    Raises
+    ------
+    TypeError
+        For arrays that are not numbers (booleans, objects, complex values).
+    """
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+        return y.astype(np.float32, copy=False)
+    if np.issubdtype(y.dtype, np.signedinteger):
+        return (y / float(2 ** (8 * y.dtype.itemsize - 1))).astype(np.float32)
+    if np.issubdtype(y.dtype, np.unsignedinteger):
+        half = 2 ** (8 * y.dtype.itemsize - 1)
+        return ((y.astype(np.float64) - half) / half).astype(np.float32)
+    raise TypeError(f"expected an array of audio samples (float or integer PCM), got dtype {y.dtype}")
 
 
 def load_audio(path, sr: int | None = None) -> tuple[np.ndarray, int]:
@@ -234,7 +263,7 @@ class Decoder:
         path = self.path
         try:
             with self._chatter:
-                f = sf.SoundFile(path)
+                f = sf.SoundFile(os.fsencode(path))  # bytes: a Latin-1 name is not UTF-8
         except sf.LibsndfileError as err:
             self._open_av(_sf_reason(err))
             return
@@ -242,11 +271,8 @@ class Decoder:
             raise AudioError(path, f"not a usable audio file ({err})") from None
         self._source = f
         self.native_sr, self.channels, self.declared = f.samplerate, f.channels, max(f.frames, 0)
-        if not 0 < self.native_sr <= _MAX_RATE or not 0 < self.channels <= _MAX_CHANNELS:
-            raise AudioError(path, f"not a usable audio file (header says {self.native_sr} Hz, "
-                                   f"{self.channels} channels)")
         self._format = f.format
-        self._check_declared()
+        self._check_header()
 
     def _open_av(self, sf_reason: str) -> None:
         av = _import_av(self.path, sf_reason)
@@ -255,11 +281,18 @@ class Decoder:
         self._av, self._source = av, container
         stream = container.streams.audio[0]
         self.native_sr, self.channels = int(stream.rate), int(stream.channels or 1)
-        self.declared = max(0, math.ceil(_av_seconds(av, container, stream) * stream.rate))
         self._format = "AV"
-        self._check_declared()
+        self.declared = max(0, math.ceil(_av_seconds(av, container, stream) * stream.rate))
+        self._check_header()
 
-    def _check_declared(self) -> None:
+    def _check_header(self) -> None:
+        """Refuse absurd rates and channel counts, and (with ``max_duration``) an over-long declared length."""
+        if not 0 < self.channels <= _MAX_CHANNELS or not 0 < self.native_sr <= _MAX_RATE:
+            raise AudioError(self.path, f"not a usable audio file (header says {self.native_sr} Hz, "
+                                        f"{self.channels} channels)")
+        if self.native_sr < MIN_RATE:
+            raise AudioError(self.path, f"not a usable audio file (header says {self.native_sr} Hz; "
+                                        f"music needs at least {MIN_RATE} Hz)")
         if self.max_duration is not None and self.declared / self.native_sr > self.max_duration:
             raise TooLongError(self.path, self.declared / self.native_sr, self.max_duration, declared=True)
 
@@ -289,7 +322,9 @@ class Decoder:
 
     def _read_sf(self):
         f = self._source
-        buf = np.empty((_BLOCK, f.channels), dtype=np.float32)
+        # Counted in output samples: at a low native rate a few frames make a long block.
+        frames = max(1, min(_BLOCK, _BLOCK * self.native_sr // self.sr))
+        buf = np.empty((frames, f.channels), dtype=np.float32)
         while True:
             with self._chatter:
                 block = _read_block(f, buf, self.path)
@@ -350,7 +385,7 @@ class Decoder:
         if self.n_samples < self.min_samples:
             raise AudioError(path, f"too short: {self.n_samples / sr:.3f} s, "
                                    f"at least {self.min_samples / sr:.3f} s needed")
-        if self.peak < _SILENCE:
+        if self.peak < SILENCE:
             warnings.warn(SilentAudioWarning(
                 f"{path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
 
@@ -485,15 +520,20 @@ class _MonoSink:
         self.n_in = 0
         self.emitted = 0
         self.held = np.zeros(0, np.float32)
+        # Input samples per resampling call, so that no call makes more than _BLOCK output samples
+        # whatever rate the header claims (PyAV's frames come in the decoder's own sizes).
+        self.step = max(1, min(_BLOCK, _BLOCK * sr_in // sr_out))
 
-    def add(self, mono: np.ndarray) -> list[np.ndarray]:
+    def add(self, mono: np.ndarray) -> Iterator[np.ndarray]:
         if mono.size == 0:
-            return []
+            return
         mono = np.ascontiguousarray(mono, dtype=np.float32)
-        self.n_in += mono.size
-        self.decoder.check_block(mono, self.n_in)
-        y = self.stream.resample_chunk(mono) if self.stream else mono
-        return self._release(y)
+        for start in range(0, mono.size, self.step):
+            part = mono[start : start + self.step]
+            self.n_in += part.size
+            self.decoder.check_block(part, self.n_in)
+            y = self.stream.resample_chunk(part) if self.stream else part
+            yield from self._release(y)
 
     def _release(self, y: np.ndarray) -> list[np.ndarray]:
         data = np.concatenate((self.held, y)) if self.held.size else y
@@ -631,7 +671,7 @@ def info(path) -> AudioInfo:
     path = _check_file(path)
     try:
         with _Chatter() as chatter:  # libmpg123's header warnings are not for the terminal
-            i = sf.info(path)
+            i = sf.info(os.fsencode(path))
         chatter.close()
     except sf.LibsndfileError as err:
         reason = _sf_reason(err)
@@ -740,23 +780,53 @@ def _import_av(path: str, sf_reason: str):
     return av
 
 
+#: The FFmpeg demuxers PyAV may use: audio containers that read nothing but the file itself.
+#: Refused by omission: concat lists and playlists (hls, which open the files they name), image
+#: sequences (image2), network and device inputs, and every other demuxer.
+AV_FORMATS = ("mov", "mp4", "m4a", "mp3", "ogg", "flac", "wav", "w64", "aiff", "matroska", "webm", "aac", "ac3",
+              "eac3", "asf", "au", "caf", "wv", "ape", "tta", "mpc", "mpc8", "dts", "amr", "loas", "truehd", "dsf")
+_AV_OPTIONS = {
+    "format_whitelist": ",".join(AV_FORMATS),
+    "protocol_whitelist": "file",  # no network, no concat: or subfile: protocols
+}
+
+
 def _open_av(av, path: str, sf_reason: str):
-    """Open with PyAV, refusing files without a decodable audio stream."""
+    """Open with PyAV, refusing files without a decodable audio stream.
+
+    Only the demuxers of :data:`AV_FORMATS` may open the file, and only through the
+    ``file`` protocol (the path is given as a ``file:`` URL, so a name like
+    ``concat:a|b`` or ``http://...`` is a file name, not an instruction).
+    """
+    url = "file:" + os.path.abspath(path)
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8 (Latin-1 café): PyAV reads it through Python
+        url = open(path, "rb")
     try:
         # Tags in a corrupt file need not be valid UTF-8: they are replaced, not fatal.
-        container = av.open(path, metadata_errors="replace")
+        container = av.open(url, metadata_errors="replace", container_options=dict(_AV_OPTIONS))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
-        raise AudioError(
-            path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})"
-        ) from None
+        if not isinstance(url, str):
+            url.close()
+        if getattr(err, "errno", None) == errno.EINVAL:  # what FFmpeg answers a demuxer off the list
+            raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: not an audio container "
+                                   f"genrekit opens; it opens {', '.join(AV_FORMATS)})") from None
+        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {_av_reason(err)})") from None
     try:
         audio = container.streams.audio
-        usable = bool(audio) and bool(audio[0].rate)
-    except (ValueError, UnicodeDecodeError, av.error.FFmpegError):
-        usable = False
-    if not usable:
+        problem = "no audio stream" if not audio else None
+        if audio:
+            stream = audio[0]
+            # A stream of an unknown codec (WAV format tag 1234, float of 24 bits, a damaged stsd
+            # atom) has no codec context: PyAV then raises AttributeError for .rate.
+            if stream.codec_context is None or not getattr(stream.codec_context, "sample_rate", 0):
+                problem = "no decodable audio stream (unknown or damaged codec description)"
+    except (ValueError, UnicodeDecodeError, AttributeError, av.error.FFmpegError):
+        problem = "no decodable audio stream (unreadable stream description)"
+    if problem:
         container.close()
-        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: no audio stream)")
+        raise AudioError(path, f"not an audio file (soundfile: {sf_reason}; PyAV: {problem})")
     return container
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .audio import AudioError
+from .errors import GenrekitError
+from .output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
 CRASH_REASON = "the worker process died while processing this file (crash or out of memory)"
@@ -101,10 +103,11 @@ class Summary:
         )
 
     def __str__(self) -> str:
-        lines = [f"warning: {w}" for w in sorted(self.warnings)]
+        # printable: a newline or an escape code in a file name must not forge or hide a line.
+        lines = [f"warning: {printable(w)}" for w in sorted(self.warnings)]
         lines.append(self.line)
         # Sorted: pool runs finish in any order, the report should not.
-        lines += [f"  failed: {f}" for f in sorted(self.failed, key=lambda f: f.item)]
+        lines += [f"  failed: {printable(str(f))}" for f in sorted(self.failed, key=lambda f: f.item)]
         return "\n".join(lines)
 
     def print(self, stream: TextIO | None = None) -> None:
@@ -113,9 +116,12 @@ class Summary:
 
 
 def failure_reason(exc: BaseException) -> str:
-    """One-line reason for a failed item: an ``AudioError``'s problem, else ``Type: message``."""
+    """One-line reason for a failed item: an ``AudioError``'s problem, another genrekit error's
+    message, else ``Type: message`` (an internal error, named as such)."""
     if isinstance(exc, AudioError):
         return str(exc.problem)
+    if isinstance(exc, GenrekitError):  # a sentence naming what is wrong (a broken model...), no type name
+        return str(exc)
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 

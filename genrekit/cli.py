@@ -14,13 +14,14 @@ error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._version import __version__
-from .commands.common import (Parser, add_cache_arguments, add_engine_arguments, add_jobs_argument,
+from .commands.common import (Parser, add_cache_arguments, check_outputs, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
 from .commands.classify import classify_arguments, classify_run
@@ -135,6 +136,9 @@ def _needs_arguments(parser: argparse.ArgumentParser) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run ``genrekit`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not end the run
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     bare = _bare(parser, argv)
     if bare is not None and not bare.get_default("runs_bare") and (_subcommands(bare) or _needs_arguments(bare)):
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _terminate_like_ctrl_c()
     try:
+        check_outputs(args)  # before any work: no device, FIFO or folder mix-up, no missing parent
         return args.run(args)
     except GenrekitError as exc:
         # Raised on purpose: its message is the whole story (a verb's CommandError, a bad file, a bad cache...).

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
+from ._io import sql_name
+
 #: Extensions picked up when walking folders (compared lower-case).
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"}
@@ -22,7 +24,7 @@ _CHUNK = 1 << 20  # 1 MiB reads: large enough to be fast, small enough to stream
 
 
 def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The audio files named by command-line paths, sorted and without duplicates.
+    """The audio files named by command-line paths, in the order given, without duplicates.
 
     - A folder is walked recursively; only files with an extension in
       :data:`AUDIO_EXTENSIONS` are taken, and hidden files and folders (name starting
@@ -44,30 +46,35 @@ def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     Returns
     -------
     list of Path
-        Sorted by path components; a file reached twice (e.g. through a folder and by
-        name, or as ``./a.wav`` and ``a.wav``) appears once, spelled as first met.
+        In the order of ``paths``, each folder's files sorted by path components; a file
+        reached twice (e.g. through a folder and by name, or as ``./a.wav`` and ``a.wav``)
+        appears once, where and as first met.
     """
     found: dict[Path, Path] = {}  # resolved -> spelling as met
 
     def add(p: Path) -> None:
         found.setdefault(_resolved(p), p)
 
-    def unreadable(err: OSError) -> None:
-        if err.filename is not None:
-            add(Path(err.filename))
-
     for raw in paths:
         root = Path(raw)
         if not os.path.isdir(root):  # False, not an error, for loops and unreadable parents
             add(root)
             continue
+        inside: list[Path] = []
+
+        def unreadable(err: OSError) -> None:
+            if err.filename is not None:
+                inside.append(Path(err.filename))
+
         for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             # Pruning in place stops os.walk from descending into hidden folders.
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                    add(Path(dirpath, name))
-    return sorted(found.values())
+                    inside.append(Path(dirpath, name))
+        for p in sorted(inside):  # a folder's files sorted; the arguments stay in the order given
+            add(p)
+    return list(found.values())
 
 
 def _resolved(p: Path) -> Path:
@@ -180,12 +187,12 @@ class SqliteFileHashes(FileHashes):
 
     def recall(self, file: str, size: int, mtime_ns: int) -> str | None:
         rows = self._sql("SELECT content_hash FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
-                         (file, size, mtime_ns))
+                         (sql_name(file), size, mtime_ns))
         return rows[0][0] if rows and isinstance(rows[0][0], str) else None
 
     def remember(self, fid: FileId) -> None:
         self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
-                  (fid.file, fid.size, fid.mtime_ns, fid.content_hash))
+                  (sql_name(fid.file), fid.size, fid.mtime_ns, fid.content_hash))
 
 
 def gtzan_label(path: str | os.PathLike) -> str:

@@ -103,6 +103,20 @@ def _clip(model) -> tuple[float | None, bool]:
     return (float(value), said) if isinstance(value, (int, float)) and value > 0 else (None, False)
 
 
+#: How the note of a silent input begins (see :func:`silent_note`).
+SILENT_NOTE = "silent:"
+
+
+def silent_note(peak: float) -> str:
+    """The note of an input whose peak amplitude is below 1e-6: its genres mean little."""
+    return f"{SILENT_NOTE} the audio is silent (peak {peak:.1e}); the genres of silence mean nothing"
+
+
+def duration_text(value: float) -> str:
+    """Seconds for a sentence: one decimal from 1 s up, else three significant digits (0.045, not 0.0)."""
+    return f"{value:.1f}" if value >= 0.95 else f"{value:.3g}"
+
+
 def prediction_notes(prediction, model=None) -> list[str]:
     """The cautions a result deserves, as sentences (empty when none).
 
@@ -119,17 +133,19 @@ def prediction_notes(prediction, model=None) -> list[str]:
       (:func:`training_clip_seconds`: the card's ``clip_seconds`` when it says, else
       the model's analysis window);
     - *uncertain*: top score below :data:`LOW_SCORE`, or within :data:`SMALL_MARGIN`
-      of the second.
+      of the second;
+    - *silent*: kept from ``prediction.notes`` (given when it was classified, :func:`silent_note`).
     """
     get = prediction.get if isinstance(prediction, dict) else lambda k: getattr(prediction, k, None)
     probabilities, duration = get("probabilities"), get("duration")
     if not probabilities:
         return []
-    notes = []
+    # Silence is a fact of the signal, which results stores do not keep: its note, once given, stays.
+    notes = [n for n in get("notes") or [] if n.startswith(SILENT_NOTE)][:1]
     clip, said = _clip(model)
     if clip is not None and duration is not None and duration < SHORT_SHARE * clip:
         what = f"the model learned from {clip:g}-s clips" if said else f"the model's window is {clip:g} s"
-        notes.append(f"short input: {duration:.1f} s, while {what}; results on less than "
+        notes.append(f"short input: {duration_text(duration)} s, while {what}; results on less than "
                      f"{SHORT_SHARE * clip:g} s are less reliable")
     ordered = list(ranked(probabilities, None).items())
     (first, p1), (second, p2) = ordered[0], (ordered[1] if len(ordered) > 1 else (None, 0.0))

@@ -18,7 +18,7 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-from ._io import jsonable
+from ._io import jsonable, name_from_sql, sql_name
 from .errors import ResultsError
 from .files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 
@@ -157,7 +157,9 @@ class JsonlResults(ResultsStore):
         if fid is not None:
             record.update(file=fid.file, size=fid.size, mtime_ns=fid.mtime_ns)
         line = json.dumps(jsonable(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        data = line.encode("utf-8") + b"\n"
+        # A name that is not UTF-8 holds lone surrogates (caf\udce9): written as JSON's \udce9 escape,
+        # it reads back as the same str, and os.fsencode gives the file's own bytes.
+        data = line.encode("utf-8", "backslashreplace") + b"\n"
         # One write of the whole line, then fsync: a kill leaves at most one partial last line.
         offset = os.fstat(self._fd).st_size
         self._append(data)
@@ -274,6 +276,7 @@ class SqliteResults(ResultsStore):
 
     def _record(self, row) -> dict:
         record = dict(zip(self._COLUMNS, row))
+        record["path"] = name_from_sql(record["path"])
         for field in self._JSON:
             if record[field] is not None:
                 record[field] = json.loads(record[field])
@@ -290,6 +293,8 @@ class SqliteResults(ResultsStore):
                 values[field] = json.dumps(jsonable(values[field]), allow_nan=False, separators=(",", ":"))
         if values.get("embedding") is not None:
             values["embedding"] = _embedding_to_bytes(values["embedding"])
+        if values.get("path") is not None:
+            values["path"] = sql_name(values["path"])  # a BLOB when the name is not UTF-8
         params = [values.get(c) for c in self._COLUMNS]
         with self._transaction():
             self._sql(

@@ -40,6 +40,8 @@ def report_runs(base: Path, shared_data: Path) -> dict:
     runs = base / "runs"
     paths = {"ff": runs / "ff", "kfold": runs / "cv" / "kfold", "leaky": runs / "leaky",
              "cluster": base / "clusters.json", "cnn": runs / "cnn" / "tiny"}
+    for sub in ("cv", "cnn"):  # --out's parent folder must exist (it is not created)
+        (runs / sub).mkdir(parents=True, exist_ok=True)
     assert main(["train", "--data", table, "--model", "logreg,knn", "--split", "fault-filtered",
                  "--split-dir", str(g / "splits" / "fault_filtered"), "--out", str(paths["ff"])]) == 0
     assert main(["train", "--data", table, "--model", "logreg", "--split", "kfold", "--folds", "3",

@@ -393,6 +393,7 @@ def test_explain_saliency_command_with_other_models(tiny, tmp_path, model):
     spec = str(tiny["run"]) if model == "cnn" else model
     song = _song(tmp_path / "song.wav", SR)
     out = tmp_path / "maps" / "x.png"
+    out.parent.mkdir()  # a missing parent folder of --out is an error (issue 20), not created
     assert main(["explain", "saliency", str(song), "--model", spec, "--out", str(out), "--seconds", "1"]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["model_kind"] == ("CNN" if model == "cnn" else "feature table")

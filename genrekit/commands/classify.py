@@ -23,9 +23,9 @@ import warnings
 from pathlib import Path
 
 from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
-                     fraction, model_path, no_audio_error, positive_int)
+                     fraction, model_path, no_audio_error, output_option, positive_int)
 
-from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, public, render
+from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
 from ..tagging.formats import ID3V23_SEP
 from ..tagging.plan import MODES
 
@@ -50,7 +50,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                         "default: the song's only)")
     p.add_argument("--top", metavar="K", type=positive_int,
                    help=f"list the K most likely genres per file (table: default {TABLE_TOP}; json: default all)")
-    p.add_argument("--out", "-o", metavar="FILE", type=Path,
+    output_option(p, "--out", "-o", metavar="FILE",
                    help="write results to FILE; .jsonl or .sqlite/.db keep results as each file finishes, "
                         "and a rerun skips files already classified with the same model (default: stdout)")
     add_jobs_argument(p)
@@ -95,9 +95,7 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.out is None:
         dest, fmt = "stdout", args.format or "table"
     elif args.out.suffix.lower() in STORE_SUFFIXES:
-        dest, fmt = "store", args.format
-        if args.out.exists() and args.out.is_dir():
-            error(f"--out {args.out}: is a folder")
+        dest, fmt = "store", args.format  # --out was checked before the verb ran (common.check_outputs)
     else:
         suffix = args.out.suffix.lower().lstrip(".")
         dest, fmt = "file", args.format or (suffix if suffix in ("json", "csv") else "table")
@@ -138,7 +136,7 @@ def classify_run(args: argparse.Namespace) -> int:
 
 
 def _classify_job(args: argparse.Namespace, engine) -> int:
-    from .._io import write_bytes_atomic
+    from .._io import TEXT_ERRORS, write_bytes_atomic
     from ..batch import Failure
     from ..files import collect_audio_files
     from ..errors import ResultsError
@@ -166,13 +164,6 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         raise CommandError(f"cannot load the model: {exc}") from exc
     genre_names = _genre_names(args)
 
-    if dest in ("file", "store"):
-        from .._io import check_writable
-
-        try:
-            check_writable(args.out)
-        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
-            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
     store = None
     if dest == "store":
         try:
@@ -182,7 +173,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         except (ResultsError, OSError) as exc:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
-            print(f"warning: {w.message}", file=sys.stderr)
+            print(f"warning: {printable(str(w.message))}", file=sys.stderr)
         args.kept = f"every finished file's result is in {args.out}; rerun the same command to classify the rest"
     elif dest == "file":
         args.kept = f"nothing was written to {args.out} (it is written at the end)"
@@ -213,7 +204,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
                       names={str(path): name for path, name in names.items()}, genre_names=genre_names, **view)
     if dest == "file":
         try:
-            write_bytes_atomic(args.out, text.encode("utf-8"))
+            write_bytes_atomic(args.out, text.encode("utf-8", TEXT_ERRORS))
         except OSError as exc:
             run.summary.print()
             raise CommandError(f"cannot write {args.out}: {exc}") from exc

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from .common import CommandError, positive_int
+from .common import CommandError, output_option, positive_int
 
 from .table_data import data_argument, cache_arguments, load_data
 
@@ -14,9 +13,9 @@ def cluster_arguments(p: argparse.ArgumentParser) -> None:
     data_argument(p, "--features")
     p.add_argument("--k", type=positive_int, metavar="K", help="number of clusters (default: the number of genres)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="k-means seed (default 0)")
-    p.add_argument("--out", "-o", type=Path, metavar="FILE",
+    output_option(p, "--out", "-o", metavar="FILE",
                    help="JSON with the metrics, the cluster x genre table and the 3-D PCA coordinates (default: none)")
-    p.add_argument("--table-out", type=Path, metavar="FILE", help="the cluster x genre table as CSV (default: none)")
+    output_option(p, "--table-out", metavar="FILE", help="the cluster x genre table as CSV (default: none)")
     cache_arguments(p)
 
 

@@ -29,9 +29,35 @@ from ..errors import CommandError
 TORCH_HINT = 'pip install torch==2.13.0 "genrekit[train]"'
 
 
+def output_option(parser, *flags: str, kind: str = "file", **kwargs) -> argparse.Action:
+    """Add an output-path option, checked by :func:`genrekit._io.check_out` before the verb runs.
+
+    ``kind`` is ``"file"``, ``"folder"`` or ``"any"`` (the verb decides from the suffix later).
+    :func:`genrekit.cli.main` checks every option declared this way, so no verb can forget to.
+    """
+    action = parser.add_argument(*flags, type=Path, **kwargs)
+    kinds = dict(parser.get_default("output_kinds") or {})
+    kinds[action.dest] = (kind, max(action.option_strings, key=len))
+    parser.set_defaults(output_kinds=kinds)
+    return action
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Run :func:`genrekit._io.check_out` on every output option given (see :func:`output_option`)."""
+    from .._io import check_out
+
+    for dest, (kind, option) in (getattr(args, "output_kinds", None) or {}).items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            check_out(value, kind=kind, option=option)
+
+
 def error_line(prog: str, message: str) -> str:
-    """The one error format of the command line: ``genrekit VERB: error: message``."""
-    return f"{prog}: error: {message}"
+    """The one error format of the command line: ``genrekit VERB: error: message`` (one line,
+    control characters of the names it quotes escaped by :func:`genrekit.output.printable`)."""
+    from ..output import printable
+
+    return f"{prog}: error: {printable(message)}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_model_argument, model_path
+from .common import CommandError, add_model_argument, model_path, output_option
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, load_data
+from ..output import printable
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side", choices=("all", "train", "valid", "test"), default="all",
                    help="evaluate on these rows of --split (default all rows of --data)")
     split_arguments(p)
-    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="also write the metrics as JSON (default: print them only)")
+    output_option(p, "--out", "-o", metavar="FILE", help="also write the metrics as JSON (default: print them only)")
     cache_arguments(p)
 
 
@@ -39,12 +40,20 @@ def evaluate_run(args) -> int:
         # Audio is analysed the way the model was trained: its own feature set and window.
         fs = bundle.feature_set.with_params(window=bundle.window) if bundle.feature_set.name == "gtzan57" \
             else bundle.feature_set
+        # Before the work: a model whose inputs its own feature set cannot give is refused at once.
+        absent = [f for f in bundle.feature_names if fs.columns and f not in fs.columns]
+        if absent:
+            raise CommandError(f"{args.model}: its inputs are not columns of the {fs.name} feature set "
+                               f"(e.g. {', '.join(absent[:5])}); the bundle is inconsistent")
         table = load_data(args, fs)
     expected = bundle.feature_names if bundle.kind != "cnn" else list(bundle.labels)
     if expected and list(table.feature_names) != expected:
         missing = [f for f in expected if f not in table.feature_names]
-        raise CommandError(f"{args.data}: its features do not match the model's inputs"
-                           + (f" (missing {', '.join(missing[:5])})" if missing else " (different order)"))
+        if missing:
+            raise CommandError(f"{args.data}: its features do not match the model's inputs "
+                               f"(missing {', '.join(missing[:5])})")
+        # Columns are picked by name: a head on msd_musicnn reads 50 of the table's 250 columns.
+        table = _columns(table, expected)
     rows = np.arange(len(table.X))
     description = "all rows"
     if args.side != "all":
@@ -73,6 +82,14 @@ def evaluate_run(args) -> int:
     return 0
 
 
+def _columns(table, names: list[str]):
+    """``table`` with only the columns ``names``, in that order."""
+    import dataclasses
+
+    index = {name: i for i, name in enumerate(table.feature_names)}
+    return dataclasses.replace(table, X=table.X[:, [index[n] for n in names]], feature_names=list(names))
+
+
 def _song_table(args, bundle):
     """For models whose input is not a table row (CNNs): classify every file of the ``--data`` audio
     folder with the model, one row per file holding its song probabilities (columns: the labels)."""
@@ -99,7 +116,7 @@ def _song_table(args, bundle):
         labels.append(gtzan_label(path))
         names.append(path.relative_to(folder).as_posix())
     for line in failed:
-        print(f"skipped {line}", file=sys.stderr)
+        print(f"skipped {printable(line)}", file=sys.stderr)
     if not rows:
         raise CommandError(f"{folder}: no file could be classified")
     tracks = [n.rsplit(".", 1)[0] for n in names]

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..explain import BANDS, SECONDS
-from .common import CommandError, add_model_argument, model_path, no_audio_error, positive_int, seconds
+from .common import (CommandError, add_model_argument, model_path, no_audio_error, output_option, positive_int,
+                     seconds)
+from ..output import printable
 
 
 class _SongOrVerb(argparse._SubParsersAction):
@@ -73,7 +75,7 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--top", metavar="K", type=positive_int, default=8, help="excerpts per filter (default 8)")
     f.add_argument("--excerpt", metavar="SECONDS", type=seconds, default=3.0,
                    help="length of each wav excerpt, centred on the peak (default 3)")
-    f.add_argument("--out", "-o", required=True, metavar="DIR", type=Path, help="output folder")
+    output_option(f, "--out", "-o", kind="folder", required=True, metavar="DIR", help="output folder")
     f.set_defaults(parser=f)
 
     s = sub.add_parser("saliency", help="occlusion saliency of a song for its genre, as a PNG (the default: "
@@ -84,7 +86,7 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
                                    "file beside the image.")
     s.add_argument("file", metavar="SONG", type=Path, help="an audio file")
     add_model_argument(s)
-    s.add_argument("--out", "-o", metavar="PNG", type=Path,
+    output_option(s, "--out", "-o", metavar="PNG",
                    help="the image to write, a JSON file with the same stem beside it "
                         "(default: SONG's name + .saliency.png in the current folder)")
     s.add_argument("--label", metavar="GENRE", help="explain this genre (default: the model's top genre for the song)")
@@ -122,7 +124,7 @@ def _filters(args) -> int:
     except ExplainError as exc:
         raise CommandError(str(exc)) from exc
     for reason in failed:
-        print(f"genrekit explain: skipped {reason}", file=sys.stderr)
+        print(f"genrekit explain: skipped {printable(str(reason))}", file=sys.stderr)
     if not excerpts:
         raise CommandError("none of the files could be decoded")
     try:

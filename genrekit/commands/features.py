@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .common import (CommandError, add_cache_arguments, add_engine_arguments, add_jobs_argument, engine_from_args,
-                     no_audio_error, open_store, positive_int, seconds)
+                     no_audio_error, open_store, output_option, positive_int, seconds)
 
 _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
     "sr": "sample_rate", "n_fft": "n_fft", "hop_length": "hop_length", "n_mels": "n_mels", "n_mfcc": "n_mfcc",
@@ -32,7 +32,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", metavar="SECONDS", type=seconds,
                    help="gtzan57: one table row per window of this length (default 30; 3 = the 3-sec table); "
                         "musicnn: one table row per window, the mean of its patches (default: a row per patch)")
-    p.add_argument("--out", "-o", metavar="FILE", type=Path,
+    output_option(p, "--out", "-o", kind="any", metavar="FILE",
                    help="gtzan57 (and musicnn with --window): .csv or .parquet (default: CSV on stdout); "
                         "logmel/mfcc/musicnn: a folder of .npy files or a .npz file (required)")
     spectral = p.add_argument_group("logmel / mfcc parameters")
@@ -84,6 +84,8 @@ def _features_output(args: argparse.Namespace, fs) -> str:
             return "stdout"
         if suffix not in (".csv", ".parquet"):
             error(f"--out {out}: the {fs.name} table is written to a .csv or .parquet file")
+        if out.is_dir():
+            raise CommandError(f"--out {out}: is a folder; the {fs.name} table is written to a file")
         if suffix == ".parquet":
             from ..features.export import require_pyarrow
 
@@ -95,6 +97,8 @@ def _features_output(args: argparse.Namespace, fs) -> str:
     if out is None:
         error(f"--set {fs.name} gives one array per file: --out DIR (a .npy per file) or --out FILE.npz is required")
     if suffix == ".npz":
+        if out.is_dir():
+            raise CommandError(f"--out {out}: is a folder; give a file name (or a folder without .npz)")
         return "npz"
     if suffix in (".csv", ".parquet", ".npy"):
         error(f"--out {out}: {fs.name} arrays go to a folder or a .npz file")
@@ -136,13 +140,6 @@ def _features_job(args: argparse.Namespace, engine) -> int:
     if not paths:
         raise no_audio_error(args.paths)
     root = named.audio_root if named is not None else common_root(args.paths)
-    if args.out is not None:
-        from .._io import check_writable
-
-        try:
-            check_writable(args.out, folder=kind == "npy")
-        except OSError as exc:  # before any work: a read-only --out must not lose a whole run
-            raise CommandError(f"cannot write --out {args.out}: {exc.strerror or exc}") from exc
 
     store = open_store(args)
     if store is not None:

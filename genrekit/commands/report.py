@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError
+from .common import CommandError, output_option
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
                         "without results.json stands for every run found below it")
     p.add_argument("--cluster", "-c", action="append", default=[], metavar="FILE", type=Path,
                    help="a `genrekit cluster --out` JSON file: PCA map and cluster × genre table (repeatable; default none)")
-    p.add_argument("--out", "-o", required=True, metavar="FILE", type=Path,
+    output_option(p, "--out", "-o", required=True, metavar="FILE",
                    help="the HTML file to write (plotly.js embedded: it opens without a network)")
     p.add_argument("--title", metavar="TEXT", help="page title (default: genrekit experiment report)")
 

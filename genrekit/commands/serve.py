@@ -51,6 +51,12 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                              "uploads get 413 as soon as that is known")
     limits.add_argument("--max-uploads", metavar="N", type=positive_int, default=16,
                         help="uploads in progress at once (default 16); more get 503 with Retry-After")
+    limits.add_argument("--header-timeout", metavar="SECONDS", type=seconds, default=10.0,
+                        help="a new connection that has not sent its request headers in this time is closed "
+                             "(default 10)")
+    p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
+                   help="a Host name the server answers to besides 127.0.0.1, localhost, [::1] and --host "
+                        "(repeatable; others get 400, against DNS rebinding; '*' answers any; default: none)")
     limits.add_argument("--body-timeout", metavar="SECONDS", type=seconds, default=30.0,
                         help="an upload that stalls this long, or trickles in slower than 8 KB/s after "
                              "it, gets 408 (default 30)")
@@ -131,10 +137,36 @@ def serve_run(args: argparse.Namespace) -> int:
               f"uploads up to {args.max_upload_mb:g} MB, {state.workers} analysis worker(s)\n"
               f"  page: http://{host}:{args.port}/   API docs: http://{host}:{args.port}/docs   (Ctrl-C stops)",
               file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+        from ..web.connections import HostAllowList, protocol_class
+
+        _raise_file_limit()
+        served = app if "*" in args.allow_host else HostAllowList(app, [args.host, *args.allow_host])
+        if args.host in ("0.0.0.0", "::") and not args.allow_host:
+            print("genrekit serve: listening on every address; requests are answered for Host 127.0.0.1, "
+                  "localhost and [::1] only: add --allow-host NAME for the names clients use", file=sys.stderr)
+        config = uvicorn.Config(served, host=args.host, port=args.port, log_level=args.log_level,
                                 access_log=args.log_level in ("info", "debug"), timeout_graceful_shutdown=5,
-                                server_header=False)
+                                server_header=False, http=protocol_class(args.header_timeout),
+                                timeout_keep_alive=5, limit_concurrency=MAX_CONNECTIONS,
+                                h11_max_incomplete_event_size=16 * 1024)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+#: Connections and tasks at once; past it uvicorn answers 503 to new requests.
+MAX_CONNECTIONS = 4096
+
+
+def _raise_file_limit() -> None:
+    """Raise the soft limit on open files to the hard one: each connection is a descriptor."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1 << 20) if hard != resource.RLIM_INFINITY
+                                                        else 1 << 20, hard))
+    except (ImportError, ValueError, OSError):
+        pass

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import TORCH_HINT, CommandError, engine_from_args, positive_int
+from .common import TORCH_HINT, CommandError, engine_from_args, output_option, positive_int
 
 from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
 
@@ -32,8 +32,12 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "fixed parameters)")
     p.add_argument("--n-iter", type=positive_int, default=20, metavar="N",
                    help="with --search: candidates per model (default 20)")
-    p.add_argument("--out", "-o", type=Path, metavar="RUN_DIR", required=True,
+    output_option(p, "--out", "-o", kind="folder", metavar="RUN_DIR", required=True,
                    help="run folder: results.json and one bundle per model")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run of another experiment in --out (its results.json, checkpoints "
+                        "and model bundles are removed first; default: refuse, so two runs never mix in one "
+                        "folder; the same command again keeps its finished models)")
     cache_arguments(p)
     from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
 
@@ -65,7 +69,7 @@ def train_run(args) -> int:
         models = expand_models([args.model])
     except ValueError as exc:
         args.parser.error(str(exc))
-    table = load_data(args)
+    table = load_data(args)  # before the config: a dataset named by --data sets args.split_dir/artists
     config = ExperimentConfig(
         models=models, split=args.split, test_size=or_default(args.test_size, 0.25), valid_size=or_default(args.valid_size, 0.0),
         seed=args.seed,
@@ -73,6 +77,7 @@ def train_run(args) -> int:
         split_dir=str(args.split_dir) if args.split_dir else None,
         folds=args.folds, search=args.search, n_iter=args.n_iter,
     )
+    _claim_run_folder(args.out, config, args.overwrite)
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
     try:
@@ -147,3 +152,39 @@ def _manifest(resolved) -> Path:
     path = resolved.folder / META / resolved.dataset.name / "manifest.csv"
     write_bytes_atomic(path, buf.getvalue().encode("utf-8"))
     return path
+
+
+def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
+    """Refuse a folder holding another experiment's finished run unless ``overwrite``, which removes it.
+
+    Checked once the data is loaded (a dataset named by ``--data`` completes the settings) and
+    before any model is fitted.
+
+    A finished run (``results.json``) whose bundles stayed beside a new run's would list models
+    of two different splits. The same experiment (same models, split and settings) run again
+    goes on from its checkpoints, as before: finished models are kept.
+    """
+    import json
+    import shutil
+    from dataclasses import asdict
+
+    from ..models.registry import find_bundles
+
+    results = out / "results.json"
+    if not results.is_file():
+        return
+    try:
+        same = json.loads(results.read_text(encoding="utf-8")).get("config") == json.loads(json.dumps(asdict(config)))
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if same and not overwrite:
+        return
+    bundles = [b for b in find_bundles(out, max_depth=1) if b != out]
+    if not overwrite:
+        raise CommandError(f"--out {out}: already holds a finished training run of other models or settings "
+                           f"({len(bundles)} model bundle(s)); give a new folder, or add --overwrite to replace it")
+    for bundle in bundles:
+        shutil.rmtree(bundle)
+    shutil.rmtree(out / ".done", ignore_errors=True)
+    (out / "results.json").unlink()
+    print(f"train: --overwrite: removed the earlier run in {out} ({len(bundles)} bundle(s))", file=sys.stderr)

@@ -46,8 +46,15 @@ def member_path(name: str, archive: str | os.PathLike) -> PurePosixPath | None:
     return PurePosixPath(*parts) if parts else None
 
 
+#: Default cap on what an archive may unpack to: this many times its own size, and at least
+#: :data:`MIN_UNPACKED_CAP` bytes. Audio barely compresses (GTZAN's tar.gz: 1.2 GB for 1.3 GB),
+#: while a zip bomb expands a thousandfold.
+MAX_EXPANSION = 20
+MIN_UNPACKED_CAP = 1 << 30
+
+
 def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *,
-           on_file: Callable[[str, str, int], None] | None = None) -> int:
+           on_file: Callable[[str, str, int], None] | None = None, max_bytes: int | None = None) -> int:
     """Unpack ``archive`` into the folder ``dest`` (created), refusing unsafe members.
 
     Parameters
@@ -58,6 +65,9 @@ def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *,
         caller to delete.
     on_file : callable, optional
         Called as ``on_file(relative_path, sha256, size)`` for each file written.
+    max_bytes : int, optional
+        Most bytes written in all (default: :data:`MAX_EXPANSION` times the archive's size,
+        at least :data:`MIN_UNPACKED_CAP`); unpacking stops as soon as it is passed.
 
     Returns
     -------
@@ -67,36 +77,57 @@ def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *,
     Raises
     ------
     UnsafeArchiveError
-        For a member that escapes ``dest`` or is a link or special file.
+        For a member that escapes ``dest`` or is a link or special file, a name that is
+        both a file and a folder, or more than ``max_bytes`` unpacked.
     DatasetError
-        If the file is not a readable archive of a known kind.
+        If the file is not a readable archive of a known kind, a member uses a compression
+        method this Python cannot read, or a member's name cannot be written (too long).
     """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    n = 0
+    if max_bytes is None:
+        max_bytes = max(MAX_EXPANSION * archive.stat().st_size, MIN_UNPACKED_CAP)
+    n = total = 0
     for rel, is_dir, opener in _members(archive):
         target = dest.joinpath(*rel.parts)
-        if is_dir:
-            target.mkdir(parents=True, exist_ok=True, mode=0o755)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        if target.is_dir():
-            raise UnsafeArchiveError(f"{archive}: member {rel} is both a folder and a file")
-        h = hashlib.sha256()
-        size = 0
+        _check_place(archive, dest, rel, is_dir)
         try:
+            if is_dir:
+                target.mkdir(parents=True, exist_ok=True, mode=0o755)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            h = hashlib.sha256()
+            size = 0
             with opener() as src, open(target, "wb") as out:
                 for block in iter(lambda: src.read(_CHUNK), b""):
+                    total += len(block)
+                    if total > max_bytes:
+                        raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes (at member "
+                                                 f"{rel}); refusing (a damaged or hostile archive)")
                     out.write(block)
                     h.update(block)
                     size += len(block)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
             raise DatasetError(f"{archive}: damaged archive at {rel}: {exc}") from None
+        except NotImplementedError as exc:  # zipfile: "That compression method is not supported"
+            raise DatasetError(f"{archive}: member {rel}: {exc} (compression method unknown to this Python)") from None
+        except OSError as exc:  # a name too long for this file system, a folder in the way...
+            raise DatasetError(f"{archive}: member {str(rel)[:120]}: cannot be written ({exc.strerror or exc})") from None
         os.chmod(target, 0o644)
         n += 1
         if on_file is not None:
             on_file(rel.as_posix(), h.hexdigest(), size)
     return n
+
+
+def _check_place(archive: Path, dest: Path, rel: PurePosixPath, is_dir: bool) -> None:
+    """Refuse a member whose name is, or passes through, a place of the other kind (file vs folder)."""
+    for depth in range(1, len(rel.parts) + 1):
+        here = dest.joinpath(*rel.parts[:depth])
+        wants_dir = is_dir or depth < len(rel.parts)
+        if os.path.lexists(here) and here.is_dir() != wants_dir:
+            raise UnsafeArchiveError(f"{archive}: member {rel} is both a folder and a file "
+                                     f"({PurePosixPath(*rel.parts[:depth])}); refusing to unpack")
 
 
 def _members(archive: Path) -> Iterator[tuple[PurePosixPath, bool, Callable[[], IO[bytes]]]]:

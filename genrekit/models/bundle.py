@@ -165,10 +165,16 @@ class Bundle:
             raise ValueError("features contain NaN or infinity")
         (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
         proba = np.asarray(proba, dtype=np.float64)
+        sums = proba.sum(axis=1, keepdims=True) if proba.ndim == 2 else None
+        if (sums is None or proba.shape[1] != len(self.labels) or not np.isfinite(proba).all()
+                or (proba < -1e-6).any() or not (sums > 0).all()):
+            # A graph that outputs NaN would otherwise name a genre with null probabilities.
+            raise BundleError(self.path, "the model gave not finite probabilities (NaN, infinity, negative or "
+                                         "all zero) for finite inputs: its weights are broken")
         if self.multilabel:  # independent per-genre probabilities: nothing to renormalise or calibrate
             return proba
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
-        proba = proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / sums
         if calibrated and self.calibration:
             from .calibration import apply_calibration
 
@@ -319,7 +325,35 @@ def read_bundle_meta(path: str | os.PathLike) -> dict:
         raise BundleError(json_path, f"cannot read: {e.strerror or e}") from None
     if len(raw) > MAX_JSON_BYTES:
         raise BundleError(json_path, f"larger than {MAX_JSON_BYTES // 2**20} MB: not a genrekit bundle.json")
-    return _parse_meta(json_path, raw)
+    meta = _parse_meta(json_path, raw)
+    _weights_path(json_path.parent, json_path, meta["weights"]["file"])  # where load_bundle would read them
+    return meta
+
+
+#: Longest integer literal accepted in bundle.json (digits): real ones are counts and seeds.
+MAX_INT_DIGITS = 30
+
+
+class _HostileNumber(Exception):
+    """A number in bundle.json no bundle holds (private: becomes a BundleError naming the file)."""
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _HostileNumber(f"an integer of {digits} digits; a bundle's integers have at most {MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _HostileNumber(f"{text[:40]!r} is not a finite number (float overflow)")
+    return value
+
+
+def _no_constant(text: str):
+    raise _HostileNumber(f"{text} is not a finite number (strict JSON has no NaN or Infinity)")
 
 
 def _parse_meta(json_path: Path, raw: bytes) -> dict:
@@ -330,8 +364,11 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     if depth > MAX_JSON_DEPTH:
         fail(f"JSON nested {depth} levels deep; a bundle needs at most {MAX_JSON_DEPTH}")
     try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        meta = json.loads(raw.decode("utf-8"), parse_int=_bounded_int, parse_float=_finite_float,
+                          parse_constant=_no_constant)
+    except _HostileNumber as e:
+        fail(str(e))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         fail(f"malformed JSON: {e}")
     if not isinstance(meta, dict):
         fail(f"expected a JSON object, found {type(meta).__name__}")
@@ -360,7 +397,7 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
         fail("feature_set must be an object")
     try:
         fs = FeatureSet.from_dict(meta["feature_set"])
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         fail(f"invalid feature_set: {e}")
     if meta["feature_set_key"] != fs.key:
         fail(

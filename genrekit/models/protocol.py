@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import audio
-from ..output import prediction_notes, ranked, seconds
+from ..output import prediction_notes, ranked, seconds, silent_note
 from ..prediction import Prediction
 
 
@@ -155,7 +155,9 @@ class GenreClassifier:
     def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
                         timeline: bool = False) -> Prediction:
         """The :class:`Prediction` of a signal in memory (``sr``: its rate; ``None``: the model's)."""
-        return self.prediction(self.signal_scores(self.at_model_rate(y, sr), timeline), path)
+        y = self.at_model_rate(y, sr)
+        prediction = self.prediction(self.signal_scores(y, timeline), path)
+        return with_silence(prediction, float(np.abs(y).max()) if y.size else 0.0)
 
     def classify_file(self, path: str | os.PathLike, *, timeline: bool = False, max_duration: float | None = None,
                       also: Iterable = ()) -> Prediction:
@@ -174,7 +176,7 @@ class GenreClassifier:
                 analysis.feed(block)
                 for consumer in also:
                     consumer.feed(block)
-        return self.finish_stream(analysis, decoder.n_samples, str(path), timeline)
+        return with_silence(self.finish_stream(analysis, decoder.n_samples, str(path), timeline), decoder.peak)
 
     def finish_stream(self, analysis, n_samples: int, path: str | None = None, timeline: bool = False) -> Prediction:
         """The :class:`Prediction` of a :meth:`stream` that has been fed all ``n_samples`` samples."""
@@ -239,7 +241,7 @@ class GenreClassifier:
 
         Raises ``ValueError`` for a signal of another shape or shorter than one analysis frame.
         """
-        y = np.asarray(y, dtype=np.float32)
+        y = audio.pcm_to_float(y)  # int16 from scipy.io.wavfile is scaled, not cast
         if y.ndim == 2:  # (channels, samples), as librosa and soundfile(always_2d=False).T give
             y = y.mean(axis=0 if y.shape[0] < y.shape[1] else 1).astype(np.float32)
         if y.ndim != 1:
@@ -262,3 +264,14 @@ def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bo
     return WindowScores(n_samples, list(bounds), probabilities,
                         timeline_bounds=list(bounds) if timeline else None,
                         timeline_probabilities=probabilities if timeline else None, rows=rows)
+
+
+def with_silence(prediction: Prediction, peak: float) -> Prediction:
+    """``prediction`` with the silent note first when ``peak`` (largest absolute sample) is below 1e-6.
+
+    The decoder warns too (:class:`genrekit.audio.SilentAudioWarning`); the note travels with the
+    result (JSON, results stores, the web page), where a warning on stderr does not.
+    """
+    if prediction.ok and peak < audio.SILENCE:
+        prediction.notes.insert(0, silent_note(peak))
+    return prediction

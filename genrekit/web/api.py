@@ -505,6 +505,8 @@ async def classify(
             raise HTTPException(413, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
         if kind == "bad audio":
             raise HTTPException(422, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
+        if kind == "bad model":
+            raise HTTPException(422, f"{upload.name}: model {clf.name!r} cannot be used: {outcome[1]}")
         prediction, png, meta, elapsed = outcome[1:]
     finally:
         state.uploads -= 1
@@ -573,8 +575,8 @@ async def _receive(request: Request, upload: MultipartUpload, state) -> int:
 def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: float | None) -> tuple:
     """:func:`analyse_upload` in an analysis worker, its errors as plain tuples.
 
-    Returns ``("ok", prediction, png, meta, elapsed)``, ``("too long", problem)`` or
-    ``("bad audio", problem)``. Plain tuples, because exceptions with custom constructors
+    Returns ``("ok", prediction, png, meta, elapsed)``, ``("too long", problem)``,
+    ``("bad audio", problem)`` or ``("bad model", problem)``. Plain tuples, because exceptions with custom constructors
     do not always survive the trip back from a worker process.
     """
     import warnings
@@ -591,6 +593,8 @@ def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: f
         return ("too long", exc.problem)
     except AudioError as exc:
         return ("bad audio", exc.problem)
+    except BundleError as exc:  # e.g. a graph that outputs NaN: the model's fault, named as such
+        return ("bad model", exc.problem)
     except (ValueError, MemoryError) as exc:  # e.g. a signal shorter than one analysis frame
         return ("bad audio", f"could not be analysed ({type(exc).__name__}: {exc})")
 

@@ -195,7 +195,10 @@ class WebState:
             return None  # the library went away or broke while serving: the page simply shows none
         if index.model_key != model_key(clf):
             return None
-        return [{**s, "score": round(s["score"], 4)} for s in index.query(prediction.embedding, top=top)]
+        root = _common_folder(index.paths)
+        # Named below the library's common folder: the server's absolute paths are not the client's business.
+        return [{**s, "path": _below(s["path"], root), "score": round(s["score"], 4)}
+                for s in index.query(prediction.embedding, top=top)]
 
     # --- models --------------------------------------------------------------------------
     def _find_bundles(self) -> dict[str, Path | None]:
@@ -487,3 +490,19 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _common_folder(paths) -> str:
+    """The deepest folder holding every path of ``paths`` ("" when there are none or they share none)."""
+    try:
+        folders = {os.path.dirname(os.path.abspath(p)) for p in paths}
+        return os.path.commonpath(list(folders)) if folders else ""
+    except ValueError:  # mixed drives, or relative and absolute
+        return ""
+
+
+def _below(path: str, root: str) -> str:
+    """``path`` relative to ``root`` with ``/`` separators (its bare name when ``root`` is empty)."""
+    if not root:
+        return os.path.basename(path)
+    return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
