@@ -24,7 +24,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "separated by ';'); files without one are skipped and counted")
     p.add_argument("--names", type=Path, metavar="FILE",
                    help="with --labels tags/FILE.csv: a names file (TOML) merging or renaming genre values "
-                        "before training ([aliases] \"Rap\" = \"Hip-Hop\")")
+                        "before training ([aliases] \"Rap\" = \"Hip-Hop\"; default: the shipped names)")
     split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
