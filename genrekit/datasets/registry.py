@@ -10,7 +10,9 @@ Where the entries come from
   mirdata 1.0.0 (``mirdata/datasets/gtzan_genre.py``, ``mirdata/datasets/ballroom.py``,
   ``REMOTES`` and ``INDEXES``); the per-file index (path and md5 of every clip) is
   mirdata's own JSON index, downloaded from Zenodo like the audio. A test checks these
-  constants against the installed mirdata so that they cannot drift silently.
+  constants against the installed mirdata so that they cannot drift silently. GTZAN's
+  index also ships in the package (:mod:`.shipped_indexes`, from mirdata 0.3.8's wheel,
+  same md5), so that ``validate`` works offline; Ballroom's does not (no package has it).
 - ``gtzan``'s split lists and artist index: files published by their authors
   (Kereliuk, Sturm & Larsen's fault-filtered lists in coreyker/dnn-mgr; Sturm's
   ``GTZANindex.txt``); their sha256 is genrekit's, computed from the published files.
