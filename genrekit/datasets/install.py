@@ -34,6 +34,7 @@ from ..errors import DatasetError
 from .archive import UnsafeArchiveError, unpack
 from .download import DownloadError, fetch, file_checksum
 from .registry import ALGORITHMS, Dataset, Resource, get_dataset
+from .shipped_indexes import shipped_index
 
 META = ".genrekit"
 
@@ -293,9 +294,17 @@ def _alive(pid: int) -> bool:
 
 
 # --- validate -------------------------------------------------------------------------------------
+#: The detail of a path that is there but could not be checked file by file (no index, not ours).
+UNCHECKED = "there, but not checked file by file: no per-file index and not unpacked by genrekit"
+
+
 @dataclass
 class Check:
-    """The state of one file: ``present`` (and intact), ``missing`` or ``corrupt``."""
+    """The state of one file: ``present`` (and intact), ``missing`` or ``corrupt``.
+
+    A ``present`` check with the detail :data:`UNCHECKED` is a folder that is there but
+    whose files nothing could vouch for (see :attr:`Validation.unchecked`).
+    """
 
     path: str
     status: str
@@ -311,10 +320,17 @@ class Validation:
     folder: Path
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Resource name → why it was not checked (an index genrekit ships a copy of).
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def counts(self, resource: str | None = None) -> dict[str, int]:
         c = Counter(ch.status for ch in self.checks if resource is None or ch.resource == resource)
         return {s: c.get(s, 0) for s in ("present", "missing", "corrupt")}
+
+    @property
+    def unchecked(self) -> list[Check]:
+        """Paths that are there but could not be checked file by file (no per-file index)."""
+        return [ch for ch in self.checks if ch.status == "present" and ch.detail == UNCHECKED]
 
     @property
     def ok(self) -> bool:
@@ -329,10 +345,13 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
     """Check every file of ``ds`` in the data root against its checksum.
 
     Files are known from, in this order: the dataset's mirdata index (each clip's path
-    and md5, checked with mirdata's own ``validate`` when mirdata is installed), the
-    list of files genrekit unpacked (sha256), and each plain resource's published
-    checksum. A resource never installed counts as one missing path; a partial copy
-    (some files deleted or never copied) is reported file by file.
+    and md5, checked with mirdata's own ``validate`` when mirdata is installed), or,
+    where that index is not downloaded, the copy of it genrekit ships
+    (:mod:`.shipped_indexes`: GTZAN); the list of files genrekit unpacked (sha256); and
+    each plain resource's published checksum. A resource never installed counts as one
+    missing path; a partial copy (some files deleted or never copied, or a copy made by
+    hand) is reported file by file wherever an index is known. Where none is (Ballroom
+    copied by hand, its index not downloaded), a note says so and what to run.
 
     Parameters
     ----------
@@ -353,11 +372,18 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
     state = read_state(ds, root)
     result = Validation(ds.name, folder)
     md5_check = _md5_checker(use_mirdata)
-    index_files = {**_shipped_checksums(ds, folder), **_index_entries(ds, folder, state, result)}
+    from_index = _index_entries(ds, folder, result)
+    index_files = {**_shipped_checksums(ds, folder), **from_index}
+    if ds.index is not None and not from_index and any(r.kind == "archive" and r.name in state["resources"]
+                                                       for r in ds.resources):
+        result.notes.append(f"no {ds.resource(ds.index).filename}: files are checked against the list genrekit "
+                            "made when it unpacked them")
 
     jobs: list[tuple[str, str, str | None, str]] = []  # (path, resource, "algo:digest" or None, detail)
     for r in ds.resources:
         rec = state["resources"].get(r.name)
+        if r.name in result.skipped:
+            continue
         if r.kind == "file":
             expected = r.checksum or (f"sha256:{rec['sha256']}" if rec else None)
             jobs.append((r.target, r.name, expected, ""))
@@ -374,6 +400,8 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
             if rel.startswith(prefix):
                 entries[rel] = checksum
         if not entries:
+            if ds.index is not None and not from_index and any((folder / p).exists() for p in _placed(r)):
+                _no_index_note(ds, root, r, result)
             for p in _placed(r):
                 jobs.append((p, r.name, None, f"not downloaded ({r.filename})"))
             continue
@@ -388,6 +416,8 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
         path = folder / rel
         if detail:
             status = "present" if path.exists() else "missing"
+            if status == "present":
+                detail = UNCHECKED
         elif not path.is_file():
             status = "missing"
         elif checksum is None:
@@ -397,7 +427,8 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
             good = md5_check(path, digest) if algo == "md5" else file_checksum(path, algo) == digest
             status = "present" if good else "corrupt"
             detail = "" if good else f"{algo} differs from {digest}"
-        result.checks.append(Check(rel, status, resource, detail if status != "present" else ""))
+        result.checks.append(Check(rel, status, resource, detail if status != "present" or detail == UNCHECKED
+                                   else ""))
         if bar is not None:
             bar.update()
     if bar is not None:
@@ -410,32 +441,66 @@ def validate(ds: Dataset, root, *, progress: bool = False, use_mirdata: bool | N
     return result
 
 
-def _index_entries(ds: Dataset, folder: Path, state: dict, result: Validation) -> dict[str, str]:
-    """``{relative path: "md5:<hex>"}`` of the files the dataset's mirdata index lists (empty without one)."""
-    import json
+def _index_entries(ds: Dataset, folder: Path, result: Validation) -> dict[str, str]:
+    """``{relative path: "md5:<hex>"}`` of the files the dataset's index lists (empty without one).
 
+    The downloaded mirdata index when it is there and intact, else genrekit's shipped copy
+    of the same file (the index resource is then not needed and is not checked).
+    """
     if ds.index is None:
         return {}
     r = ds.resource(ds.index)
     path = folder / r.target
+    problem = None
     if not path.is_file():
-        result.notes.append(f"no {r.filename}: files are checked against genrekit's own list only")
+        problem = f"{r.target} is not downloaded"
+    elif r.checksum and file_checksum(path, r.algorithm) != r.digest:
+        problem = f"{r.target} does not match its checksum"
+    else:
+        try:
+            entries = _read_mirdata_index(path, ds.index_keys)
+        except (ValueError, AttributeError, TypeError, IndexError, UnicodeDecodeError) as exc:
+            problem = f"{r.target} is not a mirdata index ({exc})"
+        else:
+            return entries
+    shipped = shipped_index(r.checksum)
+    if shipped is None:
+        if path.exists():  # a damaged or foreign index: say so (a missing one is the audio note's business)
+            result.notes.append(f"{problem}: not used")
         return {}
-    if r.checksum and file_checksum(path, r.algorithm) != r.digest:
-        result.notes.append(f"{r.target} does not match its checksum: not used")
-        return {}
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-        entries = {}
-        for track in (index.get("tracks") or {}).values():
-            for key in ds.index_keys:
-                item = track.get(key)
-                if item and item[0]:
-                    entries[item[0]] = f"md5:{item[1]}"
-    except (ValueError, AttributeError, TypeError, IndexError) as exc:
-        result.notes.append(f"{r.target}: not a mirdata index ({exc}): not used")
-        return {}
+    result.notes.append(f"{problem}: using the copy genrekit ships of the same index ({shipped.describe()})")
+    if not path.exists():
+        result.skipped[r.name] = "not needed: genrekit ships a copy of this index"
+    return shipped.checksums()
+
+
+def _read_mirdata_index(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
+    import json
+
+    index = json.loads(path.read_text(encoding="utf-8"))
+    entries = {}
+    for track in (index.get("tracks") or {}).values():
+        for key in keys:
+            item = track.get(key)
+            if item and item[0]:
+                entries[item[0]] = f"md5:{item[1]}"
     return entries
+
+
+def _no_index_note(ds: Dataset, root, r: Resource, result: Validation) -> None:
+    """Say that a copy genrekit did not unpack cannot be checked file by file, and what to do."""
+    from .registry import default_root
+
+    index = ds.resource(ds.index)
+    hint = f" --root {root}" if Path(root).expanduser() != default_root() else ""
+    result.notes.append(
+        f"no per-file index for {ds.name}: {index.target} is not downloaded and genrekit ships no copy of it "
+        f"(no installable package carries it), and genrekit did not unpack {r.filename} here, so "
+        f"{', '.join(_placed(r)) or r.target} is checked only for being there, not file by file. "
+        f"To check every file: genrekit datasets download {ds.name} --only {index.name}{hint} "
+        f"(fetches {index.filename} from {index.url.split('/')[2]}), or put that file at "
+        f"{dataset_folder(ds, root) / index.target} yourself; then validate again"
+    )
 
 
 def _shipped_checksums(ds: Dataset, folder: Path) -> dict[str, str]:
@@ -482,5 +547,5 @@ def installed(ds: Dataset, root) -> bool:
     )
 
 
-__all__ = ["META", "Check", "DownloadError", "Step", "Validation", "dataset_folder", "download", "installed",
+__all__ = ["META", "UNCHECKED", "Check", "DownloadError", "Step", "Validation", "dataset_folder", "download", "installed",
            "read_state", "validate"]
