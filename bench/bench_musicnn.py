@@ -7,15 +7,24 @@ input_overlap=1)`` of the musicnn 0.1.0 wheel, run in the TensorFlow environment
 ``scripts/convert_musicnn.py`` makes (``--tf-python``; TensorFlow is never a genrekit
 dependency). Both sides run pinned to one core with one thread, in the same run, on:
 
-1. a 30-s GTZAN clip (the shared ``blues.00000.wav``);
+1. a 30-s GTZAN clip (the shared ``blues.00000.wav``), genrekit with the bundle's plan;
 2. the 4-minute 44.1-kHz stereo MP3 of ``bench_classify.py`` (eight clips of eight genres),
-   genrekit with ``--timeline``.
+   genrekit with ``--timeline`` (the dense plan: 3-s patches end to end over the whole song,
+   81 of them, against the extractor's patch every 61 frames, ~245).
+
+The bundle's plan (its feature set's ``step`` and ``max_patches``) is patches end to end
+(step 187 frames, a third of musicnn's ``input_overlap=1`` patches) and at most 32 a song,
+chosen by ``scripts/patch_plan_study.py`` (artist-grouped CV on the 443 training taggrams;
+``docs/patch_plan.json``, RESULTS "Which patches the default model reads"). The accuracy
+table printed last is the same kind of measurement on musicnn's 61-frame grid: "a patch
+every 183 frames" is the nearest to the default's 187.
 
 Printed: median wall (and CPU) seconds per call of ``GenreClassifier.classify_file`` (decode +
 front end + network + head + timeline; the model loaded once, as in a library run) and of
 the package's ``extractor`` call (decode + front end + network; it builds its graph and
-restores its checkpoint on every call, as its API does), the ratio, and the patch plan
-(``max_patches``) behind the 4-minute figure. Targets: >= 3x faster, <= 1.5 s for 4 minutes.
+restores its checkpoint on every call, as its API does), the ratio, and the bundle's plan.
+Targets: >= 3x faster than the extractor. For CPU against musicnn's plain recipe on
+onnxruntime, and songs an hour, see ``bench_speed.py``.
 """
 
 from __future__ import annotations
@@ -102,8 +111,9 @@ def main(argv=None) -> int:
             theirs = ref[str(path)] if ref else None
             rows.append((path.name, wall, cpu, pred, theirs))
     fs = clf.bundle.feature_set
-    print(f"default model: {clf.bundle.card.get('model')} on musicnn (patch step {fs.step} frames, "
-          f"max_patches {fs.max_patches}); one core, one thread; medians of {args.repeat}")
+    print(f"default model: {clf.bundle.card.get('model')} on musicnn (the bundle's plan: patch step {fs.step} frames, "
+          f"max_patches {fs.max_patches}; with --timeline patches end to end over the whole song); "
+          f"one core, one thread; medians of {args.repeat}")
     for name, wall, cpu, pred, theirs in rows:
         line = f"  {name:<22} genrekit {wall:6.3f} s (cpu {cpu:.3f}), {pred.label}"
         if theirs:

@@ -389,6 +389,31 @@ class Decoder:
             warnings.warn(SilentAudioWarning(
                 f"{path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
 
+    def reopen(self) -> None:
+        """Open the file afresh, for a full pass after regions were read from it
+        (:mod:`genrekit.audio_regions`)."""
+        if self._started:
+            raise RuntimeError("a Decoder can be iterated once")
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        self.peak, self.n_samples = 0.0, 0
+        self._open()
+
+    def finish_regions(self, n_samples: int) -> None:
+        """The end of a song read in regions (:mod:`genrekit.audio_regions`) of ``n_samples`` in all:
+        the checks of :meth:`__iter__`'s end that apply to regions (too short, silent as far as read,
+        what the decoder library said)."""
+        self._started = True
+        self.n_samples = n_samples
+        self._warn_chatter()
+        if n_samples < self.min_samples:
+            raise AudioError(self.path, f"too short: {n_samples / self.sr:.3f} s, "
+                                        f"at least {self.min_samples / self.sr:.3f} s needed")
+        if self.peak < _SILENCE:
+            warnings.warn(SilentAudioWarning(
+                f"{self.path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
+
     def _length_is_declared(self) -> bool:
         """Whether the header's frame count is a declaration rather than libsndfile's estimate."""
         if self._format != "MP3":

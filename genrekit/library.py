@@ -14,8 +14,10 @@ The job behind ``genrekit classify``. For each file:
 A run killed at any moment (even SIGKILL) keeps every result stored before the kill,
 and the next run classifies only the rest. Files that fail are recorded with the
 reason and retried by the next run (a failure that repeats unchanged is not recorded
-twice). The store keeps every genre's probability and the timeline of every file, so
-any later run, with or without ``--timeline``, can be answered from it; with a backbone
+twice). The store keeps every genre's probability and, for a run with ``--timeline``, the
+timeline of every file: a later run with ``--timeline`` reuses only results that have one
+(a run without a timeline reads a long song's patch budget only, a third of the dense
+plan's cost, so it does not pay for a timeline nobody asked for); with a backbone
 model (the default) it also keeps each song's descriptive tags and its embedding, which
 ``genrekit similar`` ranks songs by (:mod:`genrekit.similar`).
 
@@ -69,19 +71,21 @@ def _now() -> str:
 
 
 # --- classifying ------------------------------------------------------------------------
-def classify_worker(path: str | os.PathLike, model) -> tuple[str, Prediction]:
+def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> tuple[str, Prediction]:
     """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
 
     ``model`` is a bundle path (or ``None``) or a :class:`genrekit.models.registry.PackedModel`
     (engines whose workers may not see this machine's files), loaded once per worker process
     (:func:`genrekit.models.registry.worker_model`). Returns the model's :func:`model_key` and
-    the file's :class:`~genrekit.prediction.Prediction`, with its timeline (a store keeps it).
+    the file's :class:`~genrekit.prediction.Prediction`; ``timeline``: with its timeline (the dense
+    plan, every second of the song read; without, the bundle's patch budget, which may read only
+    part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`).
     Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded.
     """
     from .models.registry import worker_model
 
     clf = worker_model(model)
-    return model_key(clf), clf.classify_file(path, timeline=True)
+    return model_key(clf), clf.classify_file(path, timeline=timeline)
 
 
 @dataclass
@@ -159,6 +163,8 @@ class LibraryRun:
         dry run, undo journal), skipped files included; ``None``: touch no file.
     progress : bool
         Draw a progress bar on stderr when it is a terminal.
+    timeline : bool
+        Compute each file's timeline (and reuse only stored results that have one).
 
     Raises
     ------
@@ -167,7 +173,8 @@ class LibraryRun:
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
-                 jobs: int = 1, engine=None, tagger=None, progress: bool = True) -> None:
+                 jobs: int = 1, engine=None, tagger=None, progress: bool = True,
+                 timeline: bool = False) -> None:
         from .models.protocol import GenreClassifier
         from .models.registry import load_model
 
@@ -187,6 +194,7 @@ class LibraryRun:
         self.engine = engine
         self.tagger = tagger
         self.progress = progress
+        self.timeline = timeline
         self.summary = Summary("classify", total=len(self.paths), done_label="done", cached_label="skipped")
         self.tags: list = []
 
@@ -212,7 +220,8 @@ class LibraryRun:
                         fid = None  # missing or unreadable: the decoder says why, in its words
                     else:
                         previous = self.store.lookup(fid.content_hash, self.key)
-                if previous is not None and previous.get("error") is None:
+                if (previous is not None and previous.get("error") is None
+                        and (previous.get("timeline") is not None or not self.timeline)):
                     self.summary.cached += 1
                     # Today's notes (this model's rules), not the stored run's.
                     pred = self.clf.annotate(Prediction.from_record(dict(previous, path=str(path),
@@ -226,7 +235,8 @@ class LibraryRun:
                 pending[path] = (index, fid, previous)
                 todo.append(path)
 
-            worker = functools.partial(classify_worker, model=self._worker_model() if todo else None)
+            worker = functools.partial(classify_worker, model=self._worker_model() if todo else None,
+                                       timeline=self.timeline)
             for outcome in self.engine.run(todo, worker):
                 index, fid, previous = pending.pop(outcome.item)
                 if outcome.ok and outcome.value[0] != self.key:

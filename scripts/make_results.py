@@ -126,9 +126,10 @@ def markdown(results) -> str:
         "settings and every row is shown; the fault-filtered valid and test columns chose nothing (picking the "
         "best row by them would).",
         "- *The default model*: the head was chosen among 16 candidates by artist-grouped 5-fold CV, repeated 4 "
-        "times, on the 443 fault-filtered training clips only (those CV scores are optimistic); the cap of 32 "
-        "patches a song was set from its speed and from what fewer patches cost, measured by the same kind of CV "
-        "on the same clips (`bench/bench_musicnn.py`). The "
+        "times, on the 443 fault-filtered training clips only (those CV scores are optimistic); the patch plan (3-s "
+        "patches end to end, at most 32 a song) was set from its speed and from what fewer patches cost, measured "
+        "by the same kind of CV on the same clips (`scripts/patch_plan_study.py`, \"Which patches the default "
+        "model reads\" below). The "
         "nested CV figure reruns the whole choice inside each outer fold. The fault-filtered test figure was "
         "looked at once, after the choice; the figure from audio on the *valid* clips chose nothing. Making this "
         "head genrekit's default instead of the 57-feature model was decided with both models' test figures known.",

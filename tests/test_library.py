@@ -225,3 +225,16 @@ def test_library_api(library, bundle_dir, tmp_path):
     public = results[0].public(top=1)
     assert list(public) == ["path", "label", "unknown", "name", "probabilities", "duration", "model", "notes", "error"]
     assert list(public["probabilities"]) == [public["label"]]
+
+
+def test_a_timeline_is_computed_only_when_asked_and_then_reused(tmp_path, bundle_dir):
+    """A run without --timeline stores no timeline (the label's patches only); a later run with
+    --timeline classifies those files again, and a run without one reuses results that have one."""
+    songs = song_folder(tmp_path / "songs", per_genre=1, seconds=4.0)
+    store = open_results(tmp_path / "results.jsonl")
+    plain = list(LibraryRun(songs, bundle_dir, store=store, progress=False))
+    assert all(r.prediction.timeline is None and not r.skipped for r in plain)
+    lined = list(LibraryRun(songs, bundle_dir, store=store, progress=False, timeline=True))
+    assert all(r.prediction.timeline and not r.skipped for r in lined)
+    again = list(LibraryRun(songs, bundle_dir, store=store, progress=False))
+    assert all(r.skipped and r.prediction.timeline for r in again)

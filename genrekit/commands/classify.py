@@ -183,7 +183,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     view = {"timeline": args.timeline, "top": top, "precision": args.precision}
     tagger = _tagger(args, clf, genre_names, dest)
     try:
-        run = LibraryRun(paths, clf, store=store, engine=engine, tagger=tagger)
+        run = LibraryRun(paths, clf, store=store, engine=engine, tagger=tagger, timeline=args.timeline)
         stream = fmt == "jsonl" and dest != "file"
         results = []
         for result in run:

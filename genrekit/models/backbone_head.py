@@ -12,7 +12,9 @@ evenly over a long one; ``docs/patch_plan.json`` measured that this costs no acc
 With a timeline, a dense one whatever the length: patches end to end over the whole song
 (:data:`~genrekit.backbones.msd_musicnn.DENSE_STEP`, no budget, an end-aligned last patch),
 so every second is seen, and :data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s,
-each holding at least three patches; the song's figures then come from the same patches.
+each holding at least three patches; the song's own figures (label, tags, embedding) then
+come from the bundle's plan's patches among them where they are all there (songs up to ~1.6
+minutes: the same figures as without a timeline), else from all of them.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class BackboneHeadModel(GenreClassifier):
         if timeline:
             line_bounds = self.timeline_bounds(n_samples)
             line_proba = self.head_probabilities(taggram, line_bounds)
+            taggram = self._song_patches(taggram, n_samples)
         tag_mean = taggram.tags.mean(axis=0)
         order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
         rows = self.head_rows(taggram, bounds)
@@ -90,6 +93,20 @@ class BackboneHeadModel(GenreClassifier):
             tags=[{"label": TAGS[i], "score": float(tag_mean[i])} for i in order],
             embedding=taggram.embeddings.mean(axis=0).astype(np.float32), rows=rows,
         )
+
+    def _song_patches(self, dense, n_samples: int):
+        """The song's own figures from a dense taggram: the bundle's plan's patches where the dense
+        ones hold them all (every song the plan reads end to end, up to ~1.6 minutes), so that they
+        do not depend on ``--timeline``; else all the dense patches (a long song's plan spreads its
+        patches on another grid, and the dense ones see more of it)."""
+        from ..backbones.msd_musicnn import HOP_LENGTH, SAMPLE_RATE, Taggram, patch_starts
+
+        plan = patch_starts(n_samples, self._plan["step"], self._plan["max_patches"], cover_end=True)
+        frames = {int(round(t * SAMPLE_RATE / HOP_LENGTH)): i for i, t in enumerate(dense.starts)}
+        if not all(f in frames for f in plan):
+            return dense
+        keep = np.array([frames[f] for f in plan])
+        return Taggram(dense.tags[keep], dense.embeddings[keep], dense.starts[keep], dense.duration)
 
     def head_rows(self, taggram, bounds) -> np.ndarray:
         """The head's input rows for windows ``bounds`` (samples) of the song's ``taggram``."""

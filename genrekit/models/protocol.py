@@ -32,6 +32,13 @@ from ..output import prediction_notes, ranked, seconds, silent_note
 from ..prediction import Prediction
 
 
+#: Songs shorter than this (seconds, the header's length) are decoded whole: a plan of patches
+#: reads nearly all of a short one.
+REGIONS_FROM = 60.0
+#: Regions are read only when they hold at most this fraction of the song (seeks cost too).
+REGIONS_BELOW = 0.6
+
+
 @dataclass
 class WindowScores:
     """What a model says of a song, before it becomes a :class:`Prediction`.
@@ -165,18 +172,54 @@ class GenreClassifier:
 
         ``also``: other consumers of the same decoded blocks (objects with ``feed(block)``, such
         as the server's spectrogram), so that a file is decoded once whatever else is made of it.
+        Without ``also``, a song of :data:`REGIONS_FROM` s or more whose analysis needs at most
+        :data:`REGIONS_BELOW` of it (the default model's patch budget, without a timeline) is read
+        in regions: only those are decoded and resampled (:mod:`genrekit.audio_regions`; where a
+        format cannot seek exactly, the whole file is decoded).
         Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded
         (:class:`genrekit.audio.TooLongError` past ``max_duration`` seconds).
         """
         also = list(also)
         with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
                            max_duration=max_duration) as decoder:
+            if not also:
+                sampled = self._classify_regions(decoder, timeline)
+                if sampled is not None:
+                    return self.finish_stream(sampled[0], sampled[1], str(path), timeline)
             analysis = self.stream(expected_samples=decoder.expected_samples, timeline=timeline)
             for block in decoder:
                 analysis.feed(block)
                 for consumer in also:
                     consumer.feed(block)
         return with_silence(self.finish_stream(analysis, decoder.n_samples, str(path), timeline), decoder.peak)
+
+    def _classify_regions(self, decoder, timeline: bool):
+        """``(analysis, n_samples)`` fed only the regions the analysis needs, or ``None`` where the
+        whole file is to be decoded: the analysis reads most of it anyway (a short song, a dense
+        timeline), cannot say what it needs, or the file cannot be read in exact regions
+        (:mod:`genrekit.audio_regions`)."""
+        from ..audio_regions import RegionReader
+
+        planner = getattr(self.stream(expected_samples=decoder.expected_samples, timeline=timeline), "planned", None)
+        if planner is None or decoder.expected_samples < REGIONS_FROM * self.sample_rate:
+            return None
+        spans = planner(decoder.expected_samples).spans()
+        if sum(hi - lo for lo, hi in spans) > REGIONS_BELOW * decoder.expected_samples:
+            return None
+        reader = RegionReader.open(decoder)
+        if reader is None:
+            decoder.reopen()  # finding a PyAV file's length read its end
+            return None
+        analysis = planner(reader.n_samples)
+        spans = analysis.spans()
+        try:
+            for start, samples in reader.read(spans):
+                analysis.feed_region(start, samples)
+        except reader.Unavailable:
+            decoder.reopen()
+            return None
+        decoder.finish_regions(reader.n_samples)
+        return analysis, reader.n_samples
 
     def finish_stream(self, analysis, n_samples: int, path: str | None = None, timeline: bool = False) -> Prediction:
         """The :class:`Prediction` of a :meth:`stream` that has been fed all ``n_samples`` samples."""

@@ -173,6 +173,73 @@ def planned_step(total_frames: int, step: int = DEFAULT_STEP, max_patches: int |
     return max(step, -(-span // max(max_patches - 1, 1)))
 
 
+def patch_starts(n_samples: int, step: int = DEFAULT_STEP, max_patches: int | None = None, *,
+                 cover_end: bool = False, dense: bool = False) -> list[int]:
+    """Start frames of the patches :class:`TaggramStream` runs on a signal of ``n_samples`` whose
+    length was known beforehand (its ``expected_samples``); the same arguments."""
+    total = n_frames(n_samples)
+    if total <= PATCH_FRAMES:
+        return [0]
+    step = planned_step(total, step, None if dense else max_patches)
+    starts = list(range(0, total - PATCH_FRAMES + 1, step))
+    short = total - PATCH_FRAMES - starts[-1]
+    if (dense and short > 0) or ((cover_end or dense) and short > step / 2):
+        starts.append(total - PATCH_FRAMES)
+    return starts
+
+
+class PlannedPatches:
+    """The patches of a song of known length, fed only the samples they cover (:meth:`spans`).
+
+    For decoders that read only parts of a file (:mod:`genrekit.audio_regions`): the same
+    patches, spectrograms and network outputs as :class:`TaggramStream` fed the whole signal,
+    as long as the samples fed equal the full signal's there.
+
+    Parameters
+    ----------
+    backbone : Backbone
+    starts : list of int
+        Start frames (:func:`patch_starts`).
+    n_samples : int
+        The song's length at 16 kHz.
+    """
+
+    def __init__(self, backbone: "Backbone", starts: list[int], n_samples: int) -> None:
+        self.backbone, self.starts, self.n = backbone, list(starts), n_samples
+        self._outputs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Sample ranges ``[lo, hi)`` (within the song) that the patches need, sorted."""
+        if n_frames(self.n) <= PATCH_FRAMES:
+            return [(0, self.n)]
+        return [(max(lo, 0), min(hi, self.n)) for lo, hi in
+                (_frame_span(s, s + PATCH_FRAMES) for s in self.starts)]
+
+    def feed_region(self, start: int, samples: np.ndarray) -> None:
+        """Samples ``start`` … ``start + len(samples) - 1`` of the song: run every patch they hold."""
+        end = start + len(samples)
+        total = n_frames(self.n)
+        for s in self.starts:
+            if s in self._outputs:
+                continue
+            lo, hi = _frame_span(s, s + PATCH_FRAMES)
+            if max(lo, 0) >= start and min(hi, self.n) <= end:
+                if total <= PATCH_FRAMES:
+                    patch = _repeat_pad(_mel_of(samples, start, self.n, 0, total))
+                else:
+                    patch = _mel_of(samples, start, self.n, s, s + PATCH_FRAMES)
+                tags, embs = self.backbone.run(patch[None])
+                self._outputs[s] = (tags[0], embs[0])
+
+    def finish(self) -> Taggram:
+        missing = [s for s in self.starts if s not in self._outputs]
+        if missing:
+            raise ValueError(f"{len(missing)} planned patches were never fed (first at frame {missing[0]})")
+        tags = np.stack([self._outputs[s][0] for s in self.starts]).astype(np.float32)
+        embs = np.stack([self._outputs[s][1] for s in self.starts]).astype(np.float32)
+        return Taggram(tags, embs, np.asarray(self.starts) * HOP_LENGTH / SAMPLE_RATE, self.n / SAMPLE_RATE)
+
+
 def _repeat_pad(block: np.ndarray) -> np.ndarray:
     reps = -(-PATCH_FRAMES // max(len(block), 1))
     return np.tile(block, (reps, 1))[:PATCH_FRAMES]
@@ -261,6 +328,7 @@ class TaggramStream:
         self.backbone = backbone
         if dense:
             max_patches = None
+        self._step_arg, self._max_patches = step, max_patches
         self.step = planned_step(n_frames(expected_samples), step, max_patches) if expected_samples else step
         self.cover_end = cover_end or dense
         self.dense = dense
@@ -272,6 +340,12 @@ class TaggramStream:
         self._pending: list[np.ndarray] = []
         self._tags: list[np.ndarray] = []
         self._embs: list[np.ndarray] = []
+
+    def planned(self, n_samples: int) -> PlannedPatches:
+        """The same plan for a song known to be ``n_samples`` long, fed only the regions it needs."""
+        starts = patch_starts(n_samples, self._step_arg, self._max_patches, cover_end=self.cover_end,
+                              dense=self.dense)
+        return PlannedPatches(self.backbone, starts, n_samples)
 
     def feed(self, block: np.ndarray) -> None:
         """Take the next samples (mono float at 16 kHz)."""
