@@ -410,7 +410,7 @@ class Decoder:
         if n_samples < self.min_samples:
             raise AudioError(self.path, f"too short: {n_samples / self.sr:.3f} s, "
                                         f"at least {self.min_samples / self.sr:.3f} s needed")
-        if self.peak < _SILENCE:
+        if self.peak < SILENCE:
             warnings.warn(SilentAudioWarning(
                 f"{self.path}: audio is silent (peak {self.peak:.1e}), features will be flat"), stacklevel=3)
 
