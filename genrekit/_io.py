@@ -46,6 +46,18 @@ def dumps(obj: Any) -> str:
     return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def read_json(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:
+    """The JSON value in ``path``; an unreadable or malformed file raises ``error`` with a sentence
+    naming the file and ``what`` it should hold (``"the dataset catalogue"``)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise error(f"{path}: {what} is not JSON: {exc}") from None
+
+
 def sql_name(name: str) -> str | bytes:
     """A file name as an SQLite value: text when it is UTF-8, else its raw bytes (a BLOB).
 

@@ -27,13 +27,13 @@ More entries (a lab's own data, a test's) can be added with a JSON catalogue nam
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..config import settings
+from .._io import read_json
 from ..errors import DatasetError
 
 #: Checksum algorithms accepted in ``"<algorithm>:<hex digest>"`` strings.
@@ -422,12 +422,7 @@ def load_catalogue(path: str | os.PathLike) -> list[Dataset]:
         If the file is unreadable, not JSON, or an entry has unknown or invalid fields.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the dataset catalogue: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise DatasetError(f"{path}: the dataset catalogue is not JSON: {exc}") from None
+    data = read_json(path, "the dataset catalogue", DatasetError)
     entries = data.get("datasets") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise DatasetError(f"{path}: expected {{\"datasets\": [...]}}")

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import atomic_write
+from .._io import atomic_write, read_json
 from ..errors import DatasetError
 from .registry import ALGORITHMS, _check_relative
 
@@ -86,12 +86,7 @@ def read_index(path: str | os.PathLike) -> FileIndex:
         If the file is unreadable, not JSON, or not in :data:`FORMAT`.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the file index: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise DatasetError(f"{path}: the file index is not JSON: {exc}") from None
+    data = read_json(path, "the file index", DatasetError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DatasetError(f"{path}: not a genrekit file index (format {FORMAT!r})")
     algorithm, files = data.get("algorithm"), data.get("files")
