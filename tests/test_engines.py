@@ -120,3 +120,25 @@ def test_engine_ray_starts_its_own_instance_and_leaves_nothing_behind(tmp_path):
         assert not processes_with_environment(ray_tmp), "Ray processes still alive 60 s after the run"
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_a_packed_model_loads_in_memory_and_is_checked(tmp_path, bundle_dir, monkeypatch):
+    """Workers rebuild a packed model from its bytes without writing a file (a worker killed while
+    loading leaves no temporary folder), and the bytes are checked as a folder would be."""
+    import pickle
+    import tempfile
+
+    from genrekit.errors import BundleError
+    from genrekit.models.registry import PackedModel, load_model
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    clf = load_model(bundle_dir)
+    packed = pickle.loads(pickle.dumps(PackedModel.of(clf)))
+    model = packed.load()
+    assert model.labels == clf.labels and type(model) is type(clf)
+    assert list(tmp_path.iterdir()) == []
+    weights = clf.bundle.meta["weights"]["file"]
+    broken = PackedModel({**packed.files, weights: packed.files[weights][:-1] + b"x"}, "broken")
+    with pytest.raises(BundleError, match="does not match the checksum"):
+        broken.load()

@@ -261,12 +261,39 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         weights = weights_path.read_bytes()
     except OSError as e:
         raise BundleError(weights_path, f"cannot read weights: {e.strerror or e}") from None
+    return _bundle(path, meta, raw, weights_path, weights, os.path.realpath(path))
+
+
+def bundle_from_bytes(files: dict[str, bytes], label: str) -> Bundle:
+    """A bundle from its files' bytes (``bundle.json`` and the weights, by name), checked exactly as
+    :func:`load_bundle` checks a folder; nothing is written to disk.
+
+    ``label`` names the bundle in errors and in :attr:`Bundle.path` (workers that received a
+    model's bytes from a job: :class:`genrekit.models.registry.PackedModel`).
+    """
+    path = Path(f"<{label}>")
+    json_path = path / BUNDLE_JSON
+    raw = files.get(BUNDLE_JSON)
+    if raw is None:
+        raise BundleError(json_path, "missing: not a genrekit model bundle")
+    if len(raw) > MAX_JSON_BYTES:
+        raise BundleError(json_path, f"larger than {MAX_JSON_BYTES // 2**20} MB: not a genrekit bundle.json")
+    meta = _parse_meta(json_path, raw)
+    name = meta["weights"]["file"]
+    weights = files.get(name) if Path(name).name == name else None
+    if weights is None:
+        raise BundleError(json_path, f"weights file {name!r} is not among the bundle's files")
+    return _bundle(path, meta, raw, path / name, weights, str(path))
+
+
+def _bundle(path: Path, meta: dict, raw: bytes, weights_path: Path, weights: bytes, where: str) -> Bundle:
+    """The :class:`Bundle` of checked metadata and weights bytes (checksum, ONNX, signature), cached
+    by ``where``, the JSON's and the weights' checksums."""
     if hashlib.sha256(weights).hexdigest() != meta["weights"]["sha256"]:
         raise BundleError(
             weights_path, f"weights file does not match the checksum in {BUNDLE_JSON} — replaced or corrupted"
         )
-
-    key = (os.path.realpath(path), hashlib.sha256(raw).hexdigest(), meta["weights"]["sha256"])
+    key = (where, hashlib.sha256(raw).hexdigest(), meta["weights"]["sha256"])
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is not None:

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from .backbone_head import BackboneHeadModel
-from .bundle import BUNDLE_JSON, BundleError, load_bundle, read_bundle_meta
+from .bundle import BUNDLE_JSON, BundleError, bundle_from_bytes, load_bundle, read_bundle_meta
 from .feature_table import FeatureTableModel
 from .protocol import GenreClassifier
 from .spectrogram_cnn import SpectrogramCNNModel
@@ -257,21 +257,13 @@ class PackedModel:
         return cls(files, clf.name)
 
     def load(self) -> GenreClassifier:
-        """The model, rebuilt from the bytes once per process (a private folder, removed at once)."""
-        import shutil
-        import tempfile
-
+        """The model, rebuilt from the bytes once per process (in memory: nothing is written to disk,
+        so a worker killed while loading leaves nothing behind)."""
         with _LOCK:
             clf = _PACKED.get(self.digest)
         if clf is not None:
             return clf
-        folder = Path(tempfile.mkdtemp(prefix="genrekit-model-"))
-        try:
-            for file_name, data in self.files.items():
-                (folder / Path(file_name).name).write_bytes(data)
-            bundle = load_bundle(folder)  # the weights are read into memory: the folder can go
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        bundle = bundle_from_bytes(self.files, f"model {self.name} sent to this worker")
         with _LOCK:
             return _PACKED.setdefault(self.digest, classifier(bundle, self.name))
 
