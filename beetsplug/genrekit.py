@@ -132,7 +132,7 @@ class GenrekitPlugin(BeetsPlugin):
         if not pred.ok:
             self._log.warning("{}: not classified: {}", item, pred.error)
             return
-        chosen = plan.choose(pred.probabilities)
+        chosen = plan.choose(pred)  # none for a song the model calls unknown
         names = list(dict.fromkeys(n for label, _ in chosen for n in plan.names.tag_names(label)))
         old = self._genres(item)
         outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)

@@ -283,14 +283,7 @@ class LibraryRun:
     def _tag(self, result: FileResult, fid: FileId | None, *, store_always: bool) -> None:
         """Write the tag (if asked), then store the result under the file's final content hash."""
         if self.tagger is not None:
-            if result.prediction.unknown:  # "none of these": write nothing, list the file
-                from .tagging.plan import UNCERTAIN, TagChange
-
-                result.tag = TagChange(str(result.path), status=UNCERTAIN, dry_run=self.tagger.dry_run,
-                                       reason=f"unknown: fits none of the model's genres "
-                                              f"(closest: {result.prediction.label})")
-            else:
-                result.tag = self.tagger.apply(result.path, result.prediction)
+            result.tag = self.tagger.apply(result.path, result.prediction)
             self.tags.append(result.tag)
             if result.tag.changed and self.store is not None:
                 # New bytes, same audio: file the result under the new hash too, so the

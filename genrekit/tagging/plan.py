@@ -131,9 +131,13 @@ class TagPlan:
         if self.count < 1:
             raise ValueError("count must be at least 1")
 
-    def choose(self, probabilities: dict) -> list[tuple[str, float]]:
-        """``[(label, score), ...]``: the labels to write, best first."""
-        ranked = sorted(((str(k), float(v)) for k, v in (probabilities or {}).items()), key=lambda kv: (-kv[1], kv[0]))
+    def choose(self, prediction) -> list[tuple[str, float]]:
+        """``[(label, score), ...]``: the labels to write for ``prediction``, best first; none for a
+        song the model calls unknown ("none of these": nothing is written)."""
+        if getattr(prediction, "unknown", None):
+            return []
+        probabilities = prediction.probabilities or {}
+        ranked = sorted(((str(k), float(v)) for k, v in probabilities.items()), key=lambda kv: (-kv[1], kv[0]))
         keep = [(label, score) for label, score in ranked
                 if score >= self.min_score and self.names.tag_names(label)]
         return keep[:self.count]
@@ -154,7 +158,7 @@ class TagPlan:
         """
         path = str(path)
         dry = self.dry_run
-        chosen = self.choose(prediction.probabilities)
+        chosen = self.choose(prediction)
         try:
             state, cls = open_state(os.path.realpath(path))
         except TagError as exc:
@@ -166,8 +170,12 @@ class TagPlan:
         if not chosen:
             label = prediction.label
             score = (prediction.probabilities or {}).get(label, 0.0)
-            why = (f"top score {label} {score:.2f} < --min-score {self.min_score:g}" if score < self.min_score
-                   else "no genre the names file lets genrekit write")
+            if getattr(prediction, "unknown", None):
+                why = f"unknown: fits none of the model's genres (closest: {self.names.display(label)})"
+            elif score < self.min_score:
+                why = f"top score {label} {score:.2f} < --min-score {self.min_score:g}"
+            else:
+                why = "no genre the names file lets genrekit write"
             return TagChange(path, old, old, UNCERTAIN, why, dry)
         names = list(dict.fromkeys(n for label, _ in chosen for n in self.names.tag_names(label)))
         status, new = self.new_values(old, names)
