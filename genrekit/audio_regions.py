@@ -63,6 +63,8 @@ class RegionReader:
     ----------
     n_samples : int
         The song's exact length at the decoder's rate (what full decoding would yield).
+    peak : float
+        Largest absolute sample of the regions read so far.
     Unavailable : type
         What :meth:`read` raises when a region cannot be read as planned (decode the whole file).
     """
@@ -76,6 +78,8 @@ class RegionReader:
         g = math.gcd(self.sr_in, self.sr_out)
         self._grid_in, self._grid_out = self.sr_in // g, self.sr_out // g
         self.n_samples = -(-native_frames * self.sr_out // self.sr_in)  # ceil, as full decoding
+        #: Largest absolute sample of the regions read so far (a silent song's note needs it).
+        self.peak = 0.0
 
     @classmethod
     def open(cls, decoder: "audio.Decoder") -> "RegionReader | None":
@@ -107,6 +111,8 @@ class RegionReader:
             if len(x) < s1 - s0:
                 raise _RegionsUnavailable(f"read {len(x)} of {s1 - s0} samples at {s0}")
             self.decoder.check_block(x, 0)
+            if len(x):
+                self.peak = max(self.peak, float(np.abs(x).max()))
             o0 = s0 // self._grid_in * self._grid_out
             y = x if self.sr_in == self.sr_out else soxr.resample(x, self.sr_in, self.sr_out, "HQ")
             y = np.asarray(y, dtype=np.float32)

@@ -147,3 +147,29 @@ def test_a_long_song_without_timeline_keeps_flat_memory(tmp_path):
         tracemalloc.stop()
         assert p.duration == pytest.approx(minutes * 60.0, abs=0.01) and p.windows >= 1
     assert peaks[20] < peaks[4] + 2 * 2**20, peaks  # flat within 2 MiB
+
+
+def test_the_models_region_plan_is_its_streams_plan():
+    from genrekit.models.registry import load_model
+
+    model = load_model()
+    for n in (48_000, 3_840_123, 19_200_000):
+        for timeline in (False, True):
+            stream = model.stream(expected_samples=n, timeline=timeline)
+            assert model.region_planner(timeline)(n).starts == stream.planned(n).starts
+    assert load_model("gtzan57").region_planner() is None  # a feature table needs the whole signal
+
+
+def test_a_silent_song_read_in_regions_keeps_its_silent_note(tmp_path):
+    from genrekit.output import SILENT_NOTE
+
+    path = tmp_path / "silence.flac"
+    with sf.SoundFile(path, "w", 22050, 1) as f:  # 3 minutes, long enough to be read in regions
+        for _ in range(180):
+            f.write(np.zeros(22050, np.float32))
+    model = load_model()
+    with audio.Decoder(path, model.sample_rate, min_samples=model.min_samples) as decoder:
+        assert RegionReader.open(decoder) is not None
+    with pytest.warns(audio.SilentAudioWarning):
+        prediction = model.classify_file(path)
+    assert prediction.notes and prediction.notes[0].startswith(SILENT_NOTE)

@@ -74,6 +74,18 @@ class BackboneHeadModel(GenreClassifier):
     def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
         return self.scores(self.taggram(y, timeline=timeline), len(y), timeline)
 
+    def region_planner(self, timeline: bool = False):
+        """The patch plan of a song of known length (:class:`~genrekit.backbones.msd_musicnn.PlannedPatches`)."""
+        from ..backbones.msd_musicnn import PlannedPatches, load_backbone, patch_starts
+
+        patches = self._patches(timeline)
+        cover_end = patches.pop("cover_end", False)
+
+        def planner(n_samples: int):
+            return PlannedPatches(load_backbone(), patch_starts(n_samples, cover_end=cover_end, **patches), n_samples)
+
+        return planner
+
     def scores(self, taggram, n_samples: int, timeline: bool = False) -> WindowScores:
         """The head on window means of the song's patches; the timeline from the same patches;
         the song's tags and embedding (means over its patches)."""

@@ -145,6 +145,12 @@ class GenreClassifier:
         """The :class:`WindowScores` of a whole signal at :attr:`sample_rate` (in memory)."""
         raise NotImplementedError
 
+    def region_planner(self, timeline: bool = False):
+        """``planner(n_samples)``: an analysis of a song of known length that says which samples it
+        needs (``spans()``) and is fed only those (``feed_region``), finishing as :meth:`stream`
+        does; ``None`` (the default) for kinds that need the whole signal."""
+        return None
+
     # --- prediction, the same for every kind ------------------------------------------------
     def window_probabilities(self, y: np.ndarray, sr: int | None = None) -> tuple[list, np.ndarray]:
         """Window bounds (samples at :attr:`sample_rate`) and probabilities ``(n_windows, n_labels)``."""
@@ -185,7 +191,8 @@ class GenreClassifier:
             if not also:
                 sampled = self._classify_regions(decoder, timeline)
                 if sampled is not None:
-                    return self.finish_stream(sampled[0], sampled[1], str(path), timeline)
+                    analysis, n_samples, peak = sampled
+                    return with_silence(self.finish_stream(analysis, n_samples, str(path), timeline), peak)
             analysis = self.stream(expected_samples=decoder.expected_samples, timeline=timeline)
             for block in decoder:
                 analysis.feed(block)
@@ -194,14 +201,16 @@ class GenreClassifier:
         return with_silence(self.finish_stream(analysis, decoder.n_samples, str(path), timeline), decoder.peak)
 
     def _classify_regions(self, decoder, timeline: bool):
-        """``(analysis, n_samples)`` fed only the regions the analysis needs, or ``None`` where the
+        """``(analysis, n_samples, peak)`` fed only the regions the analysis needs, or ``None`` where the
         whole file is to be decoded: the analysis reads most of it anyway (a short song, a dense
         timeline), cannot say what it needs, or the file cannot be read in exact regions
         (:mod:`genrekit.audio_regions`)."""
         from ..audio_regions import RegionReader
 
-        planner = getattr(self.stream(expected_samples=decoder.expected_samples, timeline=timeline), "planned", None)
-        if planner is None or decoder.expected_samples < REGIONS_FROM * self.sample_rate:
+        if decoder.expected_samples < REGIONS_FROM * self.sample_rate:
+            return None
+        planner = self.region_planner(timeline)
+        if planner is None:
             return None
         spans = planner(decoder.expected_samples).spans()
         if sum(hi - lo for lo, hi in spans) > REGIONS_BELOW * decoder.expected_samples:
@@ -219,7 +228,7 @@ class GenreClassifier:
             decoder.reopen()
             return None
         decoder.finish_regions(reader.n_samples)
-        return analysis, reader.n_samples
+        return analysis, reader.n_samples, reader.peak
 
     def finish_stream(self, analysis, n_samples: int, path: str | None = None, timeline: bool = False) -> Prediction:
         """The :class:`Prediction` of a :meth:`stream` that has been fed all ``n_samples`` samples."""
@@ -298,7 +307,6 @@ class GenreClassifier:
                              f"analysis frame ({self.min_samples} samples)")
         return y
 
-    _at_model_rate = at_model_rate  # the name before the protocol
 
 
 def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bool,
