@@ -1,5 +1,5 @@
 """The saliency figure: the song's spectrogram over its occlusion saliency, with axes, colour bars
-and a title, as one indexed PNG (no plotting library: :mod:`genrekit.web.spectrogram` writes the
+and a title, as one indexed PNG (no plotting library: :mod:`genrekit.images` writes the
 PNG, :mod:`genrekit.explain.font` draws the labels).
 
 Layout, top to bottom: a title (the song; the model and its kind; the genre and its
@@ -45,7 +45,7 @@ def figure_size(n_frames: int) -> tuple[int, int]:
 
 def plot_width(n_frames: int) -> int:
     """Pixels of the plot area for ``n_frames`` frames (see :func:`_columns`)."""
-    from ..web.spectrogram import MAX_WIDTH
+    from ..images import MAX_WIDTH
 
     k = -(-n_frames // MAX_WIDTH)  # frames averaged per column
     width = -(-n_frames // k)
@@ -61,7 +61,7 @@ def diverging(n: int) -> np.ndarray:
 
 
 def _palette() -> np.ndarray:
-    from ..web.spectrogram import colormap
+    from ..images import colormap
 
     ink = np.array([[255, 255, 255], [0, 0, 0], [150, 150, 150]], dtype=np.uint8)
     return np.vstack([colormap(SPEC_LEVELS), diverging(SAL_LEVELS), ink])
@@ -69,9 +69,9 @@ def _palette() -> np.ndarray:
 
 def _columns(S: np.ndarray, width: int) -> np.ndarray:
     """``S`` (bands × frames) averaged down, or repeated up, to ``width`` columns."""
-    from ..web.spectrogram import MAX_WIDTH, _shrink_time
+    from ..images import MAX_WIDTH, shrink_time
 
-    S = _shrink_time(S, MAX_WIDTH)
+    S = shrink_time(S, MAX_WIDTH)
     return np.repeat(S, width // S.shape[1], axis=1)
 
 
@@ -115,7 +115,7 @@ def saliency_png(s, *, title: str | None = None, top_db: float | None = 80.0) ->
         used for dB planes only.
     """
     from ..features.spectral import hz_to_mel
-    from ..web.spectrogram import TICK_HZ, indexed_png
+    from ..images import TICK_HZ, indexed_png
 
     plane = s.plane
     width, height = figure_size(plane.n_frames)

@@ -637,7 +637,7 @@ def crop_png(patch: np.ndarray, peak_frame: float, cell: float, top_db: float | 
     cell : float
         Frames one feature-map cell spans (the width of the mark).
     """
-    from ..web.spectrogram import colormap, indexed_png
+    from ..images import colormap, indexed_png
 
     pixels = db_pixels(patch, 255, top_db)
     a = int(np.clip(np.floor(peak_frame - cell / 2), 0, pixels.shape[1] - 1))
