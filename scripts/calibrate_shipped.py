@@ -53,10 +53,11 @@ CANDIDATES = [(method, scheme) for method in CALIBRATION_METHODS for scheme in S
 
 
 def musicnn_recipe():
-    """The shipped head's recipe: the card's ``vote(logreg(C=0.05) + svm-rbf(C=1.0))``."""
-    return VotingClassifier([("logreg", make_model("logreg", random_state=0, C=0.05)),
-                             ("svm-rbf", make_model("svm-rbf", random_state=0, C=1.0))],
-                            voting="soft", flatten_transform=False)
+    """The shipped head's recipe (the card's ``vote(logreg(C=0.05) + svm-rbf(C=1.0))``), the one
+    :mod:`genrekit.own_genres` trains on a user's tags too."""
+    from genrekit.own_genres import recipe
+
+    return recipe(seed=0)
 
 
 def gtzan57_recipe(card: dict):
