@@ -156,6 +156,7 @@ def export(weights: Path, reference: Path, out_dir: Path) -> dict:
         for key, value in (("tags_max_abs", tag_err), ("embedding_max_rel", emb_err), ("frontend_tag_mean_max_abs", fe_err)):
             report[key] = max(report[key], value)
     report["sha256"] = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    report["parameters_sha256"] = backbone.parameters_sha256(onnx_path)  # the weights' identity (feature-set keys)
     report["ok"] = report["tags_max_abs"] <= TAG_TOLERANCE and report["embedding_max_rel"] <= EMBEDDING_TOLERANCE
     return report
 

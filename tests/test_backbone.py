@@ -92,6 +92,31 @@ def test_pytorch_module_with_the_shipped_weights_matches_the_onnx_graph():
     np.testing.assert_allclose(out["penultimate"].numpy(), emb, atol=1e-4, rtol=1e-4)
 
 
+def test_inference_pools_before_the_norm_with_the_same_values_as_the_original_order():
+    # Eval mode takes the max over frequency before ReLU and batch norm (negating the filters whose
+    # norm scale is negative); the original order is conv → ReLU → norm → max. The shipped weights
+    # have both signs of scale, so both branches of the trick are exercised.
+    torch = pytest.importorskip("torch")
+    from genrekit.models.musicnn_architecture import pretrained
+
+    net = pretrained()
+    x = torch.from_numpy(np.random.default_rng(2).random((3, 1, m.PATCH_FRAMES, m.N_MELS), dtype=np.float32) * 3)
+    for block in (*net.timbral, *net.temporal):
+        assert (block.bn.weight < 0).any() and (block.bn.weight > 0).any()
+        with torch.no_grad():
+            fast = block(x)
+            original = block.bn(torch.relu(block.conv(torch.nn.functional.pad(x, (0, 0, *block.time_pad))))).amax(dim=3)
+        assert fast.shape == original.shape
+        np.testing.assert_allclose(fast.numpy(), original.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_the_weights_identity_is_the_graphs_parameters_as_recorded_at_conversion():
+    # Feature-set keys hash the weights, not the graph file: a faster export of the same weights
+    # keeps users' caches and trained heads valid. The record must describe the shipped graph.
+    recorded = m.weights_sha256()
+    assert len(recorded) == 64 and recorded == m.parameters_sha256(m.FOLDER / m.ONNX_FILE)
+
+
 # --- fidelity to the musicnn authors' own taggrams of GTZAN -----------------------------------------
 def _npz_clips(shared_data):
     """(clip wav path, npz patches, genre) for every shared clip that the npz files hold."""

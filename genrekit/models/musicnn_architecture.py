@@ -68,7 +68,18 @@ class _FreqMaxConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (batch, 1, time, freq)
         x = F.pad(x, (0, 0, *self.time_pad))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        if self.training:  # batch statistics are taken over every frequency, so pool last
+            return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        # In inference the batch norm is a per-filter map a·v + b, and it and ReLU are monotone, so
+        # the max over frequency can come first: a·relu(max v) + b where a ≥ 0, a·relu(min v) + b where
+        # a < 0. Negating those filters makes min v = −max(−v) one max for all. The norm and ReLU
+        # then run on (batch, filters, time) instead of on every frequency: the same values up to
+        # rounding, and about 12% less of the network's CPU time (bench/bench_speed.py).
+        bn = self.bn
+        sign = torch.where(bn.weight >= 0, 1.0, -1.0)
+        pooled = F.conv2d(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign).amax(dim=3)
+        return F.batch_norm(F.relu(pooled * sign[:, None]), bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                            False, 0.0, bn.eps)
 
 
 class _MidConv(nn.Module):

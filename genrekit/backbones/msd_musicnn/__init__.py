@@ -29,6 +29,7 @@ patch, at most ``max_patches`` of them for a planned song) grow with its length.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -408,12 +409,37 @@ def load_backbone(onnx_path: str | Path | None = None) -> Backbone:
         return _SHARED[key]
 
 
+CONVERSION_FILE = "conversion.json"  # written by scripts/convert_musicnn.py beside the graph
+
+
+def parameters_sha256(onnx_path: str | Path) -> str:
+    """SHA-256 of a graph's parameters: every initializer's name, dtype, shape and bytes, by name.
+
+    Two exports of the same weights as differently arranged graphs (a faster layout of the
+    same arithmetic) have the same value; the file's own hash would differ. Needs the ``onnx``
+    package (installed with skl2onnx).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    digest = hashlib.sha256()
+    graph = onnx.load_model_from_string(Path(onnx_path).read_bytes()).graph
+    for init in sorted(graph.initializer, key=lambda i: i.name):
+        array = np.ascontiguousarray(numpy_helper.to_array(init))
+        digest.update(f"{init.name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 @lru_cache(maxsize=1)
 def weights_sha256() -> str:
-    """SHA-256 of the shipped ONNX graph (it enters the ``musicnn`` feature set's key)."""
+    """The shipped network's weights (:func:`parameters_sha256`; it enters the ``msd_musicnn``
+    feature set's key, so features are recomputed when the weights change, not when only the
+    graph around them does). Read from the conversion record, so that no start-up parses the graph;
+    ``tests/test_backbone.py`` checks the record against the graph."""
     try:
-        return hashlib.sha256((FOLDER / ONNX_FILE).read_bytes()).hexdigest()
-    except OSError:
+        return str(json.loads((FOLDER / CONVERSION_FILE).read_text())["parameters_sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
         return "missing"
 
 
