@@ -126,6 +126,22 @@ def test_evaluate_says_when_no_file_has_a_genre_the_model_knows(run, tmp_path):
     assert "no file has a genre the model knows (Noise, classical, hiphop, metal)" in proc.stderr
 
 
+def test_train_with_tags_takes_a_classical_family_as_the_head(run, new_songs, tmp_path):
+    proc = genrekit("train", "--data", run["lib"], "--labels", "tags", "--model", "logreg", "--out", tmp_path / "run",
+                    "--cache", run["cache"])  # the library's rows come from the cache the first run filled
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "run/results.json").read_text())
+    entry = results["models"]["own-genres"]
+    assert entry["params"] == {"model": "logreg"} and set(entry["test"]["per_genre"]) == {"Noise", "classical",
+                                                                                         "hiphop", "metal"}
+    meta = json.loads((tmp_path / "run/own-genres/bundle.json").read_text())
+    assert meta["card"]["model"] == "logreg (fixed parameters) one-vs-rest" and len(meta["multilabel"]["thresholds"]) == 4
+    folder, truth = new_songs
+    records = json.loads(genrekit("classify", folder / "song00.flac", "--model", tmp_path / "run",
+                                  "--format", "json").stdout)
+    assert isinstance(records[0]["genres"], list)
+
+
 @needs_chromium
 def test_the_web_page_names_every_genre_above_its_threshold(run, new_songs, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")

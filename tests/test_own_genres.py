@@ -97,3 +97,11 @@ def test_cli_refusal_is_one_line_without_traceback(tmp_path):
     proc = train(tmp_path, "tags")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "labels with too few files for the split" in proc.stderr and "jazz (1)" in proc.stderr  # the shipped name map knows Jazz
+
+
+@pytest.mark.parametrize("model", ["logreg,knn", "cnn", "all"])
+def test_train_with_tags_refuses_a_head_it_cannot_build_before_any_work(tmp_path, model):
+    proc = genrekit("train", "--data", tmp_path, "--labels", "tags", "--model", model, "--out", tmp_path / "run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--model {model} with --labels tags: one of logreg, knn," in proc.stderr
+    assert not (tmp_path / "run").exists()

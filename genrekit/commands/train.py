@@ -17,7 +17,8 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None, metavar="NAME",
                    help="logreg, knn, tree, forest, svm-linear, svm-poly, svm-rbf, mlp, gboost, a comma list, "
                         f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch); with --labels tags "
-                        "or FILE.csv: not given, the shipped default's kind of head on the backbone")
+                        "or FILE.csv: one classical family on the backbone's tags, or (not given) the shipped "
+                        "default's kind of head")
     data_argument(p)
     labels_arguments(p, "training")
     split_arguments(p)
@@ -100,16 +101,19 @@ def own_genres_run(args) -> int:
     from ..errors import DatasetError, TagError
     from ..own_genres import train_own_genres
 
-    if args.model is not None:
-        args.parser.error(f"--model {args.model} with --labels {args.labels}: not built; leave --model out "
-                          f"for the default head on the backbone")
+    from ..models.classical import MODEL_NAMES
+    from ..own_genres import DEFAULT_HEAD
+
+    if args.model is not None and args.model not in (*MODEL_NAMES, DEFAULT_HEAD):
+        args.parser.error(f"--model {args.model} with --labels {args.labels}: one of {', '.join(MODEL_NAMES)} "
+                          f"(a head on the backbone's tags), or leave --model out for the default head")
     labelled = read_labelled(args, "train", "several on some files (one-vs-rest)")
     try:
         command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         with engine_from_args(args) as engine:
             results = train_own_genres(labelled, args.data, args.out, cache=args.cache, engine=engine, seed=args.seed,
                                        test_size=or_default(args.test_size, 0.25), command=command,
-                                       progress=lambda line: print("  " + line, file=sys.stderr))
+                                       progress=lambda line: print("  " + line, file=sys.stderr), model=args.model)
     except (DatasetError, TagError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     figures = results["models"]["own-genres"]["figures"]
