@@ -15,6 +15,10 @@
 - **Unknown**: ``unknown`` (true/false; null for a model that stores no such decision)
   says the song fits none of the genres the model knows; ``label`` stays the closest
   genre, and tables show ``unknown (closest: rock)`` (:func:`shown_label`).
+- **Several genres**: a model trained on several genres per song gives ``genres``, every
+  genre reaching its own threshold, best first (absent for single-genre models); tables
+  show them joined by :data:`GENRES_JOIN` (``Rock + Blues``), CSV in a ``genres`` column
+  joined by :data:`GENRES_SEPARATOR`, JSON as a list.
 
 This is the only serialiser of :class:`genrekit.prediction.Prediction`: :func:`public`
 gives the object every output shows (CLI JSON/JSONL, the API, ``Prediction.to_dict``),
@@ -46,6 +50,10 @@ FORMATS = ("table", "json", "csv", "jsonl")
 TABLE_TOP = 3
 #: Descriptive tags shown per file in a table and a CSV (JSON gives every stored tag).
 TABLE_TAGS = 5
+#: How a table joins a song's several genres (display names).
+GENRES_JOIN = " + "
+#: How a CSV cell joins a song's several genres (labels), as ``--labels FILE.csv`` reads them.
+GENRES_SEPARATOR = ";"
 
 
 def ranked(probabilities: Mapping[str, float], precision: int | None = PRECISION) -> dict[str, float]:
@@ -247,10 +255,12 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
 
 
 def render_csv(rows: list[dict], labels: list[str]) -> str:
-    """``path,label,unknown,<one column per genre, the model's order>,[tags,]duration,notes,error``.
+    """``path,label,unknown,[genres,]<one column per genre, the model's order>,[tags,]duration,notes,error``.
 
-    ``rows`` are :func:`public` objects. ``tags`` (backbone models only) holds the strongest
-    tags as ``tag=score`` and ``notes`` the cautions, each joined by ``"; "``.
+    ``rows`` are :func:`public` objects. ``genres`` (models trained on several genres per song
+    only) holds the genres above their thresholds joined by :data:`GENRES_SEPARATOR` (empty: none
+    reached its threshold); ``tags`` (backbone models only) the strongest tags as ``tag=score``
+    and ``notes`` the cautions, each joined by ``"; "``.
     """
     import csv
     import io
@@ -258,14 +268,17 @@ def render_csv(rows: list[dict], labels: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     with_tags = any(rec.get("tags") for rec in rows)
-    writer.writerow(["path", "label", "unknown", *labels, *(["tags"] if with_tags else []), "duration", "notes", "error"])
+    with_genres = any(rec.get("genres") is not None for rec in rows)
+    writer.writerow(["path", "label", "unknown", *(["genres"] if with_genres else []), *labels,
+                     *(["tags"] if with_tags else []), "duration", "notes", "error"])
     for rec in rows:
         probs = rec.get("probabilities") or {}
         tags = ["; ".join(f"{t['label']}={t['score']}" for t in (rec.get("tags") or [])[:TABLE_TAGS])] \
             if with_tags else []
         unknown = rec.get("unknown")
+        genres = [GENRES_SEPARATOR.join(rec.get("genres") or [])] if with_genres else []
         writer.writerow([rec["path"], rec.get("label") or "", "" if unknown is None else str(bool(unknown)).lower(),
-                         *(_num(probs.get(g)) for g in labels), *tags,
+                         *genres, *(_num(probs.get(g)) for g in labels), *tags,
                          _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
     return buf.getvalue()
 
@@ -276,7 +289,8 @@ def _num(value) -> str:
 
 def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = False,
                  precision: int | None = None, names=None) -> str:
-    """Aligned columns: path, top genre, its score, the next ``top - 1`` genres with scores; notes below.
+    """Aligned columns: path, top genre (or every genre above its threshold, :func:`shown_label`), its
+    score, the next ``top - 1`` genres with scores; notes below.
 
     Genres are shown by their display names (``names``, default the shipped map).
     """
@@ -290,7 +304,8 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
             continue
         ordered = list(rec["probabilities"].items())  # already in the output order
         label, score = ordered[0]
-        label = shown_label(dict(rec, label=show(label)))
+        label = shown_label(dict(rec, label=show(label), genres=None if rec.get("genres") is None
+                                 else [show(g) for g in rec["genres"]]))
         nxt = ", ".join(f"{show(g)} {p:.{digits}f}" for g, p in ordered[1:top])
         extra = []
         if rec.get("tags"):
@@ -316,9 +331,16 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
 
 
 def shown_label(rec: dict) -> str:
-    """The genre a person reads: the label, or ``unknown (closest: rock)`` for an unknown song."""
+    """The genre a person reads: the label, ``unknown (closest: rock)`` for an unknown song, and for a
+    model of several genres per song every genre above its threshold (``Rock + Blues``; ``none above
+    threshold (closest: rock)`` when none reached it)."""
     label = rec.get("label") or ""
-    return f"unknown (closest: {label})" if rec.get("unknown") else label
+    if rec.get("unknown"):
+        return f"unknown (closest: {label})"
+    genres = rec.get("genres")
+    if genres is None:
+        return label
+    return GENRES_JOIN.join(genres) if genres else f"none above threshold (closest: {label})"
 
 
 def printable(text: str) -> str:

@@ -222,6 +222,28 @@ def recipe(seed: int = 0, svm_folds: int = 3):
                             voting="soft", flatten_transform=False)
 
 
+#: What ``--model`` names besides the classical families: the default head (:func:`recipe`).
+DEFAULT_HEAD = "default"
+
+
+def head(model: str | None = None, seed: int = 0, svm_folds: int = 3):
+    """The estimator trained on the backbone's rows: :func:`recipe` for ``None`` or :data:`DEFAULT_HEAD`,
+    else the classical family ``model`` (:data:`genrekit.models.classical.MODEL_NAMES`) with its fixed
+    parameters; an SVM's probabilities then come from a ``svm_folds``-fold inner calibration."""
+    if model in (None, DEFAULT_HEAD):
+        return recipe(seed, svm_folds)
+    from .models.classical import make_model
+
+    return make_model(model, random_state=seed, **({"clf__cv": svm_folds} if model.startswith("svm") else {}))
+
+
+def head_description(model: str | None = None) -> str:
+    """What the bundle's card says the head is."""
+    if model in (None, DEFAULT_HEAD):
+        return "vote(logreg(C=0.05) + svm-rbf(C=1.0))"
+    return f"{model} (fixed parameters)"
+
+
 def backbone_table(labelled: LabelledFiles, root, *, cache=None, engine=None, progress: bool = False):
     """The files' window rows of MSD-musicnn's tag means, through the feature cache; and each row's file index."""
     from .datasets import load_audio_files
@@ -248,8 +270,9 @@ def _split(file_ids, labelled: LabelledFiles, seed: int, test_size: float):
 
 
 def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, cache=None, engine=None, seed: int = 0,
-                     test_size: float = TEST_SIZE, command: str = "", progress=None) -> dict:
-    """Train the default recipe on ``labelled`` and write a run folder (``results.json`` and the bundle).
+                     test_size: float = TEST_SIZE, command: str = "", progress=None, model: str | None = None) -> dict:
+    """Train a head (:func:`head`: the default recipe unless ``model`` names a classical family) on
+    ``labelled`` and write a run folder (``results.json`` and the bundle).
 
     Returns ``results.json``'s content. Raises :class:`~genrekit.errors.DatasetError` for labels
     with too few files (:func:`check_counts`) or files that cannot be analysed.
@@ -277,17 +300,18 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
         warnings.simplefilter("ignore")  # convergence chatter of small folds
         try:
             if labelled.multilabel:
-                entry, bundle_args = _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed)
+                entry, bundle_args = _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed,
+                                                 model)
             else:
-                entry, bundle_args = _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed)
+                entry, bundle_args = _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model)
         except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
             raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
                                f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
                                f"tag more files of the rarest genres") from None
     name = "own-genres"
     card = {
-        "model": "vote(logreg(C=0.05) + svm-rbf(C=1.0))" + (" one-vs-rest" if labelled.multilabel else ""),
-        "params": {"C_logreg": 0.05, "C_svm": 1.0},
+        "model": head_description(model) + (" one-vs-rest" if labelled.multilabel else ""),
+        "params": {"C_logreg": 0.05, "C_svm": 1.0} if model in (None, DEFAULT_HEAD) else {"model": model},
         "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
                  f"({len(labelled.skipped)} without a genre skipped); MSD-musicnn tag means of {WINDOW:g}-s windows"),
         "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
@@ -310,15 +334,15 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
     return results
 
 
-def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed):
+def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
     from .datasets.tables import FeatureTable
     from .evaluate import evaluate
     from .models.calibration import fit_calibration
 
     y = np.array([labelled.genres[i][0] for i in file_of_row])
     groups = np.array([labelled.groups[i] for i in file_of_row])
-    model = recipe(seed).fit(table.X[train_rows], y[train_rows])
-    fields = fit_calibration(recipe(seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
+    model = head(name, seed).fit(table.X[train_rows], y[train_rows])
+    fields = fit_calibration(head(name, seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
                              grouped_by=labelled.grouped_by, seed=seed)
     from .models.calibration import apply_calibration
 
@@ -327,7 +351,7 @@ def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed):
     proba = model.predict_proba(part.X)[:, [list(model.classes_).index(g) for g in labels]]
     test = evaluate(apply_calibration(proba, fields["calibration"]), part, labels, seed=seed)
     figures = {"track_accuracy": test["track"]["accuracy"], "ece": test["track"].get("ece"), "n_tracks": test["n_tracks"]}
-    return ({"test": test, "figures": figures, "params": {}},
+    return ({"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD}},
             {"pipeline": model, "labels": labels, "metrics": {"test": test}, "calibration": fields})
 
 
@@ -350,14 +374,14 @@ def _track_means(proba, file_of_row, files):
     return np.stack([proba[file_of_row == i].mean(axis=0) for i in files])
 
 
-def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed):
+def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
     from sklearn.multiclass import OneVsRestClassifier
 
     Y = np.array([[g in labelled.genres[i] for g in labels] for i in file_of_row], dtype=int)
     groups = np.array([labelled.groups[i] for i in file_of_row])
-    model = OneVsRestClassifier(recipe(seed, svm_folds=2)).fit(table.X[train_rows], Y[train_rows])
+    model = OneVsRestClassifier(head(name, seed, svm_folds=2)).fit(table.X[train_rows], Y[train_rows])
     # thresholds: each genre's best F1 on out-of-fold song probabilities of the training part
     Xt, Yt, gt, ft = table.X[train_rows], Y[train_rows], groups[train_rows], file_of_row[train_rows]
     oof = np.zeros(Yt.shape)
@@ -372,7 +396,8 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
     test = multilabel_metrics(truth, proba, thresholds, labels)
     figures = {"subset_accuracy": test["subset_accuracy"], "mean_average_precision": test["mean_average_precision"],
                "macro_f1": test["macro_f1"], "n_tracks": test["n_tracks"]}
-    return ({"test": test, "figures": figures, "params": {}, "thresholds": dict(zip(labels, thresholds))},
+    return ({"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD},
+             "thresholds": dict(zip(labels, thresholds))},
             {"pipeline": model, "labels": labels, "metrics": {"test": test},
              "multilabel": {"thresholds": thresholds, "fitted_on": "best F1 per genre on out-of-fold training songs"}})
 

@@ -4,8 +4,9 @@ Support modules (not tests; pytest puts this folder on ``sys.path``): ``syntheti
 (songs of three synthetic genres and the small bundle trained on them), ``cli_helpers``
 (running ``genrekit``), ``results_files`` (reading results stores), ``processes``
 (``/proc``), ``servers`` (real servers on 127.0.0.1), ``report_runs`` (the runs the report
-tests read), ``shared_data_policy`` (skip or fail without the shared data), and
-``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
+tests read), ``tagged_songs`` and ``own_genres_runs`` (genre-tagged libraries and the runs
+``train --labels tags`` makes of them), ``shared_data_policy`` (skip or fail without the shared
+data), and ``browser``, ``datasets_server``, ``fuzz_corpus``, ``ray_helpers``.
 """
 
 import os

@@ -36,12 +36,13 @@ def tag(path: Path, genres=(), artist: str | None = None, album: str | None = No
     return path
 
 
-def tagged_library(root: Path, plan, seconds: float = 6.0) -> list[Path]:
+def tagged_library(root: Path, plan, seconds: float = 6.0, seed: int = 0) -> list[Path]:
     """Songs under ``root`` from ``plan``: ``[(kind, genres, artist, album), ...]`` (``kind`` a
-    :func:`synthetic_songs.synth` kind), formats cycling through :data:`FORMATS`."""
+    :func:`synthetic_songs.synth` kind), formats cycling through :data:`FORMATS`; song ``i`` is
+    synthesised with seed ``seed + i`` (another ``seed``: other songs of the same kinds)."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (kind, genres, artist, album) in enumerate(plan):
-        path = write_song(root / f"song{i:02d}{FORMATS[i % len(FORMATS)]}", kind, seconds=seconds, seed=i)
+        path = write_song(root / f"song{i:02d}{FORMATS[i % len(FORMATS)]}", kind, seconds=seconds, seed=seed + i)
         paths.append(tag(path, genres, artist, album))
     return paths

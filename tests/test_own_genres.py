@@ -4,41 +4,19 @@ genre, artist and album values written with mutagen; the real backbone; the run 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from genrekit.own_genres import check_counts, labels_from_tags, min_files
 from genrekit.errors import DatasetError
 
-from cli_helpers import cli_env
+from own_genres_runs import genrekit, plan, train
 from tagged_songs import tag, tagged_library
 from synthetic_songs import write_song
 
-TAGS = {"classical": ["Classical"], "hiphop": ["Hip Hop"], "metal": ["Metal"]}
-
-
-def _plan(several: bool = False, per_genre: int = 8):
-    """``per_genre`` songs of each synthetic kind, on 4 albums per kind; with ``several``, half the
-    hip-hop and metal songs also carry "Noise"."""
-    plan = []
-    for k, kind in enumerate(TAGS):
-        for j in range(per_genre):
-            genres = list(TAGS[kind]) + (["Noise"] if several and kind != "classical" and j < per_genre // 2 else [])
-            plan.append((kind, genres, f"Artist {k}{j % 4}", f"Album {k}{j % 4}"))
-    return plan
-
-
-def _train(tmp_path, *extra):
-    return subprocess.run([sys.executable, "-m", "genrekit", "train", "--data", str(tmp_path / "lib"), "--labels",
-                           *extra, "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache")],
-                          capture_output=True, text=True, env=cli_env(), timeout=600)
-
 
 def _classify(tmp_path, song):
-    proc = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(song), "--model", str(tmp_path / "run"),
-                           "--format", "json"], capture_output=True, text=True, env=cli_env(), timeout=300)
+    proc = genrekit("classify", song, "--model", tmp_path / "run", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     (record,) = json.loads(proc.stdout)
     return record
@@ -47,9 +25,9 @@ def _classify(tmp_path, song):
 @pytest.mark.slow
 def test_train_from_tags_and_classify_with_the_run(tmp_path):
     lib = tmp_path / "lib"
-    tagged_library(lib, _plan())
+    tagged_library(lib, plan())
     write_song(lib / "untagged.flac", "metal", seconds=6.0, seed=99)  # no genre: skipped and counted
-    proc = _train(tmp_path, "tags")
+    proc = train(tmp_path, "tags")
     assert proc.returncode == 0, proc.stderr
     assert "24 files labelled from tags; 1 without a genre skipped; 3 genres" in proc.stderr
     results = json.loads((tmp_path / "run/results.json").read_text())
@@ -63,14 +41,14 @@ def test_train_from_tags_and_classify_with_the_run(tmp_path):
     record = _classify(tmp_path, write_song(tmp_path / "new.ogg", "classical", seconds=6.0, seed=123))
     assert record["label"] == "classical" and "genres" not in record and record["unknown"] in (True, False)
     # a second run on the same library reads the feature cache: nothing is analysed again
-    again = _train(tmp_path, "tags")
+    again = train(tmp_path, "tags")
     assert again.returncode == 0, again.stderr
 
 
 @pytest.mark.slow
 def test_several_genres_train_one_vs_rest_and_report_every_genre_above_its_threshold(tmp_path):
-    tagged_library(tmp_path / "lib", _plan(several=True))
-    proc = _train(tmp_path, "tags")
+    tagged_library(tmp_path / "lib", plan(several=True))
+    proc = train(tmp_path, "tags")
     assert proc.returncode == 0, proc.stderr
     assert "several on some files (one-vs-rest)" in proc.stderr
     results = json.loads((tmp_path / "run/results.json").read_text())
@@ -85,9 +63,9 @@ def test_several_genres_train_one_vs_rest_and_report_every_genre_above_its_thres
 
 
 def test_labels_with_too_few_files_are_refused_in_one_line(tmp_path):
-    plan = _plan(per_genre=min_files())
-    plan += [("classical", ["Ska"], "A", "B"), ("metal", ["Ska", "Metal"], "A", "C"), ("hiphop", ["Polka"], "D", "E")]
-    tagged_library(tmp_path / "lib", plan, seconds=1.0)
+    songs = plan(per_genre=min_files())
+    songs += [("classical", ["Ska"], "A", "B"), ("metal", ["Ska", "Metal"], "A", "C"), ("hiphop", ["Polka"], "D", "E")]
+    tagged_library(tmp_path / "lib", songs, seconds=1.0)
     labelled = labels_from_tags(tmp_path / "lib")
     with pytest.raises(DatasetError) as err:
         check_counts(labelled, min_files())
@@ -116,6 +94,14 @@ def test_cli_refusal_is_one_line_without_traceback(tmp_path):
     tagged_library(tmp_path / "lib", [("classical", ["Classical"], None, None), ("metal", ["Metal"], None, None)],
                    seconds=1.0)
     tag(write_song(tmp_path / "lib/x.mp3", "hiphop", seconds=1.0), ["Jazz"])
-    proc = _train(tmp_path, "tags")
+    proc = train(tmp_path, "tags")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "labels with too few files for the split" in proc.stderr and "jazz (1)" in proc.stderr  # the shipped name map knows Jazz
+
+
+@pytest.mark.parametrize("model", ["logreg,knn", "cnn", "all"])
+def test_train_with_tags_refuses_a_head_it_cannot_build_before_any_work(tmp_path, model):
+    proc = genrekit("train", "--data", tmp_path, "--labels", "tags", "--model", model, "--out", tmp_path / "run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--model {model} with --labels tags: one of logreg, knn," in proc.stderr
+    assert not (tmp_path / "run").exists()

@@ -211,6 +211,61 @@ def test_cnn_run_shows_its_training_curves(page, runs):
     assert 'kind-cnn' in sections(page)[rid]
 
 
+def test_reliability_diagrams_show_the_bins_and_ece_of_results_json(page, runs):
+    results = _results(runs["ff"])
+    rid = _run_id(page, runs["ff"])
+    diagrams = _figures(page, rid, "reliability")
+    assert len(diagrams) == len(results["models"]) == 2  # one per model, from its test set
+    for name, fig in zip(results["models"], diagrams):
+        track = results["models"][name]["test"]["track"]
+        bins = track["reliability"]
+        assert 0 < len(bins) <= 15 and sum(b["n"] for b in bins) == results["models"][name]["test"]["n_tracks"]
+        series = {t["meta"]["series"]: t for t in fig["data"]}
+        assert set(series) == {"accuracy", "confidence", "diagonal", "count"}
+        assert series["accuracy"]["y"] == [b["accuracy"] for b in bins]
+        assert series["accuracy"]["x"] == pytest.approx([(b["low"] + b["high"]) / 2 for b in bins], abs=1e-6)
+        assert series["accuracy"]["width"] == pytest.approx([1 / 15] * len(bins), abs=1e-6)
+        assert series["confidence"]["x"] == [b["confidence"] for b in bins]
+        assert series["count"]["y"] == [b["n"] for b in bins]
+        assert series["diagonal"]["x"] == series["diagonal"]["y"] == [0, 1]
+    section = sections(page)[rid]
+    assert "Calibration: reliability diagrams" in section
+    for name in results["models"]:
+        assert f"expected calibration error <strong>{results['models'][name]['test']['track']['ece']:.3f}</strong>" \
+            in section
+    # the k-fold run draws its pooled out-of-fold predictions
+    kfold = _results(runs["kfold"])["models"]["logreg"]["cv"]["pooled"]["track"]
+    (fig,) = _figures(page, _run_id(page, runs["kfold"]), "reliability")
+    assert fig["data"][0]["y"] == [b["accuracy"] for b in kfold["reliability"]]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda bins: bins[0].update(accuracy=1.5),
+    lambda bins: bins[0].update(n=-3),
+    lambda bins: bins[0].update(low=0.9, high=0.1),
+    lambda bins: bins.append(dict(bins[0])),  # overlapping bins
+    lambda bins: bins[0].update(confidence="high"),
+    lambda bins: bins.__setitem__(0, "bin"),
+])
+def test_unsound_reliability_bins_are_not_drawn(runs, tmp_path, damage):
+    from genrekit.report import load_run
+
+    results = _results(runs["ff"])
+    damage(results["models"]["logreg"]["test"]["track"]["reliability"])
+    results["models"]["logreg"]["test"]["track"]["ece"] = float("nan")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    loaded = load_run(run)
+    logreg, knn = loaded["models"]
+    assert logreg["test"]["track"]["reliability"] is None and logreg["test"]["track"]["ece"] is None
+    assert knn["test"]["track"]["reliability"] == results["models"]["knn"]["test"]["track"]["reliability"]
+    diagrams = _figures(out.read_text(encoding="utf-8"), kind="reliability")
+    assert len(diagrams) == 1  # knn's only
+
+
 def test_page_is_self_contained(page):
     outside_scripts = re.sub(r"<script\b[^>]*>.*?</script>", "", page, flags=re.S)
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", outside_scripts)

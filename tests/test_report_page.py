@@ -109,6 +109,7 @@ def test_report_file_opens_offline_with_every_plot_drawn(browser, report_file, r
         assert kinds.count("curves") == (1 if runs["cnn"] else 0)
         assert kinds.count("confusion") == 4 + bool(runs["cnn"])  # one per model
         assert kinds.count("per-genre") == 3 + bool(runs["cnn"])  # one per run
+        assert kinds.count("reliability") == 4 + bool(runs["cnn"])  # one per model with reliability bins
         pca = next(p for p in plots if p["kind"] == "pca")
         assert pca["webgl"] and sum(pca["traces"]) == 2 * 1000  # every row, coloured by genre and by cluster
         assert page.locator(".badge-leaky").count() >= 3

@@ -1,4 +1,12 @@
-"""``genrekit evaluate``: score a model bundle on a labelled table or audio folder."""
+"""``genrekit evaluate``: score a model bundle on a labelled table or audio folder.
+
+An audio folder's genres come from its sub-folders (``<genre>/<file>``), or with ``--labels tags``
+(``--labels FILE.csv``) from each file's genre tags (a CSV), read as ``genrekit train`` reads them
+(:func:`genrekit.own_genres.labels_from_tags`, through the ``--names`` map). A model of one genre
+per song reports accuracy, macro-F1 and the expected calibration error; a model of several genres
+per song (``bundle.multilabel``) per-genre F1, subset accuracy and mean average precision
+(:func:`genrekit.own_genres.multilabel_metrics`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +16,15 @@ from pathlib import Path
 
 from .common import CommandError, add_model_argument, model_path, output_option
 
-from .table_data import data_argument, split_arguments, or_default, cache_arguments, load_data
+from .table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
+                         read_labelled)
 from ..output import printable
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     add_model_argument(p, required=True, what="model to score")
     data_argument(p)
+    labels_arguments(p, "scoring")
     p.add_argument("--side", choices=("all", "train", "valid", "test"), default="all",
                    help="evaluate on these rows of --split (default all rows of --data)")
     split_arguments(p)
@@ -30,10 +40,20 @@ def evaluate_run(args) -> int:
     from ..evaluate import evaluate
     from ..models.bundle import BundleError, load_bundle
 
+    if args.labels == "folders" and args.names is not None:
+        args.parser.error("--names: only with --labels tags or --labels FILE.csv")
+    if args.labels != "folders" and args.side != "all":
+        args.parser.error(f"--side {args.side} with --labels {args.labels}: a folder labelled by tags is scored "
+                          f"whole; give it files the model did not learn from")
     try:
         bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
+    if args.labels != "folders":
+        return _tagged_run(args, bundle)
+    if bundle.multilabel:
+        raise CommandError(f"{args.model}: a model of several genres per song is scored on files labelled with "
+                           f"several genres: add --labels tags (or --labels FILE.csv)")
     if bundle.kind == "cnn" or not bundle.feature_set.tabular:
         table = _song_table(args, bundle)  # one row per file: the model's own song probabilities
     else:
@@ -122,3 +142,90 @@ def _song_table(args, bundle):
     tracks = [n.rsplit(".", 1)[0] for n in names]
     return FeatureTable(np.asarray(rows), np.asarray(labels), np.asarray(tracks), np.asarray(names),
                         list(bundle.labels), f"{folder} (audio folder: {len(rows)} files classified by the model)")
+
+
+def _tagged_run(args, bundle) -> int:
+    """``--labels tags|FILE.csv``: classify every labelled file of the ``--data`` folder and score the songs."""
+    import numpy as np
+
+    from .._io import write_json_atomic
+    from ..datasets import FeatureTable
+    from ..evaluate import evaluate
+
+    labelled = read_labelled(args, "evaluate")
+    known = list(bundle.labels)
+    files, truth, foreign = [], [], {}
+    for path, genres in zip(labelled.files, labelled.genres):
+        mine = [g for g in genres if g in known]
+        if mine:
+            files.append(path)
+            truth.append(mine)
+        else:
+            for g in genres:
+                foreign[g] = foreign.get(g, 0) + 1
+    if foreign:
+        print(f"evaluate: {len(labelled.files) - len(files)} file(s) skipped, none of their genres is the model's: "
+              + ", ".join(f"{printable(g)} ({n})" for g, n in sorted(foreign.items(), key=lambda kv: (-kv[1], kv[0]))),
+              file=sys.stderr)
+    if not files:
+        raise CommandError(f"{args.data}: no file has a genre the model knows ({', '.join(known)}); "
+                           f"merge spellings with --names")
+    proba, names, truth = _classify_files(args, bundle, files, truth)
+    description = f"{len(names)} audio files labelled from {labelled.source}"
+    data = {"source": str(args.data), "rows": description, "labels": labelled.summary(),
+            "skipped_other_genres": len(labelled.files) - len(files), "failed": len(files) - len(names)}
+    if bundle.multilabel:
+        from ..own_genres import multilabel_metrics
+
+        indicator = np.array([[g in t for g in known] for t in truth], dtype=int)
+        figures = multilabel_metrics(indicator, proba, bundle.multilabel["thresholds"], known)
+        figures.update({"labels": known, "thresholds": dict(zip(known, bundle.multilabel["thresholds"]))})
+        for g, f in figures["per_genre"].items():
+            print(f"{printable(g):>16}: F1 {f['f1']:.3f}  ({f['support']} tracks)")
+        ap = figures["mean_average_precision"]
+        print(f"subset accuracy {figures['subset_accuracy']:.3f}  macro-F1 {figures['macro_f1']:.3f}  "
+              f"mean average precision " + ("–" if ap is None else f"{ap:.3f}"))
+        print(f"({figures['n_tracks']} tracks; {description}; a track's genres: every genre at or above its threshold)")
+    else:
+        several = sum(len(t) > 1 for t in truth)
+        if several:
+            print(f"evaluate: {several} files carry several of the model's genres; a model of one genre per song "
+                  f"is scored on the first", file=sys.stderr)
+        stems = np.asarray(names)
+        table = FeatureTable(proba, np.asarray([t[0] for t in truth]), stems, stems, known, description)
+        figures = evaluate(proba, table, known, seed=args.seed)
+        f = figures["track"]
+        print(f" track: accuracy {f['accuracy']:.3f} [{f['accuracy_ci'][0]:.3f}, {f['accuracy_ci'][1]:.3f}]  "
+              f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}  ece {f['ece']:.3f}")
+        print(f"({figures['n_tracks']} tracks; {description}; one row per song: window figures equal track figures)")
+    figures["data"] = data
+    figures["model"] = str(args.model)
+    if args.out:
+        write_json_atomic(args.out, figures)
+    return 0
+
+
+def _classify_files(args, bundle, files, truth):
+    """Song probabilities (rows in ``files`` order, columns the model's labels) of the files that decode;
+    their names relative to ``--data``, and their labels. Failures are skipped and said on stderr."""
+    import numpy as np
+
+    from ..audio import AudioError
+    from ..models.registry import classifier
+
+    clf = classifier(bundle, Path(bundle.path).name)
+    rows, names, kept, failed = [], [], [], []
+    for path, genres in zip(files, truth):
+        try:
+            prediction = clf.classify_file(path)
+        except (AudioError, ValueError) as exc:
+            failed.append(f"{path}: {getattr(exc, 'problem', exc)}")
+            continue
+        rows.append([prediction.probabilities[g] for g in bundle.labels])
+        names.append(Path(path).relative_to(args.data).as_posix())
+        kept.append(genres)
+    for line in failed:
+        print(f"skipped {printable(line)}", file=sys.stderr)
+    if not rows:
+        raise CommandError(f"{args.data}: no labelled file could be classified")
+    return np.asarray(rows, dtype=np.float64), names, kept

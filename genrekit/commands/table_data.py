@@ -1,5 +1,6 @@
 """Options and data loading shared by the verbs that learn from or score on a table: ``train``,
-``evaluate`` and ``cluster`` (``--data`` a table, audio folder or dataset name; splits; the cache)."""
+``evaluate`` and ``cluster`` (``--data`` a table, audio folder or dataset name; splits; the cache;
+where an audio folder's genres come from: ``--labels``, ``--names``)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,41 @@ def load_data(args, feature_set=None):
                               progress=sys.stderr.isatty())
         except (DatasetError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+
+
+# --- where an audio folder's genres come from (train, evaluate) ---------------------------------------
+def labels_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--labels tags|folders|FILE.csv`` and ``--names FILE``; ``what``: what the labels are for."""
+    p.add_argument("--labels", default="folders", metavar="tags|folders|FILE.csv",
+                   help="where each audio file's genres come from: its genre tags (several values: a "
+                        "several-genres model), its folder (default), or a CSV path,label (several labels "
+                        "separated by ';'); files without one are skipped and counted")
+    p.add_argument("--names", type=Path, metavar="FILE",
+                   help=f"with --labels tags/FILE.csv: a names file (TOML) merging or renaming genre values "
+                        f"before {what} ([aliases] \"Rap\" = \"Hip-Hop\"; default: the shipped names)")
+
+
+def read_labelled(args, verb: str, several: str = "several on some files"):
+    """The files of the ``--data`` folder and their genres from ``--labels tags`` or ``--labels FILE.csv``
+    through the ``--names`` map (:class:`genrekit.own_genres.LabelledFiles`); one line on stderr says
+    how many were labelled and skipped (``verb:`` first; ``several`` said when some files have several genres)."""
+    from ..errors import DatasetError, TagError
+    from ..own_genres import labels_from_csv, labels_from_tags
+    from ..tagging.names import load_names
+
+    if not args.data.is_dir():
+        args.parser.error(f"--labels {args.labels} needs --data DIR, a folder of audio files")
+    try:
+        names = load_names(args.names) if args.names is not None else None
+        if args.labels == "tags":
+            labelled = labels_from_tags(args.data, names)
+        else:
+            labelled = labels_from_csv(args.labels, args.data, names)
+    except (DatasetError, TagError, OSError) as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"{verb}: {len(labelled.files)} files labelled from {labelled.source}; "
+          f"{len(labelled.skipped)} without a genre skipped"
+          + (f"; {len(labelled.unreadable)} whose tags could not be read" if labelled.unreadable else "")
+          + f"; {len(labelled.counts)} genres"
+          + (f", {several}" if labelled.multilabel else ""), file=sys.stderr)
+    return labelled

@@ -9,22 +9,18 @@ from pathlib import Path
 
 from .common import TORCH_HINT, CommandError, engine_from_args, output_option, positive_int
 
-from .table_data import data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data
+from .table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
+                         labels_arguments, read_labelled)
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=None, metavar="NAME",
                    help="logreg, knn, tree, forest, svm-linear, svm-poly, svm-rbf, mlp, gboost, a comma list, "
                         f"all (default), or cnn (needs PyTorch: {TORCH_HINT}; see --arch); with --labels tags "
-                        "or FILE.csv: not given, the shipped default's kind of head on the backbone")
+                        "or FILE.csv: one classical family on the backbone's tags, or (not given) the shipped "
+                        "default's kind of head")
     data_argument(p)
-    p.add_argument("--labels", default="folders", metavar="tags|folders|FILE.csv",
-                   help="where each audio file's genres come from: its genre tags (several values: a "
-                        "several-genres model), its folder (default), or a CSV path,label (several labels "
-                        "separated by ';'); files without one are skipped and counted")
-    p.add_argument("--names", type=Path, metavar="FILE",
-                   help="with --labels tags/FILE.csv: a names file (TOML) merging or renaming genre values "
-                        "before training ([aliases] \"Rap\" = \"Hip-Hop\"; default: the shipped names)")
+    labels_arguments(p, "training")
     split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
@@ -103,30 +99,21 @@ def train_run(args) -> int:
 def own_genres_run(args) -> int:
     """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.own_genres`)."""
     from ..errors import DatasetError, TagError
-    from ..own_genres import labels_from_csv, labels_from_tags, train_own_genres
-    from ..tagging.names import load_names
+    from ..own_genres import train_own_genres
 
-    if args.model is not None:
-        args.parser.error(f"--model {args.model} with --labels {args.labels}: not built; leave --model out "
-                          f"for the default head on the backbone")
-    if not args.data.is_dir():
-        args.parser.error(f"--labels {args.labels} needs --data DIR, a folder of audio files")
+    from ..models.classical import MODEL_NAMES
+    from ..own_genres import DEFAULT_HEAD
+
+    if args.model is not None and args.model not in (*MODEL_NAMES, DEFAULT_HEAD):
+        args.parser.error(f"--model {args.model} with --labels {args.labels}: one of {', '.join(MODEL_NAMES)} "
+                          f"(a head on the backbone's tags), or leave --model out for the default head")
+    labelled = read_labelled(args, "train", "several on some files (one-vs-rest)")
     try:
-        names = load_names(args.names) if args.names is not None else None
-        if args.labels == "tags":
-            labelled = labels_from_tags(args.data, names)
-        else:
-            labelled = labels_from_csv(args.labels, args.data, names)
-        print(f"train: {len(labelled.files)} files labelled from {labelled.source}; "
-              f"{len(labelled.skipped)} without a genre skipped"
-              + (f"; {len(labelled.unreadable)} whose tags could not be read" if labelled.unreadable else "")
-              + f"; {len(labelled.counts)} genres"
-              + (", several on some files (one-vs-rest)" if labelled.multilabel else ""), file=sys.stderr)
         command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         with engine_from_args(args) as engine:
             results = train_own_genres(labelled, args.data, args.out, cache=args.cache, engine=engine, seed=args.seed,
                                        test_size=or_default(args.test_size, 0.25), command=command,
-                                       progress=lambda line: print("  " + line, file=sys.stderr))
+                                       progress=lambda line: print("  " + line, file=sys.stderr), model=args.model)
     except (DatasetError, TagError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     figures = results["models"]["own-genres"]["figures"]

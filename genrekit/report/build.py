@@ -36,6 +36,8 @@ HISTORY = "history.csv"
 #: Shown for a leaky run whose results.json carries no warning of its own.
 LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figures are optimistic "
              "and not comparable with track-grouped splits")
+#: Most reliability bins read from a results.json (genrekit writes 15).
+MAX_BINS = 100
 HISTORY_NUMBERS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "finished")
 
 
@@ -187,11 +189,46 @@ def _eval(value: Any) -> dict | None:
                 figs[key] = None
         if not isinstance(figs.get("per_genre"), dict):
             figs["per_genre"] = {}
+        figs["ece"] = _share(figs.get("ece"))
+        figs["reliability"] = _reliability(figs.get("reliability"))
     labels = out.get("labels")
     if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
         first = out[levels[0]]
         out["labels"] = list(first.get("per_genre", {}))
     return out
+
+
+def _share(value: Any) -> float | None:
+    """A number in [0, 1] (a probability, an accuracy, an ECE), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _reliability(value: Any) -> list[dict] | None:
+    """Reliability bins (:func:`genrekit.models.calibration.reliability`), checked; None unless every bin is sound.
+
+    A bin is ``{low, high, n, confidence, accuracy}`` with ``0 <= low < high <= 1``, ``n`` a positive
+    count and ``confidence``, ``accuracy`` in [0, 1] (the mean confidence inside ``[low, high]``); bins
+    do not overlap. One bad bin drops the whole diagram: a diagram with holes would misstate the error.
+    """
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_BINS:
+        return None
+    bins = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            return None
+        low, high = _share(item.get("low")), _share(item.get("high"))
+        conf, acc = _share(item.get("confidence")), _share(item.get("accuracy"))
+        n = item.get("n")
+        if (None in (low, high, conf, acc) or isinstance(n, bool) or not isinstance(n, int) or n <= 0
+                or not low < high or not low - 1e-9 <= conf <= high + 1e-9):
+            return None
+        bins.append({"low": low, "high": high, "n": n, "confidence": conf, "accuracy": acc})
+    bins.sort(key=lambda b: b["low"])
+    if any(a["high"] > b["low"] + 1e-9 for a, b in zip(bins, bins[1:])):
+        return None
+    return bins
 
 
 def _cv(value: Any) -> dict | None:
@@ -284,7 +321,8 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> dict:
         ``warning`` (str or None; always set for a leaky run), ``selected``, ``selected_by``,
         ``command``, ``date`` (the run's own timestamp, from its bundles or history, or None)
         and ``models``: a list of ``{name, kind, selected, valid, test, cv, params, history,
-        seconds}`` where ``valid``/``test`` are :func:`genrekit.evaluate.evaluate` dicts,
+        seconds}`` where ``valid``/``test`` are :func:`genrekit.evaluate.evaluate` dicts
+        (per level, ``ece`` and ``reliability`` are checked: None unless sound, see :func:`_reliability`),
         ``cv`` the k-fold summary with its ``pooled`` evaluation, and ``history`` the training
         history as columns (CNN runs) or None.
 

@@ -111,6 +111,10 @@ class SpectrogramInfo(BaseModel):
 class ClassifyResponse(BaseModel):
     label: str = Field(description="The most likely genre (the model's label).")
     name: str = Field(description="Its display name (the server's name map: hiphop is Hip-Hop).")
+    unknown: bool | None = Field(None, description="Whether the song fits none of the model's genres (label: the "
+                                                   "closest); null for a model that stores no such decision.")
+    genres: list[str] | None = Field(None, description="Models trained on several genres per song only: every "
+                                                       "genre at or above its own threshold, best first.")
     probabilities: dict[str, float] = Field(
         description="Every genre's probability (mean over windows), by score, highest first (ties by name); "
                     "4 decimals.")
@@ -521,7 +525,8 @@ async def classify(
                                **{**meta.to_dict(), "duration": seconds(meta.duration)})
     public = output.public(prediction, timeline=True, names=state.names)  # the CLI's JSON convention
     return ClassifyResponse(
-        label=public["label"], name=public["name"], probabilities=public["probabilities"], timeline=public["timeline"],
+        label=public["label"], name=public["name"], unknown=public["unknown"], genres=public.get("genres"),
+        probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
         tags=public.get("tags"), similar=state.similar_to(clf, prediction),
         filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,

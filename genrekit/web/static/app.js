@@ -222,12 +222,21 @@
   }
 
   // --- drawing ------------------------------------------------------------------------------
+  // What a person reads, as output.py's shown_label says it: a model of several genres per song
+  // names every genre above its threshold ("Rock + Blues").
+  function shownGenres(result, shown) {
+    if (result.unknown) return "unknown (closest: " + shown + ")";
+    if (!Array.isArray(result.genres)) return shown;
+    return result.genres.length ? result.genres.map(genreName).join(" + ")
+                                : "none above threshold (closest: " + shown + ")";
+  }
+
   function render(result) {
     page.last = result;
     $("results").hidden = false;
     // an unknown song still names its closest genre (by its display name)
     const shown = result.name || genreName(result.label);
-    $("top-label").textContent = result.unknown ? "unknown (closest: " + shown + ")" : shown;
+    $("top-label").textContent = shownGenres(result, shown);
     $("top-score").textContent = pct(result.probabilities[result.label]);
     const facts = $("facts");
     facts.replaceChildren();
