@@ -360,7 +360,8 @@ def _own_genres_section(study, calibration) -> list[str]:
     smalls = {m["points"][k]["fit"] for _, m in models for k in map(str, lc["ks"])} - {
         m["points"]["all"]["fit"] for _, m in models}
     lines = ["## Your own genres: few examples, unknown songs, calibration", "",
-             f"`{study['command']}`. Nothing here chose anything: every figure is a description.", "",
+             f"`{study['command']}`. The curves and the held-out-genre figures choose nothing: they describe. "
+             "The calibration below was chosen on training clips only.", "",
              "**How many songs per genre.** Accuracy of a head fitted on *k* songs per genre, "
              f"{lc['protocol']}. Each cell is the mean ± std of {lc['folds'] * lc['repeats']} fold accuracies; "
              "every repeat tests each song once (" + ", ".join(
