@@ -37,8 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genrekit.datasets import load_table  # noqa: E402
-from genrekit.datasets.gtzan import read_artist_index  # noqa: E402
+from genrekit.datasets.musicnn_taggrams import artists, fault_filtered_taggrams  # noqa: E402
 from genrekit.evaluate import evaluate  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import save_bundle  # noqa: E402
@@ -132,11 +131,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
-    npz = args.data / "gtzan/musicnn"
-    train = load_table(npz / "training_data_GTZAN_MSDmusicnn_taggram.npz")
-    test = load_table(npz / "evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
-    artists_of = read_artist_index(args.data / "gtzan/GTZANindex.txt")
-    groups = np.array([artists_of[t] for t in train.tracks])
+    parts = fault_filtered_taggrams(args.data)
+    train, test = parts["train"], parts["test"]
+    groups = artists(args.data, train.tracks)
     labels = sorted(set(train.labels))
     X, y = train.X, train.labels
     log(f"{len(X)} training clips ({len(set(groups))} artists), {len(test.X)} test clips")

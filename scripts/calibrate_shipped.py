@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from genrekit.datasets import load_table  # noqa: E402
-from genrekit.datasets.gtzan import read_artist_index  # noqa: E402
+from genrekit.datasets.musicnn_taggrams import artists as artists_of, fault_filtered_taggrams  # noqa: E402
 from genrekit.evaluate import evaluate  # noqa: E402
 from genrekit.models.bundle import add_calibration, load_bundle  # noqa: E402
 from genrekit.models.calibration import (  # noqa: E402
@@ -91,12 +91,10 @@ def nested_ece(recipe, X, y, artists, labels, *, seed: int = 0, folds: int = 5) 
 
 
 def calibrate_musicnn(data: Path, out: Path = SHIPPED / "gtzan-musicnn", log=None) -> dict:
-    npz = data / "gtzan/musicnn"
-    train = load_table(npz / "training_data_GTZAN_MSDmusicnn_taggram.npz")
-    test = load_table(npz / "evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
+    parts = fault_filtered_taggrams(data)
+    train, test = parts["train"], parts["test"]
     bundle = load_bundle(out)
-    artists_of = read_artist_index(data / "gtzan/GTZANindex.txt")
-    artists = np.array([artists_of[t] for t in train.tracks])
+    artists = artists_of(data, train.tracks)
     y = np.asarray(train.labels).astype(str)
     # 1. choose on the training clips only
     scores = nested_ece(musicnn_recipe(), train.X, y, artists, bundle.labels)
@@ -145,8 +143,7 @@ def calibrate_gtzan57(data: Path, out: Path = SHIPPED / "gtzan57") -> dict:
     table = load_table(data / "gtzan/features_30_sec.csv")
     bundle = load_bundle(out)
     X = table.X[:, [table.feature_names.index(c) for c in bundle.feature_names]]
-    artists = read_artist_index(data / "gtzan/GTZANindex.txt")
-    groups = np.array([artists.get(t, t) for t in table.tracks])
+    groups = artists_of(data, table.tracks)
     fields = fit_calibration(gtzan57_recipe(bundle.card), X, table.labels, bundle.labels, groups=groups,
                              grouped_by="artist (GTZANindex.txt)")
     add_calibration(out, fields)
