@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExplainError
+from ..sessions import session_options
 
 #: Windows per onnxruntime call (bounds memory: 64 × 128 × 130 float32 ≈ 4 MB of input).
 BATCH = 64
@@ -425,7 +426,8 @@ class LayerProbe:
         self.layers = conv_layers(graph)
         self.layer = pick_layer(self.layers, self.source.default_layer if layer is None else layer)
         cut = cut_graph(graph, self.layer.output)
-        self._session = ort.InferenceSession(cut.SerializeToString(), providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(cut.SerializeToString(), session_options(),
+                                             providers=["CPUExecutionProvider"])
 
     def __call__(self, X: np.ndarray, batch: int | None = None) -> np.ndarray:
         """Feature maps of input patches.

@@ -728,7 +728,9 @@ def _probe_rows(pipeline, n_features: int, n: int = 256, seed: int = 0) -> np.nd
 def _verify_conversion(pipeline, onnx_bytes: bytes, sample: np.ndarray) -> None:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    from ..sessions import session_options
+
+    session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
     (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(sample)})
     want = pipeline.predict_proba(sample)
     worst = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - want))) if len(sample) else 0.0

@@ -905,7 +905,9 @@ def export_onnx(
             with open(target, "rb") as f:
                 onnx_bytes = f.read()
 
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    from ..sessions import session_options
+
+    session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(seed)
     # Random patches at a log-mel's level (dB below the peak), 5 windows: not the batch size exported with.
     checks = [(torch.randn(5, 1, n_mels, n_frames, generator=g) * 15 - 40).numpy()]
