@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import re
 import math
 import os
 import stat
@@ -41,9 +42,22 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+#: An indented JSON array holding only numbers (a newline never occurs inside a JSON string).
+_NUMBER_ARRAY = re.compile(r"\[\n\s*-?[0-9][0-9.eE+-]*(?:,\n\s*-?[0-9][0-9.eE+-]*)*\n\s*\]")
+
+
+def _one_line(match: "re.Match[str]") -> str:
+    return "[" + ", ".join(item.strip() for item in match.group(0)[1:-1].split(",")) + "]"
+
+
 def dumps(obj: Any) -> str:
-    """Strict, indented, key-order-preserving JSON text of :func:`jsonable` ``(obj)``."""
-    return json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """Strict, indented, key-order-preserving JSON text of :func:`jsonable` ``(obj)``.
+
+    Arrays of numbers stay on one line (a matrix: one line a row), so a bundle's
+    covariance or a reliability curve reads as a table instead of thousands of lines.
+    """
+    text = json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    return _NUMBER_ARRAY.sub(_one_line, text) + "\n"
 
 
 def read_json(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:
