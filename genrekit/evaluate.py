@@ -101,11 +101,14 @@ def _level_metrics(true: np.ndarray, pred: np.ndarray, labels: list[str]) -> dic
     }
 
 
-def _bootstrap(true, pred, track_index, n_tracks, k, rng, n_boot, chunk=200) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and macro-F1 of ``n_boot`` resamples of whole tracks.
+def _bootstrap(true, pred, track_index, n_tracks, k, rng, n_boot, top=None, bins=ECE_BINS,
+               chunk=200) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Accuracy, macro-F1 and (given each row's top probability ``top``) the expected
+    calibration error of ``n_boot`` resamples of whole tracks.
 
     Each resample draws ``n_tracks`` tracks with replacement and keeps all their rows;
-    per-track tallies make that a matrix product instead of a loop over resamples.
+    per-track tallies make that a matrix product instead of a loop over resamples. The ECE
+    of a resample is ``sum over bins |hits - confidences| / rows``, from per-track, per-bin sums.
     """
     hit = np.bincount(track_index, weights=(true == pred), minlength=n_tracks)
     rows = np.bincount(track_index, minlength=n_tracks).astype(float)
@@ -113,13 +116,19 @@ def _bootstrap(true, pred, track_index, n_tracks, k, rng, n_boot, chunk=200) -> 
     np.add.at(tally[0], (track_index, true), true == pred)
     np.add.at(tally[1], (track_index, pred), 1.0)
     np.add.at(tally[2], (track_index, true), 1.0)
-    acc, f1 = [], []
+    if top is not None:
+        which = np.clip(np.searchsorted(np.linspace(0.0, 1.0, bins + 1), top, side="left") - 1, 0, bins - 1)
+        gap = np.zeros((n_tracks, bins))  # per track and bin: hits minus confidences
+        np.add.at(gap, (track_index, which), (true == pred) - np.asarray(top, dtype=float))
+    acc, f1, ece = [], [], []
     for start in range(0, n_boot, chunk):
         m = rng.multinomial(n_tracks, np.full(n_tracks, 1.0 / n_tracks), size=min(chunk, n_boot - start))
         acc.append((m @ hit) / (m @ rows))
         tp, n_pred, n_true = (m @ t for t in tally)
         f1.append(_macro_f1(tp, n_pred, n_true))
-    return np.concatenate(acc), np.concatenate(f1)
+        if top is not None:
+            ece.append(np.abs(m @ gap).sum(axis=1) / (m @ rows))
+    return np.concatenate(acc), np.concatenate(f1), (np.concatenate(ece) if ece else None)
 
 
 def _interval(samples: np.ndarray, confidence: float) -> list[float]:
@@ -163,7 +172,8 @@ def evaluate(
         ``balanced_accuracy``, ``macro_f1``, ``macro_f1_ci``, ``per_genre``
         (``{genre: {precision, recall, f1, support}}``) and ``confusion`` (rows true,
         columns predicted, both in ``labels`` order), ``ece`` (expected calibration error of the
-        top genre's probability, :data:`ECE_BINS` equal-width bins) and ``reliability`` (those
+        top genre's probability, :data:`ECE_BINS` equal-width bins; ``ece_ci`` its bootstrap interval)
+        and ``reliability`` (those
         bins: ``low``, ``high``, ``n``, mean ``confidence``, ``accuracy``). Macro-F1 averages over genres that
         occur as truth or prediction. Track level: a track's probabilities are the mean
         of its windows', its prediction their argmax.
@@ -209,9 +219,10 @@ def evaluate(
         curve = reliability(probs, t, ECE_BINS)
         figs["ece"] = curve["ece"]
         figs["reliability"] = curve["bins"]
-        acc, f1 = _bootstrap(t, p, idx, len(track_ids), len(labels), rng, n_bootstrap)
+        acc, f1, ece = _bootstrap(t, p, idx, len(track_ids), len(labels), rng, n_bootstrap, probs.max(axis=1))
         figs["accuracy_ci"] = _interval(acc, confidence)
         figs["macro_f1_ci"] = _interval(f1, confidence)
+        figs["ece_ci"] = _interval(ece, confidence)
         result[level] = figs
     return result
 

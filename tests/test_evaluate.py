@@ -117,6 +117,33 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows_with_more_tracks()
     assert result["bootstrap"] == {"unit": "track", "resamples": 1000, "confidence": 0.95, "seed": 0}
 
 
+def test_ece_interval_by_bootstrap_of_tracks_agrees_with_a_plain_resampling_loop():
+    from genrekit.evaluate import ECE_BINS
+    from genrekit.models.calibration import ece
+
+    rng = np.random.default_rng(5)  # confidences spread over many bins, hits more likely when confident
+    n_tracks, windows = 60, 3
+    top = rng.uniform(0.5, 1.0, n_tracks * windows)
+    truth_codes = np.repeat(rng.integers(0, 2, n_tracks), windows)
+    pred = np.where(rng.random(len(top)) < top - 0.1, truth_codes, 1 - truth_codes)
+    proba = np.where(pred[:, None] == np.arange(2), top[:, None], 1 - top[:, None])
+    part = table(np.array(LABELS)[truth_codes], np.repeat([f"t{i}" for i in range(n_tracks)], windows))
+    figs = evaluate(proba, part, LABELS, n_bootstrap=400, seed=3)["window"]
+    assert len(figs["reliability"]) >= 5
+    lo, hi = figs["ece_ci"]
+    assert 0.0 <= lo < hi <= 1.0 and lo <= figs["ece"] <= hi
+    # The vectorised resampling against a loop that resamples tracks and recomputes the ECE.
+    truth = np.array([LABELS.index(x) for x in part.labels])
+    tracks = np.unique(part.tracks)
+    rng = np.random.default_rng(7)
+    looped = []
+    for _ in range(400):
+        drawn = rng.choice(tracks, size=len(tracks))
+        rows = np.concatenate([np.flatnonzero(part.tracks == t) for t in drawn])
+        looped.append(ece(proba[rows], truth[rows], ECE_BINS))
+    assert np.percentile(looped, [2.5, 97.5]) == pytest.approx([lo, hi], abs=0.03)
+
+
 def test_bootstrap_resamples_tracks_not_windows():
     # the same 20 tracks cut into 10x more windows: more rows but no more evidence
     few = evaluate(*_noisy(20, windows=1), LABELS)["window"]["accuracy_ci"]

@@ -93,13 +93,18 @@ def evaluate_run(args) -> int:
     figures["data"] = {"source": table.source, "rows": description}
     figures["model"] = str(args.model)
     for level in ("track", "window"):
-        f = figures[level]
-        print(f"{level:>6}: accuracy {f['accuracy']:.3f} [{f['accuracy_ci'][0]:.3f}, {f['accuracy_ci'][1]:.3f}]  "
-              f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}  ece {f['ece']:.3f}")
+        print(_figures_line(level, figures[level]))
     print(f"({figures['n_tracks']} tracks, {figures['n_windows']} windows; {description})")
     if args.out:
         write_json_atomic(args.out, figures)
     return 0
+
+
+def _figures_line(level: str, f: dict) -> str:
+    """One level's figures as evaluate prints them, with their bootstrap intervals."""
+    return (f"{level:>6}: accuracy {f['accuracy']:.3f} [{f['accuracy_ci'][0]:.3f}, {f['accuracy_ci'][1]:.3f}]  "
+            f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}  "
+            f"ece {f['ece']:.3f} [{f['ece_ci'][0]:.3f}, {f['ece_ci'][1]:.3f}]")
 
 
 def _columns(table, names: list[str]):
@@ -194,9 +199,7 @@ def _tagged_run(args, bundle) -> int:
         stems = np.asarray(names)
         table = FeatureTable(proba, np.asarray([t[0] for t in truth]), stems, stems, known, description)
         figures = evaluate(proba, table, known, seed=args.seed)
-        f = figures["track"]
-        print(f" track: accuracy {f['accuracy']:.3f} [{f['accuracy_ci'][0]:.3f}, {f['accuracy_ci'][1]:.3f}]  "
-              f"balanced {f['balanced_accuracy']:.3f}  macro-F1 {f['macro_f1']:.3f}  ece {f['ece']:.3f}")
+        print(_figures_line("track", figures["track"]))
         print(f"({figures['n_tracks']} tracks; {description}; one row per song: window figures equal track figures)")
     figures["data"] = data
     figures["model"] = str(args.model)
