@@ -120,33 +120,18 @@ def _song_table(args, bundle):
     folder with the model, one row per file holding its song probabilities (columns: the labels)."""
     import numpy as np
 
-    from ..audio import AudioError
     from ..datasets import FeatureTable
     from ..files import collect_audio_files, gtzan_label
-    from ..models.registry import classifier
 
     folder = Path(args.data)
     if not folder.is_dir():
         raise CommandError(f"{args.data}: a {bundle.kind} model on {bundle.feature_set.name} input is scored on a "
                            f"folder of audio (<genre>/<file>), not on a feature table")
-    clf = classifier(bundle, Path(bundle.path).name)
-    rows, labels, names, failed = [], [], [], []
-    for path in collect_audio_files([folder]):
-        try:
-            prediction = clf.classify_file(path)
-        except (AudioError, ValueError) as exc:
-            failed.append(f"{path}: {getattr(exc, 'problem', exc)}")
-            continue
-        rows.append([prediction.probabilities[g] for g in bundle.labels])
-        labels.append(gtzan_label(path))
-        names.append(path.relative_to(folder).as_posix())
-    for line in failed:
-        print(f"skipped {printable(line)}", file=sys.stderr)
-    if not rows:
-        raise CommandError(f"{folder}: no file could be classified")
+    paths = list(collect_audio_files([folder]))
+    proba, names, labels = _classify_files(args, bundle, paths, [gtzan_label(p) for p in paths])
     tracks = [n.rsplit(".", 1)[0] for n in names]
-    return FeatureTable(np.asarray(rows), np.asarray(labels), np.asarray(tracks), np.asarray(names),
-                        list(bundle.labels), f"{folder} (audio folder: {len(rows)} files classified by the model)")
+    return FeatureTable(proba, np.asarray(labels), np.asarray(tracks), np.asarray(names),
+                        list(bundle.labels), f"{folder} (audio folder: {len(proba)} files classified by the model)")
 
 
 def _tagged_run(args, bundle) -> int:
@@ -230,5 +215,5 @@ def _classify_files(args, bundle, files, truth):
     for line in failed:
         print(f"skipped {printable(line)}", file=sys.stderr)
     if not rows:
-        raise CommandError(f"{args.data}: no labelled file could be classified")
+        raise CommandError(f"{args.data}: no file could be classified")
     return np.asarray(rows, dtype=np.float64), names, kept
