@@ -99,10 +99,8 @@ def train_run(args) -> int:
 def own_genres_run(args) -> int:
     """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.own_genres`)."""
     from ..errors import DatasetError, TagError
-    from ..own_genres import train_own_genres
-
     from ..models.classical import MODEL_NAMES
-    from ..own_genres import DEFAULT_HEAD
+    from ..own_genres import DEFAULT_HEAD, train_own_genres
 
     if args.model is not None and args.model not in (*MODEL_NAMES, DEFAULT_HEAD):
         args.parser.error(f"--model {args.model} with --labels {args.labels}: one of {', '.join(MODEL_NAMES)} "
