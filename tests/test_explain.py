@@ -26,6 +26,7 @@ from genrekit import audio  # noqa: E402
 from genrekit.cli import main  # noqa: E402
 from genrekit.explain import LayerProbe, occlusion_saliency  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
+from genrekit.models.registry import load_model  # noqa: E402
 from genrekit.web.spectrogram import png_size  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def test_filters_of_the_default_model_are_its_backbones_first_layer(default_filt
     out, err = default_filters
     table = json.loads((out / "filters.json").read_text())
     assert (table["layer"], table["n_layers"], table["n_filters"]) == (1, 8, 204)
-    assert table["node"] == "/timbral.0/conv/Conv" and table["activation"] == "Relu"
+    assert table["node"] == "/timbral.0/Conv" and table["activation"] == "Relu"
     assert table["model"].endswith("gtzan-musicnn") and table["network"].endswith("msd_musicnn.onnx")
     silent = [f for f, rows in enumerate(table["filters"]) if not rows]
     assert f"conv layer 1 of 8 (204 filters, {len(silent)} of them the same in every window), 4 files" in err
@@ -208,6 +209,34 @@ def test_filters_of_the_default_model_are_its_backbones_first_layer(default_filt
             assert sr == BACKBONE_SR and len(y) == int(min(3.0, SONGS[song]) * sr)
 
 
+def test_backbone_filter_maps_are_what_the_network_pools():
+    # The backbone's graph takes the max over frequency first, on sign-flipped filters; the probe
+    # shows each filter's map as trained, ReLU(conv). Its batch norm and max over frequency must give
+    # the branch output the network itself computes, for filters of either sign of norm scale.
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from genrekit.backbones.msd_musicnn import FOLDER, ONNX_FILE, N_MELS, PATCH_FRAMES
+    from genrekit.explain.filters import cut_graph
+
+    network_graph = onnx.load(str(FOLDER / ONNX_FILE))
+    init = {t.name: numpy_helper.to_array(t) for t in network_graph.graph.initializer}
+    x = (np.random.default_rng(4).random((2, PATCH_FRAMES, N_MELS)) * 3).astype(np.float32)
+    for number, branch in ((1, "timbral.0"), (5, "temporal.2")):
+        probe = LayerProbe(load_model(), layer=number)
+        maps = probe(x)  # (n, filters, time, freq)
+        assert probe.layer.unsigned == (f"net.{branch}.conv.weight", f"net.{branch}.conv.bias") and maps.min() >= 0
+        gamma, beta, mean, var = (init[f"net.{branch}.bn.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
+        assert (gamma < 0).any() and (gamma > 0).any()
+        scale = (gamma / np.sqrt(var + 1e-3))[None, :, None, None]
+        pooled = (scale * (maps - mean[None, :, None, None]) + beta[None, :, None, None]).max(axis=3)
+        norm = next(n.output[0] for n in network_graph.graph.node
+                    if n.op_type == "BatchNormalization" and n.name.startswith(f"/{branch}/"))
+        (network,) = ort.InferenceSession(cut_graph(network_graph, norm).SerializeToString()).run(None, {"patches": x})
+        np.testing.assert_allclose(pooled, network, rtol=1e-4, atol=1e-4)
+
+
 def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, default_filters):
     from genrekit.backbones.msd_musicnn import HOP_LENGTH, load_backbone
     from genrekit.explain.filters import BackboneSource
@@ -216,7 +245,7 @@ def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, defa
     model = load_model()
     probe = LayerProbe(model)
     source = probe.source
-    assert isinstance(source, BackboneSource) and probe.layer.output == "/timbral.0/Relu_output_0"
+    assert isinstance(source, BackboneSource) and probe.layer.output == "/timbral.0/Conv_output_0/unsigned/Relu"
     best, when, per_patch = {}, {}, []
     for kind in SONGS:
         y = audio.load(songs / f"{kind}.wav", sr=BACKBONE_SR)

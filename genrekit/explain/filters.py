@@ -309,6 +309,11 @@ class ConvLayer:
         ``"Relu"`` when :attr:`output` is a ReLU output.
     n_filters : int or None
         Output channels, from the weight's shape (``None`` when the weight is computed).
+    unsigned : tuple of str or None
+        For a conv the graph runs on sign-flipped filters (the backbone's export takes the max
+        over frequency before its ReLU and norm, negating the filters whose norm scale is
+        negative; :mod:`genrekit.models.musicnn_architecture`): the original weight and bias.
+        :func:`probe_graph` then computes ``ReLU(conv)`` with them, the map as trained.
     """
 
     number: int
@@ -316,6 +321,7 @@ class ConvLayer:
     output: str
     activation: str | None
     n_filters: int | None
+    unsigned: tuple[str, str] | None = None
 
 
 def conv_layers(model) -> list[ConvLayer]:
@@ -335,6 +341,7 @@ def conv_layers(model) -> list[ConvLayer]:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     weights = {t.name: list(t.dims) for t in graph.initializer}
+    producer = {name: node for node in graph.node for name in node.output}
 
     def only_next(tensor: str, op: str):
         after = consumers.get(tensor, [])
@@ -344,6 +351,12 @@ def conv_layers(model) -> list[ConvLayer]:
     for node in graph.node:
         if node.op_type != "Conv":
             continue
+        unsigned = _unsigned_parameters(node, producer, weights)
+        if unsigned is not None:
+            dims = weights[unsigned[0]]
+            layers.append(ConvLayer(len(layers) + 1, node.name, f"{node.output[0]}/unsigned/Relu", "Relu",
+                                    int(dims[0]), unsigned))
+            continue
         out, act = node.output[0], None
         step = only_next(out, "BatchNormalization")  # unfused conv -> BN -> ReLU
         relu = only_next(step.output[0] if step else out, "Relu")
@@ -352,6 +365,39 @@ def conv_layers(model) -> list[ConvLayer]:
         dims = weights.get(node.input[1]) if len(node.input) > 1 else None
         layers.append(ConvLayer(len(layers) + 1, node.name, out, act, int(dims[0]) if dims else None))
     return layers
+
+
+def _unsigned_parameters(node, producer: dict, weights: dict) -> tuple[str, str] | None:
+    """The initializers ``(W, b)`` of a Conv whose weight and bias are ``Mul(W, sign)``, ``Mul(b, sign)``."""
+    if len(node.input) < 3:
+        return None
+    made = [producer.get(name) for name in node.input[1:3]]
+    if all(m is not None and m.op_type == "Mul" and m.input[0] in weights for m in made):
+        return made[0].input[0], made[1].input[0]
+    return None
+
+
+def probe_graph(model, layer: ConvLayer):
+    """``model`` with the nodes that compute ``layer.output``; for a conv on sign-flipped filters
+    (:attr:`ConvLayer.unsigned`) a copy of it on the original weights, and its ReLU, are added."""
+    import onnx
+
+    if layer.unsigned is None:
+        return model
+    conv = next(node for node in model.graph.node if node.op_type == "Conv" and f"{node.output[0]}/unsigned/Relu"
+                == layer.output)
+    probed = onnx.ModelProto()
+    probed.CopyFrom(model)
+    plain = onnx.NodeProto()
+    plain.CopyFrom(conv)
+    del plain.input[1:]
+    plain.input.extend(layer.unsigned)
+    del plain.output[:]
+    plain.output.append(f"{conv.output[0]}/unsigned")
+    plain.name = f"{conv.name}/unsigned"
+    relu = onnx.helper.make_node("Relu", [plain.output[0]], [layer.output], name=f"{conv.name}/unsigned/Relu")
+    probed.graph.node.extend([plain, relu])
+    return probed
 
 
 def pick_layer(layers: Sequence[ConvLayer], layer: int | None) -> ConvLayer:
@@ -425,7 +471,7 @@ class LayerProbe:
         graph = onnx.load_from_string(self.source.network_bytes())
         self.layers = conv_layers(graph)
         self.layer = pick_layer(self.layers, self.source.default_layer if layer is None else layer)
-        cut = cut_graph(graph, self.layer.output)
+        cut = cut_graph(probe_graph(graph, self.layer), self.layer.output)
         self._session = ort.InferenceSession(cut.SerializeToString(), session_options(),
                                              providers=["CPUExecutionProvider"])
 
