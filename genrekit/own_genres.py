@@ -15,7 +15,9 @@ training run on the same library takes seconds.
   (:func:`genrekit.models.calibration.fit_calibration`).
 - **Several genres on some files**: one-vs-rest (one vote per genre on an indicator matrix);
   every genre whose probability reaches its own threshold is reported. Thresholds maximise
-  each genre's F1 on out-of-fold probabilities of the training part.
+  each genre's F1 on out-of-fold probabilities of the training part. The "none of these"
+  decision is fitted as for one genre, each genre's mean over the training songs carrying it
+  (:func:`genrekit.models.calibration.unknown_decision`).
 
 The split keeps every album (else every artist, else every file) on one side, from the
 files' album and artist tags, so no album is in both training and test.
@@ -390,6 +392,13 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
     songs = np.unique(ft)
     oof_songs, truth_songs = _track_means(oof, ft, songs), np.stack([Yt[ft == i][0] for i in songs])
     thresholds = [_best_threshold(truth_songs[:, j], oof_songs[:, j]) for j in range(len(labels))]
+    # "none of these": genre means over the training songs carrying each genre (a song of two counts
+    # for both), threshold from their out-of-fold distances, folds grouped as the split is
+    from .models.calibration import unknown_decision
+
+    song_rows = np.stack([Xt[ft == i].mean(axis=0) for i in songs])  # a song is scored by its windows' mean
+    unknown = unknown_decision(song_rows, truth_songs, labels, groups=np.array([labelled.groups[i] for i in songs]),
+                               grouped_by=labelled.grouped_by, seed=seed)
     test_files = np.unique(file_of_row[test_rows])
     proba = _track_means(model.predict_proba(table.X), file_of_row, test_files)
     truth = np.stack([Y[file_of_row == i][0] for i in test_files])
@@ -398,7 +407,7 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
                "macro_f1": test["macro_f1"], "n_tracks": test["n_tracks"]}
     return ({"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD},
              "thresholds": dict(zip(labels, thresholds))},
-            {"pipeline": model, "labels": labels, "metrics": {"test": test},
+            {"pipeline": model, "labels": labels, "metrics": {"test": test}, "calibration": {"unknown": unknown},
              "multilabel": {"thresholds": thresholds, "fitted_on": "best F1 per genre on out-of-fold training songs"}})
 
 

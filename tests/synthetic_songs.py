@@ -17,10 +17,14 @@ import soundfile as sf
 
 SR = 22050  # Hz
 GENRES = ("classical", "hiphop", "metal")
+#: Kinds no test model is trained on, for "none of these": plucked notes decaying fast, sine
+#: sweeps, a low sine drone.
+OTHER_KINDS = ("pluck", "chirp", "drone")
 
 
 def synth(kind: str, seconds: float, seed: int = 0, sr: int = SR) -> np.ndarray:
-    """``seconds`` of one of the three synthetic "genres" at ``sr`` Hz, different for every seed."""
+    """``seconds`` of one of the three synthetic "genres" (or of :data:`OTHER_KINDS`) at ``sr`` Hz,
+    different for every seed."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
     if kind == "classical":  # a sustained harmonic tone, a little hiss
@@ -33,6 +37,18 @@ def synth(kind: str, seconds: float, seed: int = 0, sr: int = SR) -> np.ndarray:
         step = int(sr * 60 / (90 + rng.integers(0, 40)))
         for start in range(0, t.size - 400, step):
             y[start:start + 400] += 0.9 * np.hanning(400)
+    elif kind == "pluck":  # four decaying notes a second, two octaves of pitches
+        y = np.zeros(t.size)
+        step = sr // 4
+        for start in range(0, t.size, step):
+            n = min(step, t.size - start)
+            f0 = 220 * 2 ** (rng.integers(0, 24) / 12)
+            y[start:start + n] += 0.5 * np.sin(2 * np.pi * f0 * t[:n]) * np.exp(-12 * t[:n])
+    elif kind == "chirp":  # a sine sweeping five octaves up from 100 Hz, again and again
+        f = 100 * 2 ** (5 * ((t * (0.5 + rng.random())) % 1))
+        y = 0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr)
+    elif kind == "drone":  # a loud low sine
+        y = 0.6 * np.sin(2 * np.pi * (40 + rng.integers(0, 20)) * t)
     else:
         raise ValueError(kind)
     return np.clip(y, -1, 1).astype(np.float32)

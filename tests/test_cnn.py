@@ -26,7 +26,9 @@ pytest.importorskip("onnxruntime")
 
 from genrekit import audio  # noqa: E402
 from genrekit.models import cnn  # noqa: E402
+from genrekit.errors import BundleError  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
+from genrekit.models.registry import load_model  # noqa: E402
 from genrekit.models.cnn_data import (  # noqa: E402
     Augment,
     bundle_inputs,
@@ -45,6 +47,8 @@ from genrekit.models.train_cnn import (  # noqa: E402
     export_onnx,
     train_cnn,
 )
+
+from synthetic_songs import OTHER_KINDS, write_song  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -258,6 +262,31 @@ def test_an_existing_run_is_not_overwritten_and_resume_checks_settings(synthetic
     with pytest.raises(TrainingError, match="other settings.*lr"):
         train_cnn(synthetic["train"], tiny_run, epochs=2, lr=0.5, resume=True, cache=synthetic["cache"],
                   verbose=False, **TINY)
+
+
+def test_a_cnn_bundle_says_which_songs_are_none_of_its_genres(synthetic, tiny_run, tmp_path):
+    """The decision measures the network's output (mean log-probability over a song's windows), fitted
+    on the 8 validation tracks only: the 32 held-out songs of the four genres are mostly known, songs
+    of kinds never trained on (plucks, sweeps, a drone) mostly unknown, even for this 2-epoch network."""
+    meta = json.loads((tiny_run / "bundle.json").read_text())
+    unknown = meta["unknown"]
+    assert unknown["rows"] == "log_probabilities" and unknown["false_unknown_rate"] == 0.05
+    assert "on the 8 validation tracks" in unknown["fitted_on"] and np.array(unknown["means"]).shape == (4, 4)
+    assert "mean log-probability over its windows" in (tiny_run / "MODEL_CARD.md").read_text()
+    model = load_model(tiny_run)
+    held = [model.classify_file(p) for p in sorted(synthetic["held"].glob("*/*.wav"))]
+    assert len(held) == 32 and sum(p.unknown for p in held) <= 10
+    others = [write_song(tmp_path / f"{kind}{i}.wav", kind, seconds=6.0, seed=3000 + i)
+              for i, kind in enumerate(OTHER_KINDS * 3)]
+    assert sum(model.classify_file(p).unknown for p in others) >= 8
+    # a CNN bundle's decision must measure its output: one over input rows is refused on loading
+    (tmp_path / "bad").mkdir()
+    for name in ("model.onnx", "MODEL_CARD.md"):
+        (tmp_path / "bad" / name).write_bytes((tiny_run / name).read_bytes())
+    meta["unknown"].pop("rows")
+    (tmp_path / "bad/bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="unknown.rows must be 'log_probabilities'"):
+        load_bundle(tmp_path / "bad")
 
 
 # --- (d) prediction without torch --------------------------------------------------------------------

@@ -13,10 +13,12 @@ from urllib.parse import urlparse
 import pytest
 
 from genrekit.tagging import NameMap
+from genrekit.tagging.formats import read_genres
 
 from browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from own_genres_runs import genrekit, plan, trained_run
 from servers import Server
+from synthetic_songs import OTHER_KINDS, write_song
 from tagged_songs import tagged_library
 
 pytestmark = pytest.mark.slow  # the backbone analyses every song
@@ -58,9 +60,9 @@ def test_table_and_csv_name_every_genre_above_its_threshold(run, new_songs):
     assert len(rows) == 13
     for line in rows:
         path, rest = line.split(maxsplit=1)
-        genres = records[path]["genres"]
-        shown = " + ".join(show(g) for g in genres) if genres else \
-            f"none above threshold (closest: {show(records[path]['label'])})"
+        genres, closest = records[path]["genres"], show(records[path]["label"])
+        shown = f"unknown (closest: {closest})" if records[path]["unknown"] else \
+            " + ".join(show(g) for g in genres) if genres else f"none above threshold (closest: {closest})"
         assert rest.startswith(shown + " "), (line, genres)
     assert "Hip-Hop + Noise" in table or "Metal + Noise" in table
 
@@ -68,6 +70,37 @@ def test_table_and_csv_name_every_genre_above_its_threshold(run, new_songs):
     assert list(sheet[0])[:4] == ["path", "label", "unknown", "genres"]
     for row in sheet:
         assert (row["genres"].split(";") if row["genres"] else []) == records[row["path"]]["genres"]
+
+
+def test_songs_of_a_kind_never_trained_on_are_mostly_unknown(run, new_songs, tmp_path):
+    """The several-genre bundle stores the "none of these" decision fitted on its training songs
+    (genre means over the songs carrying each genre; 5% of known songs out-of-fold): 12 new songs of
+    the kinds it learnt are mostly known, 9 of kinds it never heard (plucks, sweeps, a drone) mostly
+    unknown; the table says so and --write-tags leaves the unknown ones untouched."""
+    meta = json.loads((run["run"] / "own-genres/bundle.json").read_text())
+    unknown = meta["unknown"]
+    assert unknown["method"] == "mahalanobis" and unknown["false_unknown_rate"] == 0.05
+    assert "grouped by album on the 18 training songs" in unknown["fitted_on"]
+    assert len(unknown["means"]) == 4 and len(unknown["means"][0]) == len(meta["input"]["features"])
+    folder, truth = new_songs
+    known = {r["path"]: r["unknown"] for r in json.loads(_classify(folder, run, "json")) if truth[r["path"]] != {"Ska"}}
+    assert len(known) == 12 and all(isinstance(v, bool) for v in known.values())
+    assert sum(known.values()) <= 4, known
+    others = tmp_path / "others"
+    for i, kind in enumerate(OTHER_KINDS * 3):
+        write_song(others / f"{kind}{i}.flac", kind, seconds=6.0, seed=2000 + i)
+    records = json.loads(_classify(others, run, "json"))
+    flagged = [r["path"] for r in records if r["unknown"]]
+    assert len(records) == 9 and len(flagged) >= 8, records
+    table = _classify(others, run, "table")
+    show = NameMap.default().display
+    for r in records:
+        if r["unknown"]:
+            assert f"{r['path']}  unknown (closest: {show(r['label'])})" in table
+    proc = genrekit("classify", others, "--model", run["run"], "--write-tags")
+    assert proc.returncode == 0, proc.stderr
+    for r in records:
+        assert (read_genres(others / r["path"]) == []) == r["unknown"], r["path"]
 
 
 def test_evaluate_scores_the_several_genres_model_on_tagged_songs(run, new_songs, tmp_path):
@@ -152,8 +185,9 @@ def test_the_web_page_names_every_genre_above_its_threshold(run, new_songs, tmp_
         _, answer = server.upload(song.name, song.read_bytes())
         assert isinstance(answer["genres"], list)
         show = NameMap.default().display
-        expected = " + ".join(show(g) for g in answer["genres"]) or \
-            f"none above threshold (closest: {show(answer['label'])})"
+        closest = show(answer["label"])
+        expected = f"unknown (closest: {closest})" if answer["unknown"] else \
+            " + ".join(show(g) for g in answer["genres"]) or f"none above threshold (closest: {closest})"
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from genrekit.cli import main
+from own_genres_runs import trained_run
 from report_runs import report_runs
 from servers import http_get, serve_reports
 
@@ -264,6 +265,53 @@ def test_unsound_reliability_bins_are_not_drawn(runs, tmp_path, damage):
     assert knn["test"]["track"]["reliability"] == results["models"]["knn"]["test"]["track"]["reliability"]
     diagrams = _figures(out.read_text(encoding="utf-8"), kind="reliability")
     assert len(diagrams) == 1  # knn's only
+
+
+@pytest.fixture(scope="module")
+def several_genres_run(tmp_path_factory) -> Path:
+    """A run of several genres per song, trained by `genrekit train --labels tags` (shared with test_multilabel)."""
+    return trained_run(tmp_path_factory.getbasetemp() / "multilabel-run", several=True)["run"]
+
+
+@pytest.mark.slow  # the backbone analyses the library's songs
+def test_several_genres_run_shows_per_genre_f1_subset_accuracy_and_map(several_genres_run, tmp_path):
+    test = _results(several_genres_run)["models"]["own-genres"]["test"]
+    out = tmp_path / "report.html"
+    assert main(["report", str(several_genres_run), "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    (fig,) = _figures(page, kind="multilabel")
+    (bars,) = fig["data"]
+    assert bars["x"] == list(test["per_genre"]) == ["Noise", "classical", "hiphop", "metal"]
+    assert bars["y"] == [g["f1"] for g in test["per_genre"].values()]
+    assert bars["customdata"] == [g["support"] for g in test["per_genre"].values()]
+    section = sections(page)[_run_id(page, several_genres_run)]
+    assert "This run holds no evaluated models" not in section and "Several genres per song" in section
+    assert (f"subset accuracy <strong>{100 * test['subset_accuracy']:.1f}%</strong>, mean average precision "
+            f"<strong>{test['mean_average_precision']:.3f}</strong>, macro-F1 {test['macro_f1']:.3f} over "
+            f"{test['n_tracks']} songs") in section
+    assert test["n_tracks"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", [
+    lambda t: t["per_genre"]["metal"].update(f1=1.5),
+    lambda t: t["per_genre"]["metal"].update(support=-1),
+    lambda t: t["per_genre"].__setitem__("metal", "good"),
+    lambda t: t.update(subset_accuracy="most"),
+    lambda t: t.update(n_tracks=0),
+    lambda t: t.update(per_genre=[]),
+])
+def test_unsound_several_genre_figures_are_not_drawn(several_genres_run, tmp_path, damage):
+    results = _results(several_genres_run)
+    damage(results["models"]["own-genres"]["test"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert _figures(page, kind="multilabel") == []
+    assert "This run holds no evaluated models yet." in page
 
 
 def test_page_is_self_contained(page):

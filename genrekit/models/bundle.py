@@ -32,7 +32,8 @@ leave the weights untouched: ``calibration`` (``{"method": "temperature", "tempe
 T, ...}``, or ``"vector"`` with ``weights``/``biases``, or ``"platt"`` with
 ``slopes``/``intercepts``, one per genre; applied to every probability the bundle gives) and ``unknown``
 (``{"method": "mahalanobis", "means", "precision", "threshold", "false_unknown_rate", ...}``,
-whether a song lies outside the genres the model knows).
+whether a song lies outside the genres the model knows; a CNN bundle's has ``"rows":
+"log_probabilities"``: it measures the network's output, one column per genre).
 """
 
 from __future__ import annotations
@@ -495,7 +496,8 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
     if meta.get("calibration") is not None or meta.get("unknown") is not None:
         from .calibration import check_meta
 
-        problem = check_meta(meta.get("calibration"), meta.get("unknown"), len(labels), len(feats))
+        problem = check_meta(meta.get("calibration"), meta.get("unknown"), len(labels), len(feats),
+                             rows="log_probabilities" if meta["kind"] == "cnn" else "features")
         if problem:
             fail(problem)
     return meta
@@ -900,7 +902,9 @@ def model_card_markdown(meta: dict) -> str:
                        f"{cal.get('fitted_on', 'training data')} (out-of-fold ECE {_fmt(cal.get('oof_ece_before'))} "
                        f"before, {_fmt(cal.get('oof_ece_after'))} after)")
         if unk:
-            out.append(f"- A song is called unknown when its Mahalanobis distance to the nearest genre exceeds "
+            what = ("mean log-probability over its windows" if unk.get("rows") == "log_probabilities"
+                    else "mean input row")
+            out.append(f"- A song is called unknown when the Mahalanobis distance of its {what} to the nearest genre exceeds "
                        f"{_fmt(unk.get('threshold'))}: about {_fmt(100 * unk.get('false_unknown_rate', 0), 0)}% of "
                        f"known songs, set on {unk.get('fitted_on', 'training data')}")
     figures = card.get("figures")

@@ -19,6 +19,13 @@ weights:
   taggrams with two genres held out, this distance separates unknown from known songs
   better than the top probability does (see ``docs/RESULTS.md``).
 
+  The same decision serves every kind of bundle (:func:`unknown_decision`): a model of
+  several genres per song takes each genre's mean over the songs carrying it (a song of
+  two genres counts for both); a CNN, whose input is a spectrogram rather than a table
+  row, is measured on its *output*: ``rows`` is then ``"log_probabilities"``, the mean over
+  a song's windows of the log of the network's probabilities, fitted on the validation
+  songs of its training part (never the test songs).
+
 References
 ----------
 J. Platt, "Probabilistic outputs for support vector machines", 1999.
@@ -42,6 +49,9 @@ FOLDS = 5
 EPS = 1e-12
 CALIBRATION_METHODS = ("temperature", "vector", "platt")
 UNKNOWN_METHODS = ("mahalanobis",)
+#: What a stored ``unknown`` decision measures: ``"features"``, the model's input row (the default
+#: when absent); ``"log_probabilities"``, the log of the model's own probabilities (CNN bundles).
+UNKNOWN_ROWS = ("features", "log_probabilities")
 
 
 # --- applying what a bundle stores ----------------------------------------------------------
@@ -110,8 +120,17 @@ class UnknownDetector:
         return self.score(rows) > self.threshold
 
 
-def check_meta(calibration, unknown, n_labels: int, n_features: int) -> str | None:
-    """What is wrong with a bundle's ``calibration`` and ``unknown`` fields (``None``: nothing)."""
+def log_rows(proba: np.ndarray) -> np.ndarray:
+    """The rows a ``"log_probabilities"`` decision measures: the log of each window's probabilities."""
+    return np.log(np.clip(np.asarray(proba, dtype=np.float64), EPS, 1.0))
+
+
+def check_meta(calibration, unknown, n_labels: int, n_features: int, rows: str | None = None) -> str | None:
+    """What is wrong with a bundle's ``calibration`` and ``unknown`` fields (``None``: nothing).
+
+    ``rows``: what the bundle's ``unknown`` must measure (one of :data:`UNKNOWN_ROWS`; ``None``: either).
+    A ``"log_probabilities"`` decision has one column per genre, a ``"features"`` one ``n_features``.
+    """
     if calibration is not None:
         if not isinstance(calibration, dict) or calibration.get("method") not in CALIBRATION_METHODS:
             return f"calibration.method must be one of {', '.join(CALIBRATION_METHODS)}"
@@ -135,6 +154,11 @@ def check_meta(calibration, unknown, n_labels: int, n_features: int) -> str | No
             v = unknown.get(key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 return f"unknown.{key} must be a non-negative number, found {v!r}"
+        space = unknown.get("rows", "features")
+        if space not in UNKNOWN_ROWS or (rows is not None and space != rows):
+            return f"unknown.rows must be {rows or ' or '.join(UNKNOWN_ROWS)!r} for this bundle, found {space!r}"
+        if space == "log_probabilities":
+            n_features = n_labels
         means, precision = unknown.get("means"), unknown.get("precision")
         try:
             means = np.asarray(means, dtype=np.float64)
@@ -211,16 +235,70 @@ def fit_calibrator(method: str, proba: np.ndarray, y: np.ndarray) -> dict:
     raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}")
 
 
+def indicator(y: np.ndarray, labels) -> np.ndarray:
+    """``y`` as a boolean matrix, one row per song, one column per genre of ``labels``: ``y`` itself
+    when it is one already (several genres per song), else ``y == label`` per column."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return y.astype(bool)
+    return y.astype(str)[:, None] == np.asarray([str(v) for v in labels])[None, :]
+
+
 def class_gaussians(X: np.ndarray, y: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Per-genre means and the shared Ledoit-Wolf precision of ``X`` (rows) with labels ``y``."""
+    """Per-genre means and the shared Ledoit-Wolf precision of ``X`` (rows) with labels ``y``.
+
+    ``y``: each row's genre, or an indicator matrix (:func:`indicator`) for songs of several
+    genres: a genre's mean is then over every row carrying it, and a row is centred on the mean
+    of its genres' means before the shared covariance is estimated.
+    """
     from sklearn.covariance import LedoitWolf
 
     X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
-    means = np.stack([X[y == label].mean(axis=0) for label in labels])
-    index = {label: i for i, label in enumerate(labels)}
-    centred = X - means[[index[v] for v in y]]
+    Y = indicator(y, labels)
+    means = np.stack([X[Y[:, j]].mean(axis=0) for j in range(len(labels))])
+    carried = Y.sum(axis=1)
+    centred = X[carried > 0] - (Y[carried > 0] @ means) / carried[carried > 0, None]
     return means, LedoitWolf().fit(centred).precision_
+
+
+def unknown_fields(dist: np.ndarray, means: np.ndarray, precision: np.ndarray, rate: float, how: str,
+                   rows: str = "features") -> dict:
+    """A bundle's stored ``unknown``: threshold at the ``1 - rate`` quantile of known songs'
+    out-of-fold distances ``dist``; genres' ``means`` and the shared ``precision`` fitted on all of them."""
+    return {"method": "mahalanobis", "false_unknown_rate": rate, "threshold": float(np.quantile(dist, 1.0 - rate)),
+            "fitted_on": how, **({"rows": rows} if rows != "features" else {}),
+            "means": np.round(means, 8).tolist(), "precision": np.round(precision, 8).tolist()}
+
+
+def unknown_decision(X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray | None = None,
+                     grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0,
+                     folds: int = FOLDS, rows: str = "features", songs: str = "training songs") -> dict:
+    """The stored ``unknown`` of songs' rows ``X`` (one per song) with genres ``y`` (labels, or an
+    indicator matrix for several genres per song), without a classifier.
+
+    The distances that set the threshold are out-of-fold: ``folds`` folds grouped by ``groups``
+    (artist or album; ``None``: by song), each fold's songs measured against the means and
+    covariance of the other folds (genres absent there are left out, as in :func:`out_of_fold`).
+
+    Parameters
+    ----------
+    rows : one of :data:`UNKNOWN_ROWS`, what ``X`` is, recorded in the bundle
+    songs : what the songs are, for the bundle's ``fitted_on`` line
+    """
+    from sklearn.model_selection import GroupKFold
+
+    X = np.asarray(X, dtype=np.float64)
+    Y = indicator(y, labels)
+    groups = np.arange(len(X)) if groups is None else np.asarray(groups)
+    n_splits = max(2, min(folds, len(set(groups.tolist()))))
+    dist = np.zeros(len(X))
+    for train, held in GroupKFold(n_splits, shuffle=True, random_state=seed).split(X, groups=groups):
+        present = [j for j in range(len(labels)) if Y[train, j].any()]
+        means, precision = class_gaussians(X[train], Y[train][:, present], [labels[j] for j in present])
+        dist[held] = distances(X[held], means, precision)
+    means, precision = class_gaussians(X, Y, labels)
+    how = f"{n_splits}-fold cross-validation grouped by {grouped_by} on the {len(X)} {songs}"
+    return unknown_fields(dist, means, precision, rate, how, rows)
 
 
 def out_of_fold(model, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, labels, *, seed: int = 0,
@@ -275,11 +353,7 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
             "oof_ece_before": round(ece(proba, truth), 6),
             "oof_ece_after": round(ece(apply_calibration(proba, calibration), truth), 6),
         },
-        "unknown": {
-            "method": "mahalanobis", "false_unknown_rate": rate,
-            "threshold": float(np.quantile(dist, 1.0 - rate)), "fitted_on": how,
-            "means": np.round(means, 8).tolist(), "precision": np.round(precision, 8).tolist(),
-        },
+        "unknown": unknown_fields(dist, means, precision, rate, how),
     }
 
 

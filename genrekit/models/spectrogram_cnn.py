@@ -6,6 +6,10 @@ MSD-musicnn's own front end), cut from the whole song's spectrogram
 (:func:`genrekit.models.cnn_inputs.spectrogram_inputs`). Streamed, the spectrogram is
 built block by block and the audio is not kept (1.3 MB per minute at the defaults); the
 patches are cut once it is complete, since the dB floor depends on the song's peak.
+
+"None of these": a CNN bundle's stored decision measures the network's output, the mean over a
+song's windows of the log of its probabilities, against the genres' means on the validation
+tracks (:func:`genrekit.models.train_cnn._unknown_decision`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,16 @@ class SpectrogramCNNModel(GenreClassifier):
 
     def signal_scores(self, y: np.ndarray, timeline: bool = False) -> WindowScores:
         bounds = self.window_bounds(len(y))
-        return table_scores(len(y), bounds, self.bundle.predict_proba(self.inputs(y, bounds)), timeline)
+        return self._scores(len(y), bounds, self.inputs(y, bounds), timeline)
+
+    def _scores(self, n_samples: int, bounds, inputs: np.ndarray, timeline: bool) -> WindowScores:
+        """The windows' probabilities and, for the bundle's "none of these" decision, their logs:
+        a CNN's decision measures its output (``unknown.rows == "log_probabilities"``)."""
+        from .calibration import log_rows
+
+        proba = self.bundle.predict_proba(inputs)
+        rows = log_rows(self.bundle.predict_proba(inputs, calibrated=False)) if self.bundle.calibration else log_rows(proba)
+        return table_scores(n_samples, bounds, proba, timeline, rows=rows)
 
     def stream(self, expected_samples: int | None = None, timeline: bool = False):
         from .cnn_inputs import spectrogram_stream
@@ -41,5 +54,4 @@ class SpectrogramCNNModel(GenreClassifier):
         from .cnn_inputs import spectrogram_inputs
 
         bounds = self.window_bounds(n_samples)
-        proba = self.bundle.predict_proba(spectrogram_inputs(self.bundle, spec, bounds))
-        return table_scores(n_samples, bounds, proba, timeline)
+        return self._scores(n_samples, bounds, spectrogram_inputs(self.bundle, spec, bounds), timeline)

@@ -83,7 +83,7 @@ import torch.nn.functional as F
 
 from .._version import __version__
 from .._io import write_bytes_atomic, write_json_atomic
-from ..errors import TrainingError
+from ..errors import DatasetError, TrainingError
 from . import cnn
 from .cnn_options import DEFAULTS, add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
 from .cnn_data import (
@@ -404,12 +404,13 @@ def train_cnn(
 
         # --- evaluation, export, bundle --------------------------------------------------------
         model.load_state_dict(state["best"]["model"])
-        metrics = {}
+        metrics, outputs = {}, {}
         for side in ("valid", "test"):
             idx = parts[side]
             if idx is not None and len(idx):
-                proba, owners = _predict_windows(model, tracks, idx, window, hop, n_frames, dev)
-                metrics[side] = _evaluate(proba, owners, tracks, classes, seed)
+                outputs[side] = _predict_windows(model, tracks, idx, window, hop, n_frames, dev)
+                metrics[side] = _evaluate(*outputs[side], tracks, classes, seed)
+        unknown = _unknown_decision(*outputs["valid"], tracks, classes, artists, seed) if "valid" in outputs else None
         sample = next(track_windows(tracks, parts["valid"][:4], window, hop, n_frames, max_windows=16))[0]
         onnx_bytes = export_onnx(model, bands, n_frames, sample=sample[:16], seed=seed)
 
@@ -431,7 +432,7 @@ def train_cnn(
             "figures": {},
             "command": command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
-        _write_bundle(out_dir, onnx_bytes, classes, fs, n_frames, window, hop, bundle_metrics, card)
+        _write_bundle(out_dir, onnx_bytes, classes, fs, n_frames, window, hop, bundle_metrics, card, unknown)
 
         from ..evaluate import model_entry, results_json
 
@@ -926,14 +927,49 @@ def export_onnx(
     return onnx_bytes
 
 
-def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, window, hop, metrics, card) -> None:
+def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -> dict | None:
+    """The bundle's "none of these" decision, fitted on the validation tracks only (never the test's).
+
+    A CNN's input is a spectrogram, not a table row, so the decision measures its output: the mean
+    over a song's windows of the log of the network's probabilities
+    (:func:`genrekit.models.calibration.log_rows`), Mahalanobis distance to the nearest genre's mean
+    (:func:`genrekit.models.calibration.unknown_decision`; threshold at 5% of the validation tracks'
+    out-of-fold distances, folds grouped by artist where artists are known). Training tracks are
+    not used: the network has fitted them, so their outputs are more confident than a new song's.
+    ``None`` when the validation tracks do not cover two genres.
+    """
+    from .calibration import log_rows, unknown_decision
+
+    logs = log_rows(proba)
+    idx, inverse = np.unique(owners, return_inverse=True)
+    rows = np.zeros((len(idx), logs.shape[1]))
+    np.add.at(rows, inverse, logs)
+    rows /= np.bincount(inverse)[:, None]
+    y = tracks.labels[idx]
+    if len(set(y.tolist())) < 2 or len(idx) < 3:
+        return None
+    artists = artists if artists is not None else tracks.artists
+    groups, grouped_by = tracks.tracks[idx], "track"
+    if artists is not None:
+        from ..datasets.splits import _artist_groups, _Tracks
+
+        try:
+            groups, grouped_by = _artist_groups(_Tracks(tracks.table().subset(idx)), artists), "artist"
+        except DatasetError:  # a track without an artist: grouped by track, as the validation carve does
+            pass
+    return unknown_decision(rows, y, list(classes), groups=groups, grouped_by=grouped_by, seed=seed,
+                            rows="log_probabilities", songs="validation tracks")
+
+
+def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, window, hop, metrics, card,
+                  unknown: dict | None = None) -> None:
     """Write ``model.onnx``, ``MODEL_CARD.md`` and, last, ``bundle.json`` (which names the weights' checksum)."""
     from .bundle import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE, bundle_meta_text, load_bundle, model_card_markdown
 
     text = bundle_meta_text(
         out_dir, onnx_bytes, kind="cnn", labels=classes, feature_set=fs,
         input={"name": INPUT_NAME, "dtype": "float32", "shape": [None, 1, input_bands(fs), n_frames]},
-        window=window, hop=hop, metrics=metrics, card=card,
+        window=window, hop=hop, metrics=metrics, card=card, extra={"unknown": unknown},
     )
     for name, data in (
         (WEIGHTS_FILE, onnx_bytes),

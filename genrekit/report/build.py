@@ -38,6 +38,8 @@ LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figu
              "and not comparable with track-grouped splits")
 #: Most reliability bins read from a results.json (genrekit writes 15).
 MAX_BINS = 100
+#: Most genres of a several-genre model's figures read from a results.json.
+MAX_GENRES = 500
 HISTORY_NUMBERS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "finished")
 
 
@@ -231,6 +233,32 @@ def _reliability(value: Any) -> list[dict] | None:
     return bins
 
 
+def _multilabel(value: Any) -> dict | None:
+    """The test figures of a model of several genres per song (:func:`genrekit.own_genres.multilabel_metrics`),
+    checked: ``{n_tracks, subset_accuracy, mean_average_precision, macro_f1, per_genre: {genre: {f1,
+    support}}}``; None unless ``n_tracks`` is a positive count, ``subset_accuracy`` a share and every
+    genre's F1 a share with a count of songs (at most :data:`MAX_GENRES` genres): one bad genre
+    drops the figure, whose bars would otherwise misstate the model. ``mean_average_precision`` and
+    ``macro_f1`` are None when absent or not shares."""
+    if not isinstance(value, Mapping):
+        return None
+    n, subset, per = value.get("n_tracks"), _share(value.get("subset_accuracy")), value.get("per_genre")
+    if (isinstance(n, bool) or not isinstance(n, int) or n <= 0 or subset is None
+            or not isinstance(per, Mapping) or not 0 < len(per) <= MAX_GENRES):
+        return None
+    genres = {}
+    for genre, item in per.items():
+        f1 = _share(item.get("f1")) if isinstance(item, Mapping) else None
+        support = item.get("support") if isinstance(item, Mapping) else None
+        if (f1 is None or isinstance(support, bool) or not isinstance(support, int) or not 0 <= support <= n
+                or not isinstance(genre, str) or not genre):
+            return None
+        genres[genre] = {"f1": f1, "support": support}
+    return {"n_tracks": n, "subset_accuracy": subset,
+            "mean_average_precision": _share(value.get("mean_average_precision")),
+            "macro_f1": _share(value.get("macro_f1")), "per_genre": genres}
+
+
 def _cv(value: Any) -> dict | None:
     if not isinstance(value, Mapping):
         return None
@@ -321,10 +349,11 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> dict:
         ``warning`` (str or None; always set for a leaky run), ``selected``, ``selected_by``,
         ``command``, ``date`` (the run's own timestamp, from its bundles or history, or None)
         and ``models``: a list of ``{name, kind, selected, valid, test, cv, params, history,
-        seconds}`` where ``valid``/``test`` are :func:`genrekit.evaluate.evaluate` dicts
+        seconds, multilabel}`` where ``valid``/``test`` are :func:`genrekit.evaluate.evaluate` dicts
         (per level, ``ece`` and ``reliability`` are checked: None unless sound, see :func:`_reliability`),
-        ``cv`` the k-fold summary with its ``pooled`` evaluation, and ``history`` the training
-        history as columns (CNN runs) or None.
+        ``cv`` the k-fold summary with its ``pooled`` evaluation, ``multilabel`` the test figures of
+        a model of several genres per song (:func:`_multilabel`; None for other models), and
+        ``history`` the training history as columns (CNN runs) or None.
 
     Raises
     ------
@@ -366,6 +395,7 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> dict:
             "selected": model_name == selected,
             "valid": _eval(entry.get("valid")),
             "test": _eval(entry.get("test")),
+            "multilabel": _multilabel(entry.get("test")),
             "cv": _cv(entry.get("cv")),
             "params": _params(entry.get("params")),
             "history": history,

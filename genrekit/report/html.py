@@ -492,6 +492,29 @@ def _per_genre(models: Sequence[Mapping], run: Mapping, figs: _Figures) -> str:
     return figs.add(data, layout, caption=caption, run=run, kind="per-genre")
 
 
+def _multilabel(model: Mapping, run: Mapping, figs: _Figures) -> str:
+    """Per-genre F1 bars of a model of several genres per song, on its test songs, and its subset
+    accuracy (a song is right when its genres above their thresholds are exactly its own) and mean
+    average precision (ranking, threshold-free), with the number of songs they rest on."""
+    ml = model["multilabel"]
+    per = ml["per_genre"]
+    labels = list(per)
+    data = [{"type": "bar", "name": "F1", "x": [_t(g) for g in labels], "y": [per[g]["f1"] for g in labels],
+             "marker": {"color": METRIC_COLOURS["f1"]}, "customdata": [per[g]["support"] for g in labels],
+             "hovertemplate": "%{x}<br>F1 %{y:.2f}<br>%{customdata} test songs carry it<extra></extra>",
+             "meta": {"model": model["name"], "metric": "f1"}}]
+    layout = _layout(300, margin={"l": 64, "r": 24, "t": 24, "b": 64},
+                     xaxis=_axis(None, tickangle=-30 if len(labels) > 8 else 0),
+                     yaxis=_axis("F1", range=[0, 1.02], tickformat=".1f"))
+    mean_ap, macro = ml.get("mean_average_precision"), ml.get("macro_f1")
+    caption = (f"{_e(model['name'])}, test songs: subset accuracy <strong>{_pct(ml['subset_accuracy'])}</strong>"
+               + (f", mean average precision <strong>{mean_ap:.3f}</strong>" if mean_ap is not None else "")
+               + (f", macro-F1 {macro:.3f}" if macro is not None else "")
+               + f" over {_int(ml['n_tracks'])} songs. Subset accuracy counts a song right when the genres above "
+                 "their thresholds are exactly its own; hover a bar for how many test songs carry the genre.")
+    return figs.add(data, layout, caption=caption, run=run, kind="multilabel")
+
+
 def _reliability(model: Mapping, run: Mapping, figs: _Figures) -> str:
     """Reliability diagram of a model's track-level probabilities (Guo et al. 2017, fig. 1).
 
@@ -826,10 +849,16 @@ def _run_section(run: Mapping, figs: _Figures) -> str:
         ("Folder", f"<code>{_e(run['path'])}</code>"),
     ]))
     comparison = _comparison_single(run, figs) + _comparison_cv(run, figs)
+    several = [(m, _multilabel(m, run, figs)) for m in run["models"] if m.get("multilabel")]
     if comparison:
         parts.append(f"<h3>Model comparison</h3>{comparison}{_metrics_table(run)}")
-    else:
+    elif not several:
         parts.append('<p class="note">This run holds no evaluated models yet.</p>')
+    if several:
+        parts.append("<h3>Several genres per song: per-genre F1</h3>")
+        for m, fig in several:
+            parts.append(f'<div class="model-block" data-model="{_e(m["name"])}"><h4>{_e(m["name"])}</h4>'
+                         + fig + "</div>")
     curves = [(m, _curves(m, run, figs)) for m in run["models"]]
     curves = [(m, c) for m, c in curves if c]
     if curves:
