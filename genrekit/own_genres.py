@@ -17,7 +17,8 @@ training run on the same library takes seconds.
   every genre whose probability reaches its own threshold is reported. Thresholds maximise
   each genre's F1 on out-of-fold probabilities of the training part. The "none of these"
   decision is fitted as for one genre, each genre's mean over the training songs carrying it
-  (:func:`genrekit.models.calibration.unknown_decision`).
+  (:func:`genrekit.models.calibration.unknown_decision`: one row per song, its windows' mean,
+  as songs are measured when classified, for one genre per song as for several).
 
 The split keeps every album (else every artist, else every file) on one side, from the
 files' album and artist tags, so no album is in both training and test.
@@ -346,7 +347,15 @@ def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, n
     model = head(name, seed).fit(table.X[train_rows], y[train_rows])
     fields = fit_calibration(head(name, seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
                              grouped_by=labelled.grouped_by, seed=seed)
-    from .models.calibration import apply_calibration
+    # "none of these" measures a song by its windows' mean row, so its threshold comes from songs'
+    # means too (per-window distances spread wider: a long song would rarely be called unknown)
+    from .models.calibration import apply_calibration, unknown_decision
+
+    songs = np.unique(file_of_row[train_rows])
+    song_rows = np.stack([table.X[train_rows][file_of_row[train_rows] == i].mean(axis=0) for i in songs])
+    fields["unknown"] = unknown_decision(song_rows, [labelled.genres[i][0] for i in songs], labels,
+                                         groups=np.array([labelled.groups[i] for i in songs]),
+                                         grouped_by=labelled.grouped_by, seed=seed)
 
     part = FeatureTable(table.X[test_rows], y[test_rows], table.tracks[test_rows], table.rows[test_rows],
                         table.feature_names, table.source, table.feature_set)
