@@ -296,6 +296,12 @@ def _artist_groups(view: _Tracks, artists) -> np.ndarray:
     return np.array([index[t] for t in view.ids], dtype=str)
 
 
+def artist_groups(table: FeatureTable, artists) -> np.ndarray:
+    """The artist of each track of ``table`` (track order as its ``tracks`` first appear), from an
+    artist index file or a mapping; :class:`DatasetError` names the tracks it does not list."""
+    return _artist_groups(_Tracks(table), artists)
+
+
 def _group_holdout(view: _Tracks, idx: np.ndarray, groups: np.ndarray, size: float, seed: int):
     """Hold out one of ``round(1/size)`` artist-grouped, genre-stratified folds of ``idx``."""
     from sklearn.model_selection import StratifiedGroupKFold

@@ -608,12 +608,12 @@ def _carve_valid(tracks: TrackSet, train: np.ndarray, fraction: float, seed: int
     holding that artist out would teach the network nothing about the genre. When no
     artist can be spared, single tracks are held out instead and the note says so.
     """
-    from ..datasets.splits import _artist_groups, _Tracks
+    from ..datasets.splits import artist_groups
 
     labels = tracks.labels[train]
     target = max(1, int(round(fraction * len(train))))
     if artists is not None:
-        groups = _artist_groups(_Tracks(tracks.table().subset(train)), artists)
+        groups = artist_groups(tracks.table().subset(train), artists)
     else:
         groups = tracks.tracks[train]
     held = _hold_out_groups(labels, groups, target, seed)
@@ -951,10 +951,10 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
     artists = artists if artists is not None else tracks.artists
     groups, grouped_by = tracks.tracks[idx], "track"
     if artists is not None:
-        from ..datasets.splits import _artist_groups, _Tracks
+        from ..datasets.splits import artist_groups
 
         try:
-            groups, grouped_by = _artist_groups(_Tracks(tracks.table().subset(idx)), artists), "artist"
+            groups, grouped_by = artist_groups(tracks.table().subset(idx), artists), "artist"
         except DatasetError:  # a track without an artist: grouped by track, as the validation carve does
             pass
     return unknown_decision(rows, y, list(classes), groups=groups, grouped_by=grouped_by, seed=seed,
