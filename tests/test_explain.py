@@ -218,7 +218,7 @@ def test_backbone_filter_maps_are_what_the_network_pools():
     from onnx import numpy_helper
 
     from genrekit.backbones.msd_musicnn import FOLDER, ONNX_FILE, N_MELS, PATCH_FRAMES
-    from genrekit.explain.filters import cut_graph
+    from genrekit.explain.onnx_layers import cut_graph
 
     network_graph = onnx.load(str(FOLDER / ONNX_FILE))
     init = {t.name: numpy_helper.to_array(t) for t in network_graph.graph.initializer}

@@ -25,8 +25,8 @@ SECONDS = 2.0
 
 # Imported on first use: `genrekit --help` and the parser need the defaults above, not numpy.
 _WHERE = {
-    "saliency_png": "figure", "ConvLayer": "filters", "Excerpt": "filters", "ExplainError": "filters",
-    "LayerProbe": "filters", "conv_layers": "filters", "top_excerpts": "filters", "write_filters": "filters",
+    "saliency_png": "figure", "ConvLayer": "onnx_layers", "Excerpt": "filters", "ExplainError": "filters",
+    "LayerProbe": "filters", "conv_layers": "onnx_layers", "top_excerpts": "filters", "write_filters": "filters",
     "FilterSource": "filters", "filter_source": "filters",
     "OcclusionTarget": "occlusion", "Plane": "occlusion", "occlusion_target": "occlusion",
     "Saliency": "saliency", "occlusion_saliency": "saliency",
