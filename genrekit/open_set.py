@@ -4,7 +4,7 @@
 cross-validation over the other genres' songs. In each fold the head and its unknown
 decision are fitted on the training folds only, the way a bundle gets them
 (:func:`genrekit.models.calibration.fit_calibration`: the Mahalanobis distance to the
-nearest genre mean, its threshold the 95th percentile of out-of-fold distances of known
+nearest genre mean, its threshold the conformal rank of out-of-fold distances of known
 training songs), and scored on the held-out fold's known songs plus *every* song of the
 held-out genres:
 

@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from genrekit._io import dumps  # noqa: E402
 from genrekit.datasets import load_table  # noqa: E402
 from genrekit.datasets.musicnn_taggrams import artists as artists_of, fault_filtered_taggrams  # noqa: E402
 from genrekit.evaluate import evaluate  # noqa: E402
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
         if args.only in (None, "gtzan57"):
             report["gtzan57"] = calibrate_gtzan57(args.data)
             print(f"gtzan57: {report['gtzan57']['calibration']['method']}", file=sys.stderr)
-    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    args.report.write_text(dumps(report))
     return 0
 
 

@@ -126,7 +126,7 @@ def open_set(data: Path, log) -> dict:
     return {"protocol": (f"every pair of the {len(GENRES)} genres held out of training; artist-grouped {FOLDS}-fold "
                          "CV stratified by genre (seed 0) over the other 8 genres' clips of the "
                          f"{len(table.X)}; head + unknown decision fitted on the training folds only "
-                         "(fit_calibration: threshold at the 95th percentile of out-of-fold distances of known "
+                         "(fit_calibration: threshold at the conformal rank ceil((n+1)(1-0.05)) of the n out-of-fold distances of known "
                          "training clips, 5-fold artist-grouped); scored on the held-out fold's known clips plus "
                          "every clip of the two held-out genres; figures are means over the 5 folds"),
             "model": "own_genres.recipe(): vote(logreg C=0.05 + svm-rbf C=1), temperature-calibrated",

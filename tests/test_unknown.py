@@ -17,14 +17,31 @@ import pytest
 from genrekit.datasets import load_table
 from genrekit.datasets.gtzan import read_artist_index
 from genrekit.library import classify_library
-from genrekit.models.calibration import (UnknownDetector, apply_calibration, apply_temperature, check_meta, ece,
-                                         fit_calibration, fit_calibrator, reliability)
+from genrekit.models.calibration import (UnknownDetector, apply_calibration, apply_temperature, check_meta,
+                                         conformal_threshold, ece, fit_calibration, fit_calibrator, reliability)
 from genrekit.models.classical import make_model
 from genrekit.tagging.formats import read_genres
 from genrekit.tagging.plan import UNCERTAIN, TagPlan
 
 from cli_helpers import cli_env
 from synthetic_songs import write_song
+
+
+def test_the_threshold_keeps_its_rate_for_a_small_library():
+    """30 known songs set the threshold; a new known song like them must exceed it at most 5% of the time.
+    A plain 95% quantile of 30 scores breaks that promise (about 8%); the conformal rank keeps it."""
+    rng = np.random.default_rng(0)
+    trials, n = 20000, 30
+    scores = rng.gamma(4.0, size=(trials, n + 1))  # distances are positive and skewed
+    conformal = np.array([conformal_threshold(row[:n], 0.05) for row in scores])
+    quantile = np.quantile(scores[:, :n], 0.95, axis=1)
+    assert np.mean(scores[:, n] > conformal) <= 0.05
+    assert np.mean(scores[:, n] > quantile) > 0.065
+    # fewer songs than 1/rate - 1: the largest distance, and never past it
+    assert conformal_threshold(np.arange(1.0, 11.0), 0.05) == 10.0
+    assert conformal_threshold(np.arange(1.0, 101.0), 0.05) == 96.0  # ceil(101 x 0.95) = 96th smallest
+    with pytest.raises(ValueError):
+        conformal_threshold(np.array([]), 0.05)
 
 
 def test_calibrators_map_out_of_fold_probabilities_closer_to_their_accuracy():
