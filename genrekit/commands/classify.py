@@ -22,7 +22,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, engine_from_args,
+from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument,
+                     engine_from_args,
                      fraction, model_path, no_audio_error, output_option, positive_int)
 
 from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
@@ -65,9 +66,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
     tags.add_argument("--genres", metavar="K", type=positive_int, default=1,
                       help="with --write-tags: write up to K genres (best first) scoring at least --min-score "
                            "(default 1)")
-    tags.add_argument("--names", metavar="FILE", type=Path,
-                      help="TOML file of genre names: hiphop = \"Hip-Hop\", a list to write several, \"\" to never "
-                           "write a label (default: the shipped names); also used in the output")
+    add_names_argument(tags, "the genres written (a list writes several, \"\" never writes that label) and shown")
     tags.add_argument("--id3v23-sep", metavar="SEP", default=ID3V23_SEP,
                       help=f"how ID3v2.3 tags join several genres, reading and writing (default {ID3V23_SEP!r})")
     tags.add_argument("--dry-run", action="store_true",

@@ -197,6 +197,13 @@ def engine_from_args(args: argparse.Namespace):
         raise CommandError(str(exc)) from None
 
 
+def add_names_argument(p, use: str) -> None:
+    """``--names FILE``, the genre-names file (:mod:`genrekit.tagging.names`), with what this verb uses it for."""
+    p.add_argument("--names", metavar="FILE", type=Path,
+                   help=f"TOML file of genre names (hiphop = \"Hip-Hop\"; [aliases] \"Rap\" = \"Hip-Hop\"; "
+                        f"default: the shipped names): {use}")
+
+
 def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:
     """``--model MODEL``: a shipped model's name, a bundle folder or a run folder (:func:`model_path`)."""
     from ..models.registry import DEFAULT_MODEL_NAME

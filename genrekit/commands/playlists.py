@@ -10,7 +10,7 @@ from pathlib import Path
 
 def playlists_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit playlists``'s arguments to ``p``."""
-    from .common import fraction
+    from .common import add_names_argument, fraction
 
     p.add_argument("results", metavar="RESULTS", type=Path,
                    help="results of genrekit classify --out (.jsonl, .sqlite or .db)")
@@ -18,8 +18,7 @@ def playlists_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of the playlists (created); entries are relative to it where possible")
     p.add_argument("--min-score", metavar="P", type=fraction, default=0.0,
                    help="leave out songs whose top score is below P (default 0)")
-    p.add_argument("--names", metavar="FILE", type=Path,
-                   help="TOML file of genre names (as classify --names; default: the shipped names); playlists are named by them")
+    add_names_argument(p, "playlists are named by them")
 
 
 def playlists_run(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ import socket
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_model_argument, megabytes, model_path, positive_int, seconds, tcp_port
+from .common import (CommandError, add_model_argument, add_names_argument, megabytes, model_path, positive_int,
+                     seconds, tcp_port)
 
 
 #: Ports tried, after a busy ``--port``, for a free one to suggest.
@@ -41,8 +42,7 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", metavar="RESULTS", type=Path,
                    help="results of genrekit classify --out (.sqlite/.jsonl, default model): the page also shows "
                         "the most similar songs there (default: none)")
-    p.add_argument("--names", metavar="FILE", type=Path,
-                   help="TOML file of genre display names (as classify --names; default: the shipped names)")
+    add_names_argument(p, "the genres' display names")
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: one per CPU)")
     limits = p.add_argument_group("limits")

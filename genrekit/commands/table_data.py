@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_engine_arguments, engine_from_args, jobs_count, open_fraction, positive_int
+from .common import (CommandError, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
+                     open_fraction, positive_int)
 
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 
@@ -121,9 +122,7 @@ def labels_arguments(p: argparse.ArgumentParser, what: str) -> None:
                    help="where each audio file's genres come from: its genre tags (several values: a "
                         "several-genres model), its folder (default), or a CSV path,label (several labels "
                         "separated by ';'); files without one are skipped and counted")
-    p.add_argument("--names", type=Path, metavar="FILE",
-                   help=f"with --labels tags/FILE.csv: a names file (TOML) merging or renaming genre values "
-                        f"before {what} ([aliases] \"Rap\" = \"Hip-Hop\"; default: the shipped names)")
+    add_names_argument(p, f"with --labels tags/FILE.csv, genre values are merged and renamed by it before {what}")
 
 
 def read_labelled(args, verb: str, several: str = "several on some files"):
