@@ -346,16 +346,8 @@ def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, n
     groups = np.array([labelled.groups[i] for i in file_of_row])
     model = head(name, seed).fit(table.X[train_rows], y[train_rows])
     fields = fit_calibration(head(name, seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
-                             grouped_by=labelled.grouped_by, seed=seed)
-    # "none of these" measures a song by its windows' mean row, so its threshold comes from songs'
-    # means too (per-window distances spread wider: a long song would rarely be called unknown)
-    from .models.calibration import apply_calibration, unknown_decision
-
-    songs = np.unique(file_of_row[train_rows])
-    song_rows = np.stack([table.X[train_rows][file_of_row[train_rows] == i].mean(axis=0) for i in songs])
-    fields["unknown"] = unknown_decision(song_rows, [labelled.genres[i][0] for i in songs], labels,
-                                         groups=np.array([labelled.groups[i] for i in songs]),
-                                         grouped_by=labelled.grouped_by, seed=seed)
+                             grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[train_rows])
+    from .models.calibration import apply_calibration
 
     part = FeatureTable(table.X[test_rows], y[test_rows], table.tracks[test_rows], table.rows[test_rows],
                         table.feature_names, table.source, table.feature_set)
@@ -381,10 +373,6 @@ def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds, labels)
             "macro_f1": float(np.mean([v["f1"] for v in per.values()])), "per_genre": per}
 
 
-def _track_means(proba, file_of_row, files):
-    return np.stack([proba[file_of_row == i].mean(axis=0) for i in files])
-
-
 def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
@@ -398,19 +386,18 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
     oof = np.zeros(Yt.shape)
     for tr, va in GroupKFold(min(3, len(set(gt)))).split(Xt, Yt, gt):
         oof[va] = clone(model).fit(Xt[tr], Yt[tr]).predict_proba(Xt[va])
-    songs = np.unique(ft)
-    oof_songs, truth_songs = _track_means(oof, ft, songs), np.stack([Yt[ft == i][0] for i in songs])
+    from .models.calibration import song_means, unknown_decision
+
+    songs, oof_songs, first = song_means(oof, ft)
+    truth_songs = Yt[first]
     thresholds = [_best_threshold(truth_songs[:, j], oof_songs[:, j]) for j in range(len(labels))]
     # "none of these": genre means over the training songs carrying each genre (a song of two counts
     # for both), threshold from their out-of-fold distances, folds grouped as the split is
-    from .models.calibration import unknown_decision
-
-    song_rows = np.stack([Xt[ft == i].mean(axis=0) for i in songs])  # a song is scored by its windows' mean
+    _, song_rows, _ = song_means(Xt, ft)  # a song is scored by its windows' mean
     unknown = unknown_decision(song_rows, truth_songs, labels, groups=np.array([labelled.groups[i] for i in songs]),
                                grouped_by=labelled.grouped_by, seed=seed)
-    test_files = np.unique(file_of_row[test_rows])
-    proba = _track_means(model.predict_proba(table.X), file_of_row, test_files)
-    truth = np.stack([Y[file_of_row == i][0] for i in test_files])
+    _, proba, first = song_means(model.predict_proba(table.X[test_rows]), file_of_row[test_rows])
+    truth = Y[test_rows][first]
     test = multilabel_metrics(truth, proba, thresholds, labels)
     figures = {"subset_accuracy": test["subset_accuracy"], "mean_average_precision": test["mean_average_precision"],
                "macro_f1": test["macro_f1"], "n_tracks": test["n_tracks"]}

@@ -267,6 +267,19 @@ def class_gaussians(X: np.ndarray, y: np.ndarray, labels) -> tuple[np.ndarray, n
     return means, LedoitWolf().fit(centred).precision_
 
 
+def song_means(rows: np.ndarray, song_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each song's mean row, as a song is measured when classified (the mean of its windows' rows).
+
+    Returns ``(songs, means, first)``: the sorted song ids, their mean rows, and each song's first
+    row index (to read per-song values such as its genre or group from the row arrays).
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    songs, first, inverse = np.unique(np.asarray(song_of_row), return_index=True, return_inverse=True)
+    means = np.zeros((len(songs), rows.shape[1]))
+    np.add.at(means, inverse, rows)
+    return songs, means / np.bincount(inverse)[:, None], first
+
+
 def conformal_threshold(scores: np.ndarray, rate: float) -> float:
     """The ``ceil((n + 1)(1 - rate))``-th smallest of ``n`` known songs' ``scores``.
 
@@ -349,7 +362,7 @@ def out_of_fold(model, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, 
 
 def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray | None = None,
                     grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0,
-                    method: str = "temperature") -> dict:
+                    method: str = "temperature", song_of_row: np.ndarray | None = None) -> dict:
     """``{"calibration": ..., "unknown": ...}`` for a bundle of ``model`` fitted on rows ``X`` with labels ``y``.
 
     Parameters
@@ -361,6 +374,9 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
     grouped_by : what ``groups`` are, recorded in the bundle
     rate : share of known songs wrongly called unknown (0 < rate < 1)
     method : one of :data:`CALIBRATION_METHODS`
+    song_of_row : the song of each row where songs have several rows (windows): the calibration is
+        fitted on rows, as it is applied, and the unknown decision on songs' mean rows
+        (:func:`song_means`, :func:`unknown_decision`), as songs are measured when classified
     """
     labels = [str(v) for v in labels]
     y = np.asarray(y).astype(str)
@@ -375,8 +391,16 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
             "oof_ece_before": round(ece(proba, truth), 6),
             "oof_ece_after": round(ece(apply_calibration(proba, calibration), truth), 6),
         },
-        "unknown": unknown_fields(dist, means, precision, rate, how),
+        "unknown": (unknown_fields(dist, means, precision, rate, how) if song_of_row is None else
+                    _song_unknown(X, y, labels, song_of_row, groups, grouped_by, rate, seed)),
     }
+
+
+def _song_unknown(X, y, labels, song_of_row, groups, grouped_by, rate, seed) -> dict:
+    # per-window distances spread wider than songs' means: a long song would rarely be called unknown
+    _, rows, first = song_means(X, song_of_row)
+    return unknown_decision(rows, np.asarray(y)[first], labels, groups=None if groups is None else
+                            np.asarray(groups)[first], grouped_by=grouped_by, rate=rate, seed=seed)
 
 
 def ece(proba: np.ndarray, truth: np.ndarray, bins: int = 15) -> float:

@@ -938,13 +938,9 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
     not used: the network has fitted them, so their outputs are more confident than a new song's.
     ``None`` when the validation tracks do not cover two genres.
     """
-    from .calibration import log_rows, unknown_decision
+    from .calibration import log_rows, song_means, unknown_decision
 
-    logs = log_rows(proba)
-    idx, inverse = np.unique(owners, return_inverse=True)
-    rows = np.zeros((len(idx), logs.shape[1]))
-    np.add.at(rows, inverse, logs)
-    rows /= np.bincount(inverse)[:, None]
+    idx, rows, _ = song_means(log_rows(proba), owners)
     y = tracks.labels[idx]
     if len(set(y.tolist())) < 2 or len(idx) < 3:
         return None
