@@ -95,8 +95,12 @@ def test_cli_refusal_is_one_line_without_traceback(tmp_path):
     tagged_library(tmp_path / "lib", [("classical", ["Classical"], None, None), ("metal", ["Metal"], None, None)],
                    seconds=1.0)
     tag(write_song(tmp_path / "lib/x.mp3", "hiphop", seconds=1.0), ["Jazz"])
+    (tmp_path / "lib/broken.mp3").write_bytes(b"\xff\xfb" + bytes(range(256)) * 8)  # not MPEG frames
     proc = train(tmp_path, "tags")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    # a file whose tags cannot be read is named with its problem, not only counted
+    assert "train: skipped " in proc.stderr and "broken.mp3: tags not readable: " in proc.stderr
+    assert "1 whose tags could not be read" in proc.stderr
     assert "labels with too few files for the split" in proc.stderr and "jazz (1)" in proc.stderr  # the shipped name map knows Jazz
 
 

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..output import printable
 from .common import (CommandError, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
                      open_fraction, positive_int)
 
@@ -143,6 +144,8 @@ def read_labelled(args, verb: str, several: str = "several on some files"):
             labelled = labels_from_csv(args.labels, args.data, names)
     except (DatasetError, TagError, OSError) as exc:
         raise CommandError(str(exc)) from exc
+    for path, problem in labelled.unreadable:  # each named, as a batch names every file it skips
+        print(f"{verb}: skipped {printable(str(path))}: tags not readable: {printable(problem)}", file=sys.stderr)
     print(f"{verb}: {len(labelled.files)} files labelled from {labelled.source}; "
           f"{len(labelled.skipped)} without a genre skipped"
           + (f"; {len(labelled.unreadable)} whose tags could not be read" if labelled.unreadable else "")
