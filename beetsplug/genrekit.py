@@ -100,7 +100,7 @@ class GenrekitPlugin(BeetsPlugin):
                        mode=self.config["mode"].as_choice(["fill", "merge", "replace"]))
 
     def _store(self):
-        from genrekit.results_store import open_results
+        from genrekit.library.results import open_results
 
         path = self.config["results"].get()
         path = os.path.expanduser(path) if path else os.path.join(beets_config.config_dir(), "genrekit.sqlite")
@@ -109,7 +109,7 @@ class GenrekitPlugin(BeetsPlugin):
     def tag_items(self, items, write: bool) -> None:
         """Classify ``items`` (through the results store) and set their genres and genrekit's fields."""
         from genrekit.errors import GenrekitError
-        from genrekit.library import LibraryRun
+        from genrekit.library.run import LibraryRun
 
         if not items:
             return

@@ -49,7 +49,7 @@ def make_song(folder: Path, genres: Path) -> tuple[Path, list[tuple[float, float
     import soundfile as sf
     import soxr
 
-    from genrekit import audio
+    from genrekit.audio import decode as audio
 
     parts, pieces, t = [], [], 0.0
     for name in SONG_CLIPS:
@@ -147,7 +147,7 @@ def librosa_gtzan57_warmup(librosa) -> None:
 
 def stages(clf, path: Path) -> tuple[float, float, float]:
     """Where genrekit's time goes for this song: decode, features, model (one run each, seconds)."""
-    from genrekit import audio
+    from genrekit.audio import decode as audio
 
     t0 = time.perf_counter()
     y = audio.load(path, sr=clf.sample_rate, min_samples=clf.min_samples)
@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         print(f"shared data not found at {SHARED} (set GENREKIT_SHARED_DATA)", file=sys.stderr)
         return 2
     if args.model is None:
-        from genrekit.predict import DEFAULT_MODEL
+        from genrekit.pipeline import DEFAULT_MODEL
 
         if not (DEFAULT_MODEL / "bundle.json").exists():
             print(f"no default model at {DEFAULT_MODEL}; give one with --model BUNDLE", file=sys.stderr)

@@ -30,10 +30,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from genrekit import audio
+from genrekit.audio import decode as audio
 from genrekit.models import cnn
 from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set, signal_windows, window_frames
-from genrekit.models.train_cnn import _write_bundle, export_onnx
+from genrekit.training.cnn import _write_bundle, export_onnx
 
 SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]

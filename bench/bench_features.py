@@ -29,8 +29,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from genrekit import audio  # noqa: E402
-from genrekit.features import feature_set, spectral  # noqa: E402
+from genrekit.audio import decode as audio
+from genrekit.features.sets import feature_set
+from genrekit.features import spectral
 from genrekit.features.chroma import chroma_from_power  # noqa: E402
 from genrekit.features.gtzan57 import gtzan57_features  # noqa: E402
 from genrekit.features.hpss import hpss_masks  # noqa: E402

@@ -47,7 +47,7 @@ SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", REPO / "../shared/data"))
 
 def job(paths, model, engine, folder: Path) -> tuple[float, float, int]:
     """One classify job into a fresh results file: (wall s, driver CPU s, files done)."""
-    from genrekit.library import LibraryRun, open_results
+    from genrekit.library.run import LibraryRun, open_results
 
     out = folder / f"results-{time.monotonic_ns()}.jsonl"
     start, cpu = time.perf_counter(), time.process_time()
@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     if not genres.is_dir() or not excerpts.is_dir():
         print(f"shared data not found under {SHARED} (set GENREKIT_SHARED_DATA)", file=sys.stderr)
         return 2
-    from genrekit.files import collect_audio_files
-    from genrekit.predict import load_model
+    from genrekit.audio.files import collect_audio_files
+    from genrekit.pipeline import load_model
 
     paths = collect_audio_files([genres, excerpts])
     size = sum(p.stat().st_size for p in paths)

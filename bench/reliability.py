@@ -66,9 +66,9 @@ def song_flac(path: Path, minutes: float) -> Path:
 _PEAK = """
 import json, sys
 from genrekit import audio
-from genrekit.extract import compute_file
+from genrekit.features.extract import compute_file
 from genrekit.features import feature_set
-from genrekit.predict import load_model
+from genrekit.pipeline import load_model
 what, path, how = sys.argv[1:4]
 if what == "classify":
     clf = load_model()
@@ -326,8 +326,8 @@ def bench_fuzz(tmp: Path) -> None:
 # --- 6. absurd rates ----------------------------------------------------------------------------
 _RATE_PEAK = """
 import json, sys
-from genrekit.audio import AudioError
-from genrekit.predict import load_model
+from genrekit.audio.decode import AudioError
+from genrekit.pipeline import load_model
 outcome = "classified"
 try:
     load_model().classify_file(sys.argv[1])

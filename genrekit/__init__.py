@@ -9,19 +9,19 @@ The public API is :data:`__all__`; each name is imported from its module on firs
 so ``import genrekit`` (and the command line's start-up) loads neither numpy nor a model.
 """
 
-from ._version import __version__
+from genrekit._version import __version__
 
 #: Public name -> the module (below genrekit) that defines it.
 _EXPORTS = {
-    "classify": "predict",
-    "load_model": "predict",
-    "resolve_model": "predict",
-    "Prediction": "predict",
-    "GenreClassifier": "predict",
-    "GenreNote": "predict",
-    "load_audio": "audio",
-    "AudioError": "audio",
-    "classify_library": "library",
+    "classify": "pipeline",
+    "load_model": "pipeline",
+    "resolve_model": "pipeline",
+    "Prediction": "pipeline",
+    "GenreClassifier": "pipeline",
+    "GenreNote": "pipeline",
+    "load_audio": "audio.decode",
+    "AudioError": "audio.decode",
+    "classify_library": "library.run",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from genrekit.cli import main
 
 # The guard matters: pool workers started with "spawn" import this module again.
 if __name__ == "__main__":

@@ -200,7 +200,7 @@ def check_out(path: str | os.PathLike, *, kind: str = "file", option: str = "--o
     CommandError
         Naming the option, the path and the problem.
     """
-    from .errors import CommandError
+    from genrekit.errors import CommandError
 
     path = Path(path)
     try:

@@ -20,24 +20,24 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._version import __version__
-from .commands.common import (Parser, add_cache_arguments, check_outputs, add_engine_arguments, add_jobs_argument,
+from genrekit._version import __version__
+from genrekit.commands.common import (Parser, add_cache_arguments, check_outputs, add_engine_arguments, add_jobs_argument,
                               engine_from_args, error_line, jobs_count, open_store, positive_int,
                               seconds)
-from .commands.classify import classify_arguments, classify_run
-from .commands.cluster import cluster_arguments, cluster_run
-from .commands.datasets import datasets_arguments, datasets_run
-from .commands.evaluate import evaluate_arguments, evaluate_run
-from .commands.explain import explain_arguments, explain_run
-from .commands.features import features_arguments, features_run
-from .commands.models import models_arguments, models_run
-from .commands.report import report_arguments, report_run
-from .commands.serve import serve_arguments, serve_run
-from .commands.similar import similar_arguments, similar_run
-from .commands.playlists import playlists_arguments, playlists_run
-from .commands.tags import tags_arguments, tags_run
-from .commands.train import train_arguments, train_run
-from .errors import CommandError, GenrekitError
+from genrekit.commands.classify import classify_arguments, classify_run
+from genrekit.commands.cluster import cluster_arguments, cluster_run
+from genrekit.commands.datasets import datasets_arguments, datasets_run
+from genrekit.commands.evaluate import evaluate_arguments, evaluate_run
+from genrekit.commands.explain import explain_arguments, explain_run
+from genrekit.commands.features import features_arguments, features_run
+from genrekit.commands.models import models_arguments, models_run
+from genrekit.commands.report import report_arguments, report_run
+from genrekit.commands.serve import serve_arguments, serve_run
+from genrekit.commands.similar import similar_arguments, similar_run
+from genrekit.commands.playlists import playlists_arguments, playlists_run
+from genrekit.commands.tags import tags_arguments, tags_run
+from genrekit.commands.train import train_arguments, train_run
+from genrekit.errors import CommandError, GenrekitError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 ... except GenrekitError as exc:
 ...     print(exc)                                  # one sentence: the file and what is wrong
 
-Each class keeps the module it was first defined in as an import path (``genrekit.audio.AudioError``
+Each class keeps the module it was first defined in as an import path (``genrekit.audio.decode.AudioError``
 is this module's ``AudioError``), and classes that callers catch as ``ValueError`` or
 ``RuntimeError`` still derive from those. This module imports nothing of genrekit, so that any
 module may import its errors from here without pulling in another layer.

@@ -6,7 +6,7 @@
 - **Rounding**: probabilities to :data:`PRECISION` decimals (``--precision`` for more),
   seconds (durations, window bounds, timings) to :data:`SECONDS_DIGITS`.
 - **Names**: a file is named by its path relative to the folder given
-  (:func:`genrekit.files.common_root` of the inputs).
+  (:func:`genrekit.audio.files.common_root` of the inputs).
 - **Genre names**: a result keeps the model's ``label`` and gains its display ``name``
   (:class:`genrekit.tagging.names.NameMap`: ``hiphop`` is ``Hip-Hop``); tables show names.
 - **Notes**: a result that deserves a caution carries it in ``notes``, a list of
@@ -130,9 +130,9 @@ def prediction_notes(prediction, model=None) -> list[str]:
 
     Parameters
     ----------
-    prediction : genrekit.predict.Prediction or dict
+    prediction : genrekit.pipeline.Prediction or dict
         Anything with ``probabilities`` and ``duration`` (s), as attributes or keys.
-    model : genrekit.predict.GenreClassifier, Bundle or None
+    model : genrekit.pipeline.GenreClassifier, Bundle or None
         The model that made it (for the length of its training clips).
 
     Notes
@@ -171,7 +171,7 @@ def relative_names(paths, inputs) -> dict:
     import os
     from pathlib import Path
 
-    from .files import common_root
+    from genrekit.audio.files import common_root
 
     paths = list(paths)
     if not paths or not inputs:
@@ -183,7 +183,7 @@ def relative_names(paths, inputs) -> dict:
 # --- the public object and the CLI's formats ------------------------------------------------
 def _names(names):
     if names is None:
-        from .tagging.names import NameMap
+        from genrekit.tagging.names import NameMap
 
         return NameMap.default()
     return names
@@ -226,7 +226,7 @@ def json_line(obj: dict) -> str:
     """One compact, strict JSON line."""
     import json
 
-    from ._io import jsonable
+    from genrekit._io import jsonable
 
     return json.dumps(jsonable(obj), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -244,7 +244,7 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
                    names=genre_names)
             for p in predictions]
     if fmt == "json":
-        from ._io import dumps
+        from genrekit._io import dumps
 
         return dumps(rows)
     if fmt == "jsonl":

@@ -82,13 +82,13 @@ class Prediction:
 
     def top(self, k: int | None = None, precision: int | None = None) -> list[dict]:
         """``[{"label", "score"}, ...]`` by score, the first ``k`` (all when ``None``), rounded to ``precision``."""
-        from .output import top_list
+        from genrekit.output import top_list
 
         return top_list(self.probabilities or {}, k, precision)
 
     def to_dict(self, precision: int | None = None) -> dict:
         """JSON-ready data in :mod:`genrekit.output`'s convention (4 decimals unless ``precision``)."""
-        from .output import public
+        from genrekit.output import public
 
         return public(self, timeline=self.timeline is not None, precision=precision)
 

@@ -34,9 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genrekit.datasets import load_table, make_splits  # noqa: E402
+from genrekit.datasets.tables import load_table
+from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index  # noqa: E402
-from genrekit.evaluate import evaluate  # noqa: E402
+from genrekit.evaluation.metrics import evaluate  # noqa: E402
 from genrekit.models.bundle import save_bundle  # noqa: E402
 from genrekit.models.classical import _cv_splitter, fit_model, make_model  # noqa: E402
 from sklearn.ensemble import VotingClassifier  # noqa: E402

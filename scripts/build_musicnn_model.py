@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from genrekit.datasets.musicnn_taggrams import artists, fault_filtered_taggrams  # noqa: E402
-from genrekit.evaluate import evaluate  # noqa: E402
+from genrekit.evaluation.metrics import evaluate  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import save_bundle  # noqa: E402
 from genrekit.models.classical import make_model  # noqa: E402
@@ -110,7 +110,7 @@ def choose(X, y, groups, *, seed=0, log=None):
 
 def end_to_end(bundle_dir: Path, data: Path) -> dict:
     """Classify from audio the shared clips that are on the fault-filtered valid list."""
-    from genrekit.predict import load_model
+    from genrekit.pipeline import load_model
 
     valid = {line.strip() for line in (data / "gtzan/splits/fault_filtered/valid_filtered.txt").read_text().splitlines()
              if line.strip()}

@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from genrekit._io import dumps  # noqa: E402
-from genrekit.datasets import load_table  # noqa: E402
+from genrekit.datasets.tables import load_table
 from genrekit.datasets.musicnn_taggrams import artists as artists_of, fault_filtered_taggrams  # noqa: E402
-from genrekit.evaluate import evaluate  # noqa: E402
+from genrekit.evaluation.metrics import evaluate  # noqa: E402
 from genrekit.models.bundle import add_calibration, load_bundle  # noqa: E402
 from genrekit.models.calibration import (  # noqa: E402
     CALIBRATION_METHODS, apply_calibration, ece, fit_calibration, fit_calibrator, out_of_fold)
@@ -55,8 +55,8 @@ CANDIDATES = [(method, scheme) for method in CALIBRATION_METHODS for scheme in S
 
 def musicnn_recipe():
     """The shipped head's recipe (the card's ``vote(logreg(C=0.05) + svm-rbf(C=1.0))``), the one
-    :mod:`genrekit.own_genres` trains on a user's tags too."""
-    from genrekit.own_genres import recipe
+    :mod:`genrekit.training.own_genres` trains on a user's tags too."""
+    from genrekit.training.own_genres import recipe
 
     return recipe(seed=0)
 

@@ -43,7 +43,7 @@ from genrekit import __version__  # noqa: E402
 from genrekit._io import write_json_atomic  # noqa: E402
 from genrekit.models import cnn  # noqa: E402
 from genrekit.models.cnn_data import load_tracks  # noqa: E402
-from genrekit.models.train_cnn import train_cnn  # noqa: E402
+from genrekit.training.cnn import train_cnn  # noqa: E402
 
 SHARED = REPO / os.environ.get("GENREKIT_SHARED_DATA", "../shared/data")
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _unseen_genres(tracks, artists, folds: int, seed: int) -> list[int]:
     """Per fold, test tracks whose genre has no track in the fold's training side (they cannot be right)."""
-    from genrekit.datasets import make_splits
+    from genrekit.datasets.splits import make_splits
 
     splits = make_splits(tracks.table(), "kfold", seed=seed, artists=artists, folds=folds)
     return [int(np.sum(~np.isin(tracks.labels[s.test], tracks.labels[s.train]))) for s in splits]

@@ -90,8 +90,8 @@ def manifest(gtzan: Path, out: Path) -> Path:
 
 
 def fold_tests(tracks, folds: int, seed: int) -> list[np.ndarray]:
-    """The test rows of each fold: the call :func:`genrekit.models.train_cnn.train_cnn` makes."""
-    from genrekit.datasets import make_splits
+    """The test rows of each fold: the call :func:`genrekit.training.cnn.train_cnn` makes."""
+    from genrekit.datasets.splits import make_splits
 
     splits = make_splits(tracks.table(), "kfold", test_size=0.2, valid_size=0.0, seed=seed,
                          artists=tracks.artists, folds=folds)
@@ -99,7 +99,7 @@ def fold_tests(tracks, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def run_cnn(arm: str, tracks, fold: int, args) -> dict:
-    from genrekit.models.train_cnn import train_cnn
+    from genrekit.training.cnn import train_cnn
 
     opts = dict(ARMS[arm])
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +137,7 @@ def run_classical(tags: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int) 
 
 def mean_tags(tracks) -> np.ndarray:
     """Each track's mean MSD-musicnn tag probabilities (50 columns of ``FeatureSet("msd_musicnn")``)."""
-    from genrekit import audio
+    from genrekit.audio import decode as audio
     from genrekit.features.sets import feature_set
 
     fs = feature_set("msd_musicnn")

@@ -56,8 +56,8 @@ def pct(x):
 
 
 def run_table(name, path, index, split_dir, models, seeds, log):
-    from genrekit.datasets import load_table
-    from genrekit.experiment import ExperimentConfig, run_experiment
+    from genrekit.datasets.tables import load_table
+    from genrekit.training.classical import ExperimentConfig, run_experiment
 
     table = load_table(path)
     rows = {}
@@ -89,8 +89,8 @@ def run_table(name, path, index, split_dir, models, seeds, log):
 
 def leak_demo(genres_dir, seeds, log):
     """The seeds' 3-s protocol (rows split at random) against the same split by track, on the 70 real clips."""
-    from genrekit.datasets import load_table
-    from genrekit.experiment import ExperimentConfig, run_experiment
+    from genrekit.datasets.tables import load_table
+    from genrekit.training.classical import ExperimentConfig, run_experiment
 
     table = load_table(genres_dir, audio_feature_set=_three_second_set())
     out = {"n_tracks": table.n_tracks, "n_rows": len(table.X), "models": {}}
@@ -106,7 +106,7 @@ def leak_demo(genres_dir, seeds, log):
 
 
 def _three_second_set():
-    from genrekit.features import feature_set
+    from genrekit.features.sets import feature_set
 
     return feature_set("gtzan57", window=3.0)
 

@@ -6,12 +6,12 @@ Writes ``docs/own_genres_study.json``, which ``scripts/make_results.py`` renders
 ``docs/RESULTS.md``. Every cross-validation below is grouped by artist (Sturm's
 ``GTZANindex.txt``) and stratified by genre; nothing is chosen from its figures.
 
-1. **Examples per genre** (:func:`genrekit.learning_curve.learning_curve`): 5-fold CV repeated
+1. **Examples per genre** (:func:`genrekit.evaluation.learning_curve.learning_curve`): 5-fold CV repeated
    5 times (folds and draws reshuffled); in each outer training part ``k`` songs per genre
    (1, 3, 5, 10, 20, all) are drawn at random and the model is fitted on them alone, then
    scored on the held-out fold.
 
-   - *Backbone head*: the shipped default's recipe (:func:`genrekit.own_genres.recipe`, a soft
+   - *Backbone head*: the shipped default's recipe (:func:`genrekit.training.own_genres.recipe`, a soft
      vote of logistic regression C=0.05 and an RBF SVM C=1) on the 733 clips of the musicnn
      authors' taggrams of GTZAN's fault-filtered train + test lists (one row per clip, its
      mean tags: :mod:`genrekit.datasets.musicnn_taggrams`). The recipe's SVM calibrates its
@@ -24,7 +24,7 @@ Writes ``docs/own_genres_study.json``, which ``scripts/make_results.py`` renders
 
    The two rest on different songs (733 clips vs 1000 tracks): compare their shapes, not
    their levels point by point.
-2. **Unknown genres** (:func:`genrekit.open_set.held_out_genres`): for each of the 45 pairs of
+2. **Unknown genres** (:func:`genrekit.evaluation.open_set.held_out_genres`): for each of the 45 pairs of
    GTZAN's 10 genres, both genres are left out of training; 5-fold CV over the other 8 genres'
    clips of the 733; in each fold the backbone head and its unknown decision are fitted on the
    training folds only (:func:`genrekit.models.calibration.fit_calibration`, as a bundle gets
@@ -52,12 +52,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genrekit.datasets import GENRES, load_table  # noqa: E402
+from genrekit.datasets.gtzan import GENRES
+from genrekit.datasets.tables import load_table
 from genrekit.datasets.musicnn_taggrams import artists, fault_filtered_taggrams, joined  # noqa: E402
-from genrekit.learning_curve import FOLDS, REPEATS, learning_curve, summary  # noqa: E402
+from genrekit.evaluation.learning_curve import FOLDS, REPEATS, learning_curve, summary  # noqa: E402
 from genrekit.models.classical import make_model  # noqa: E402
-from genrekit.open_set import held_out_genres  # noqa: E402
-from genrekit.own_genres import recipe  # noqa: E402
+from genrekit.evaluation.open_set import held_out_genres  # noqa: E402
+from genrekit.training.own_genres import recipe  # noqa: E402
 
 #: Songs per genre of the learning curve (``None``: all of the outer training part).
 KS = (1, 3, 5, 10, 20, None)

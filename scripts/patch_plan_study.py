@@ -21,7 +21,7 @@ at most ``k`` patches over a song. A plan is kept only if it costs no accuracy.
    2–3-s excerpts are shorter than one patch: every plan gives them the same single,
    repeat-padded patch.)
 3. **Batching** (``--batch``): CPU milliseconds per patch of the shipped ONNX on one
-   single-threaded session (:func:`genrekit.sessions.session_options`) by batch size, to decide
+   single-threaded session (:func:`genrekit.onnx_sessions.session_options`) by batch size, to decide
    whether a worker should batch patches across files. Sections not recomputed are kept from
    an existing ``--out``.
 """
@@ -108,7 +108,7 @@ def taggram_study(data: Path, log) -> dict:
 
 def audio_study(data: Path, log) -> dict:
     from genrekit.backbones.msd_musicnn import Backbone
-    from genrekit.predict import load_model
+    from genrekit.pipeline import load_model
 
     model = load_model()
     backbone = Backbone(threads=1)

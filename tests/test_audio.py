@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit.audio import AudioError, AudioInfo, SilentAudioWarning, info, load
+from genrekit.audio.decode import AudioError, AudioInfo, SilentAudioWarning, info, load
 
 SR_IN = 44100
 

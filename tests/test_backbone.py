@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genrekit import audio
+from genrekit.audio import decode as audio
 from genrekit.backbones import msd_musicnn as m
 from genrekit.features.sets import feature_set
 
@@ -134,7 +134,7 @@ def _npz_clips(shared_data):
 
 @pytest.mark.slow
 def test_taggrams_from_audio_reproduce_the_authors_own(shared_data):
-    from genrekit.datasets import load_table
+    from genrekit.datasets.tables import load_table
     from genrekit.models.classical import make_model
 
     clips = _npz_clips(shared_data)
@@ -154,7 +154,7 @@ def test_taggrams_from_audio_reproduce_the_authors_own(shared_data):
 
 
 def test_taggram_archives_load_as_tables(shared_data, tmp_path):
-    from genrekit.datasets import load_table
+    from genrekit.datasets.tables import load_table
     from genrekit.datasets.tables import DatasetError
 
     t = load_table(shared_data / "gtzan/musicnn/evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
@@ -223,7 +223,7 @@ def test_train_and_evaluate_read_taggram_archives(shared_data, tmp_path):
     accs = [v for k, v in _walk(result) if k == "accuracy"]
     assert accs and max(accs) > 0.6
     # and the bundle classifies audio through the backbone
-    from genrekit.predict import load_model
+    from genrekit.pipeline import load_model
 
     clf = load_model(tmp_path / "run" / "logreg")
     assert clf.has_backbone

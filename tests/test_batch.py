@@ -3,8 +3,8 @@
 import os
 import warnings
 
-from genrekit.audio import AudioError
-from genrekit.batch import CRASH_REASON, Summary, run_batch
+from genrekit.audio.decode import AudioError
+from genrekit.engines.batch import CRASH_REASON, Summary, run_batch
 
 
 def _work(item: int) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from genrekit.tagging import read_genres, read_state
+from genrekit.tagging.formats import read_genres, read_state
 from cli_helpers import cli_env
 from synthetic_songs import write_song
 from tagged_files import set_raw_genres

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit import audio
-from genrekit.audio import AudioError, Decoder, overlapping_blocks
-from genrekit.extract import compute_file
-from genrekit.features import feature_set
-from genrekit.predict import load_model
+from genrekit.audio import decode as audio
+from genrekit.audio.decode import AudioError, Decoder, overlapping_blocks
+from genrekit.features.extract import compute_file
+from genrekit.features.sets import feature_set
+from genrekit.pipeline import load_model
 
 SR = 22050
 
@@ -135,7 +135,7 @@ def test_decoder_chatter_is_a_warning_naming_the_file(tmp_path):
     path = tmp_path / "cut.mp3"
     sf.write(path, np.c_[music_like(20.0)], SR, format="MP3")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    code = ("import warnings, genrekit.audio as a\n"
+    code = ("import warnings, genrekit.audio.decode as a\n"
             "warnings.simplefilter('always')\n"
             f"try:\n    a.load({str(path)!r})\nexcept a.AudioError as e:\n    print('error:', e)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -149,9 +149,9 @@ def test_decoder_chatter_is_a_warning_naming_the_file(tmp_path):
 # --- memory -------------------------------------------------------------------------------------
 _RSS = """
 import sys, json
-from genrekit.extract import compute_file
+from genrekit.features.extract import compute_file
 from genrekit.features import feature_set
-from genrekit.predict import load_model
+from genrekit.pipeline import load_model
 what, path = sys.argv[1], sys.argv[2]
 if what == "classify":
     load_model().classify_file(path, timeline=True)

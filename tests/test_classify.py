@@ -28,12 +28,12 @@ import soundfile as sf
 
 from cli_helpers import classify_main, cli_env, summary
 from genrekit.cli import main
-from genrekit.tagging import NameMap
+from genrekit.tagging.names import NameMap
 from synthetic_songs import GENRES, SR, song_folder, write_song
 
 
 def default_model_or_skip():
-    from genrekit.predict import DEFAULT_MODEL
+    from genrekit.pipeline import DEFAULT_MODEL
 
     if not (DEFAULT_MODEL / "bundle.json").exists():
         pytest.skip(f"the bundled default model is not built yet ({DEFAULT_MODEL}/bundle.json missing)")
@@ -206,7 +206,7 @@ _KEEP: list = []
 
 @pytest.mark.slow
 def test_pool_workers_load_the_model_once_and_jobs_2_equals_jobs_1(capsys, songs, bundle_dir, tmp_path):
-    from genrekit.batch import run_batch
+    from genrekit.engines.batch import run_batch
 
     outcomes = [r.value for r in run_batch(range(8), functools.partial(_model_in_worker, model=str(bundle_dir)),
                                            jobs=2)]
@@ -273,7 +273,7 @@ def test_default_model_through_the_api(tmp_path):
 def test_timeline_follows_a_change_of_genre(shared_data, tmp_path, capsys):
     """30 s of a real classical clip, then 30 s of a real metal clip, in one file."""
     default_model_or_skip()
-    from genrekit import audio
+    from genrekit.audio import decode as audio
 
     genres = shared_data / "gtzan" / "genres"
     first = audio.load(genres / "classical" / "classical.00000.wav", sr=SR)[: 30 * SR]

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from genrekit import audio
-from genrekit.audio import window_bounds
+from genrekit.audio import decode as audio
+from genrekit.audio.decode import window_bounds
 from genrekit.cli import main
-from genrekit.features import feature_set
-from genrekit.files import collect_audio_files, gtzan_label
-from genrekit.store import STORE_FILENAME, FeatureStore
+from genrekit.features.sets import feature_set
+from genrekit.audio.files import collect_audio_files, gtzan_label
+from genrekit.features.cache import STORE_FILENAME, FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050

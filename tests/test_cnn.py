@@ -24,7 +24,7 @@ import soundfile as sf
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from genrekit import audio  # noqa: E402
+from genrekit.audio import decode as audio
 from genrekit.models import cnn  # noqa: E402
 from genrekit.errors import BundleError  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
@@ -40,7 +40,7 @@ from genrekit.models.cnn_data import (  # noqa: E402
     signal_windows,
     window_frames,
 )
-from genrekit.models.train_cnn import (  # noqa: E402
+from genrekit.training.cnn import (  # noqa: E402
     CHECKPOINT,
     HISTORY_COLUMNS,
     TrainingError,
@@ -359,7 +359,7 @@ def test_default_architecture_learns_rhythm_and_timbre(synthetic, tmp_path):
 # --- (b) SIGKILL and resume -------------------------------------------------------------------------
 def _train_command(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "genrekit.models.train_cnn", "--data", str(data), "--out", str(out),
+        sys.executable, "-m", "genrekit.training.cnn", "--data", str(data), "--out", str(out),
         "--cache", str(cache), "--arch", "seed3", "--width", "4", "--epochs", "8", "--patience", "8",
         "--crops-per-track", "4", "--batch-size", "16", "--threads", "1", *extra,
     ]
@@ -421,7 +421,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(synthetic, tmp_pat
 
 
 def test_validation_takes_whole_artists_and_never_a_genre_s_last_artist():
-    from genrekit.models.train_cnn import _hold_out_groups
+    from genrekit.training.cnn import _hold_out_groups
 
     labels = np.array(["a"] * 7 + ["b"] * 7 + ["c"] * 7)
     groups = np.array(["A"] * 7 + ["B1", "B1", "B2", "B2", "B3", "B4", "B5"] + [f"C{i}" for i in range(7)])

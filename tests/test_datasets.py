@@ -12,22 +12,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit.datasets import (
-    GENRES,
-    DatasetError,
-    FeatureTable,
-    load_table,
-    make_splits,
-    read_artist_index,
-    read_split_list,
-    track_id,
-)
-from genrekit.extract import extract
-from genrekit.features import feature_set
+from genrekit.datasets.gtzan import GENRES, read_artist_index, read_split_list, track_id
+from genrekit.datasets.tables import DatasetError, FeatureTable, load_table
+from genrekit.datasets.splits import make_splits
+from genrekit.features.extract import extract
+from genrekit.features.sets import feature_set
 from genrekit.features.export import write_table
 from genrekit.features.gtzan57 import COLUMNS
-from genrekit.files import content_hash
-from genrekit.store import FeatureStore
+from genrekit.audio.files import content_hash
+from genrekit.features.cache import FeatureStore
 
 SR = 22050
 

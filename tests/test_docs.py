@@ -36,7 +36,7 @@ def song_dir(tmp_path, monkeypatch):
     """A folder holding song.mp3 and song.wav (40 s: a synthesised beat, then piano), made the cwd."""
     import soundfile as sf
 
-    from genrekit.demo import demo_signal
+    from genrekit.audio.demo import demo_signal
 
     y = demo_signal(sr=22050, seconds=40.0)
     sf.write(tmp_path / "song.wav", y, 22050)

@@ -19,10 +19,10 @@ import pytest
 
 from genrekit.engines import EngineError
 from genrekit.engines.local import LocalEngine
-from genrekit.extract import extract
-from genrekit.features import feature_set
-from genrekit.library import LibraryRun
-from genrekit.store import FeatureStore
+from genrekit.features.extract import extract
+from genrekit.features.sets import feature_set
+from genrekit.library.run import LibraryRun
+from genrekit.features.cache import FeatureStore
 from ray_helpers import (
     RAY_ENV, TESTS, CountingWorker, crash_on_crash_wav, descendants, processes_mentioning, ray_or_skip,
     short_temp_dir,
@@ -88,7 +88,7 @@ def _engine():
 
 
 def test_classify_on_ray_matches_local(ray_instance, songs, bundle_dir):
-    from genrekit.files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
 
     paths = collect_audio_files([songs])
     # With timelines, so that the windows are compared too (a run makes them only when asked).
@@ -110,7 +110,7 @@ def test_classify_on_ray_matches_local(ray_instance, songs, bundle_dir):
 
 
 def test_features_on_ray_match_local_and_fill_the_cache(ray_instance, songs, tmp_path):
-    from genrekit.files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
 
     paths = collect_audio_files([songs])
     fs = feature_set("gtzan57", window=3.0)
@@ -143,7 +143,7 @@ def test_worker_function_is_sent_once_per_worker_process(ray_instance, tmp_path)
 
 
 def test_crashes_are_pinned_on_the_file_and_names_stay_as_given(ray_instance, tmp_path, monkeypatch):
-    from genrekit.batch import CRASH_REASON
+    from genrekit.engines.batch import CRASH_REASON
     from genrekit.engines.ray import RayEngine
 
     monkeypatch.chdir(tmp_path)
@@ -160,7 +160,7 @@ def test_inputs_workers_cannot_read_stop_the_job_before_it_starts(ray_instance, 
     # A file this process reads but Ray's workers do not: /proc/self/fd/N is this
     # process's descriptor N, which a worker does not have - as a laptop's folder is
     # not on a cluster's nodes.
-    from genrekit.files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
 
     fd = os.open(songs / "classical" / "classical.0.wav", os.O_RDONLY)
     high = os.dup2(fd, 987)

@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[1] / "genrekit"
 
 #: Where each class was defined before errors.py: these import paths keep working.
 OLD_HOMES = {
-    "genrekit.audio": ["AudioError", "TooLongError"], "genrekit.engines.base": ["EngineError"],
+    "genrekit.audio.decode": ["AudioError", "TooLongError"], "genrekit.engines.base": ["EngineError"],
     "genrekit.engines": ["EngineError"], "genrekit.report.build": ["ReportError"], "genrekit.report": ["ReportError"],
     "genrekit.explain.filters": ["ExplainError"], "genrekit.explain": ["ExplainError"],
-    "genrekit.library": ["ResultsError"], "genrekit.datasets.tables": ["DatasetError"],
+    "genrekit.library.run": ["ResultsError"], "genrekit.datasets.tables": ["DatasetError"],
     "genrekit.datasets": ["DatasetError"], "genrekit.datasets.archive": ["UnsafeArchiveError"],
-    "genrekit.datasets.download": ["DownloadError"], "genrekit.models.train_cnn": ["TrainingError"],
-    "genrekit.models.bundle": ["BundleError"], "genrekit.models": ["BundleError"], "genrekit.tags": ["TagError"],
-    "genrekit.similar": ["SimilarityError"], "genrekit.store": ["StoreError"],
+    "genrekit.datasets.download": ["DownloadError"], "genrekit.training.cnn": ["TrainingError"],
+    "genrekit.models.bundle": ["BundleError"], "genrekit.models": ["BundleError"], "genrekit.tagging.safe_write": ["TagError"],
+    "genrekit.library.similar": ["SimilarityError"], "genrekit.features.cache": ["StoreError"],
     "genrekit.commands.common": ["CommandError"],
 }
 
@@ -52,7 +52,7 @@ def test_every_class_derives_from_the_root_and_keeps_its_second_base():
 
 @pytest.mark.parametrize("module", sorted(OLD_HOMES))
 def test_old_import_paths_still_work(module):
-    if module == "genrekit.models.train_cnn":
+    if module == "genrekit.training.cnn":
         pytest.importorskip("torch")
     loaded = importlib.import_module(module)
     for name in OLD_HOMES[module]:

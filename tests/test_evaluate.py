@@ -11,7 +11,7 @@ from sklearn.metrics import (
 from genrekit._io import write_json_atomic
 from genrekit.datasets.splits import Split
 from genrekit.datasets.tables import FeatureTable
-from genrekit.evaluate import (
+from genrekit.evaluation.metrics import (
     aggregate_tracks, evaluate, model_entry, results_json, select_model, split_summary,
 )
 
@@ -118,7 +118,7 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows_with_more_tracks()
 
 
 def test_ece_interval_by_bootstrap_of_tracks_agrees_with_a_plain_resampling_loop():
-    from genrekit.evaluate import ECE_BINS
+    from genrekit.evaluation.metrics import ECE_BINS
     from genrekit.models.calibration import ece
 
     rng = np.random.default_rng(5)  # confidences spread over many bins, hits more likely when confident

@@ -22,9 +22,10 @@ import soundfile as sf
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from genrekit import audio  # noqa: E402
+from genrekit.audio import decode as audio
 from genrekit.cli import main  # noqa: E402
-from genrekit.explain import LayerProbe, occlusion_saliency  # noqa: E402
+from genrekit.explain.filters import LayerProbe
+from genrekit.explain.saliency import occlusion_saliency
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.registry import load_model  # noqa: E402
 from genrekit.web.spectrogram import png_size  # noqa: E402
@@ -51,7 +52,7 @@ def clip(kind: str, rng: np.random.Generator, seconds: float = 4.0) -> np.ndarra
 def tiny(tmp_path_factory):
     """A folder of 2 × 8 clips and a CNN bundle trained on it."""
     pytest.importorskip("torch")
-    from genrekit.models.train_cnn import train_cnn
+    from genrekit.training.cnn import train_cnn
 
     base = tmp_path_factory.mktemp("explain")
     rng = np.random.default_rng(0)
@@ -282,7 +283,7 @@ def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, defa
 
 
 def test_filter_sources_follow_the_models_kind(tiny):
-    from genrekit.explain import ExplainError
+    from genrekit.explain.filters import ExplainError
     from genrekit.explain.filters import BackboneSource, CNNBundleSource, filter_source
     from genrekit.models.registry import classifier, load_model
 
@@ -354,8 +355,8 @@ def check_saliency(result, model, y, silent_seconds: float, label: str | None = 
 
 
 def test_saliency_of_the_default_model_lies_in_the_music():
-    from genrekit.explain import occlusion_target
-    from genrekit.predict import load_model
+    from genrekit.explain.occlusion import occlusion_target
+    from genrekit.pipeline import load_model
 
     model = load_model()
     assert model.has_backbone and occlusion_target(model).kind == "backbone + head"
@@ -367,8 +368,8 @@ def test_saliency_of_the_default_model_lies_in_the_music():
 
 
 def test_saliency_of_a_feature_table_model_silences_the_audio():
-    from genrekit.explain import occlusion_target
-    from genrekit.predict import load_model
+    from genrekit.explain.occlusion import occlusion_target
+    from genrekit.pipeline import load_model
 
     model = load_model("gtzan57")
     assert occlusion_target(model).kind == "feature table"

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from genrekit import audio
-from genrekit.features import FeatureSet, feature_set, spectral
+from genrekit.audio import decode as audio
+from genrekit.features.sets import FeatureSet, feature_set
+from genrekit.features import spectral
 from genrekit.features.chroma import chroma_from_power, estimate_tuning
 from genrekit.features.gtzan57 import COLUMNS, gtzan57_features, gtzan57_table
 from genrekit.features.hpss import hpss, median_filter_1d

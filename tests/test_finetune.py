@@ -28,12 +28,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from genrekit import audio  # noqa: E402
+from genrekit.audio import decode as audio
 from genrekit.backbones.msd_musicnn import PATCH_FRAMES, _repeat_pad, log_mel  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set  # noqa: E402
-from genrekit.models.train_cnn import CHECKPOINT, TrainingError, train_cnn  # noqa: E402
+from genrekit.training.cnn import CHECKPOINT, TrainingError, train_cnn  # noqa: E402
 from shared_data_policy import require  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def test_finetuning_learns_where_the_same_network_from_scratch_does_not(gtzan):
 
 # --- resume after SIGKILL, bit for bit ---------------------------------------------------------------------
 def _command(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "genrekit.models.train_cnn", "--data", str(data), "--out", str(out),
+    return [sys.executable, "-m", "genrekit.training.cnn", "--data", str(data), "--out", str(out),
             "--cache", str(cache), "--arch", "musicnn", "--pretrained", "--unfreeze", "--head-epochs", "2",
             "--epochs", "5", "--patience", "5", "--split", "kfold", "--folds", "3", "--crops-per-track", "1", "--batch-size", "4",
             "--lr", "0.01", "--threads", "1", *extra]
@@ -260,7 +260,7 @@ def test_classify_and_evaluate_use_the_same_front_end_as_training(resumed, gtzan
     (Was: the streamed path computed a dB log-mel for musicnn_frontend bundles, and every song came out
     as one or two genres.)"""
     from genrekit.backbones.msd_musicnn import MelStream
-    from genrekit.predict import load_model
+    from genrekit.pipeline import load_model
 
     run = resumed["killed"]
     clf = load_model(run)

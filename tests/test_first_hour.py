@@ -106,7 +106,7 @@ def _run_folder(root: Path, bundle: Path, selected: str | None) -> Path:
 
 
 def test_model_takes_a_run_folder_or_a_shipped_name_and_models_lists_them(bundle, tmp_path):
-    from genrekit.predict import DEFAULT_MODEL_NAME, shipped_models
+    from genrekit.pipeline import DEFAULT_MODEL_NAME, shipped_models
 
     song = write_song(tmp_path / "song.wav", "metal", seed=1)
     run = _run_folder(tmp_path / "runs" / "ff", bundle, selected="knn")
@@ -220,8 +220,8 @@ def test_docs_render_in_a_browser_with_no_network(tmp_path):
 
 # --- 4. the demo changes genre, and --keep keeps it ------------------------------------------------------
 def test_the_demo_changes_genre_in_the_middle_and_keep_keeps_it(tmp_path):
-    from genrekit.demo import DEMO_GENRES
-    from genrekit.predict import DEFAULT_MODEL_NAME
+    from genrekit.audio.demo import DEMO_GENRES
+    from genrekit.pipeline import DEFAULT_MODEL_NAME
 
     kept = tmp_path / "demo.flac"
     out = genrekit("classify", "--demo", "--keep", kept, "--timeline", "--format", "json", cwd=tmp_path)
@@ -280,7 +280,7 @@ def test_every_format_orders_rounds_and_names_alike(bundle, tmp_path):
 
     scores = classify(music / "a" / "x.wav", model=bundle)
     assert all(_decimals(s["score"]) <= 4 for s in scores)
-    from genrekit.predict import GenreNote
+    from genrekit.pipeline import GenreNote
 
     with pytest.warns(GenreNote, match="short input: 5.0 s"):
         classify(music / "a" / "x.wav")  # 5 s for the default model's 30-s window
@@ -313,7 +313,7 @@ def test_the_order_rule_and_the_note_thresholds():
 
 # --- 6. --min-score, and notes for short and uncertain inputs --------------------------------------------
 def test_min_score_skips_uncertain_files_and_short_inputs_carry_a_note(bundle, tmp_path):
-    from genrekit.tagging import read_genres
+    from genrekit.tagging.formats import read_genres
 
     music = tmp_path / "music"
     songs = [write_song(music / f"{i}.flac", kind, seed=i) for i, kind in enumerate(("metal", "hiphop"))]

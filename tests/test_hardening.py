@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit import audio
+from genrekit.audio import decode as audio
 from genrekit._io import write_json_atomic
 from cli_helpers import classify_main, cli_env
 from processes import alive, children
@@ -281,7 +281,7 @@ def test_truncated_compressed_files_are_refused_like_wav(tmp_path, fmt, subtype,
 ])
 def test_a_hostile_bundle_is_refused_naming_the_field(tmp_path, edit, words):
     # Was: hangs (hop 0.0001), exhausted memory (2 MHz) or a RecursionError (deep nesting).
-    from genrekit.predict import DEFAULT_MODEL
+    from genrekit.pipeline import DEFAULT_MODEL
 
     folder = tmp_path / "hostile"
     shutil.copytree(DEFAULT_MODEL, folder)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit import audio
+from genrekit.audio import decode as audio
 from cli_helpers import cli_env
 from fuzz_corpus import nan_bundle
 
@@ -25,7 +25,7 @@ from fuzz_corpus import nan_bundle
 
 _PEAK = """
 import sys
-from genrekit.audio import AudioError, Decoder
+from genrekit.audio.decode import AudioError, Decoder
 try:
     with Decoder(sys.argv[1], 22050) as decoder:
         for block in decoder:
@@ -451,7 +451,7 @@ def test_pcm_conversion_follows_the_convention():
 
 
 def test_files_named_on_the_command_line_come_back_in_the_order_given(tmp_path):
-    from genrekit.files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
     from synthetic_songs import write_song
 
     c, a = write_song(tmp_path / "c.wav", seconds=0.5), write_song(tmp_path / "a.wav", seconds=0.5)
@@ -543,7 +543,7 @@ def test_a_latin1_file_name_is_classified_and_stored(bundle_dir, tmp_path, out):
         record = record[0] if isinstance(record, list) else record
         assert os.fsencode(record["path"]).endswith(b"caf\xe9.wav")
     if out in ("r.jsonl", "r.sqlite"):
-        from genrekit.results_store import open_results
+        from genrekit.library.results import open_results
 
         with open_results(tmp_path / out) as store:
             assert [r["path"] for r in store.records()] == [str(song)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from genrekit.library import (
+from genrekit.library.run import (
     JsonlResults, LibraryRun, ResultsError, SqliteResults, classify_library, model_key, open_results,
 )
 from cli_helpers import classify_main, cli_env, summary

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from genrekit.tagging import NameMap
+from genrekit.tagging.names import NameMap
 from genrekit.tagging.formats import read_genres
 
 from browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium

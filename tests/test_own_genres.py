@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from genrekit.own_genres import check_counts, labels_from_tags, min_files
+from genrekit.training.own_genres import check_counts, labels_from_tags, min_files
 from genrekit.errors import DatasetError
 
 from own_genres_runs import genrekit, plan, train

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from genrekit.datasets.musicnn_taggrams import artists, fault_filtered_taggrams, joined
-from genrekit.learning_curve import draw_per_genre, first_k, learning_curve, summary
+from genrekit.evaluation.learning_curve import draw_per_genre, first_k, learning_curve, summary
 from genrekit.models.classical import make_model
-from genrekit.open_set import held_out_genres
-from genrekit.own_genres import recipe
+from genrekit.evaluation.open_set import held_out_genres
+from genrekit.training.own_genres import recipe
 
 
 def taggrams(shared_data):

@@ -1,7 +1,7 @@
 """Decoding only what the label uses: a long song's budget of patches read by seeking.
 
 Without a timeline the default model reads at most 32 patches of 3 s; for a long song only
-those regions are decoded and resampled (:mod:`genrekit.audio_regions`). Each format's regions
+those regions are decoded and resampled (:mod:`genrekit.audio.regions`). Each format's regions
 are compared with full decoding of the same file: samples within float precision (AAC
 within its noise substitution's randomness), the same patches, tags within a stated
 tolerance and the same label.
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit import audio
-from genrekit.audio_regions import RegionReader
+from genrekit.audio import decode as audio
+from genrekit.audio.regions import RegionReader
 from genrekit.backbones import msd_musicnn as m
-from genrekit.predict import load_model
+from genrekit.pipeline import load_model
 
 from synthetic_songs import SR, synth
 

@@ -249,7 +249,7 @@ def test_reliability_diagrams_show_the_bins_and_ece_of_results_json(page, runs):
     lambda bins: bins.__setitem__(0, "bin"),
 ])
 def test_unsound_reliability_bins_are_not_drawn(runs, tmp_path, damage):
-    from genrekit.report import load_run
+    from genrekit.report.build import load_run
 
     results = _results(runs["ff"])
     damage(results["models"]["logreg"]["test"]["track"]["reliability"])
@@ -350,7 +350,7 @@ def test_texts_from_files_are_escaped(runs, tmp_path):
 
 
 def test_same_inputs_give_the_same_bytes(runs, tmp_path):
-    from genrekit.report import write_report
+    from genrekit.report.html import write_report
 
     args = ([runs["ff"], runs["leaky"]], [runs["cluster"]])
     first = write_report(*args, tmp_path / "a.html")
@@ -381,7 +381,7 @@ def test_a_folder_of_runs_expands_and_bad_inputs_are_reported(runs, tmp_path, ca
 
 
 def test_history_outside_the_run_folder_is_not_read(runs, tmp_path):
-    from genrekit.report import load_run
+    from genrekit.report.build import load_run
 
     secret = tmp_path / "secret.csv"
     secret.write_text("epoch,train_loss\n1,0.5\n")

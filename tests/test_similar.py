@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit.library import classify_library
-from genrekit.similar import SimilarityError, SimilarityIndex
+from genrekit.library.run import classify_library
+from genrekit.library.similar import SimilarityError, SimilarityIndex
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def test_a_library_without_embeddings_is_refused_clearly(tmp_path):
 
 
 def test_schema_1_results_databases_gain_the_new_columns(tmp_path):
-    from genrekit.library import SqliteResults
+    from genrekit.library.run import SqliteResults
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
@@ -115,7 +115,7 @@ def test_the_api_and_the_page_show_tags_and_similar_songs(library, shared_data, 
     from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium  # noqa: F401
     from servers import Server
 
-    from genrekit.predict import DEFAULT_MODEL
+    from genrekit.pipeline import DEFAULT_MODEL
 
     clip = shared_data / "gtzan/genres/reggae/reggae.00001.wav"
     server = Server(DEFAULT_MODEL, tmp_path, "--library", str(library))

@@ -7,7 +7,9 @@ per artist; a few tracks have no known artist. Real-file tests use the GTZAN lis
 import numpy as np
 import pytest
 
-from genrekit.datasets import DatasetError, FeatureTable, make_splits, read_artist_index
+from genrekit.datasets.tables import DatasetError, FeatureTable
+from genrekit.datasets.splits import make_splits
+from genrekit.datasets.gtzan import read_artist_index
 from genrekit.datasets.splits import Split
 
 GENRES4 = ("blues", "jazz", "metal", "pop")
@@ -247,7 +249,7 @@ def test_bad_arguments_and_unlabelled_rows():
 # --- the real GTZAN lists -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def gtzan30(shared_data):
-    from genrekit.datasets import load_table
+    from genrekit.datasets.tables import load_table
 
     return load_table(shared_data / "gtzan" / "features_30_sec.csv")
 

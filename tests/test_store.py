@@ -6,9 +6,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from genrekit.features import feature_set
-from genrekit.files import content_hash
-from genrekit.store import STORE_FILENAME, FeatureStore, default_cache_dir
+from genrekit.features.sets import feature_set
+from genrekit.audio.files import content_hash
+from genrekit.features.cache import STORE_FILENAME, FeatureStore, default_cache_dir
 
 FS = feature_set("logmel")
 H = "ab" * 32  # a content hash

@@ -3,7 +3,7 @@ dry runs, undo, and never at the audio's expense.
 
 Files are made by the tests (soundfile for mp3/flac/ogg/opus/wav, PyAV's AAC encoder for m4a),
 most with genres already in them. "Audio frames byte-identical" is :func:`tagged_files.audio_frames`
-(the container parsed, tag blocks left out); "samples unchanged" is :func:`genrekit.audio.load`.
+(the container parsed, tag blocks left out); "samples unchanged" is :func:`genrekit.audio.decode.load`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit import audio
+from genrekit.audio import decode as audio
 from genrekit.errors import TagError
 from genrekit.prediction import Prediction
-from genrekit.tagging import load_names, read_genres
+from genrekit.tagging.names import load_names
+from genrekit.tagging.formats import read_genres
 from genrekit.tagging.journal import CHANGED_SINCE, RESTORED, Journal, history, read_journal, undo
 from genrekit.tagging.plan import (KEPT, MERGED, READ_ONLY, REPLACED, UNCERTAIN, UNCHANGED, UNSUPPORTED, WRITTEN,
                                    TagPlan)

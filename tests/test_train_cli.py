@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from genrekit.cli import main
-from genrekit.datasets import load_table
+from genrekit.datasets.tables import load_table
 from genrekit.features.gtzan57 import COLUMNS
 from genrekit.models.bundle import load_bundle
 

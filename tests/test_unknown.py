@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 import pytest
 
-from genrekit.datasets import load_table
+from genrekit.datasets.tables import load_table
 from genrekit.datasets.gtzan import read_artist_index
-from genrekit.library import classify_library
+from genrekit.library.run import classify_library
 from genrekit.models.calibration import (UnknownDetector, apply_calibration, apply_temperature, check_meta,
                                          conformal_threshold, ece, fit_calibration, fit_calibrator, reliability)
 from genrekit.models.classical import make_model

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def bundle(shared_data, tmp_path_factory) -> Path:
     """The bundled default model, or (until it is built) a logistic regression trained on the shared table."""
-    from genrekit.predict import DEFAULT_MODEL
+    from genrekit.pipeline import DEFAULT_MODEL
 
     if (DEFAULT_MODEL / "bundle.json").exists():
         return DEFAULT_MODEL
@@ -96,7 +96,7 @@ def test_health_models_and_docs(server, bundle):
 
 
 def test_classify_a_real_clip(server, clip, bundle):
-    from genrekit.predict import load_model
+    from genrekit.pipeline import load_model
 
     status, out = server.upload(clip.name, clip.read_bytes())
     assert status == 200, out

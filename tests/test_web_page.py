@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from genrekit.tagging import NameMap
+from genrekit.tagging.names import NameMap
 from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 @pytest.fixture(scope="module")
 def bundle(shared_data, tmp_path_factory) -> Path:
     """The bundled default model, or (until it is built) a logistic regression trained on the shared table."""
-    from genrekit.predict import DEFAULT_MODEL
+    from genrekit.pipeline import DEFAULT_MODEL
 
     if (DEFAULT_MODEL / "bundle.json").exists():
         return DEFAULT_MODEL

@@ -6,7 +6,7 @@ Where results go:
   (``jsonl`` streams one line per file as each finishes);
 - ``--out results.jsonl`` / ``--out results.sqlite`` (``.db``): a results store,
   written as each file finishes; a rerun skips files already classified with the
-  same model, a killed run resumes (see :mod:`genrekit.library`). Nothing goes to
+  same model, a killed run resumes (see :mod:`genrekit.library.run`). Nothing goes to
   stdout unless ``--format`` is also given;
 - ``--out FILE`` of any other kind: written whole at the end (atomically), in
   ``--format`` or the format its suffix names (``.json``, ``.csv``; else a table).
@@ -22,13 +22,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument,
+from genrekit.commands.common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument,
                      engine_from_args,
                      fraction, model_path, no_audio_error, output_option, positive_int)
 
-from ..output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
-from ..tagging.formats import ID3V23_SEP
-from ..tagging.plan import MODES
+from genrekit.output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
+from genrekit.tagging.formats import ID3V23_SEP
+from genrekit.tagging.plan import MODES
 
 
 def classify_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,7 +78,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
 
 def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     """``(destination, format)``: destination ``stdout``, ``store`` or ``file``; format None = print nothing."""
-    from ..results_store import STORE_SUFFIXES
+    from genrekit.library.results import STORE_SUFFIXES
 
     error = args.parser.error
     if args.dry_run and not args.write_tags:
@@ -111,7 +111,7 @@ DEMO_NAME = "(demo song)"
 
 def _demo_path(args: argparse.Namespace) -> Path:
     """Write the demo song where ``--keep`` says, or to a temporary folder removed at exit."""
-    from ..demo import write_demo
+    from genrekit.audio.demo import write_demo
 
     if args.keep is not None:
         try:
@@ -135,15 +135,15 @@ def classify_run(args: argparse.Namespace) -> int:
 
 
 def _classify_job(args: argparse.Namespace, engine) -> int:
-    from .._io import TEXT_ERRORS, write_bytes_atomic
-    from ..batch import Failure
-    from ..files import collect_audio_files
-    from ..errors import ResultsError
-    from ..library import LibraryRun
-    from ..results_store import open_results
-    from ..models.bundle import BundleError
-    from ..output import relative_names
-    from ..models.registry import load_model
+    from genrekit._io import TEXT_ERRORS, write_bytes_atomic
+    from genrekit.engines.batch import Failure
+    from genrekit.audio.files import collect_audio_files
+    from genrekit.errors import ResultsError
+    from genrekit.library.run import LibraryRun
+    from genrekit.library.results import open_results
+    from genrekit.models.bundle import BundleError
+    from genrekit.output import relative_names
+    from genrekit.models.registry import load_model
 
     dest, fmt = _plan(args)
     if not args.paths and not args.demo:
@@ -227,8 +227,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
 
 def _genre_names(args: argparse.Namespace):
     """The name map: the shipped names, overridden by ``--names FILE``."""
-    from ..errors import TagError
-    from ..tagging.names import load_names
+    from genrekit.errors import TagError
+    from genrekit.tagging.names import load_names
 
     try:
         return load_names(args.names)
@@ -240,8 +240,8 @@ def _tagger(args: argparse.Namespace, clf, genre_names, dest: str):
     """The tag plan of ``--write-tags`` (``None`` without it), with its undo journal."""
     if not args.write_tags:
         return None
-    from ..tagging.journal import Journal, journal_dir
-    from ..tagging.plan import TagPlan
+    from genrekit.tagging.journal import Journal, journal_dir
+    from genrekit.tagging.plan import TagPlan
 
     journal = None
     if not args.dry_run:
@@ -257,7 +257,7 @@ def _tagger(args: argparse.Namespace, clf, genre_names, dest: str):
 
 def _report_tags(changes, dry_run: bool) -> bool:
     """Print tag changes and a count line to stderr; ``False`` if any tag could not be written."""
-    from ..tagging.plan import UNCHANGED, summary_line
+    from genrekit.tagging.plan import UNCHANGED, summary_line
 
     if not changes:
         return True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CommandError, output_option, positive_int
+from genrekit.commands.common import CommandError, output_option, positive_int
 
-from .table_data import data_argument, cache_arguments, load_data
+from genrekit.commands.table_data import data_argument, cache_arguments, load_data
 
 
 def cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,8 +20,8 @@ def cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_run(args) -> int:
-    from .._io import write_bytes_atomic, write_json_atomic
-    from ..cluster import cluster
+    from genrekit._io import write_bytes_atomic, write_json_atomic
+    from genrekit.evaluation.cluster import cluster
 
     table = load_data(args)
     try:

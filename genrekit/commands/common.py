@@ -23,7 +23,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from ..errors import CommandError
+from genrekit.errors import CommandError
 
 #: How to get PyTorch without the gigabytes of CUDA packages a bare ``torch`` brings (README).
 TORCH_HINT = 'pip install torch==2.13.0 "genrekit[train]"'
@@ -44,7 +44,7 @@ def output_option(parser, *flags: str, kind: str = "file", **kwargs) -> argparse
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Run :func:`genrekit._io.check_out` on every output option given (see :func:`output_option`)."""
-    from .._io import check_out
+    from genrekit._io import check_out
 
     for dest, (kind, option) in (getattr(args, "output_kinds", None) or {}).items():
         value = getattr(args, dest, None)
@@ -55,7 +55,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 def error_line(prog: str, message: str) -> str:
     """The one error format of the command line: ``genrekit VERB: error: message`` (one line,
     control characters of the names it quotes escaped by :func:`genrekit.output.printable`)."""
-    from ..output import printable
+    from genrekit.output import printable
 
     return f"{prog}: error: {printable(message)}"
 
@@ -183,7 +183,7 @@ def engine_from_args(args: argparse.Namespace):
     Fails at once (exit 1) when it cannot be used at all, e.g. Ray is not installed;
     errors from starting it or from its start-up checks become :class:`CommandError`.
     """
-    from ..engines import EngineError, make_engine
+    from genrekit.engines import EngineError, make_engine
 
     try:
         engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
@@ -206,7 +206,7 @@ def add_names_argument(p, use: str) -> None:
 
 def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:
     """``--model MODEL``: a shipped model's name, a bundle folder or a run folder (:func:`model_path`)."""
-    from ..models.registry import DEFAULT_MODEL_NAME
+    from genrekit.models.registry import DEFAULT_MODEL_NAME
 
     default = "required" if required else f"default: {DEFAULT_MODEL_NAME}, shipped with genrekit"
     p.add_argument("--model", "-m", metavar="MODEL", required=required,
@@ -215,9 +215,9 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
 
 
 def model_path(spec) -> Path:
-    """The bundle folder ``--model`` names (:func:`genrekit.predict.resolve_model`); :class:`CommandError` if none."""
-    from ..models.bundle import BundleError
-    from ..models.registry import resolve_model
+    """The bundle folder ``--model`` names (:func:`genrekit.pipeline.resolve_model`); :class:`CommandError` if none."""
+    from genrekit.models.bundle import BundleError
+    from genrekit.models.registry import resolve_model
 
     try:
         return resolve_model(spec)
@@ -227,7 +227,7 @@ def model_path(spec) -> Path:
 
 def open_store(args: argparse.Namespace):
     """The cache named by ``--cache``/``--no-cache`` (``None`` for no cache)."""
-    from ..store import FeatureStore, default_cache_dir
+    from genrekit.features.cache import FeatureStore, default_cache_dir
 
     if args.no_cache:
         return None
@@ -242,7 +242,7 @@ def open_store(args: argparse.Namespace):
 
 def no_audio_error(paths) -> CommandError:
     """The error for inputs holding no audio file."""
-    from ..files import AUDIO_EXTENSIONS
+    from genrekit.audio.files import AUDIO_EXTENSIONS
 
     return CommandError(f"no audio files found in {', '.join(map(str, paths))} "
                         f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")

@@ -11,7 +11,7 @@ _SHOWN = 50  # missing/corrupt paths listed before "... and N more" (--all lists
 
 
 def datasets_arguments(p: argparse.ArgumentParser) -> None:
-    from .common import Parser
+    from genrekit.commands.common import Parser
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
 
@@ -45,8 +45,8 @@ def datasets_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def datasets_run(args: argparse.Namespace) -> int:
-    from .common import CommandError
-    from ..datasets import DatasetError
+    from genrekit.commands.common import CommandError
+    from genrekit.datasets.tables import DatasetError
 
     try:
         return {"list": _list, "info": _info, "download": _download, "validate": _validate}[args.action](args)
@@ -63,14 +63,14 @@ def datasets_run(args: argparse.Namespace) -> int:
 
 
 def _root(args) -> Path:
-    from ..datasets.registry import default_root
+    from genrekit.datasets.registry import default_root
 
     return args.root if getattr(args, "root", None) is not None else default_root()
 
 
 def _list(args) -> int:
-    from ..datasets.install import installed
-    from ..datasets.registry import all_datasets
+    from genrekit.datasets.install import installed
+    from genrekit.datasets.registry import all_datasets
 
     root = _root(args)
     rows = [("NAME", "TRACKS", "SIZE", "HERE", "TITLE")]
@@ -85,7 +85,7 @@ def _list(args) -> int:
 
 
 def _info(args) -> int:
-    from ..datasets.registry import get_dataset
+    from genrekit.datasets.registry import get_dataset
 
     ds = get_dataset(args.name)
     wrap = lambda text, indent="  ": textwrap.fill(text, 100, initial_indent=indent,  # noqa: E731
@@ -121,8 +121,8 @@ def _info(args) -> int:
 
 def _taxonomy(ds, root) -> None:
     """FMA: the genre tree of the downloaded genres.csv, in one line per top-level genre."""
-    from ..datasets.install import dataset_folder
-    from ..datasets.resolve import read_fma_genres
+    from genrekit.datasets.install import dataset_folder
+    from genrekit.datasets.resolve import read_fma_genres
 
     path = dataset_folder(ds, root) / "fma_metadata" / "genres.csv"
     if ds.labels != "fma" or not path.is_file():
@@ -136,8 +136,8 @@ def _taxonomy(ds, root) -> None:
 
 
 def _download(args) -> int:
-    from ..datasets.install import download
-    from ..datasets.registry import get_dataset
+    from genrekit.datasets.install import download
+    from genrekit.datasets.registry import get_dataset
 
     ds = get_dataset(args.name)
     if args.retries < 0:
@@ -154,8 +154,8 @@ def _download(args) -> int:
 
 
 def _validate(args) -> int:
-    from ..datasets.install import validate
-    from ..datasets.registry import get_dataset
+    from genrekit.datasets.install import validate
+    from genrekit.datasets.registry import get_dataset
 
     ds = get_dataset(args.name)
     result = validate(ds, _root(args), progress=sys.stderr.isatty())

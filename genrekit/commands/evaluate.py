@@ -2,10 +2,10 @@
 
 An audio folder's genres come from its sub-folders (``<genre>/<file>``), or with ``--labels tags``
 (``--labels FILE.csv``) from each file's genre tags (a CSV), read as ``genrekit train`` reads them
-(:func:`genrekit.own_genres.labels_from_tags`, through the ``--names`` map). A model of one genre
+(:func:`genrekit.training.own_genres.labels_from_tags`, through the ``--names`` map). A model of one genre
 per song reports accuracy, macro-F1 and the expected calibration error; a model of several genres
 per song (``bundle.multilabel``) per-genre F1, subset accuracy and mean average precision
-(:func:`genrekit.own_genres.multilabel_metrics`).
+(:func:`genrekit.training.own_genres.multilabel_metrics`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError, add_model_argument, model_path, output_option
+from genrekit.commands.common import CommandError, add_model_argument, model_path, output_option
 
-from .table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
+from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
                          read_labelled)
-from ..output import printable
+from genrekit.output import printable
 
 
 def evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,10 +35,10 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def evaluate_run(args) -> int:
     import numpy as np
 
-    from .._io import write_json_atomic
-    from ..datasets import make_splits
-    from ..evaluate import evaluate
-    from ..models.bundle import BundleError, load_bundle
+    from genrekit._io import write_json_atomic
+    from genrekit.datasets.splits import make_splits
+    from genrekit.evaluation.metrics import evaluate
+    from genrekit.models.bundle import BundleError, load_bundle
 
     if args.labels == "folders" and args.names is not None:
         args.parser.error("--names: only with --labels tags or --labels FILE.csv")
@@ -120,8 +120,8 @@ def _song_table(args, bundle):
     folder with the model, one row per file holding its song probabilities (columns: the labels)."""
     import numpy as np
 
-    from ..datasets import FeatureTable
-    from ..files import collect_audio_files, gtzan_label
+    from genrekit.datasets.tables import FeatureTable
+    from genrekit.audio.files import collect_audio_files, gtzan_label
 
     folder = Path(args.data)
     if not folder.is_dir():
@@ -138,9 +138,9 @@ def _tagged_run(args, bundle) -> int:
     """``--labels tags|FILE.csv``: classify every labelled file of the ``--data`` folder and score the songs."""
     import numpy as np
 
-    from .._io import write_json_atomic
-    from ..datasets import FeatureTable
-    from ..evaluate import evaluate
+    from genrekit._io import write_json_atomic
+    from genrekit.datasets.tables import FeatureTable
+    from genrekit.evaluation.metrics import evaluate
 
     labelled = read_labelled(args, "evaluate")
     known = list(bundle.labels)
@@ -165,7 +165,7 @@ def _tagged_run(args, bundle) -> int:
     data = {"source": str(args.data), "rows": description, "labels": labelled.summary(),
             "skipped_other_genres": len(labelled.files) - len(files), "failed": len(files) - len(names)}
     if bundle.multilabel:
-        from ..own_genres import multilabel_metrics
+        from genrekit.training.own_genres import multilabel_metrics
 
         indicator = np.array([[g in t for g in known] for t in truth], dtype=int)
         figures = multilabel_metrics(indicator, proba, bundle.multilabel["thresholds"], known)
@@ -198,8 +198,8 @@ def _classify_files(args, bundle, files, truth):
     their names relative to ``--data``, and their labels. Failures are skipped and said on stderr."""
     import numpy as np
 
-    from ..audio import AudioError
-    from ..models.registry import classifier
+    from genrekit.audio.decode import AudioError
+    from genrekit.models.registry import classifier
 
     clf = classifier(bundle, Path(bundle.path).name)
     rows, names, kept, failed = [], [], [], []

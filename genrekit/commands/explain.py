@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..explain import BANDS, SECONDS
-from .common import (CommandError, add_model_argument, model_path, no_audio_error, output_option, positive_int,
+from genrekit.explain import BANDS, SECONDS
+from genrekit.commands.common import (CommandError, add_model_argument, model_path, no_audio_error, output_option, positive_int,
                      seconds)
-from ..output import printable
+from genrekit.output import printable
 
 
 class _SongOrVerb(argparse._SubParsersAction):
@@ -104,10 +104,10 @@ def explain_run(args: argparse.Namespace) -> int:
 
 
 def _filters(args) -> int:
-    from ..explain import ExplainError, top_excerpts, write_filters
-    from ..files import collect_audio_files, common_root
-    from ..models.bundle import BundleError
-    from ..models.registry import load_model
+    from genrekit.explain.filters import ExplainError, top_excerpts, write_filters
+    from genrekit.audio.files import collect_audio_files, common_root
+    from genrekit.models.bundle import BundleError
+    from genrekit.models.registry import load_model
 
     inputs = [*args.songs, *args.data]
     if not inputs:
@@ -140,11 +140,13 @@ def _filters(args) -> int:
 
 
 def _saliency(args) -> int:
-    from .. import audio
-    from .._io import write_bytes_atomic, write_json_atomic
-    from ..explain import ExplainError, occlusion_saliency, saliency_png
-    from ..models.bundle import BundleError
-    from ..predict import load_model
+    from genrekit.audio import decode as audio
+    from genrekit._io import write_bytes_atomic, write_json_atomic
+    from genrekit.explain.filters import ExplainError
+    from genrekit.explain.saliency import occlusion_saliency
+    from genrekit.explain.figure import saliency_png
+    from genrekit.models.bundle import BundleError
+    from genrekit.pipeline import load_model
 
     try:
         model = load_model(model_path(args.model))

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import (CommandError, add_cache_arguments, add_engine_arguments, add_jobs_argument, engine_from_args,
+from genrekit.commands.common import (CommandError, add_cache_arguments, add_engine_arguments, add_jobs_argument, engine_from_args,
                      no_audio_error, open_store, output_option, positive_int, seconds)
 
 _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
@@ -48,7 +48,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
 
 def _features_set(args: argparse.Namespace):
     """The FeatureSet the options describe; refuses options that do not apply to it."""
-    from ..features import feature_set
+    from genrekit.features.sets import feature_set
 
     error = args.parser.error
     given = {opt: getattr(args, opt) for opt in _SPECTRAL_OPTIONS if getattr(args, opt) is not None}
@@ -87,7 +87,7 @@ def _features_output(args: argparse.Namespace, fs) -> str:
         if out.is_dir():
             raise CommandError(f"--out {out}: is a folder; the {fs.name} table is written to a file")
         if suffix == ".parquet":
-            from ..features.export import require_pyarrow
+            from genrekit.features.export import require_pyarrow
 
             try:
                 require_pyarrow()
@@ -109,12 +109,12 @@ def _features_output(args: argparse.Namespace, fs) -> str:
 
 def _features_dataset(args: argparse.Namespace):
     """The resolved dataset when the only PATH is the name of one (and no such file exists), else ``None``."""
-    from ..datasets import DatasetError
-    from ..datasets.registry import is_dataset_name
+    from genrekit.datasets.tables import DatasetError
+    from genrekit.datasets.registry import is_dataset_name
 
     if len(args.paths) != 1 or Path(args.paths[0]).exists() or not is_dataset_name(args.paths[0]):
         return None
-    from ..datasets.resolve import resolve
+    from genrekit.datasets.resolve import resolve
 
     try:
         return resolve(args.paths[0], args.data_root)
@@ -128,9 +128,9 @@ def features_run(args: argparse.Namespace) -> int:
 
 
 def _features_job(args: argparse.Namespace, engine) -> int:
-    from ..extract import Extraction, extract
-    from ..features import export
-    from ..files import collect_audio_files, common_root
+    from genrekit.features.extract import Extraction, extract
+    from genrekit.features import export
+    from genrekit.audio.files import collect_audio_files, common_root
 
     fs = _features_set(args)
     kind = _features_output(args, fs)

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError
+from genrekit.commands.common import CommandError
 
 #: Evaluations that did not choose the model, preferred in this order; then any other, then validation.
 HONEST_FIRST = ("test",)
@@ -59,7 +59,7 @@ def honest_accuracy(metrics: dict) -> dict | None:
 def describe(folder: Path, name: str, *, shipped: bool = False, default: bool = False,
              selected: bool = False) -> dict:
     """One model's entry: what ``--model`` takes, kind, genres, windows, data, split, honest accuracy."""
-    from ..models.registry import read_meta
+    from genrekit.models.registry import read_meta
 
     meta = read_meta(folder)
     card, metrics = meta.get("card") or {}, meta.get("metrics") or {}
@@ -75,8 +75,8 @@ def describe(folder: Path, name: str, *, shipped: bool = False, default: bool = 
 
 def list_models(folder: Path | None = None) -> tuple[list[dict], list[str]]:
     """Entries for the shipped models and those in ``folder``, and the bundles that could not be read."""
-    from ..models.bundle import BundleError
-    from ..models.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS, find_bundles, selected_bundle, shipped_models
+    from genrekit.models.bundle import BundleError
+    from genrekit.models.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS, find_bundles, selected_bundle, shipped_models
 
     entries, broken = [], []
     for name in shipped_models():
@@ -128,7 +128,7 @@ def render_text(entries: list[dict]) -> str:
 
 def models_run(args: argparse.Namespace) -> int:
     """Run ``genrekit models``; return the exit status."""
-    from .._io import dumps
+    from genrekit._io import dumps
 
     entries, broken = list_models(args.folder)
     if args.folder is not None and not any(not e["shipped"] for e in entries):

@@ -1,5 +1,5 @@
 """``genrekit playlists RESULTS --out DIR``: one extended M3U8 per genre from a results store
-(:mod:`genrekit.playlists`)."""
+(:mod:`genrekit.library.playlists`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 def playlists_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit playlists``'s arguments to ``p``."""
-    from .common import add_names_argument, fraction
+    from genrekit.commands.common import add_names_argument, fraction
 
     p.add_argument("results", metavar="RESULTS", type=Path,
                    help="results of genrekit classify --out (.jsonl, .sqlite or .db)")
@@ -22,11 +22,11 @@ def playlists_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def playlists_run(args: argparse.Namespace) -> int:
-    from .common import CommandError
-    from ..errors import ResultsError, TagError
-    from ..playlists import write_playlists
-    from ..results_store import open_results
-    from ..tagging.names import load_names
+    from genrekit.commands.common import CommandError
+    from genrekit.errors import ResultsError, TagError
+    from genrekit.library.playlists import write_playlists
+    from genrekit.library.results import open_results
+    from genrekit.tagging.names import load_names
 
     if not args.results.is_file():
         raise CommandError(f"{args.results}: no such results file")

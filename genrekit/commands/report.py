@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import CommandError, output_option
+from genrekit.commands.common import CommandError, output_option
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
 
 def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
     """Run folders to read: a folder without results.json expands to the runs below it."""
-    from ..report.build import RESULTS, ReportError, find_runs
+    from genrekit.report.build import RESULTS, ReportError, find_runs
 
     out: list[tuple[Path, str | None]] = []
     for path in paths:
@@ -38,8 +38,9 @@ def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
 
 
 def report_run(args: argparse.Namespace) -> int:
-    from .._io import write_bytes_atomic
-    from ..report import ReportError, build_report, load_cluster, load_run, render_html
+    from genrekit._io import write_bytes_atomic
+    from genrekit.report.build import ReportError, build_report, load_cluster, load_run
+    from genrekit.report.html import render_html
 
     if not args.runs and not args.cluster:
         args.parser.error("give at least one RUN_DIR or --cluster FILE")

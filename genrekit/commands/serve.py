@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .common import (CommandError, add_model_argument, add_names_argument, megabytes, model_path, positive_int,
+from genrekit.commands.common import (CommandError, add_model_argument, add_names_argument, megabytes, model_path, positive_int,
                      seconds, tcp_port)
 
 
@@ -109,11 +109,11 @@ def _free_port(host: str, busy: int) -> int | None:
 
 
 def serve_run(args: argparse.Namespace) -> int:
-    from ..models.bundle import BundleError
-    from ..web.app import create_app
+    from genrekit.models.bundle import BundleError
+    from genrekit.web.app import create_app
 
-    from ..errors import TagError
-    from ..tagging.names import load_names
+    from genrekit.errors import TagError
+    from genrekit.tagging.names import load_names
 
     model = model_path(args.model)
     try:
@@ -137,7 +137,7 @@ def serve_run(args: argparse.Namespace) -> int:
               f"uploads up to {args.max_upload_mb:g} MB, {state.workers} analysis worker(s)\n"
               f"  page: http://{host}:{args.port}/   API docs: http://{host}:{args.port}/docs   (Ctrl-C stops)",
               file=sys.stderr, flush=True)
-        from ..web.connections import HostAllowList, protocol_class
+        from genrekit.web.connections import HostAllowList, protocol_class
 
         _raise_file_limit()
         served = app if "*" in args.allow_host else HostAllowList(app, [args.host, *args.allow_host])

@@ -2,7 +2,7 @@
 
 The library is a results store written by ``genrekit classify FOLDER --out results.sqlite``
 (or ``.jsonl``) with a backbone model (the default): it holds each song's embedding. See
-:mod:`genrekit.similar` for how songs are compared.
+:mod:`genrekit.library.similar` for how songs are compared.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ FORMATS = ("table", "json")
 
 def similar_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit similar``'s arguments to ``p``."""
-    from .common import add_model_argument, positive_int
+    from genrekit.commands.common import add_model_argument, positive_int
 
     p.add_argument("song", metavar="SONG", type=Path,
                    help="an audio file: one of the library's (found by content), or a new one (analysed first)")
@@ -29,11 +29,11 @@ def similar_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def similar_run(args: argparse.Namespace) -> int:
-    from .._io import dumps
-    from .common import CommandError
-    from ..audio import AudioError
-    from ..models.bundle import BundleError
-    from ..similar import SimilarityError, SimilarityIndex
+    from genrekit._io import dumps
+    from genrekit.commands.common import CommandError
+    from genrekit.audio.decode import AudioError
+    from genrekit.models.bundle import BundleError
+    from genrekit.library.similar import SimilarityError, SimilarityIndex
 
     try:
         index = SimilarityIndex.from_results(args.library)

@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..output import printable
-from .common import (CommandError, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
+from genrekit.output import printable
+from genrekit.commands.common import (CommandError, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
                      open_fraction, positive_int)
 
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
@@ -68,8 +68,8 @@ def resolve_dataset_name(args):
 
     Returns the :class:`~genrekit.datasets.resolve.Resolved` dataset, or ``None`` for a path.
     """
-    from ..datasets import DatasetError
-    from ..datasets.registry import is_dataset_name
+    from genrekit.datasets.tables import DatasetError
+    from genrekit.datasets.registry import is_dataset_name
 
     if getattr(args, "resolved", None) is not None:
         return args.resolved
@@ -78,7 +78,7 @@ def resolve_dataset_name(args):
         if dataset_artists(getattr(args, "artists", None)):
             args.parser.error("--artists without FILE needs --data NAME, a downloaded dataset with an artist index")
         return None
-    from ..datasets.resolve import resolve
+    from genrekit.datasets.resolve import resolve
 
     try:
         resolved = resolve(str(args.data), args.data_root)
@@ -100,7 +100,7 @@ def dataset_artists(value) -> bool:
 
 def load_data(args, feature_set=None):
     """The table ``--data`` names; audio is analysed with ``feature_set`` (default: gtzan57 30-s rows)."""
-    from ..datasets import DatasetError, load_audio_files, load_table
+    from genrekit.datasets.tables import DatasetError, load_audio_files, load_table
 
     resolved = resolve_dataset_name(args)
     with engine_from_args(args) as engine:  # used only for audio, started only if files need computing
@@ -128,11 +128,11 @@ def labels_arguments(p: argparse.ArgumentParser, what: str) -> None:
 
 def read_labelled(args, verb: str, several: str = "several on some files"):
     """The files of the ``--data`` folder and their genres from ``--labels tags`` or ``--labels FILE.csv``
-    through the ``--names`` map (:class:`genrekit.own_genres.LabelledFiles`); one line on stderr says
+    through the ``--names`` map (:class:`genrekit.training.own_genres.LabelledFiles`); one line on stderr says
     how many were labelled and skipped (``verb:`` first; ``several`` said when some files have several genres)."""
-    from ..errors import DatasetError, TagError
-    from ..own_genres import labels_from_csv, labels_from_tags
-    from ..tagging.names import load_names
+    from genrekit.errors import DatasetError, TagError
+    from genrekit.training.own_genres import labels_from_csv, labels_from_tags
+    from genrekit.tagging.names import load_names
 
     if not args.data.is_dir():
         args.parser.error(f"--labels {args.labels} needs --data DIR, a folder of audio files")

@@ -25,9 +25,9 @@ def tags_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tags_run(args: argparse.Namespace) -> int:
-    from .common import CommandError
-    from ..errors import TagError
-    from ..tagging import journal as journals
+    from genrekit.commands.common import CommandError
+    from genrekit.errors import TagError
+    from genrekit.tagging import journal as journals
 
     if args.tags_action == "history":
         infos = journals.history()

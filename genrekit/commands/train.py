@@ -7,9 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import TORCH_HINT, CommandError, engine_from_args, output_option, positive_int
+from genrekit.commands.common import TORCH_HINT, CommandError, engine_from_args, output_option, positive_int
 
-from .table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
+from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
                          labels_arguments, read_labelled)
 
 
@@ -35,13 +35,13 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "and model bundles are removed first; default: refuse, so two runs never mix in one "
                         "folder; the same command again keeps its finished models)")
     cache_arguments(p)
-    from ..models.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
+    from genrekit.training.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
 
     add_cnn_arguments(p.add_argument_group(f"cnn (--model cnn; needs PyTorch: {TORCH_HINT})"))
 
 
 def train_run(args) -> int:
-    from ..experiment import ExperimentConfig, expand_models, run_experiment
+    from genrekit.training.classical import ExperimentConfig, expand_models, run_experiment
 
     if args.labels != "folders":
         return own_genres_run(args)
@@ -50,7 +50,7 @@ def train_run(args) -> int:
     args.model = args.model or "all"
     if args.model == "cnn":
         try:
-            from ..models.train_cnn import run_from_args
+            from genrekit.training.cnn import run_from_args
         except ImportError as exc:
             raise CommandError(f"--model cnn needs PyTorch, which is not installed ({exc}): {TORCH_HINT} "
                                f"(pinned: a bare `torch` brings gigabytes of CUDA packages)") from exc
@@ -97,10 +97,10 @@ def train_run(args) -> int:
 
 
 def own_genres_run(args) -> int:
-    """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.own_genres`)."""
-    from ..errors import DatasetError, TagError
-    from ..models.classical import MODEL_NAMES
-    from ..own_genres import DEFAULT_HEAD, train_own_genres
+    """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.training.own_genres`)."""
+    from genrekit.errors import DatasetError, TagError
+    from genrekit.models.classical import MODEL_NAMES
+    from genrekit.training.own_genres import DEFAULT_HEAD, train_own_genres
 
     if args.model is not None and args.model not in (*MODEL_NAMES, DEFAULT_HEAD):
         args.parser.error(f"--model {args.model} with --labels {args.labels}: one of {', '.join(MODEL_NAMES)} "
@@ -127,8 +127,8 @@ def _manifest(resolved) -> Path:
     import csv
     import io
 
-    from .._io import write_bytes_atomic
-    from ..datasets.install import META
+    from genrekit._io import write_bytes_atomic
+    from genrekit.datasets.install import META
 
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -153,7 +153,7 @@ def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
     import shutil
     from dataclasses import asdict
 
-    from ..models.registry import find_bundles
+    from genrekit.models.registry import find_bundles
 
     results = out / "results.json"
     if not results.is_file():

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ..errors import DatasetError, UnsafeArchiveError
+from genrekit.errors import DatasetError, UnsafeArchiveError
 
 _CHUNK = 1 << 20
 

@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ..errors import DatasetError
+from genrekit.errors import DatasetError
 
 #: The ten genres, in GTZAN's (and Marsyas's label-number) order.
 GENRES: tuple[str, ...] = (

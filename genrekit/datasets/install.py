@@ -29,12 +29,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import atomic_write, write_json_atomic
-from ..errors import DatasetError
-from .archive import UnsafeArchiveError, unpack
-from .download import DownloadError, fetch, file_checksum
-from .registry import ALGORITHMS, Dataset, Resource, get_dataset
-from .shipped_indexes import shipped_index
+from genrekit._io import atomic_write, write_json_atomic
+from genrekit.errors import DatasetError
+from genrekit.datasets.archive import UnsafeArchiveError, unpack
+from genrekit.datasets.download import DownloadError, fetch, file_checksum
+from genrekit.datasets.registry import ALGORITHMS, Dataset, Resource, get_dataset
+from genrekit.datasets.shipped_indexes import shipped_index
 
 META = ".genrekit"
 
@@ -489,7 +489,7 @@ def _read_mirdata_index(path: Path, keys: tuple[str, ...]) -> dict[str, str]:
 
 def _no_index_note(ds: Dataset, root, r: Resource, result: Validation) -> None:
     """Say that a copy genrekit did not unpack cannot be checked file by file, and what to do."""
-    from .registry import default_root
+    from genrekit.datasets.registry import default_root
 
     index = ds.resource(ds.index)
     hint = f" --root {root}" if Path(root).expanduser() != default_root() else ""

@@ -32,9 +32,9 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..config import settings
-from .._io import read_json
-from ..errors import DatasetError
+from genrekit.config import settings
+from genrekit._io import read_json
+from genrekit.errors import DatasetError
 
 #: Checksum algorithms accepted in ``"<algorithm>:<hex digest>"`` strings.
 ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}

@@ -21,9 +21,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DatasetError
-from .install import _meta, dataset_folder, installed, read_state
-from .registry import Dataset, default_root, get_dataset
+from genrekit.errors import DatasetError
+from genrekit.datasets.install import _meta, dataset_folder, installed, read_state
+from genrekit.datasets.registry import Dataset, default_root, get_dataset
 
 #: Subsets of FMA each subset includes (the medium set contains the small one).
 FMA_SUBSETS = {"small": ("small",), "medium": ("small", "medium"), "large": ("small", "medium", "large")}
@@ -138,7 +138,7 @@ def _check_whole(ds: Dataset, root: Path, root_hint: str) -> None:
 
 
 def _folder_files(ds: Dataset, audio_root: Path) -> list[tuple[Path, str]]:
-    from ..files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
 
     out = []
     for path in collect_audio_files([audio_root]):

@@ -32,9 +32,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._io import atomic_write, read_json
-from ..errors import DatasetError
-from .registry import ALGORITHMS, _check_relative
+from genrekit._io import atomic_write, read_json
+from genrekit.errors import DatasetError
+from genrekit.datasets.registry import ALGORITHMS, _check_relative
 
 #: Where the shipped indexes live (package data).
 INDEX_DIR = Path(__file__).with_name("indexes")

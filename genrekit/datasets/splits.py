@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .gtzan import read_artist_index, read_split_list
-from .tables import DatasetError, FeatureTable
+from genrekit.datasets.gtzan import read_artist_index, read_split_list
+from genrekit.datasets.tables import DatasetError, FeatureTable
 
 KINDS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 

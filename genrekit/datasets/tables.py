@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import TAIL_TOLERANCE
-from ..errors import DatasetError
+from genrekit.audio.decode import TAIL_TOLERANCE
+from genrekit.errors import DatasetError
 
 #: Sample rate of the Kaggle tables' ``length`` column (and of every gtzan57 set).
 KAGGLE_SR = 22050
@@ -186,9 +186,9 @@ def load_table(
 
 def _read_taggram_npz(path: Path) -> FeatureTable:
     """A musicnn taggram archive: patches grouped by clip, one row per clip (mean over its patches)."""
-    from ..backbones.msd_musicnn import TAG_COLUMNS
-    from ..features.sets import feature_set
-    from .gtzan import GENRES
+    from genrekit.backbones.msd_musicnn import TAG_COLUMNS
+    from genrekit.features.sets import feature_set
+    from genrekit.datasets.gtzan import GENRES
 
     try:
         with np.load(path, allow_pickle=False) as z:  # never unpickle: the file is data
@@ -330,7 +330,7 @@ def _kaggle_table(path: Path, header: list[str], columns: dict[str, np.ndarray])
     X = np.column_stack([_numeric(path, name, columns[name], rows) for name in names])
     tracks, windowed = _row_tracks(rows)
 
-    from ..features.gtzan57 import COLUMNS
+    from genrekit.features.gtzan57 import COLUMNS
 
     fs = None
     if names == list(COLUMNS):
@@ -386,7 +386,7 @@ def _numeric(path: Path, name: str, values: np.ndarray, rows: np.ndarray) -> np.
 
 
 def _gtzan57(window: float | None):
-    from ..features.sets import feature_set
+    from genrekit.features.sets import feature_set
 
     return feature_set("gtzan57", window=window)
 
@@ -402,7 +402,7 @@ def _read_arff(path: Path) -> FeatureTable:
     A class declared ``{0,...,9}`` is GTZAN's genre numbering (:data:`GENRES` order);
     it is checked against the genre folder of each row's ``% filename`` comment.
     """
-    from .gtzan import GENRES, track_id  # here, not at the top: gtzan imports DatasetError from us
+    from genrekit.datasets.gtzan import GENRES, track_id  # here, not at the top: gtzan imports DatasetError from us
 
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -523,7 +523,7 @@ def _is_float(text: str) -> bool:
 
 # --- a folder of audio ------------------------------------------------------------
 def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool, engine=None) -> FeatureTable:
-    from ..files import collect_audio_files, gtzan_label
+    from genrekit.audio.files import collect_audio_files, gtzan_label
 
     paths = collect_audio_files([folder])
     if not paths:
@@ -550,9 +550,9 @@ def load_audio_files(files, root: str | os.PathLike, *, audio_feature_set=None, 
     description : str
         What the files are, for the table's ``source``.
     """
-    from ..extract import extract
-    from ..features.export import window_names
-    from ..store import FeatureStore, default_cache_dir
+    from genrekit.features.extract import extract
+    from genrekit.features.export import window_names
+    from genrekit.features.cache import FeatureStore, default_cache_dir
 
     folder = Path(root)
     fs = audio_feature_set if audio_feature_set is not None else _gtzan57(30.0)

@@ -2,20 +2,20 @@
 
 Every batch job (``genrekit features``, ``genrekit classify``, the feature extraction
 behind ``train``/``evaluate --data AUDIO_DIR``) hands an engine a list of files and a
-picklable function of one file, and gets back one :class:`~genrekit.batch.Result` per
+picklable function of one file, and gets back one :class:`~genrekit.engines.batch.Result` per
 file as each finishes (see :class:`~genrekit.engines.base.Engine`). The job itself
 (the cache, the results store, the output) stays in the calling process, so every
 engine gives the same results, the same resume and the same outputs.
 
 - ``local`` (:class:`~genrekit.engines.local.LocalEngine`): this process or a process
-  pool on this machine (:func:`genrekit.batch.run_batch`);
+  pool on this machine (:func:`genrekit.engines.batch.run_batch`);
 - ``ray`` (:class:`~genrekit.engines.ray.RayEngine`): a Ray instance or cluster
   (needs ``pip install 'genrekit[ray]'``; Ray is imported only when this engine starts).
 """
 
 from __future__ import annotations
 
-from .base import Engine, EngineError
+from genrekit.engines.base import Engine, EngineError
 
 #: Engine names, as ``--engine`` takes them; the first is the default.
 ENGINES = ("local", "ray")
@@ -42,11 +42,11 @@ def make_engine(name: str = "local", *, address: str | None = None, jobs: int | 
     if name == "local":
         if address is not None:
             raise ValueError("--address: only with --engine ray")
-        from .local import LocalEngine
+        from genrekit.engines.local import LocalEngine
 
         return LocalEngine(jobs=1 if jobs is None else jobs)
     if name == "ray":
-        from .ray import RayEngine  # imports no Ray yet: that happens when it starts
+        from genrekit.engines.ray import RayEngine  # imports no Ray yet: that happens when it starts
 
         return RayEngine(address=address, jobs=jobs)
     raise ValueError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINES)})")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..batch import Result
-from ..errors import EngineError
+from genrekit.engines.batch import Result
+from genrekit.errors import EngineError
 
 
 class Engine:
@@ -15,13 +15,13 @@ class Engine:
     Contract of :meth:`run`, which every engine keeps so that the calling job (cache,
     results store, output) behaves the same on all of them:
 
-    - exactly one :class:`~genrekit.batch.Result` per item, yielded as soon as that
+    - exactly one :class:`~genrekit.engines.batch.Result` per item, yielded as soon as that
       item is finished (completion order); ``result.item`` is the item as given, so the
       caller restores input order (every whole output is written in input order);
     - an item whose function raises becomes a failed result with a one-line reason,
       and the rest goes on; an item whose worker process dies is retried, and only an
       item that keeps killing workers is failed
-      (:data:`genrekit.batch.CRASH_REASON`);
+      (:data:`genrekit.engines.batch.CRASH_REASON`);
     - ``worker`` is sent to each worker process once, not once per item.
 
     Engines are context managers: :meth:`close` releases what :meth:`start` took.

@@ -1,19 +1,19 @@
-"""The local engine: this process, or a process pool on this machine (:func:`genrekit.batch.run_batch`)."""
+"""The local engine: this process, or a process pool on this machine (:func:`genrekit.engines.batch.run_batch`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..batch import Result, run_batch
-from .base import Engine
+from genrekit.engines.batch import Result, run_batch
+from genrekit.engines.base import Engine
 
 
 class LocalEngine(Engine):
     """Run on this machine: in this process (``jobs=1``) or on ``jobs`` spawned processes.
 
     A thin wrapper: the pool, its crash handling and its Ctrl-C handling are
-    :func:`genrekit.batch.run_batch`'s.
+    :func:`genrekit.engines.batch.run_batch`'s.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ Ray when its worker process or node dies (``max_retries``). A retried task still
 one result, and the driver stores each result once, as it arrives: nothing is lost or
 written twice.
 
-The function (for ``classify``: the model's files, see :class:`genrekit.predict.PackedModel`)
+The function (for ``classify``: the model's files, see :class:`genrekit.pipeline.PackedModel`)
 is put in Ray's object store once per job and fetched by each worker process once.
 
 Workers open the paths they are given, so inputs must be on storage every node reads
@@ -28,8 +28,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ..batch import CRASH_REASON, Failure, Result, _call, resolve_jobs
-from .base import Engine, EngineError
+from genrekit.engines.batch import CRASH_REASON, Failure, Result, _call, resolve_jobs
+from genrekit.engines.base import Engine, EngineError
 
 #: How to get Ray, said whenever it is missing.
 INSTALL_HINT = "pip install 'genrekit[ray]'"
@@ -97,7 +97,7 @@ def probe_files(paths: list[str]) -> tuple[str, str, list[tuple[str, str | None]
     """The Ray task of the start-up check: ``(host, genrekit version, [(path, problem or None)])``."""
     import socket
 
-    from .._version import __version__
+    from genrekit._version import __version__
 
     answers = []
     for path in paths:
@@ -128,7 +128,7 @@ class RayEngine(Engine):
     max_retries : int
         Times Ray reruns a file whose worker process died (crash, out of memory, a lost
         node); a file that still kills its worker is reported with
-        :data:`genrekit.batch.CRASH_REASON`.
+        :data:`genrekit.engines.batch.CRASH_REASON`.
     check_files : int
         Files opened on every node by :meth:`check_readable` before the job starts.
     """
@@ -199,7 +199,7 @@ class RayEngine(Engine):
             them or a node runs another genrekit version. Files this process cannot
             read either are left to the job, which reports them as bad files.
         """
-        from .._version import __version__
+        from genrekit._version import __version__
 
         self.start()
         ray = self._ray

@@ -11,31 +11,14 @@ Both run on onnxruntime, so they work on the core install.
   and Zeiler & Fergus (2014).
 
 >>> from genrekit import load_model                                  # doctest: +SKIP
+>>> from genrekit.explain.saliency import occlusion_saliency
+>>> from genrekit.explain.figure import saliency_png
 >>> s = occlusion_saliency(load_model(), y)                          # y: mono at the model's rate
 >>> open("saliency.png", "wb").write(saliency_png(s, title="song.mp3"))
 """
-
-from importlib import import_module
 
 #: Default occlusion grid: rows of equal mel-band runs, and the cell length in seconds. Chosen so
 #: that the default model explains a 30-s clip in seconds on one core (about 300 backbone patch
 #: runs). Defined here, not in :mod:`.saliency`, so that the command line reads them without numpy.
 BANDS = 4
 SECONDS = 2.0
-
-# Imported on first use: `genrekit --help` and the parser need the defaults above, not numpy.
-_WHERE = {
-    "saliency_png": "figure", "ConvLayer": "onnx_layers", "Excerpt": "filters", "ExplainError": "filters",
-    "LayerProbe": "filters", "conv_layers": "onnx_layers", "top_excerpts": "filters", "write_filters": "filters",
-    "FilterSource": "filters", "filter_source": "filters",
-    "OcclusionTarget": "occlusion", "Plane": "occlusion", "occlusion_target": "occlusion",
-    "Saliency": "saliency", "occlusion_saliency": "saliency",
-}
-
-__all__ = ["BANDS", "SECONDS", *sorted(_WHERE)]
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The saliency figure: the song's spectrogram over its occlusion saliency, with axes, colour bars
-and a title, as one indexed PNG (no plotting library: :mod:`genrekit.images` writes the
+and a title, as one indexed PNG (no plotting library: :mod:`genrekit.report.images` writes the
 PNG, :mod:`genrekit.explain.font` draws the labels).
 
 Layout, top to bottom: a title (the song; the model and its kind; the genre and its
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .font import HEIGHT as GLYPH_HEIGHT
-from .font import WIDTH as GLYPH_WIDTH
-from .font import draw_text, text_width
+from genrekit.explain.font import HEIGHT as GLYPH_HEIGHT
+from genrekit.explain.font import WIDTH as GLYPH_WIDTH
+from genrekit.explain.font import draw_text, text_width
 
 #: Text scale (pixels per font pixel), line height, and the figure's margins in pixels.
 SCALE = 2
@@ -45,7 +45,7 @@ def figure_size(n_frames: int) -> tuple[int, int]:
 
 def plot_width(n_frames: int) -> int:
     """Pixels of the plot area for ``n_frames`` frames (see :func:`_columns`)."""
-    from ..images import MAX_WIDTH
+    from genrekit.report.images import MAX_WIDTH
 
     k = -(-n_frames // MAX_WIDTH)  # frames averaged per column
     width = -(-n_frames // k)
@@ -61,7 +61,7 @@ def diverging(n: int) -> np.ndarray:
 
 
 def _palette() -> np.ndarray:
-    from ..images import colormap
+    from genrekit.report.images import colormap
 
     ink = np.array([[255, 255, 255], [0, 0, 0], [150, 150, 150]], dtype=np.uint8)
     return np.vstack([colormap(SPEC_LEVELS), diverging(SAL_LEVELS), ink])
@@ -69,7 +69,7 @@ def _palette() -> np.ndarray:
 
 def _columns(S: np.ndarray, width: int) -> np.ndarray:
     """``S`` (bands × frames) averaged down, or repeated up, to ``width`` columns."""
-    from ..images import MAX_WIDTH, shrink_time
+    from genrekit.report.images import MAX_WIDTH, shrink_time
 
     S = shrink_time(S, MAX_WIDTH)
     return np.repeat(S, width // S.shape[1], axis=1)
@@ -114,8 +114,8 @@ def saliency_png(s, *, title: str | None = None, top_db: float | None = 80.0) ->
         dB range of the spectrogram's colours below its peak (``None``: its whole range);
         used for dB planes only.
     """
-    from ..features.spectral import hz_to_mel
-    from ..images import TICK_HZ, indexed_png
+    from genrekit.features.spectral import hz_to_mel
+    from genrekit.report.images import TICK_HZ, indexed_png
 
     plane = s.plane
     width, height = figure_size(plane.n_frames)

@@ -64,9 +64,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExplainError
-from ..sessions import session_options
-from .onnx_layers import conv_layers, cut_graph, pick_layer, probe_graph
+from genrekit.errors import ExplainError
+from genrekit.onnx_sessions import session_options
+from genrekit.explain.onnx_layers import conv_layers, cut_graph, pick_layer, probe_graph
 
 #: Windows per onnxruntime call (bounds memory: 64 × 128 × 130 float32 ≈ 4 MB of input).
 BATCH = 64
@@ -133,7 +133,7 @@ class FilterSource:
         raise NotImplementedError
 
     def load(self, path: str | os.PathLike) -> np.ndarray:
-        """A file decoded to mono at :attr:`sample_rate` (raises :class:`genrekit.audio.AudioError`)."""
+        """A file decoded to mono at :attr:`sample_rate` (raises :class:`genrekit.audio.decode.AudioError`)."""
         raise NotImplementedError
 
     def starts(self, n_samples: int) -> np.ndarray:
@@ -178,21 +178,21 @@ class CNNBundleSource(FilterSource):
         return data
 
     def load(self, path):
-        from .. import audio
+        from genrekit.audio import decode as audio
 
         return audio.load(path, sr=self.sample_rate, min_samples=self._min_samples)
 
     def starts(self, n_samples: int) -> np.ndarray:
-        from .. import audio
-        from ..features.spectral import n_frames as spec_frames
-        from ..models.cnn_inputs import frame_starts
+        from genrekit.audio import decode as audio
+        from genrekit.features.spectral import n_frames as spec_frames
+        from genrekit.models.cnn_inputs import frame_starts
 
         b = self.bundle
         bounds = audio.window_bounds(n_samples, self.sample_rate, b.window, b.hop, cover_end=True)
         return frame_starts(bounds, self.hop_length, spec_frames(n_samples, self.hop_length), self.n_frames)
 
     def inputs(self, y, starts):
-        from ..models.cnn_inputs import bundle_inputs
+        from genrekit.models.cnn_inputs import bundle_inputs
 
         # bounds whose first sample lies on each start frame: bundle_inputs cuts the same patches
         return bundle_inputs(self.bundle, y, [(int(s) * self.hop_length, int(s) * self.hop_length + 1) for s in starts])
@@ -212,7 +212,7 @@ class BackboneSource(FilterSource):
     skip_flat = True  # most of its front-end filters are dead: their "top" excerpts would be noise
 
     def __init__(self, model) -> None:
-        from ..backbones import msd_musicnn as mn
+        from genrekit.backbones import msd_musicnn as mn
 
         fs = model.bundle.feature_set
         self.title = mn.FOLDER.name
@@ -233,12 +233,12 @@ class BackboneSource(FilterSource):
             raise ExplainError(f"{self.network}: cannot read the backbone: {exc.strerror or exc}") from None
 
     def load(self, path):
-        from .. import audio
+        from genrekit.audio import decode as audio
 
         return audio.load(path, sr=self.sample_rate, min_samples=self._min_samples)
 
     def starts(self, n_samples: int) -> np.ndarray:
-        from ..backbones.msd_musicnn import n_frames, planned_step
+        from genrekit.backbones.msd_musicnn import n_frames, planned_step
 
         total = n_frames(n_samples)
         last = total - self.n_frames
@@ -251,7 +251,7 @@ class BackboneSource(FilterSource):
         return np.asarray(starts, dtype=np.int64)
 
     def inputs(self, y, starts):
-        from ..backbones.msd_musicnn import log_mel
+        from genrekit.backbones.msd_musicnn import log_mel
 
         mel = log_mel(y)  # (frames, 96)
         if len(mel) < self.n_frames:  # repeated end to end, as the backbone pads short songs
@@ -266,11 +266,11 @@ class BackboneSource(FilterSource):
 def filter_source(model) -> FilterSource:
     """The :class:`FilterSource` of a loaded model (:func:`genrekit.models.registry.load_model`),
     a CNN bundle, or a source itself; an :class:`ExplainError` for a model without conv filters."""
-    from ..models.backbone_head import BackboneHeadModel
-    from ..models.bundle import BundleError
-    from ..models.protocol import GenreClassifier
-    from ..models.registry import classifier
-    from ..models.spectrogram_cnn import SpectrogramCNNModel
+    from genrekit.models.backbone_head import BackboneHeadModel
+    from genrekit.models.bundle import BundleError
+    from genrekit.models.protocol import GenreClassifier
+    from genrekit.models.registry import classifier
+    from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
 
     if isinstance(model, FilterSource):
         return model
@@ -441,7 +441,7 @@ def top_excerpts(model, paths: Sequence[str | os.PathLike], *, layer: int | None
     failed : list of str
         Files that could not be decoded, with the reason.
     """
-    from ..audio import AudioError
+    from genrekit.audio.decode import AudioError
 
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
@@ -534,7 +534,7 @@ def crop_png(patch: np.ndarray, peak_frame: float, cell: float, top_db: float | 
     cell : float
         Frames one feature-map cell spans (the width of the mark).
     """
-    from ..images import colormap, indexed_png
+    from genrekit.report.images import colormap, indexed_png
 
     pixels = db_pixels(patch, 255, top_db)
     a = int(np.clip(np.floor(peak_frame - cell / 2), 0, pixels.shape[1] - 1))
@@ -579,7 +579,7 @@ def write_filters(out_dir: str | os.PathLike, model, probe: LayerProbe, excerpts
     Path
         The ``index.html`` written.
     """
-    from .._io import write_bytes_atomic, write_json_atomic
+    from genrekit._io import write_bytes_atomic, write_json_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """What a model kind provides for occlusion: a time–frequency plane to hide regions of, and the
 song's probabilities with a region hidden. The one place that branches on the model kind.
 
-:func:`occlusion_target` turns a loaded model (:class:`genrekit.predict.GenreClassifier`) into
+:func:`occlusion_target` turns a loaded model (:class:`genrekit.pipeline.GenreClassifier`) into
 an :class:`OcclusionTarget`:
 
 - **backbone + head** (the default ``musicnn`` model): the plane is MSD-musicnn's own input, its
@@ -94,10 +94,10 @@ class OcclusionTarget(Protocol):
 
 
 def occlusion_target(model) -> OcclusionTarget:
-    """The :class:`OcclusionTarget` of a loaded model (:func:`genrekit.predict.load_model`)."""
-    from ..models.backbone_head import BackboneHeadModel
-    from ..models.feature_table import FeatureTableModel
-    from ..models.spectrogram_cnn import SpectrogramCNNModel
+    """The :class:`OcclusionTarget` of a loaded model (:func:`genrekit.pipeline.load_model`)."""
+    from genrekit.models.backbone_head import BackboneHeadModel
+    from genrekit.models.feature_table import FeatureTableModel
+    from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
 
     # By the model's kind (genrekit.models.protocol), never by its name.
     targets = {BackboneHeadModel: BackboneTarget, SpectrogramCNNModel: SpectrogramTarget, FeatureTableModel: AudioTarget}
@@ -119,7 +119,7 @@ class BackboneTarget:
     kind = "backbone + head"
 
     def __init__(self, model) -> None:
-        from ..backbones import msd_musicnn
+        from genrekit.backbones import msd_musicnn
 
         self.model = model
         self.labels = model.labels
@@ -208,7 +208,7 @@ class SpectrogramTarget:
     kind = "CNN"
 
     def __init__(self, model) -> None:
-        from ..features.sets import FeatureSet
+        from genrekit.features.sets import FeatureSet
 
         self.model = model
         self.labels = model.labels
@@ -216,13 +216,13 @@ class SpectrogramTarget:
         self.fs = fs if isinstance(fs, FeatureSet) else FeatureSet.from_dict(fs)
 
     def representation(self, y: np.ndarray) -> Plane:
-        from ..features import spectral
-        from ..features.sets import feature_set
-        from ..models.cnn_data import _bundle_frames, frame_starts
+        from genrekit.features import spectral
+        from genrekit.features.sets import feature_set
+        from genrekit.models.cnn_data import _bundle_frames, frame_starts
 
         fs = self.fs
         if fs.name == "musicnn_frontend":
-            from ..backbones import msd_musicnn as mn
+            from genrekit.backbones import msd_musicnn as mn
 
             spec, unit, fill, fmax = fs.compute(y), "log10(1 + 10^4 power)", 0.0, mn.SAMPLE_RATE / 2
         else:
@@ -267,8 +267,8 @@ class SpectrogramTarget:
         return np.asarray(out)
 
     def _inputs(self, spec: np.ndarray, starts, length: int) -> np.ndarray:
-        from ..features.spectral import mfcc_from_logmel
-        from ..models.cnn_data import patches
+        from genrekit.features.spectral import mfcc_from_logmel
+        from genrekit.models.cnn_data import patches
 
         if self.fs.name == "mfcc":
             spec = mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)  # frame by frame: a slice gives the same
@@ -297,7 +297,7 @@ class AudioTarget:
         self.labels = model.labels
 
     def representation(self, y: np.ndarray) -> Plane:
-        from ..features import spectral
+        from genrekit.features import spectral
 
         sr = self.model.sample_rate
         y = np.asarray(y, dtype=np.float32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ExplainError
+from genrekit.errors import ExplainError
 
 @dataclass(frozen=True)
 class ConvLayer:

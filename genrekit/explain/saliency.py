@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import BANDS, SECONDS
-from .filters import ExplainError
-from .occlusion import Plane, occlusion_target
+from genrekit.explain import BANDS, SECONDS
+from genrekit.explain.filters import ExplainError
+from genrekit.explain.occlusion import Plane, occlusion_target
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Saliency:
 
     def band_hz(self) -> list[float]:
         """Frequency (Hz) of each row edge: the mel-scale boundary between band runs."""
-        from ..features.spectral import hz_to_mel, mel_to_hz
+        from genrekit.features.spectral import hz_to_mel, mel_to_hz
 
         p = self.plane
         m0, m1 = float(hz_to_mel(p.fmin)), float(hz_to_mel(p.fmax))
@@ -127,8 +127,8 @@ def occlusion_saliency(model, y: np.ndarray, *, label: str | None = None, bands:
 
     Parameters
     ----------
-    model : genrekit.predict.GenreClassifier
-        Any model (:func:`genrekit.predict.load_model`).
+    model : genrekit.pipeline.GenreClassifier
+        Any model (:func:`genrekit.pipeline.load_model`).
     y : np.ndarray [shape=(n,)]
         Mono signal at ``model.sample_rate``.
     label : str, optional

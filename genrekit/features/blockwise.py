@@ -1,12 +1,12 @@
 """Features of a song of any length in bounded memory: analyses fed block by block.
 
-Decoding gives a stream of sample blocks (:class:`genrekit.audio.Decoder`); the
+Decoding gives a stream of sample blocks (:class:`genrekit.audio.decode.Decoder`); the
 analyses here take them one at a time (:meth:`feed`) and give the same numbers as
 the whole-signal functions when the stream ends (:meth:`finish`), while holding only
 a few minutes of audio, whatever the song's length.
 
 - :class:`WindowedAnalysis`: any per-window analysis (the gtzan57 rows, a model's
-  probabilities) over the windows of :func:`genrekit.audio.window_bounds`. Windows are
+  probabilities) over the windows of :func:`genrekit.audio.decode.window_bounds`. Windows are
   analysed in groups as soon as the stream has gone far enough past them that no later
   sample can change which windows exist; each group's span carries ``margin`` samples
   of real audio on both sides, so frame-level steps that look at neighbours (STFT
@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import scipy.fft
 
-from ..audio import TAIL_TOLERANCE, window_bounds
-from . import spectral
+from genrekit.audio.decode import TAIL_TOLERANCE, window_bounds
+from genrekit.features import spectral
 
 #: Seconds of audio analysed per group of windows (beyond one window): the memory/overhead trade.
 DEFAULT_SPAN = 90.0
@@ -50,13 +50,13 @@ class WindowedAnalysis:
     sr : int
         Sample rate of the stream (Hz).
     window, hop : float or None
-        As :func:`genrekit.audio.window_bounds` (seconds; ``window=None``: the whole
+        As :func:`genrekit.audio.decode.window_bounds` (seconds; ``window=None``: the whole
         signal as one window, which needs the whole signal in memory).
     analyse : callable
         ``analyse(y, bounds)``: rows (an array, first axis one per window) for the
         windows ``bounds`` (sample ranges within ``y``).
     cover_end : bool
-        As :func:`genrekit.audio.window_bounds`.
+        As :func:`genrekit.audio.decode.window_bounds`.
     margin : int
         Samples of context kept on both sides of a group (0: windows are analysed
         alone, as the gtzan57 table does).
@@ -233,7 +233,7 @@ def gtzan57_window_rows(sr: int, window: float | None, hop: float | None, rows_o
     ``rows_of`` gets spans with :data:`GTZAN57_MARGIN` of context on the hop grid, so
     its rows equal those of one whole-signal call.
     """
-    from .gtzan57 import HOP_LENGTH
+    from genrekit.features.gtzan57 import HOP_LENGTH
 
     return WindowedAnalysis(sr, window, hop, rows_of, cover_end=cover_end, margin=GTZAN57_MARGIN,
                             align=HOP_LENGTH, span=span)
@@ -244,7 +244,7 @@ def analysis_for(fs) -> "WindowedAnalysis | LogmelStream | _WholeSignal":
     if fs.name == "gtzan57":
         if fs.window is None:
             return _WholeSignal(fs)
-        from .gtzan57 import gtzan57_features
+        from genrekit.features.gtzan57 import gtzan57_features
 
         def rows(y, bounds):
             return np.stack([gtzan57_features(y[start:stop], fs.sample_rate) for start, stop in bounds])
@@ -254,7 +254,7 @@ def analysis_for(fs) -> "WindowedAnalysis | LogmelStream | _WholeSignal":
     if fs.name in ("logmel", "mfcc"):
         return LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax, fs.top_db)
     if fs.name == "msd_musicnn" and fs.max_patches is None:  # (a patch budget needs the length up front)
-        from ..backbones.msd_musicnn import FeatureRowsStream
+        from genrekit.backbones.msd_musicnn import FeatureRowsStream
 
         return FeatureRowsStream(step=fs.step, window=fs.window)
     # A set without a block-wise recipe yet: correct, but its memory grows with the song.
@@ -280,7 +280,7 @@ def compute_stream(fs, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
 
     Equal to ``fs.compute(np.concatenate(blocks))`` (to float rounding in the mel
     products). The caller makes sure the stream is long enough (``fs.min_samples``),
-    e.g. with :class:`genrekit.audio.Decoder`'s ``min_samples``.
+    e.g. with :class:`genrekit.audio.decode.Decoder`'s ``min_samples``.
     """
     analysis = analysis_for(fs)
     n = 0

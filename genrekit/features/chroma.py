@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .spectral import fft_frequencies
+from genrekit.features.spectral import fft_frequencies
 
 
 def hz_to_octs(freqs: np.ndarray, tuning: float = 0.0, bins_per_octave: int = 12) -> np.ndarray:

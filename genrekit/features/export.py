@@ -11,7 +11,7 @@ Every file is written atomically (temporary file in the same folder, fsync,
 ``os.replace``): a reader sees the old file or the complete new one, never a part.
 
 The writers take any objects with ``path``, ``array`` and ``n_samples`` attributes,
-such as :class:`genrekit.extract.FileFeatures`.
+such as :class:`genrekit.features.extract.FileFeatures`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
-from ..audio import window_bounds
-from ..files import gtzan_label
-from .sets import IMPLEMENTATION_VERSION, FeatureSet
+from genrekit._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
+from genrekit.audio.decode import window_bounds
+from genrekit.audio.files import gtzan_label
+from genrekit.features.sets import IMPLEMENTATION_VERSION, FeatureSet
 
 #: Length of a GTZAN clip; windows at least this long give one row per clip, named by file.
 KAGGLE_CLIP_SECONDS = 30.0
@@ -73,8 +73,8 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
     """Rows ``[filename, length, *57 floats, label]``, one per window of each file.
 
     ``length`` is the window's size in samples (``stop - start`` of
-    :func:`genrekit.audio.window_bounds`), ``label`` the genre folder
-    (:func:`genrekit.files.gtzan_label`, ``""`` when the layout does not say), or
+    :func:`genrekit.audio.decode.window_bounds`), ``label`` the genre folder
+    (:func:`genrekit.audio.files.gtzan_label`, ``""`` when the layout does not say), or
     ``labels[path]`` when a ``{path: label}`` mapping is given (a dataset by name).
     """
     _require_table(fs)
@@ -214,7 +214,7 @@ class NpyFolder:
     paths : sequence of path
         Every input file (names are fixed up front so that clashes are seen).
     root : path
-        Folder the inputs are named relative to (:func:`genrekit.files.common_root`).
+        Folder the inputs are named relative to (:func:`genrekit.audio.files.common_root`).
     """
 
     def __init__(self, directory, fs: FeatureSet, paths: Sequence, root) -> None:

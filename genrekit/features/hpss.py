@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
-from .spectral import istft
+from genrekit.features.spectral import istft
 
 
 def median_filter_1d(S: np.ndarray, size: int, axis: int) -> np.ndarray:

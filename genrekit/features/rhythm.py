@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from .spectral import frame, hann_window
+from genrekit.features.spectral import frame, hann_window
 
 
 def onset_strength(logmel: np.ndarray, n_fft: int = 2048, hop_length: int = 512, lag: int = 1) -> np.ndarray:

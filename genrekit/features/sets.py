@@ -171,7 +171,7 @@ class FeatureSet:
         payload = dict(self.to_dict(), implementation_version=IMPLEMENTATION_VERSION)
         payload["name"] = _KEY_NAMES.get(self.name, self.name)
         if self.name == "msd_musicnn":  # other weights would give other numbers
-            from ..backbones.msd_musicnn import weights_sha256
+            from genrekit.backbones.msd_musicnn import weights_sha256
 
             payload["weights"] = weights_sha256()
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -194,12 +194,12 @@ class FeatureSet:
     def columns(self) -> list[str]:
         """Column names of a ``gtzan57`` or ``msd_musicnn`` row (empty for array-valued sets)."""
         if self.name == "msd_musicnn":
-            from ..backbones.msd_musicnn import COLUMNS
+            from genrekit.backbones.msd_musicnn import COLUMNS
 
             return list(COLUMNS)
         if self.name != "gtzan57":
             return []
-        from .gtzan57 import COLUMNS
+        from genrekit.features.gtzan57 import COLUMNS
 
         return list(COLUMNS)
 
@@ -219,18 +219,18 @@ class FeatureSet:
                 f"({self.min_samples} samples = {self.min_samples / self.sample_rate * 1000:.0f} ms)"
             )
         if self.name == "gtzan57":
-            from .gtzan57 import gtzan57_table
+            from genrekit.features.gtzan57 import gtzan57_table
 
             return gtzan57_table(y, self.sample_rate, window=self.window)
         if self.name == "msd_musicnn":
-            from ..backbones.msd_musicnn import feature_rows
+            from genrekit.backbones.msd_musicnn import feature_rows
 
             return feature_rows(y, step=self.step, max_patches=self.max_patches, window=self.window)
         if self.name == "musicnn_frontend":
-            from ..backbones.msd_musicnn import log_mel
+            from genrekit.backbones.msd_musicnn import log_mel
 
             return np.ascontiguousarray(log_mel(y).T)
-        from . import spectral
+        from genrekit.features import spectral
 
         front = spectral.SpectralFrontEnd(
             sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
@@ -250,12 +250,12 @@ def feature_set(name: str, **params) -> FeatureSet:
     if name == "gtzan57":
         params.setdefault("window", 30.0)
     if name == "musicnn_frontend":
-        from ..backbones import msd_musicnn as m
+        from genrekit.backbones import msd_musicnn as m
 
         params = {**dict(sample_rate=m.SAMPLE_RATE, n_fft=m.N_FFT, hop_length=m.HOP_LENGTH,
                          n_mels=m.N_MELS, top_db=None), **params}
     if name == "msd_musicnn":
-        from ..backbones import msd_musicnn as m
+        from genrekit.backbones import msd_musicnn as m
 
         for key, value in (("sample_rate", m.SAMPLE_RATE), ("n_fft", m.N_FFT), ("hop_length", m.HOP_LENGTH),
                            ("n_mels", m.N_MELS), ("step", m.DEFAULT_STEP), ("top_db", None)):

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import audio
-from .protocol import GenreClassifier, WindowScores
+from genrekit.audio import decode as audio
+from genrekit.models.protocol import GenreClassifier, WindowScores
 
 #: Descriptive tags given per song (the strongest first).
 SONG_TAGS = 10
@@ -39,7 +39,7 @@ class BackboneHeadModel(GenreClassifier):
 
     def __init__(self, bundle, name: str) -> None:
         super().__init__(bundle, name)
-        from ..backbones.msd_musicnn import COLUMNS
+        from genrekit.backbones.msd_musicnn import COLUMNS
 
         self._columns = [COLUMNS.index(column) for column in bundle.feature_names]
 
@@ -53,7 +53,7 @@ class BackboneHeadModel(GenreClassifier):
         return {"step": fs.step or 61, "max_patches": fs.max_patches}
 
     def _patches(self, timeline: bool) -> dict:
-        from ..backbones.msd_musicnn import DENSE_STEP
+        from genrekit.backbones.msd_musicnn import DENSE_STEP
 
         if timeline:
             return {"step": min(self._plan["step"], DENSE_STEP), "dense": True}
@@ -62,12 +62,12 @@ class BackboneHeadModel(GenreClassifier):
     def taggram(self, y: np.ndarray, sr: int | None = None, timeline: bool = False):
         """The backbone's tags and embeddings per patch (:class:`genrekit.backbones.msd_musicnn.Taggram`);
         ``timeline``: the dense plan (every frame in a patch)."""
-        from ..backbones.msd_musicnn import load_backbone
+        from genrekit.backbones.msd_musicnn import load_backbone
 
         return load_backbone().taggram(self.at_model_rate(y, sr), **self._patches(timeline))
 
     def stream(self, expected_samples: int | None = None, timeline: bool = False):
-        from ..backbones.msd_musicnn import TaggramStream, load_backbone
+        from genrekit.backbones.msd_musicnn import TaggramStream, load_backbone
 
         return TaggramStream(load_backbone(), expected_samples=expected_samples, **self._patches(timeline))
 
@@ -76,7 +76,7 @@ class BackboneHeadModel(GenreClassifier):
 
     def region_planner(self, timeline: bool = False):
         """The patch plan of a song of known length (:class:`~genrekit.backbones.msd_musicnn.PlannedPatches`)."""
-        from ..backbones.msd_musicnn import PlannedPatches, load_backbone, patch_starts
+        from genrekit.backbones.msd_musicnn import PlannedPatches, load_backbone, patch_starts
 
         patches = self._patches(timeline)
         cover_end = patches.pop("cover_end", False)
@@ -89,7 +89,7 @@ class BackboneHeadModel(GenreClassifier):
     def scores(self, taggram, n_samples: int, timeline: bool = False) -> WindowScores:
         """The head on window means of the song's patches; the timeline from the same patches;
         the song's tags and embedding (means over its patches)."""
-        from ..backbones.msd_musicnn import TAGS
+        from genrekit.backbones.msd_musicnn import TAGS
 
         bounds = self.window_bounds(n_samples)
         line_bounds = line_proba = None
@@ -111,7 +111,7 @@ class BackboneHeadModel(GenreClassifier):
         ones hold them all (every song the plan reads end to end, up to ~1.6 minutes), so that they
         do not depend on ``--timeline``; else all the dense patches (a long song's plan spreads its
         patches on another grid, and the dense ones see more of it)."""
-        from ..backbones.msd_musicnn import HOP_LENGTH, SAMPLE_RATE, Taggram, patch_starts
+        from genrekit.backbones.msd_musicnn import HOP_LENGTH, SAMPLE_RATE, Taggram, patch_starts
 
         plan = patch_starts(n_samples, self._plan["step"], self._plan["max_patches"], cover_end=True)
         frames = {int(round(t * SAMPLE_RATE / HOP_LENGTH)): i for i, t in enumerate(dense.starts)}
@@ -122,7 +122,7 @@ class BackboneHeadModel(GenreClassifier):
 
     def head_rows(self, taggram, bounds) -> np.ndarray:
         """The head's input rows for windows ``bounds`` (samples) of the song's ``taggram``."""
-        from ..backbones.msd_musicnn import window_rows
+        from genrekit.backbones.msd_musicnn import window_rows
 
         sr = self.sample_rate
         return window_rows(taggram, [(a / sr, b / sr) for a, b in bounds])[:, self._columns]

@@ -53,10 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
-from .._io import current_umask, dumps, fsync_dir
-from ..errors import BundleError
-from ..features.sets import FeatureSet
+from genrekit._version import __version__
+from genrekit._io import current_umask, dumps, fsync_dir
+from genrekit.errors import BundleError
+from genrekit.features.sets import FeatureSet
 
 FORMAT = "genrekit-bundle"
 FORMAT_VERSION = 1
@@ -130,7 +130,7 @@ class Bundle:
 
     def unknown_detector(self):
         """The stored "none of these" decision (:class:`~genrekit.models.calibration.UnknownDetector`), or ``None``."""
-        from .calibration import UnknownDetector
+        from genrekit.models.calibration import UnknownDetector
 
         return UnknownDetector(self.unknown) if self.unknown else None
 
@@ -177,7 +177,7 @@ class Bundle:
         # float32 sums drift by ~1e-7; renormalise so rows sum to 1 exactly as documented
         proba = proba / sums
         if calibrated and self.calibration:
-            from .calibration import apply_calibration
+            from genrekit.models.calibration import apply_calibration
 
             proba = apply_calibration(proba, self.calibration)
         return proba
@@ -443,7 +443,7 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
         fail(f"input.dtype must be 'float32', found {inp.get('dtype')!r}")
     if meta["kind"] == "cnn":
         # spectrogram patches: [null, 1, bands, n_frames], no named feature columns
-        from .cnn_data import CNN_INPUTS, input_bands
+        from genrekit.models.cnn_data import CNN_INPUTS, input_bands
 
         shape = inp.get("shape")
         ok = (isinstance(shape, list) and len(shape) == 4 and shape[0] is None and shape[1] == 1
@@ -494,7 +494,7 @@ def _parse_meta(json_path: Path, raw: bytes) -> dict:
                 or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
             fail(f"multilabel.thresholds must be {len(labels)} numbers between 0 and 1, one per label")
     if meta.get("calibration") is not None or meta.get("unknown") is not None:
-        from .calibration import check_meta
+        from genrekit.models.calibration import check_meta
 
         problem = check_meta(meta.get("calibration"), meta.get("unknown"), len(labels), len(feats),
                              rows="log_probabilities" if meta["kind"] == "cnn" else "features")
@@ -526,9 +526,9 @@ def _weights_path(folder: Path, json_path: Path, name: str) -> Path:
 def _session(weights_path: Path, weights: bytes):
     import onnxruntime as ort
 
-    from ..sessions import session_options
+    from genrekit.onnx_sessions import session_options
 
-    options = session_options()  # one thread, no spinning: one worker per core (genrekit.sessions)
+    options = session_options()  # one thread, no spinning: one worker per core (genrekit.onnx_sessions)
     try:
         # From bytes, not a path: onnxruntime then refuses external-data references.
         return ort.InferenceSession(weights, sess_options=options, providers=["CPUExecutionProvider"])
@@ -600,7 +600,7 @@ def save_bundle(
         Analysis window and hop in seconds (``window=None``: whole signal).
     metrics : dict
         Evaluation figures (for example ``{"valid": ..., "test": ...}`` from
-        :func:`genrekit.evaluate.evaluate`).
+        :func:`genrekit.evaluation.metrics.evaluate`).
     card : dict
         Model-card fields: ``model``, ``params``, ``data``, ``split``, ``figures``,
         ``command``; ``created`` and ``genrekit_version`` are filled in if absent.
@@ -730,7 +730,7 @@ def _probe_rows(pipeline, n_features: int, n: int = 256, seed: int = 0) -> np.nd
 def _verify_conversion(pipeline, onnx_bytes: bytes, sample: np.ndarray) -> None:
     import onnxruntime as ort
 
-    from ..sessions import session_options
+    from genrekit.onnx_sessions import session_options
 
     session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
     (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(sample)})
@@ -927,7 +927,7 @@ def add_calibration(directory: str | os.PathLike, fields: dict) -> Bundle:
     """Store ``fields`` (``calibration`` and ``unknown``, :func:`~genrekit.models.calibration.fit_calibration`)
     in an existing bundle's ``bundle.json`` and card; the weights are not touched. Checked by the loader's
     rules before anything is written; written atomically."""
-    from .._io import write_bytes_atomic
+    from genrekit._io import write_bytes_atomic
 
     directory = Path(directory)
     meta = read_bundle_meta(directory)

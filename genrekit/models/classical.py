@@ -39,7 +39,7 @@ from sklearn.preprocessing import PowerTransformer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from .._io import jsonable
+from genrekit._io import jsonable
 
 MODEL_NAMES = ("logreg", "knn", "tree", "forest", "svm-linear", "svm-poly", "svm-rbf", "mlp", "gboost")
 

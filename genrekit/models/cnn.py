@@ -230,7 +230,7 @@ def _musicnn(n_classes: int, n_mels: int = 96, **options) -> nn.Module:
     TensorFlow 0.01: on a few hundred steps of small data the running statistics would
     otherwise stay near their initial values and evaluation would see the wrong scale.
     """
-    from .musicnn_architecture import MusiCNN
+    from genrekit.models.musicnn_architecture import MusiCNN
 
     model = MusiCNN(n_classes, n_mels=n_mels, **options)
     for module in model.modules():

@@ -2,7 +2,7 @@
 
 This module needs numpy only; it never imports torch, so that prediction with a CNN
 bundle (:func:`genrekit.models.cnn_inputs.bundle_inputs`) runs where torch is not
-installed. The training loop (:mod:`genrekit.models.train_cnn`) turns the arrays
+installed. The training loop (:mod:`genrekit.training.cnn`) turns the arrays
 made here into tensors.
 
 Windows and frames
@@ -12,7 +12,7 @@ A track's log-mel spectrogram (``feature_set("logmel")``: centred STFT frames ev
 and in prediction. A window of ``window`` seconds is then the run of
 :func:`window_frames` frames (130 for 3 s at 22050 Hz with a 512-sample hop) that
 starts at the frame nearest the window's first sample. Evaluation and prediction take
-the windows of :func:`genrekit.audio.window_bounds` with ``cover_end=True`` (3-s
+the windows of :func:`genrekit.audio.decode.window_bounds` with ``cover_end=True`` (3-s
 windows every 1.5 s by default, the last one ending at the signal's end); a last
 window that ``window_bounds`` lengthened to absorb a short tail (at most 5 % of a
 window) keeps the window's frame count and drops those few frames.
@@ -65,10 +65,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features.sets import FeatureSet
+from genrekit.features.sets import FeatureSet
 
 # The inference half (windows, frames, patches) lives in cnn_inputs; re-exported for training code.
-from .cnn_inputs import (  # noqa: F401
+from genrekit.models.cnn_inputs import (  # noqa: F401
     DEFAULT_WINDOW, DEFAULT_HOP, CNN_INPUTS, cnn_feature_set, input_bands, window_frames, fit_frames, frame_starts, patches, signal_windows, bundle_inputs, spectrogram_inputs, _bundle_frames,
 )
 
@@ -94,7 +94,7 @@ class TrackRef:
 def read_manifest(data: str | os.PathLike) -> list[TrackRef]:
     """The files and labels of a dataset: a folder in ``<genre>/<file>`` layout or a CSV manifest.
 
-    - **Folder**: every audio file below it (:func:`genrekit.files.collect_audio_files`);
+    - **Folder**: every audio file below it (:func:`genrekit.audio.files.collect_audio_files`);
       the label is the name of the top-level folder the file is in
       (``data/jazz/live/take5.wav`` → ``jazz``). Files directly in ``data`` are refused.
     - **CSV**: columns ``path,label[,artist]``, with or without that header line; paths
@@ -106,8 +106,8 @@ def read_manifest(data: str | os.PathLike) -> list[TrackRef]:
         If the folder holds no audio, a file lies outside any label folder, or a CSV
         row is malformed.
     """
-    from ..datasets import DatasetError
-    from ..files import collect_audio_files
+    from genrekit.datasets.tables import DatasetError
+    from genrekit.audio.files import collect_audio_files
 
     data = Path(data)
     if data.is_dir():
@@ -198,7 +198,7 @@ class TrackSet:
         Row ``i`` is track ``i``, so the row indices of
         :func:`~genrekit.datasets.make_splits` index :attr:`specs` directly.
         """
-        from ..datasets import FeatureTable
+        from genrekit.datasets.tables import FeatureTable
 
         return FeatureTable(
             np.zeros((len(self), 0)), self.labels, self.tracks,
@@ -236,10 +236,10 @@ def load_tracks(
         Files that cannot be decoded are left out with a warning (and listed in
         ``failed``); memory is about 0.5 MB per 30-s track at the defaults.
     """
-    from ..datasets import DatasetError
-    from ..datasets.gtzan import track_id
-    from ..extract import extract
-    from ..store import FeatureStore, default_cache_dir
+    from genrekit.datasets.tables import DatasetError
+    from genrekit.datasets.gtzan import track_id
+    from genrekit.features.extract import extract
+    from genrekit.features.cache import FeatureStore, default_cache_dir
 
     fs = fs or cnn_feature_set()
     if fs.name not in CNN_INPUTS:

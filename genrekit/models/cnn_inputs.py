@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import audio
-from ..features.sets import FeatureSet, feature_set
+from genrekit.audio import decode as audio
+from genrekit.features.sets import FeatureSet, feature_set
 
 #: Default window and hop in seconds (3-s windows every 1.5 s).
 DEFAULT_WINDOW = 3.0
@@ -106,7 +106,7 @@ def signal_windows(
     Returns
     -------
     bounds : list of (start, stop)
-        :func:`genrekit.audio.window_bounds` with ``cover_end=True``, in samples.
+        :func:`genrekit.audio.decode.window_bounds` with ``cover_end=True``, in samples.
     X : np.ndarray [shape=(len(bounds), 1, n_mels, n_frames), dtype=float32]
     """
     n_frames = n_frames or window_frames(fs, window)
@@ -127,7 +127,7 @@ def bundle_inputs(bundle, y: np.ndarray, bounds: Sequence[tuple[int, int]]) -> n
     y : np.ndarray [shape=(n,)]
         Mono float signal at the feature set's sample rate.
     bounds : sequence of (start, stop)
-        Windows in samples, as :func:`genrekit.audio.window_bounds` (``cover_end=True``)
+        Windows in samples, as :func:`genrekit.audio.decode.window_bounds` (``cover_end=True``)
         gives them for the bundle's window and hop.
 
     Returns
@@ -175,11 +175,11 @@ class SpectrogramStream:
     def __init__(self, fs: FeatureSet) -> None:
         self.fs = fs
         if fs.name == "musicnn_frontend":
-            from ..backbones.msd_musicnn import MelStream
+            from genrekit.backbones.msd_musicnn import MelStream
 
             self._stream = MelStream()
         else:
-            from ..features.blockwise import LogmelStream
+            from genrekit.features.blockwise import LogmelStream
 
             self._stream = LogmelStream(fs.sample_rate, fs.n_fft, fs.hop_length, fs.n_mels, fs.fmin, fs.fmax,
                                         fs.top_db)
@@ -190,7 +190,7 @@ class SpectrogramStream:
     def finish(self) -> np.ndarray:
         spec = self._stream.finish()
         if self.fs.name == "mfcc":
-            from ..features import spectral
+            from genrekit.features import spectral
 
             spec = spectral.mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)
         return spec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import GenreClassifier, WindowScores, table_scores
+from genrekit.models.protocol import GenreClassifier, WindowScores, table_scores
 
 #: The feature set whose rows can be computed per window of a song.
 TABLE_FEATURES = "gtzan57"
@@ -21,7 +21,7 @@ class FeatureTableModel(GenreClassifier):
 
     def __init__(self, bundle, name: str) -> None:
         super().__init__(bundle, name)
-        from ..features.gtzan57 import COLUMNS
+        from genrekit.features.gtzan57 import COLUMNS
 
         names = list(bundle.feature_names) or list(COLUMNS)
         self._columns = [COLUMNS.index(column) for column in names]
@@ -32,7 +32,7 @@ class FeatureTableModel(GenreClassifier):
 
     def inputs(self, y: np.ndarray, bounds) -> np.ndarray:
         """The model's input rows for windows ``bounds`` (samples) of ``y`` (at :attr:`sample_rate`)."""
-        from ..features.gtzan57 import gtzan57_windows
+        from genrekit.features.gtzan57 import gtzan57_windows
 
         return gtzan57_windows(y, self.sample_rate, bounds)[:, self._columns].astype(np.float32)
 
@@ -42,7 +42,7 @@ class FeatureTableModel(GenreClassifier):
         return table_scores(len(y), bounds, self.bundle.predict_proba(rows), timeline, rows)
 
     def stream(self, expected_samples: int | None = None, timeline: bool = False):
-        from ..features.blockwise import gtzan57_window_rows
+        from genrekit.features.blockwise import gtzan57_window_rows
 
         def probabilities(y, bounds):
             # the rows ride along beside the probabilities (for the unknown decision); split in scores()

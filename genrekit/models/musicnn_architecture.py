@@ -243,7 +243,7 @@ def pretrained(onnx_path=None) -> MusiCNN:
     import onnx
     from onnx import numpy_helper
 
-    from ..backbones.msd_musicnn import FOLDER, ONNX_FILE
+    from genrekit.backbones.msd_musicnn import FOLDER, ONNX_FILE
 
     graph = onnx.load_model_from_string(open(onnx_path or FOLDER / ONNX_FILE, "rb").read()).graph
     state = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())

@@ -14,7 +14,7 @@ probabilities as the mean of its windows, the timeline rows, the notes) is writt
 here. Verbs, the server, engines and the report ask this protocol, never a model's name
 or kind; :mod:`genrekit.models.registry` picks the kind of a bundle.
 
-A song is cut into the bundle's windows (:func:`genrekit.audio.window_bounds` with
+A song is cut into the bundle's windows (:func:`genrekit.audio.decode.window_bounds` with
 ``cover_end=True``: the windows cover the whole song; a song shorter than one window is
 one window); its probabilities are the mean over its windows.
 """
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import audio
-from ..output import prediction_notes, ranked, seconds, silent_note
-from ..prediction import Prediction
+from genrekit.audio import decode as audio
+from genrekit.output import prediction_notes, ranked, seconds, silent_note
+from genrekit.prediction import Prediction
 
 
 #: Songs shorter than this (seconds, the header's length) are decoded whole: a plan of patches
@@ -180,10 +180,10 @@ class GenreClassifier:
         as the server's spectrogram), so that a file is decoded once whatever else is made of it.
         Without ``also``, a song of :data:`REGIONS_FROM` s or more whose analysis needs at most
         :data:`REGIONS_BELOW` of it (the default model's patch budget, without a timeline) is read
-        in regions: only those are decoded and resampled (:mod:`genrekit.audio_regions`; where a
+        in regions: only those are decoded and resampled (:mod:`genrekit.audio.regions`; where a
         format cannot seek exactly, the whole file is decoded).
-        Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded
-        (:class:`genrekit.audio.TooLongError` past ``max_duration`` seconds).
+        Raises :class:`genrekit.audio.decode.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.audio.decode.TooLongError` past ``max_duration`` seconds).
         """
         also = list(also)
         with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
@@ -204,8 +204,8 @@ class GenreClassifier:
         """``(analysis, n_samples, peak)`` fed only the regions the analysis needs, or ``None`` where the
         whole file is to be decoded: the analysis reads most of it anyway (a short song, a dense
         timeline), cannot say what it needs, or the file cannot be read in exact regions
-        (:mod:`genrekit.audio_regions`)."""
-        from ..audio_regions import RegionReader
+        (:mod:`genrekit.audio.regions`)."""
+        from genrekit.audio.regions import RegionReader
 
         if decoder.expected_samples < REGIONS_FROM * self.sample_rate:
             return None
@@ -320,7 +320,7 @@ def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bo
 def with_silence(prediction: Prediction, peak: float) -> Prediction:
     """``prediction`` with the silent note first when ``peak`` (largest absolute sample) is below 1e-6.
 
-    The decoder warns too (:class:`genrekit.audio.SilentAudioWarning`); the note travels with the
+    The decoder warns too (:class:`genrekit.audio.decode.SilentAudioWarning`); the note travels with the
     result (JSON, results stores, the web page), where a warning on stderr does not.
     """
     if prediction.ok and peak < audio.SILENCE:

@@ -20,11 +20,11 @@ import os
 import threading
 from pathlib import Path
 
-from .backbone_head import BackboneHeadModel
-from .bundle import BUNDLE_JSON, BundleError, bundle_from_bytes, load_bundle, read_bundle_meta
-from .feature_table import FeatureTableModel
-from .protocol import GenreClassifier
-from .spectrogram_cnn import SpectrogramCNNModel
+from genrekit.models.backbone_head import BackboneHeadModel
+from genrekit.models.bundle import BUNDLE_JSON, BundleError, bundle_from_bytes, load_bundle, read_bundle_meta
+from genrekit.models.feature_table import FeatureTableModel
+from genrekit.models.protocol import GenreClassifier
+from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
 
 #: Bundles shipped inside the package, one folder per model name.
 SHIPPED_MODELS = Path(__file__).resolve().parent / "shipped"

@@ -9,14 +9,14 @@ patches are cut once it is complete, since the dB floor depends on the song's pe
 
 "None of these": a CNN bundle's stored decision measures the network's output, the mean over a
 song's windows of the log of its probabilities, against the genres' means on the validation
-tracks (:func:`genrekit.models.train_cnn._unknown_decision`).
+tracks (:func:`genrekit.training.cnn._unknown_decision`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .protocol import GenreClassifier, WindowScores, table_scores
+from genrekit.models.protocol import GenreClassifier, WindowScores, table_scores
 
 
 class SpectrogramCNNModel(GenreClassifier):
@@ -28,7 +28,7 @@ class SpectrogramCNNModel(GenreClassifier):
 
     def inputs(self, y: np.ndarray, bounds) -> np.ndarray:
         """The network input for windows ``bounds`` (samples) of ``y`` (at :attr:`sample_rate`)."""
-        from .cnn_inputs import bundle_inputs
+        from genrekit.models.cnn_inputs import bundle_inputs
 
         return bundle_inputs(self.bundle, y, bounds)
 
@@ -39,19 +39,19 @@ class SpectrogramCNNModel(GenreClassifier):
     def _scores(self, n_samples: int, bounds, inputs: np.ndarray, timeline: bool) -> WindowScores:
         """The windows' probabilities and, for the bundle's "none of these" decision, their logs:
         a CNN's decision measures its output (``unknown.rows == "log_probabilities"``)."""
-        from .calibration import log_rows
+        from genrekit.models.calibration import log_rows
 
         proba = self.bundle.predict_proba(inputs)
         rows = log_rows(self.bundle.predict_proba(inputs, calibrated=False)) if self.bundle.calibration else log_rows(proba)
         return table_scores(n_samples, bounds, proba, timeline, rows=rows)
 
     def stream(self, expected_samples: int | None = None, timeline: bool = False):
-        from .cnn_inputs import spectrogram_stream
+        from genrekit.models.cnn_inputs import spectrogram_stream
 
         return spectrogram_stream(self.bundle.feature_set)
 
     def scores(self, spec: np.ndarray, n_samples: int, timeline: bool = False) -> WindowScores:
-        from .cnn_inputs import spectrogram_inputs
+        from genrekit.models.cnn_inputs import spectrogram_inputs
 
         bounds = self.window_bounds(n_samples)
         return self._scores(n_samples, bounds, spectrogram_inputs(self.bundle, spec, bounds), timeline)

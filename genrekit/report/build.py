@@ -6,8 +6,8 @@
 Inputs (all written by genrekit itself, but read here as untrusted data):
 
 - a **run folder** holding ``results.json`` (``genrekit train``,
-  :func:`genrekit.models.train_cnn.train_cnn`), and for CNN runs ``history.csv``;
-- a **cluster JSON** (``genrekit cluster --out``, :meth:`genrekit.cluster.ClusterResult.to_dict`).
+  :func:`genrekit.training.cnn.train_cnn`), and for CNN runs ``history.csv``;
+- a **cluster JSON** (``genrekit cluster --out``, :meth:`genrekit.evaluation.cluster.ClusterResult.to_dict`).
 
 The data model is plain JSON-ready dicts (see :func:`load_run` and :func:`load_cluster`);
 :mod:`genrekit.report.html` turns it into a page. Nothing here reads the clock: the same
@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReportError
+from genrekit.errors import ReportError
 
 __all__ = ["ReportError", "RESULTS", "find_runs", "load_run", "load_cluster", "build_report", "run_inputs",
            "LEAK_NOTE"]
@@ -135,7 +135,7 @@ def find_runs(root: str | os.PathLike, *, max_depth: int = 6, limit: int = 10_00
         links to folders are not followed; hidden folders and :data:`genrekit.models.registry.SKIP_DIRS` are skipped
         (:func:`genrekit.models.registry.find_runs`).
     """
-    from ..models.registry import find_runs as find_run_folders, relative_name
+    from genrekit.models.registry import find_runs as find_run_folders, relative_name
 
     root = Path(root)
     if not root.is_dir():
@@ -174,7 +174,7 @@ def _history_path(run_dir: Path, entry: Mapping) -> Path | None:
 
 
 def _eval(value: Any) -> dict | None:
-    """An :func:`genrekit.evaluate.evaluate` dict, cleaned; None unless it has track- or window-level figures."""
+    """An :func:`genrekit.evaluation.metrics.evaluate` dict, cleaned; None unless it has track- or window-level figures."""
     if not isinstance(value, Mapping):
         return None
     out = _clean(value)
@@ -234,7 +234,7 @@ def _reliability(value: Any) -> list[dict] | None:
 
 
 def _multilabel(value: Any) -> dict | None:
-    """The test figures of a model of several genres per song (:func:`genrekit.own_genres.multilabel_metrics`),
+    """The test figures of a model of several genres per song (:func:`genrekit.training.own_genres.multilabel_metrics`),
     checked: ``{n_tracks, subset_accuracy, mean_average_precision, macro_f1, per_genre: {genre: {f1,
     support}}}``; None unless ``n_tracks`` is a positive count, ``subset_accuracy`` a share and every
     genre's F1 a share with a count of songs (at most :data:`MAX_GENRES` genres): one bad genre
@@ -349,7 +349,7 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> dict:
         ``warning`` (str or None; always set for a leaky run), ``selected``, ``selected_by``,
         ``command``, ``date`` (the run's own timestamp, from its bundles or history, or None)
         and ``models``: a list of ``{name, kind, selected, valid, test, cv, params, history,
-        seconds, multilabel}`` where ``valid``/``test`` are :func:`genrekit.evaluate.evaluate` dicts
+        seconds, multilabel}`` where ``valid``/``test`` are :func:`genrekit.evaluation.metrics.evaluate` dicts
         (per level, ``ece`` and ``reliability`` are checked: None unless sound, see :func:`_reliability`),
         ``cv`` the k-fold summary with its ``pooled`` evaluation, ``multilabel`` the test figures of
         a model of several genres per song (:func:`_multilabel`; None for other models), and

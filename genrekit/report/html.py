@@ -28,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
-from .._io import write_bytes_atomic
-from .build import ReportError, build_report, load_cluster, load_run
+from genrekit._version import __version__
+from genrekit._io import write_bytes_atomic
+from genrekit.report.build import ReportError, build_report, load_cluster, load_run
 
 __all__ = ["render_html", "write_report", "plotly_js", "plotly_js_name", "BOOT_SCRIPT", "boot_script_hash",
            "STYLE", "page_shell"]

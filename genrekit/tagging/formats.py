@@ -14,7 +14,7 @@ MP4 / M4A           several ``©gen`` values (a numeric ``gnre``  ``----:org.gen
 
 Reading follows the same rules (:func:`read_genres`), so a merge sees every value a
 file has. ID3v1-style numeric genres (``(17)``) are read as their names, as mutagen does.
-Writing goes through :func:`genrekit.tags.replace_with_tagged_copy`: a verified temporary
+Writing goes through :func:`genrekit.tagging.safe_write.replace_with_tagged_copy`: a verified temporary
 copy replaces the file; only tag blocks change, never the audio frames.
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..errors import TagError
-from ..tags import ext_of, open_tags, replace_with_tagged_copy
+from genrekit.errors import TagError
+from genrekit.tagging.safe_write import ext_of, open_tags, replace_with_tagged_copy
 
 #: Name of genrekit's provenance field (ID3 ``TXXX`` description, Vorbis comment, MP4 freeform name).
 FIELD = "GENREKIT"
@@ -208,7 +208,7 @@ def _apply(f, kind: str, state: TagState) -> None:
 def write_state(path: str | os.PathLike, state: TagState, cls=None) -> None:
     """Make the file's genre tags exactly ``state`` (genre values, genrekit's field, MP4 ``gnre``).
 
-    The file is replaced by a verified copy (:func:`genrekit.tags.replace_with_tagged_copy`);
+    The file is replaced by a verified copy (:func:`genrekit.tagging.safe_write.replace_with_tagged_copy`);
     the ID3 version the file has is kept. ``cls``: the mutagen class (from :func:`open_state`).
 
     Raises

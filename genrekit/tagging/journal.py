@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import TagError
-from .formats import TagState, open_state, write_state
+from genrekit.errors import TagError
+from genrekit.tagging.formats import TagState, open_state, write_state
 
 #: Version of the journal format (the header's ``journal``).
 JOURNAL_VERSION = 1
@@ -31,7 +31,7 @@ RESTORED, ALREADY, CHANGED_SINCE, UNDO_FAILED = "restored", "already as before",
 
 def journal_dir() -> Path:
     """Where journals are kept: ``<GENREKIT_STATE>/tag-journals``."""
-    from ..config import settings
+    from genrekit.config import settings
 
     return settings().state_dir / "tag-journals"
 

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..errors import TagError
+from genrekit.errors import TagError
 
 #: Display and tag names of the GTZAN labels (the shipped models' labels).
 DEFAULT_NAMES: dict[str, str] = {

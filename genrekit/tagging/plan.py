@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..errors import TagError
-from ..tags import read_only_reason
-from .formats import ID3V23_SEP, TagState, encode_genres, genre_values, open_state, write_state
-from .names import NameMap
+from genrekit.errors import TagError
+from genrekit.tagging.safe_write import read_only_reason
+from genrekit.tagging.formats import ID3V23_SEP, TagState, encode_genres, genre_values, open_state, write_state
+from genrekit.tagging.names import NameMap
 
 #: Tag modes (``--tag-mode``); the first is the default.
 MODES = ("fill", "merge", "replace")

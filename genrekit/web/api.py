@@ -49,15 +49,15 @@ from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from .._version import __version__
-from ..audio import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
-from ..models.bundle import BundleError
-from ..files import AUDIO_EXTENSIONS
-from .. import output
-from ..output import seconds
+from genrekit._version import __version__
+from genrekit.audio.decode import AudioError, DecoderWarning, SilentAudioWarning, TooLongError
+from genrekit.models.bundle import BundleError
+from genrekit.audio.files import AUDIO_EXTENSIONS
+from genrekit import output
+from genrekit.output import seconds
 
 if TYPE_CHECKING:  # app.py imports this module: the class is named here for the annotations only
-    from .app import WebState
+    from genrekit.web.app import WebState
 
 log = logging.getLogger("genrekit.web")
 
@@ -404,12 +404,12 @@ def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration:
     ``model`` is the bundle folder (``None``: the bundled default) and ``name`` the name
     the server lists it under. One pass of the decoder feeds both the classifier and the
     spectrogram, and neither keeps the audio, so memory does not grow with the song.
-    Raises :class:`genrekit.audio.AudioError` (``TooLongError`` past ``max_duration``)
+    Raises :class:`genrekit.audio.decode.AudioError` (``TooLongError`` past ``max_duration``)
     or ``ValueError`` for bad audio.
     """
-    from ..features.blockwise import LogmelStream
-    from ..models.registry import load_model
-    from .spectrogram import spectrogram_png
+    from genrekit.features.blockwise import LogmelStream
+    from genrekit.models.registry import load_model
+    from genrekit.web.spectrogram import spectrogram_png
 
     t0 = time.perf_counter()
     clf = load_model(model)

@@ -57,8 +57,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .._version import __version__
-from ..config import settings
+from genrekit._version import __version__
+from genrekit.config import settings
 
 log = logging.getLogger("genrekit.web")
 
@@ -125,20 +125,20 @@ class WebState:
         A folder searched (three levels deep) for more bundles to offer.
     workers : int or None
         Analyses run at the same time (default: one per CPU; each analysis runs its network
-        on one thread, :mod:`genrekit.sessions`).
+        on one thread, :mod:`genrekit.onnx_sessions`).
     stats : bool
         Count request-body bytes and expose them at ``/api/_stats`` (for tests).
     library : path or None
         A results store of ``genrekit classify --out`` whose embeddings answer "similar in
-        your library" (:mod:`genrekit.similar`); re-read when the file changes.
+        your library" (:mod:`genrekit.library.similar`); re-read when the file changes.
     """
 
     def __init__(self, model=None, max_upload_mb: float = 50, runs_dir=None, workers: int | None = None,
                  stats: bool = False, max_duration: float | None = DEFAULT_MAX_DURATION,
                  max_uploads: int = DEFAULT_MAX_UPLOADS, body_timeout: float = DEFAULT_BODY_TIMEOUT,
                  processes: bool = True, library=None, names=None) -> None:
-        from ..models.registry import load_model
-        from ..tagging.names import NameMap
+        from genrekit.models.registry import load_model
+        from genrekit.tagging.names import NameMap
 
         if not max_upload_mb > 0:
             raise ValueError(f"max_upload_mb must be positive, got {max_upload_mb}")
@@ -172,8 +172,8 @@ class WebState:
 
     # --- similar songs -------------------------------------------------------------------
     def library(self):
-        """The :class:`~genrekit.similar.SimilarityIndex` of ``--library`` (re-read when the file changed)."""
-        from ..similar import SimilarityIndex
+        """The :class:`~genrekit.library.similar.SimilarityIndex` of ``--library`` (re-read when the file changed)."""
+        from genrekit.library.similar import SimilarityIndex
 
         if self.library_path is None:
             return None
@@ -184,8 +184,8 @@ class WebState:
 
     def similar_to(self, clf, prediction, top: int = 5) -> list[dict] | None:
         """The library's songs most like ``prediction``'s, or ``None`` (no library, or another model's)."""
-        from ..library import model_key
-        from ..similar import SimilarityError
+        from genrekit.library.run import model_key
+        from genrekit.library.similar import SimilarityError
 
         if self.library_path is None or prediction.embedding is None:
             return None
@@ -202,7 +202,7 @@ class WebState:
 
     # --- models --------------------------------------------------------------------------
     def _find_bundles(self) -> dict[str, Path | None]:
-        from ..models.registry import SHIPPED_MODELS, find_bundles, relative_name, shipped_models
+        from genrekit.models.registry import SHIPPED_MODELS, find_bundles, relative_name, shipped_models
 
         found: dict[str, Path | None] = {self.default.name: self.default.bundle.path}
         for name in shipped_models():  # every shipped model, by the name --model takes
@@ -220,7 +220,7 @@ class WebState:
     def classifier(self, name: str | None):
         """The loaded model called ``name`` (``None``: the default); ``KeyError`` if unknown,
         :class:`~genrekit.models.bundle.BundleError` if it is broken."""
-        from ..models.registry import classifier, load_model
+        from genrekit.models.registry import classifier, load_model
 
         if name is None or name == self.default.name:
             return self.default
@@ -242,7 +242,7 @@ class WebState:
 
         Raises :class:`~genrekit.models.bundle.BundleError` for a broken one.
         """
-        from ..models.registry import read_meta
+        from genrekit.models.registry import read_meta
 
         if name in self._loaded:
             return self._loaded[name].bundle.meta
@@ -259,7 +259,7 @@ class WebState:
         import asyncio
         from concurrent.futures.process import BrokenProcessPool
 
-        from .api import analysis_job
+        from genrekit.web.api import analysis_job
 
         job = partial(analysis_job, self.model_source(model), name, path, spectrogram, self.max_duration)
         async with self.limiter:
@@ -280,13 +280,13 @@ class WebState:
     def _worker_pool(self):
         with self._pool_lock:
             if self._pool is None:
-                from ..batch import process_pool
+                from genrekit.engines.batch import process_pool
 
                 self._pool = process_pool(self.workers)
             return self._pool
 
     def _replace_pool(self, broken) -> None:
-        from ..batch import stop_pool
+        from genrekit.engines.batch import stop_pool
 
         with self._pool_lock:
             if self._pool is broken:
@@ -297,7 +297,7 @@ class WebState:
         """Start the analysis workers now and have each load the default model (in the background)."""
         if not self.processes:
             return
-        from ..models.registry import load_model
+        from genrekit.models.registry import load_model
 
         pool = self._worker_pool()
         for _ in range(self.workers):
@@ -319,7 +319,7 @@ class WebState:
 
     def stop(self) -> None:
         if self._pool is not None:
-            from ..batch import stop_pool
+            from genrekit.engines.batch import stop_pool
 
             stop_pool(self._pool)
             self._pool = None
@@ -418,7 +418,7 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     genrekit.models.bundle.BundleError
         If the model cannot be loaded.
     """
-    from . import api
+    from genrekit.web import api
 
     if stats is None:
         stats = settings().web_stats
@@ -479,7 +479,7 @@ def create_app(model=None, max_upload_mb: float = 50, runs_dir=None, *, workers:
     if stats:
         app.include_router(api.stats_router)
     if runs_dir is not None:
-        from .reports import reports_router  # /reports: the runs' HTML reports
+        from genrekit.web.reports import reports_router  # /reports: the runs' HTML reports
 
         app.include_router(reports_router(runs_dir))
 

@@ -32,8 +32,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ..report.build import RESULTS, ReportError, build_report, find_runs, load_run, run_inputs
-from ..report.html import _e, _int, _leaky_badge, boot_script_hash, page_shell, plotly_js, plotly_js_name, render_html
+from genrekit.report.build import RESULTS, ReportError, build_report, find_runs, load_run, run_inputs
+from genrekit.report.html import _e, _int, _leaky_badge, boot_script_hash, page_shell, plotly_js, plotly_js_name, render_html
 
 __all__ = ["RunReports", "reports_router", "ReportRun", "REPORT_CSP", "LIST_CSP"]
 

@@ -1,4 +1,4 @@
-"""Mel-spectrogram images for the web page (colour map and PNG writer: :mod:`genrekit.images`).
+"""Mel-spectrogram images for the web page (colour map and PNG writer: :mod:`genrekit.report.images`).
 
 No plotting library is needed: the log-mel spectrogram (:func:`genrekit.features.feature_set`
 ``"logmel"``, the same front end the models use) is scaled to 0..255, written as an
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 # The image helpers are shared with genrekit.explain's figures; their names stay importable here.
-from ..images import MAX_WIDTH, TICK_HZ, colormap, indexed_png, mel_ticks, png_size, shrink_time
+from genrekit.report.images import MAX_WIDTH, TICK_HZ, colormap, indexed_png, mel_ticks, png_size, shrink_time
 
 __all__ = ["SpectrogramMeta", "mel_spectrogram_png", "spectrogram_png", "MAX_WIDTH", "TICK_HZ", "colormap",
            "indexed_png", "mel_ticks", "png_size", "shrink_time"]
@@ -80,7 +80,7 @@ def mel_spectrogram_png(y: np.ndarray, sr: int, *, n_mels: int = 128, n_fft: int
     png : bytes
     meta : SpectrogramMeta
     """
-    from ..features import feature_set
+    from genrekit.features.sets import feature_set
 
     fs = feature_set("logmel", sample_rate=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
                      fmin=fmin, fmax=fmax, top_db=top_db)

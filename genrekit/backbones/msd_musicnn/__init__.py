@@ -110,7 +110,7 @@ class Taggram:
 # --- the front end ------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    from ...features.spectral import mel_filterbank
+    from genrekit.features.spectral import mel_filterbank
 
     return mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS).astype(np.float32)
 
@@ -155,7 +155,7 @@ def _log_mel_frames(seg: np.ndarray) -> np.ndarray:
     """The log-mel frames of a zero-padded segment holding exactly the samples they cover."""
     import scipy.fft
 
-    from ...features.spectral import hann_window
+    from genrekit.features.spectral import hann_window
 
     frames = np.lib.stride_tricks.sliding_window_view(seg, N_FFT)[::HOP_LENGTH] * hann_window(N_FFT).astype(np.float32)
     spec = scipy.fft.rfft(frames, axis=-1)
@@ -192,7 +192,7 @@ def patch_starts(n_samples: int, step: int = DEFAULT_STEP, max_patches: int | No
 class PlannedPatches:
     """The patches of a song of known length, fed only the samples they cover (:meth:`spans`).
 
-    For decoders that read only parts of a file (:mod:`genrekit.audio_regions`): the same
+    For decoders that read only parts of a file (:mod:`genrekit.audio.regions`): the same
     patches, spectrograms and network outputs as :class:`TaggramStream` fed the whole signal,
     as long as the samples fed equal the full signal's there.
 
@@ -253,11 +253,11 @@ class Backbone:
     def __init__(self, onnx_path: str | Path | None = None, *, threads: int = 1) -> None:
         import onnxruntime as ort
 
-        from ...sessions import session_options
+        from genrekit.onnx_sessions import session_options
 
         path = Path(onnx_path) if onnx_path is not None else FOLDER / ONNX_FILE
         self.path = path
-        # one thread, no spin-waiting: a worker uses one core fully (see genrekit.sessions)
+        # one thread, no spin-waiting: a worker uses one core fully (see genrekit.onnx_sessions)
         self.options = session_options(threads)
         self._session = ort.InferenceSession(path.read_bytes(), self.options, providers=["CPUExecutionProvider"])
 
@@ -506,7 +506,7 @@ class FeatureRowsStream:
 def _rows(tg: Taggram, n_samples: int, window: float | None) -> np.ndarray:
     if window is None:
         return np.concatenate([tg.tags, tg.embeddings], axis=1)
-    from ...audio import window_bounds
+    from genrekit.audio.decode import window_bounds
 
     bounds = window_bounds(n_samples, SAMPLE_RATE, window, window)
     return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from .models.calibration import FALSE_UNKNOWN_RATE, FOLDS, UnknownDetector, apply_calibration, fit_calibration
+from genrekit.models.calibration import FALSE_UNKNOWN_RATE, FOLDS, UnknownDetector, apply_calibration, fit_calibration
 
 
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:

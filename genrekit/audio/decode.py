@@ -57,7 +57,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, TooLongError
+from genrekit.errors import AudioError, TooLongError
 
 DEFAULT_SR = 22050
 
@@ -391,7 +391,7 @@ class Decoder:
 
     def reopen(self) -> None:
         """Open the file afresh, for a full pass after regions were read from it
-        (:mod:`genrekit.audio_regions`)."""
+        (:mod:`genrekit.audio.regions`)."""
         if self._started:
             raise RuntimeError("a Decoder can be iterated once")
         if self._source is not None:
@@ -401,7 +401,7 @@ class Decoder:
         self._open()
 
     def finish_regions(self, n_samples: int) -> None:
-        """The end of a song read in regions (:mod:`genrekit.audio_regions`) of ``n_samples`` in all:
+        """The end of a song read in regions (:mod:`genrekit.audio.regions`) of ``n_samples`` in all:
         the checks of :meth:`__iter__`'s end that apply to regions (too short, silent as far as read,
         what the decoder library said)."""
         self._started = True

@@ -4,7 +4,7 @@ Two kinds behind one interface (:class:`ResultsStore`; :func:`open_results` pick
 a JSON-lines log (:class:`JsonlResults`, appended and fsynced) and a SQLite database
 (:class:`SqliteResults`, WAL, one committed transaction per result). Both are keyed by
 (content hash, model key) and know the files' content hashes by path, size and mtime
-(:class:`genrekit.files.FileHashes`, the file identity the feature cache uses too).
+(:class:`genrekit.audio.files.FileHashes`, the file identity the feature cache uses too).
 A record is :meth:`genrekit.prediction.Prediction.to_record` plus ``content_hash``,
 ``model_key`` and ``time``.
 """
@@ -18,9 +18,9 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-from ._io import jsonable, name_from_sql, sql_name
-from .errors import ResultsError
-from .files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
+from genrekit._io import jsonable, name_from_sql, sql_name
+from genrekit.errors import ResultsError
+from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
@@ -49,7 +49,7 @@ class ResultsStore:
         """The latest record of every (content, model) pair."""
         raise NotImplementedError
 
-    #: Content hashes of files by path, size and mtime (:class:`genrekit.files.FileHashes`).
+    #: Content hashes of files by path, size and mtime (:class:`genrekit.audio.files.FileHashes`).
     hashes: FileHashes
 
     def file_id(self, path: str | os.PathLike) -> FileId:
@@ -198,8 +198,8 @@ SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
-    content_hash  TEXT NOT NULL,     -- genrekit.files.content_hash of the file's bytes
-    model_key     TEXT NOT NULL,     -- genrekit.library.model_key
+    content_hash  TEXT NOT NULL,     -- genrekit.audio.files.content_hash of the file's bytes
+    model_key     TEXT NOT NULL,     -- genrekit.library.run.model_key
     path          TEXT NOT NULL,     -- as given when it was classified
     label         TEXT,              -- NULL when error is set
     probabilities TEXT,              -- JSON {genre: score}, the model's label order

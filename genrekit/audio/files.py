@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from ._io import sql_name
+from genrekit._io import sql_name
 
 #: Extensions picked up when walking folders (compared lower-case).
 AUDIO_EXTENSIONS = frozenset(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SimilarityError
+from genrekit.errors import SimilarityError
 
 
 @dataclass
@@ -40,7 +40,7 @@ class SimilarityIndex:
     vectors : ndarray, shape (n_songs, dim)
         L2-normalised embeddings.
     model_key : str
-        The model that made them (:func:`genrekit.library.model_key`).
+        The model that made them (:func:`genrekit.library.run.model_key`).
     source : str
         The results store.
     """
@@ -55,8 +55,8 @@ class SimilarityIndex:
     @classmethod
     def from_results(cls, path: str | os.PathLike, model_key: str | None = None) -> "SimilarityIndex":
         """Load the embeddings of ``model_key`` (default: the model most songs have) from a results store."""
-        from .errors import ResultsError
-        from .results_store import open_results
+        from genrekit.errors import ResultsError
+        from genrekit.library.results import open_results
 
         path = Path(path)
         if not path.is_file():
@@ -112,7 +112,7 @@ class SimilarityIndex:
 
     def query_file(self, song: str | os.PathLike, *, model=None, top: int = 10) -> list[dict]:
         """Songs similar to a file: its stored embedding if the library has it, else analysed now."""
-        from .files import content_hash
+        from genrekit.audio.files import content_hash
 
         digest = content_hash(song)
         for h, v in zip(self.hashes, self.vectors):
@@ -124,9 +124,9 @@ class SimilarityIndex:
 
 
 def _model_for(index: SimilarityIndex, model):
-    from .library import model_key
-    from .models.protocol import GenreClassifier
-    from .models.registry import load_model
+    from genrekit.library.run import model_key
+    from genrekit.models.protocol import GenreClassifier
+    from genrekit.models.registry import load_model
 
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if not clf.has_backbone:

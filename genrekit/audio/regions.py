@@ -3,7 +3,7 @@
 A label read from a budget of patches (the default model: at most 32 patches of 3 s) needs
 about 100 s of a 4-minute song; :class:`RegionReader` decodes those regions only, so a long
 song costs the decoder and resampler a fraction of a full pass. The result equals what
-:class:`genrekit.audio.Decoder` gives for the same samples:
+:class:`genrekit.audio.decode.Decoder` gives for the same samples:
 
 - **Positions are exact.** soundfile (libsndfile) seeks to the sample in WAV, AIFF, FLAC,
   Ogg (vorbis, opus) and MP3 (libmpg123 decodes the frames a seek lands among, bit
@@ -37,7 +37,7 @@ import math
 import numpy as np
 import soxr
 
-from . import audio
+from genrekit.audio import decode as audio
 
 #: Native samples decoded beyond each edge of a region, for the resampler's filter (soxr "HQ"
 #: needs fewer than 64 at 44.1 → 16 kHz; 1024 leave room for other rates).
@@ -55,7 +55,7 @@ class _RegionsUnavailable(Exception):
 
 
 class RegionReader:
-    """Read chosen sample ranges of an open :class:`genrekit.audio.Decoder`'s file, at its rate.
+    """Read chosen sample ranges of an open :class:`genrekit.audio.decode.Decoder`'s file, at its rate.
 
     Use :meth:`open`, which answers ``None`` where regions cannot be exact.
 
@@ -103,7 +103,7 @@ class RegionReader:
         ------
         Unavailable
             A region read short or could not be placed (the caller decodes the whole file).
-        genrekit.audio.AudioError
+        genrekit.audio.decode.AudioError
             Samples that full decoding would refuse too (NaN, absurd values).
         """
         for s0, s1 in self._native_ranges(spans):

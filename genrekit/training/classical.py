@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
-from ._io import write_json_atomic
-from .datasets import FeatureTable, make_splits
-from .datasets.gtzan import read_artist_index
-from .evaluate import evaluate, model_entry, results_json, split_summary
-from .models.classical import MODEL_NAMES, fit_model
+from genrekit._version import __version__
+from genrekit._io import write_json_atomic
+from genrekit.datasets.tables import FeatureTable
+from genrekit.datasets.splits import make_splits
+from genrekit.datasets.gtzan import read_artist_index
+from genrekit.evaluation.metrics import evaluate, model_entry, results_json, split_summary
+from genrekit.models.classical import MODEL_NAMES, fit_model
 
 LEAK_WARNING = ("random-rows puts windows of the same track on both sides of the split: its figures are "
                 "optimistic (they leak) and are not comparable with track-grouped splits")
@@ -207,7 +208,7 @@ def _proba(model, X, classes, labels) -> np.ndarray:
 
 
 def _save(folder: Path, model, table, split, name, info, figures, classes, command) -> None:
-    from .models.bundle import save_bundle
+    from genrekit.models.bundle import save_bundle
 
     fs = table.feature_set
     window = fs.get("window")

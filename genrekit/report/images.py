@@ -125,7 +125,7 @@ def mel_ticks(fmin: float, fmax: float, n_mels: int, candidates=TICK_HZ) -> list
     centres) and drawn as row ``i`` from the bottom, so a frequency's position is
     ``((mel(f) - m0) / step - 0.5) / n_mels``.
     """
-    from .features.spectral import hz_to_mel
+    from genrekit.features.spectral import hz_to_mel
 
     m0, m1 = float(hz_to_mel(fmin)), float(hz_to_mel(fmax))
     step = (m1 - m0) / (n_mels + 1)

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError, TagError
-from .files import collect_audio_files
-from .tagging.names import NameMap, name_key
+from genrekit.errors import DatasetError, TagError
+from genrekit.audio.files import collect_audio_files
+from genrekit.tagging.names import NameMap, name_key
 
 #: Share of files (by group) held out for the test figures.
 TEST_SIZE = 0.25
@@ -156,7 +156,7 @@ def _with_groups(files, genres, source, *, skipped=(), unreadable=(), names=None
 
 def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
     """Every audio file under ``folder`` with the genres its tags hold (files without one: ``skipped``)."""
-    from .tagging.formats import read_genres
+    from genrekit.tagging.formats import read_genres
 
     canon = _Canon(names)
     files, genres, skipped, unreadable = [], [], [], []
@@ -218,7 +218,7 @@ def recipe(seed: int = 0, svm_folds: int = 3):
     so a genre on few files still trains)."""
     from sklearn.ensemble import VotingClassifier
 
-    from .models.classical import make_model
+    from genrekit.models.classical import make_model
 
     return VotingClassifier([("logreg", make_model("logreg", random_state=seed, C=0.05)),
                              ("svm-rbf", make_model("svm-rbf", random_state=seed, C=1.0, clf__cv=svm_folds))],
@@ -235,7 +235,7 @@ def head(model: str | None = None, seed: int = 0, svm_folds: int = 3):
     parameters; an SVM's probabilities then come from a ``svm_folds``-fold inner calibration."""
     if model in (None, DEFAULT_HEAD):
         return recipe(seed, svm_folds)
-    from .models.classical import make_model
+    from genrekit.models.classical import make_model
 
     return make_model(model, random_state=seed, **({"clf__cv": svm_folds} if model.startswith("svm") else {}))
 
@@ -249,8 +249,8 @@ def head_description(model: str | None = None) -> str:
 
 def backbone_table(labelled: LabelledFiles, root, *, cache=None, engine=None, progress: bool = False):
     """The files' window rows of MSD-musicnn's tag means, through the feature cache; and each row's file index."""
-    from .datasets import load_audio_files
-    from .features.sets import feature_set
+    from genrekit.datasets.tables import load_audio_files
+    from genrekit.features.sets import feature_set
 
     fs = feature_set("msd_musicnn", window=WINDOW, max_patches=MAX_PATCHES)
     with warnings.catch_warnings():
@@ -280,7 +280,7 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
     Returns ``results.json``'s content. Raises :class:`~genrekit.errors.DatasetError` for labels
     with too few files (:func:`check_counts`) or files that cannot be analysed.
     """
-    from ._io import jsonable, write_json_atomic
+    from genrekit._io import jsonable, write_json_atomic
 
     say = progress or (lambda line: None)
     check_counts(labelled, min_files(test_size))
@@ -321,7 +321,7 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
                   f"(no {labelled.grouped_by} on both sides), seed {seed}"),
         "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
     }
-    from .models.bundle import save_bundle
+    from genrekit.models.bundle import save_bundle
 
     save_bundle(Path(out) / name, card=card, feature_set=table.feature_set, feature_names=table.feature_names,
                 window=WINDOW, hop=HOP, sample=table.X[: min(256, len(table.X))], **bundle_args)
@@ -338,16 +338,16 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
 
 
 def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
-    from .datasets.tables import FeatureTable
-    from .evaluate import evaluate
-    from .models.calibration import fit_calibration
+    from genrekit.datasets.tables import FeatureTable
+    from genrekit.evaluation.metrics import evaluate
+    from genrekit.models.calibration import fit_calibration
 
     y = np.array([labelled.genres[i][0] for i in file_of_row])
     groups = np.array([labelled.groups[i] for i in file_of_row])
     model = head(name, seed).fit(table.X[train_rows], y[train_rows])
     fields = fit_calibration(head(name, seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
                              grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[train_rows])
-    from .models.calibration import apply_calibration
+    from genrekit.models.calibration import apply_calibration
 
     part = FeatureTable(table.X[test_rows], y[test_rows], table.tracks[test_rows], table.rows[test_rows],
                         table.feature_names, table.source, table.feature_set)
@@ -386,7 +386,7 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
     oof = np.zeros(Yt.shape)
     for tr, va in GroupKFold(min(3, len(set(gt)))).split(Xt, Yt, gt):
         oof[va] = clone(model).fit(Xt[tr], Yt[tr]).predict_proba(Xt[va])
-    from .models.calibration import song_means, unknown_decision
+    from genrekit.models.calibration import song_means, unknown_decision
 
     songs, oof_songs, first = song_means(oof, ft)
     truth_songs = Yt[first]

@@ -17,7 +17,7 @@ ARCH_NAMES = ("shortres", "choi", "seed6", "seed3", "musicnn")
 DEFAULT_ARCH = "shortres"
 
 #: The defaults of CNN training, in one place: the command's options,
-#: :func:`genrekit.models.train_cnn.train_cnn`'s keywords and ``run_from_args`` all read them here.
+#: :func:`genrekit.training.cnn.train_cnn`'s keywords and ``run_from_args`` all read them here.
 DEFAULTS = MappingProxyType({
     "arch": DEFAULT_ARCH, "split": "random", "folds": 5, "test_size": 0.2, "valid_size": 0.1,
     "epochs": 30, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4, "patience": 10, "monitor": "accuracy",

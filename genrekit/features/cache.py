@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import settings
-from .errors import StoreError
-from .features.sets import FeatureSet
-from .files import FILE_HASHES_TABLE, SqliteFileHashes
+from genrekit.config import settings
+from genrekit.errors import StoreError
+from genrekit.features.sets import FeatureSet
+from genrekit.audio.files import FILE_HASHES_TABLE, SqliteFileHashes
 
 STORE_FILENAME = "features.sqlite"
 
@@ -65,7 +65,7 @@ class Entry:
     Attributes
     ----------
     content_hash : str
-        Hash of the audio file's bytes (:func:`genrekit.files.content_hash`).
+        Hash of the audio file's bytes (:func:`genrekit.audio.files.content_hash`).
     feature_key : str
         :attr:`FeatureSet.key` of the recipe.
     array : np.ndarray
@@ -135,7 +135,7 @@ class FeatureStore:
         except BaseException:
             self._db.close()
             raise
-        #: Files' content hashes by path, size and mtime (:class:`genrekit.files.FileHashes`).
+        #: Files' content hashes by path, size and mtime (:class:`genrekit.audio.files.FileHashes`).
         self.hashes = SqliteFileHashes(self._sql)
         #: ``(content_hash, feature_key)`` of entries found damaged (and so recomputed) by :meth:`get`.
         self.damaged: list[tuple[str, str]] = []
@@ -224,7 +224,7 @@ class FeatureStore:
     # --- file hashes ----------------------------------------------------------
     def file_hash(self, path: str | os.PathLike) -> str:
         """Content hash of a file, remembered by (path, size, mtime) to skip re-reading
-        (:class:`genrekit.files.FileHashes`). Raises ``OSError`` when the file cannot be read."""
+        (:class:`genrekit.audio.files.FileHashes`). Raises ``OSError`` when the file cannot be read."""
         return self.hashes.identify(path).content_hash
 
     # --- lifetime -------------------------------------------------------------

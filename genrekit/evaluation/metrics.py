@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._io import jsonable, write_json_atomic
+from genrekit._io import jsonable, write_json_atomic
 
 __all__ = [
     "aggregate_tracks", "evaluate", "split_summary", "model_entry", "results_json",
@@ -212,7 +212,7 @@ def evaluate(
         "window": (true, proba.argmax(axis=1), index, proba),
         "track": (track_true, track_proba.argmax(axis=1), np.arange(len(track_ids)), track_proba),
     }
-    from .models.calibration import reliability
+    from genrekit.models.calibration import reliability
 
     for level, (t, p, idx, probs) in levels.items():
         figs = _level_metrics(t, p, labels)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import write_bytes_atomic
+from genrekit._io import write_bytes_atomic
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 
@@ -48,7 +48,7 @@ def plan_playlists(records, out_dir: str | os.PathLike, *, min_score: float = 0.
     names : NameMap or None
         Display names (default: the shipped ones).
     """
-    from .tagging.names import NameMap
+    from genrekit.tagging.names import NameMap
 
     names = names or NameMap.default()
     latest: dict[str, dict] = {}

@@ -23,9 +23,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .audio import AudioError
-from .errors import GenrekitError
-from .output import printable
+from genrekit.audio.decode import AudioError
+from genrekit.errors import GenrekitError
+from genrekit.output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
 CRASH_REASON = "the worker process died while processing this file (crash or out of memory)"

@@ -36,8 +36,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ._io import fsync_dir
-from .errors import TagError
+from genrekit._io import fsync_dir
+from genrekit.errors import TagError
 
 # --- reading -----------------------------------------------------------------------
 def open_tags(path: str, cls=None):

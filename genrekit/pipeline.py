@@ -20,12 +20,12 @@ import warnings
 
 import numpy as np
 
-from .models.backbone_head import SONG_TAGS, TIMELINE_HOP, TIMELINE_WINDOW  # noqa: F401 - public names
-from .models.protocol import GenreClassifier, WindowScores  # noqa: F401
-from .models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, RUN_RESULTS, SHIPPED_MODELS,  # noqa: F401
+from genrekit.models.backbone_head import SONG_TAGS, TIMELINE_HOP, TIMELINE_WINDOW  # noqa: F401 - public names
+from genrekit.models.protocol import GenreClassifier, WindowScores  # noqa: F401
+from genrekit.models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, RUN_RESULTS, SHIPPED_MODELS,  # noqa: F401
                               PackedModel, bundle_folder, load_model, model_name, resolve_model, selected_bundle,
                               shipped_models)
-from .prediction import Prediction  # noqa: F401
+from genrekit.prediction import Prediction  # noqa: F401
 
 __all__ = ["classify", "GenreNote", "Prediction", "GenreClassifier", "WindowScores", "load_model", "resolve_model",
            "PackedModel", "model_name", "selected_bundle", "bundle_folder", "shipped_models", "SHIPPED_MODELS",

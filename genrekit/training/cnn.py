@@ -1,6 +1,6 @@
 """Training a CNN genre model: crops, checkpoints that survive SIGKILL, ONNX export, a bundle.
 
->>> from genrekit.models.train_cnn import train_cnn            # doctest: +SKIP
+>>> from genrekit.training.cnn import train_cnn            # doctest: +SKIP
 >>> train_cnn("genres/", "runs/shortres", arch="shortres", split="artist",
 ...           artists="GTZANindex.txt", epochs=30)
 PosixPath('runs/shortres')
@@ -20,7 +20,7 @@ What happens
    rewritten. ``resume=True`` continues after the last finished epoch.
 5. At the end (``epochs`` reached, or ``patience`` epochs without improvement on the
    validation set) the best-on-validation weights are evaluated on the validation and
-   test tracks (:func:`genrekit.evaluate.evaluate`), exported to ONNX, checked against
+   test tracks (:func:`genrekit.evaluation.metrics.evaluate`), exported to ONNX, checked against
    PyTorch, and written as a model bundle in ``out_dir`` with ``results.json``.
 
 Reproducibility
@@ -81,12 +81,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._version import __version__
-from .._io import write_bytes_atomic, write_json_atomic
-from ..errors import DatasetError, TrainingError
-from . import cnn
-from .cnn_options import DEFAULTS, add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
-from .cnn_data import (
+from genrekit._version import __version__
+from genrekit._io import write_bytes_atomic, write_json_atomic
+from genrekit.errors import DatasetError, TrainingError
+from genrekit.models import cnn
+from genrekit.training.cnn_options import DEFAULTS, add_cnn_arguments  # noqa: F401  (re-exported; main uses it)
+from genrekit.models.cnn_data import (
     DEFAULT_HOP,
     DEFAULT_WINDOW,
     Augment,
@@ -327,7 +327,7 @@ def train_cnn(
         # --- model, optimizer, state -----------------------------------------------------
         torch.manual_seed(seed)
         if schedule is not None:
-            from .musicnn_architecture import pretrained as pretrained_musicnn
+            from genrekit.models.musicnn_architecture import pretrained as pretrained_musicnn
 
             model = pretrained_musicnn()
             model.replace_head(len(classes))  # drawn from the seeded generator: reproducible
@@ -434,7 +434,7 @@ def train_cnn(
         }
         _write_bundle(out_dir, onnx_bytes, classes, fs, n_frames, window, hop, bundle_metrics, card, unknown)
 
-        from ..evaluate import model_entry, results_json
+        from genrekit.evaluation.metrics import model_entry, results_json
 
         entry = model_entry(
             valid=metrics.get("valid"), test=metrics.get("test"), params=params,
@@ -478,7 +478,7 @@ def _input_feature_set(arch: str, input: str, n_mels: int, n_mfcc: int):
 def _patch_frames(arch: str, fs, window: float) -> int:
     """Frames per crop and window: musicnn's fixed 187-frame patch, else ``window`` seconds."""
     if arch == "musicnn":
-        from ..backbones.msd_musicnn import PATCH_FRAMES
+        from genrekit.backbones.msd_musicnn import PATCH_FRAMES
 
         return PATCH_FRAMES
     return window_frames(fs, window)
@@ -571,8 +571,8 @@ def _logger(verbose: bool):
 
 def _split(tracks: TrackSet, kind, test_size, valid_size, seed, artists, split_dir, folds, fold):
     """Track indices of each side, and the split's summary for results.json."""
-    from ..datasets import make_splits
-    from ..evaluate import split_summary
+    from genrekit.datasets.splits import make_splits
+    from genrekit.evaluation.metrics import split_summary
 
     table = tracks.table()
     artists = artists if artists is not None else tracks.artists
@@ -608,7 +608,7 @@ def _carve_valid(tracks: TrackSet, train: np.ndarray, fraction: float, seed: int
     holding that artist out would teach the network nothing about the genre. When no
     artist can be spared, single tracks are held out instead and the note says so.
     """
-    from ..datasets.splits import artist_groups
+    from genrekit.datasets.splits import artist_groups
 
     labels = tracks.labels[train]
     target = max(1, int(round(fraction * len(train))))
@@ -751,7 +751,7 @@ def _improved(best: dict | None, acc: float, loss: float, monitor: str) -> bool:
 
 
 def _evaluate(proba, owners, tracks: TrackSet, classes, seed) -> dict:
-    from ..evaluate import evaluate
+    from genrekit.evaluation.metrics import evaluate
 
     windows = SimpleNamespace(labels=tracks.labels[owners], tracks=tracks.tracks[owners])
     return evaluate(proba, windows, classes, seed=seed)
@@ -906,7 +906,7 @@ def export_onnx(
             with open(target, "rb") as f:
                 onnx_bytes = f.read()
 
-    from ..sessions import session_options
+    from genrekit.onnx_sessions import session_options
 
     session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(seed)
@@ -938,7 +938,7 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
     not used: the network has fitted them, so their outputs are more confident than a new song's.
     ``None`` when the validation tracks do not cover two genres.
     """
-    from .calibration import log_rows, song_means, unknown_decision
+    from genrekit.models.calibration import log_rows, song_means, unknown_decision
 
     idx, rows, _ = song_means(log_rows(proba), owners)
     y = tracks.labels[idx]
@@ -947,7 +947,7 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
     artists = artists if artists is not None else tracks.artists
     groups, grouped_by = tracks.tracks[idx], "track"
     if artists is not None:
-        from ..datasets.splits import artist_groups
+        from genrekit.datasets.splits import artist_groups
 
         try:
             groups, grouped_by = artist_groups(tracks.table().subset(idx), artists), "artist"
@@ -960,7 +960,7 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
 def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, window, hop, metrics, card,
                   unknown: dict | None = None) -> None:
     """Write ``model.onnx``, ``MODEL_CARD.md`` and, last, ``bundle.json`` (which names the weights' checksum)."""
-    from .bundle import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE, bundle_meta_text, load_bundle, model_card_markdown
+    from genrekit.models.bundle import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE, bundle_meta_text, load_bundle, model_card_markdown
 
     text = bundle_meta_text(
         out_dir, onnx_bytes, kind="cnn", labels=classes, feature_set=fs,
@@ -981,7 +981,7 @@ def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, windo
 def run_from_args(args: argparse.Namespace) -> int:
     """Run :func:`train_cnn` with parsed :func:`add_cnn_arguments` options; returns exit status 0.
 
-    An option the parser lacks (or left ``None``) takes its :data:`~genrekit.models.cnn_options.DEFAULTS` value.
+    An option the parser lacks (or left ``None``) takes its :data:`~genrekit.training.cnn_options.DEFAULTS` value.
     """
     def get(name, key=None):
         value = getattr(args, name, None)
@@ -1006,7 +1006,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genrekit.models.train_cnn", description="Train a CNN genre model on log-mel crops."
+        prog="python -m genrekit.training.cnn", description="Train a CNN genre model on log-mel crops."
     )
     add_cnn_arguments(parser)
     return run_from_args(parser.parse_args(argv))

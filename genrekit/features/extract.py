@@ -1,7 +1,7 @@
 """Features for many files, through the cache: the job behind ``genrekit features``.
 
 For each file: hash its bytes, look the (hash, feature set) pair up in the
-:class:`~genrekit.store.FeatureStore`, and only on a miss decode and compute in a
+:class:`~genrekit.features.cache.FeatureStore`, and only on a miss decode and compute in a
 worker. Results are stored by this (parent) process as soon as each arrives, so the
 store has a single writer and a killed run keeps everything finished.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio
-from .batch import Summary, progress_bar
-from .features.sets import FeatureSet
-from .store import FeatureStore
+from genrekit.audio import decode as audio
+from genrekit.engines.batch import Summary, progress_bar
+from genrekit.features.sets import FeatureSet
+from genrekit.features.cache import FeatureStore
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ def compute_file(path: str | os.PathLike, fs: FeatureSet) -> tuple[np.ndarray, i
     """Decode one file for ``fs`` and compute its features: ``(array, n_samples)``.
 
     The worker of :func:`extract`; module-level so that pool processes can import it.
-    Raises :class:`~genrekit.audio.AudioError` for a file that cannot be analysed.
+    Raises :class:`~genrekit.audio.decode.AudioError` for a file that cannot be analysed.
     """
-    from .features.blockwise import compute_stream
+    from genrekit.features.blockwise import compute_stream
 
     # Decoded and analysed block by block: memory does not grow with the song.
     with audio.Decoder(path, fs.sample_rate, min_samples=fs.min_samples) as decoder:
@@ -69,7 +69,7 @@ class Extraction:
     Parameters
     ----------
     paths : sequence of path
-        Files to analyse (see :func:`genrekit.files.collect_audio_files`).
+        Files to analyse (see :func:`genrekit.audio.files.collect_audio_files`).
     fs : FeatureSet
         The recipe.
     store : FeatureStore or None
@@ -97,7 +97,7 @@ class Extraction:
         self.store = store
         self.jobs = jobs
         if engine is None:
-            from .engines.local import LocalEngine
+            from genrekit.engines.local import LocalEngine
 
             engine = LocalEngine(jobs)
         self.engine = engine

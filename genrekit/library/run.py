@@ -2,9 +2,9 @@
 
 The job behind ``genrekit classify``. For each file:
 
-1. its content hash is found (:func:`genrekit.files.content_hash`, remembered by
+1. its content hash is found (:func:`genrekit.audio.files.content_hash`, remembered by
    path, size and modification time so an unchanged library is only ``stat``-ed);
-2. a results store (:mod:`genrekit.results_store`: a JSON-lines log or a SQLite database) is asked for a result of
+2. a results store (:mod:`genrekit.library.results`: a JSON-lines log or a SQLite database) is asked for a result of
    that content with this model (:func:`model_key`); one found means the file is
    *skipped*;
 3. the others are classified on an engine (:mod:`genrekit.engines`: in-process, a
@@ -19,7 +19,7 @@ timeline of every file: a later run with ``--timeline`` reuses only results that
 (a run without a timeline reads a long song's patch budget only, a third of the dense
 plan's cost, so it does not pay for a timeline nobody asked for); with a backbone
 model (the default) it also keeps each song's descriptive tags and its embedding, which
-``genrekit similar`` ranks songs by (:mod:`genrekit.similar`).
+``genrekit similar`` ranks songs by (:mod:`genrekit.library.similar`).
 
 Results are keyed by content, not by name: a renamed or copied file is not
 classified again, and an edited one is. Writing genre tags changes a file's bytes,
@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .batch import Failure, Result, Summary, progress_bar
-from .errors import ResultsError
-from .files import FileId
-from .prediction import Prediction
+from genrekit.engines.batch import Failure, Result, Summary, progress_bar
+from genrekit.errors import ResultsError
+from genrekit.audio.files import FileId
+from genrekit.prediction import Prediction
 # The stores live in results_store; their names stay importable from here.
-from .results_store import (SCHEMA_VERSION, STORE_SUFFIXES, JsonlResults, ResultsStore,  # noqa: F401
+from genrekit.library.results import (SCHEMA_VERSION, STORE_SUFFIXES, JsonlResults, ResultsStore,  # noqa: F401
                             SqliteResults, open_results)
 
 __all__ = ["LibraryRun", "FileResult", "classify_library", "classify_worker", "model_key", "open_results",
@@ -56,7 +56,7 @@ def model_key(clf) -> str:
 
     Parameters
     ----------
-    clf : genrekit.predict.GenreClassifier
+    clf : genrekit.pipeline.GenreClassifier
     """
     b = clf.bundle
 
@@ -80,9 +80,9 @@ def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> t
     the file's :class:`~genrekit.prediction.Prediction`; ``timeline``: with its timeline (the dense
     plan, every second of the song read; without, the bundle's patch budget, which may read only
     part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`).
-    Raises :class:`genrekit.audio.AudioError` for a file that cannot be decoded.
+    Raises :class:`genrekit.audio.decode.AudioError` for a file that cannot be decoded.
     """
-    from .models.registry import worker_model
+    from genrekit.models.registry import worker_model
 
     clf = worker_model(model)
     return model_key(clf), clf.classify_file(path, timeline=timeline)
@@ -133,7 +133,7 @@ class FileResult:
     def public(self, *, timeline: bool = False, top: int | None = None, precision: int | None = None,
                name: str | None = None) -> dict:
         """The output object, in :mod:`genrekit.output`'s convention (:func:`genrekit.output.public`)."""
-        from .output import public
+        from genrekit.output import public
 
         return public(self.prediction, timeline=timeline, top=top, precision=precision, name=name)
 
@@ -148,7 +148,7 @@ class LibraryRun:
     Parameters
     ----------
     paths : sequence of path
-        Audio files (:func:`genrekit.files.collect_audio_files` finds them in folders).
+        Audio files (:func:`genrekit.audio.files.collect_audio_files` finds them in folders).
     model : str, path, GenreClassifier or None
         A bundle (folder), a loaded model, or ``None`` for the bundled default.
     store : ResultsStore or None
@@ -175,8 +175,8 @@ class LibraryRun:
     def __init__(self, paths: Sequence[str | os.PathLike], model=None, *, store: ResultsStore | None = None,
                  jobs: int = 1, engine=None, tagger=None, progress: bool = True,
                  timeline: bool = False) -> None:
-        from .models.protocol import GenreClassifier
-        from .models.registry import load_model
+        from genrekit.models.protocol import GenreClassifier
+        from genrekit.models.registry import load_model
 
         self.paths = list(dict.fromkeys(Path(p) for p in paths))  # each file once, in order
         if isinstance(model, GenreClassifier):
@@ -188,7 +188,7 @@ class LibraryRun:
         self.store = store
         self.jobs = jobs
         if engine is None:
-            from .engines.local import LocalEngine
+            from genrekit.engines.local import LocalEngine
 
             engine = LocalEngine(jobs)
         self.engine = engine
@@ -258,7 +258,7 @@ class LibraryRun:
 
     def _remove_stale_copies(self) -> None:
         """Delete tagged copies a killed run left next to these files (genrekit's own pattern only)."""
-        from .tags import remove_stale_copies
+        from genrekit.tagging.safe_write import remove_stale_copies
 
         for folder in sorted({os.path.dirname(os.path.realpath(p)) for p in self.paths}):
             for path in remove_stale_copies(folder):
@@ -268,7 +268,7 @@ class LibraryRun:
         """The model as workers get it: its path where they share our files, else its bytes."""
         if self.engine.shares_files:
             return self._model_arg
-        from .models.registry import PackedModel
+        from genrekit.models.registry import PackedModel
 
         return PackedModel.of(self.clf)
 
@@ -306,7 +306,7 @@ def classify_library(inputs, model=None, *, out: str | os.PathLike | None = None
     Parameters
     ----------
     inputs : iterable of str or path-like
-        Files and folders, searched as :func:`genrekit.files.collect_audio_files` does.
+        Files and folders, searched as :func:`genrekit.audio.files.collect_audio_files` does.
     model : bundle path, GenreClassifier or None
         ``None``: the bundled default model.
     out : str or path-like, optional
@@ -321,7 +321,7 @@ def classify_library(inputs, model=None, *, out: str | os.PathLike | None = None
     >>> [(r.path.name, r.record["label"]) for r in results if r.ok][:2]               # doctest: +SKIP
     [('song.mp3', 'jazz'), ('tune.flac', 'blues')]
     """
-    from .files import collect_audio_files
+    from genrekit.audio.files import collect_audio_files
 
     paths = collect_audio_files(os.path.expanduser(os.fspath(p)) for p in inputs)
     store = open_results(out) if out is not None else kwargs.pop("store", None)
