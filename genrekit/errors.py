@@ -7,9 +7,10 @@
 ... except GenrekitError as exc:
 ...     print(exc)                                  # one sentence: the file and what is wrong
 
-Each class keeps the module it was first defined in as an import path (``genrekit.audio.decode.AudioError``
-is this module's ``AudioError``), and classes that callers catch as ``ValueError`` or
-``RuntimeError`` still derive from those. This module imports nothing of genrekit, so that any
+Import them from here (their one home). Classes that callers catch as ``ValueError`` or
+``RuntimeError`` also derive from those: :class:`ParameterError`, a caller's mistake in an
+argument (librosa's ``ParameterError`` is the model), is a ``ValueError`` too, so code written
+against the built-in keeps working. This module imports nothing of genrekit, so that any
 module may import its errors from here without pulling in another layer.
 
 Private control flow (an upload too large, a download dropped) uses private exceptions of its
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "GenrekitError", "AudioError", "TooLongError", "BundleError", "CommandError", "DatasetError",
+    "GenrekitError", "ParameterError", "AudioError", "TooLongError", "BundleError", "CommandError", "DatasetError",
     "DownloadError", "EngineError", "ExplainError", "ReportError", "ResultsError", "SimilarityError",
     "StoreError", "TagError", "TrainingError", "UnsafeArchiveError",
 ]
@@ -33,6 +34,15 @@ class GenrekitError(Exception):
     Its message is a complete sentence naming the file or value at fault and what to do, fit
     to be shown as it is: ``genrekit`` prints it on one line (exit status 1) with no traceback.
     An exception that is not a ``GenrekitError`` is a bug of genrekit.
+    """
+
+
+class ParameterError(GenrekitError, ValueError):
+    """A caller's mistake in an argument: a value out of range, of the wrong kind, or missing.
+
+    Raised at the boundary of a public function or a verb, with a message that names the
+    parameter, what it got and what it takes (``hop must be > 0 seconds, got -1``). A
+    ``ValueError`` raised anywhere else inside genrekit is a bug, not a message.
     """
 
 
