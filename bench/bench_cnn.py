@@ -31,6 +31,7 @@ import soundfile as sf
 import torch
 
 from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.models import cnn
 from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set, signal_windows, window_frames
 from genrekit.training.cnn import _write_bundle, export_onnx
@@ -99,11 +100,11 @@ def bench_inference(arch: str, clip: Path, repeat: int, threads: int) -> None:
         return audio.load(clip, sr=fs.sample_rate, min_samples=fs.min_samples)
 
     y = decode()
-    bounds = audio.window_bounds(len(y), fs.sample_rate, 3.0, 1.5, cover_end=True)
+    bounds = windows.window_bounds(len(y), fs.sample_rate, 3.0, 1.5, cover_end=True)
 
     def with_onnxruntime():
         y = decode()
-        X = bundle_inputs(bundle, y, audio.window_bounds(len(y), fs.sample_rate, 3.0, 1.5, cover_end=True))
+        X = bundle_inputs(bundle, y, windows.window_bounds(len(y), fs.sample_rate, 3.0, 1.5, cover_end=True))
         (p,) = session.run(["probabilities"], {"logmel": X})
         return p.mean(axis=0)
 

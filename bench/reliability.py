@@ -67,7 +67,7 @@ _PEAK = """
 import json, sys
 from genrekit import audio
 from genrekit.features.extract import compute_file
-from genrekit.features import feature_set
+from genrekit.features.sets import feature_set
 from genrekit.pipeline import load_model
 what, path, how = sys.argv[1:4]
 if what == "classify":

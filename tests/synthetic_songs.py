@@ -75,7 +75,7 @@ def build_bundle(folder: Path) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from genrekit.audio.decode import window_bounds
+    from genrekit.audio.windows import window_bounds
     from genrekit.features.sets import feature_set
     from genrekit.features.gtzan57 import COLUMNS, gtzan57_windows
     from genrekit.models.bundle import save_bundle

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.audio import decode as audio
-from genrekit.audio.decode import AudioError, Decoder, overlapping_blocks
+from genrekit.audio.decode import AudioError, Decoder
+from genrekit.audio.windows import overlapping_blocks
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
 from genrekit.pipeline import load_model
@@ -150,7 +151,7 @@ def test_decoder_chatter_is_a_warning_naming_the_file(tmp_path):
 _RSS = """
 import sys, json
 from genrekit.features.extract import compute_file
-from genrekit.features import feature_set
+from genrekit.features.sets import feature_set
 from genrekit.pipeline import load_model
 what, path = sys.argv[1], sys.argv[2]
 if what == "classify":

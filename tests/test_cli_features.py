@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 
 from genrekit.audio import decode as audio
-from genrekit.audio.decode import window_bounds
+from genrekit.audio.windows import window_bounds
 from genrekit.cli import main
 from genrekit.features.sets import feature_set
 from genrekit.audio.files import collect_audio_files, gtzan_label

@@ -25,6 +25,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.models import cnn  # noqa: E402
 from genrekit.errors import BundleError  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
@@ -206,7 +207,7 @@ def test_windows_follow_window_bounds_and_short_clips_repeat(synthetic):
     n_frames = window_frames(fs, 3.0)
     assert n_frames == 130
     bounds, X = signal_windows(spec, n, fs, 3.0, 1.5)
-    assert bounds == audio.window_bounds(n, SR, 3.0, 1.5, cover_end=True)
+    assert bounds == windows.window_bounds(n, SR, 3.0, 1.5, cover_end=True)
     assert X.shape == (len(bounds), 1, fs.n_mels, 130) and X.dtype == np.float32
     for (start, _), x in zip(bounds, X):
         f0 = min(round(start / fs.hop_length), spec.shape[1] - 130)
@@ -303,7 +304,7 @@ def test_a_cnn_bundle_predicts_without_torch(synthetic, tiny_run, tmp_path):
         out = []
         for path in {[str(c) for c in clips]!r}:
             y = audio.load(path, sr=b.feature_set.sample_rate, min_samples=b.feature_set.min_samples)
-            bounds = audio.window_bounds(len(y), b.feature_set.sample_rate, b.window, b.hop, cover_end=True)
+            bounds = windows.window_bounds(len(y), b.feature_set.sample_rate, b.window, b.hop, cover_end=True)
             out.append(b.predict_proba(bundle_inputs(b, y, bounds)).tolist())
         try:
             import torch
@@ -347,7 +348,7 @@ def test_default_architecture_learns_rhythm_and_timbre(synthetic, tmp_path):
     hits = total = 0
     for path in sorted(synthetic["held"].glob("*/*.wav")):
         y = audio.load(path, sr=SR, min_samples=2048)
-        bounds = audio.window_bounds(len(y), SR, bundle.window, bundle.hop, cover_end=True)
+        bounds = windows.window_bounds(len(y), SR, bundle.window, bundle.hop, cover_end=True)
         proba = bundle.predict_proba(bundle_inputs(bundle, y, bounds)).mean(axis=0)
         hits += bundle.labels[int(proba.argmax())] == path.parent.name
         total += 1

@@ -9,6 +9,7 @@ import pytest
 import scipy.ndimage
 
 from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.features.sets import FeatureSet, feature_set
 from genrekit.features import spectral
 from genrekit.features.chroma import chroma_from_power, estimate_tuning
@@ -156,7 +157,7 @@ def test_columns_are_the_kaggle_tables(shared_data):
 def test_three_second_windows_are_rows_of_their_slices():
     y = synth(seconds=10.0)
     table = feature_set("gtzan57", window=3.0).compute(y)
-    bounds = audio.window_bounds(len(y), SR, 3.0)
+    bounds = windows.window_bounds(len(y), SR, 3.0)
     assert table.shape == (3, 57) and len(bounds) == 3
     np.testing.assert_array_equal(table[1], gtzan57_features(y[bounds[1][0] : bounds[1][1]]))
 
@@ -179,7 +180,7 @@ def test_silence_gives_finite_features():
 # --- feature sets as values --------------------------------------------------------------
 def test_feature_set_key_is_stable_across_processes_and_tracks_parameters():
     fs = feature_set("logmel", n_mels=64)
-    code = "from genrekit.features import feature_set; print(feature_set('logmel', n_mels=64).key)"
+    code = "from genrekit.features.sets import feature_set; print(feature_set('logmel', n_mels=64).key)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == fs.key
     assert feature_set("logmel", n_mels=96).key != fs.key
@@ -224,7 +225,7 @@ def test_shared_analysis_of_overlapping_windows_matches_separate_analysis(shared
     from genrekit.features.gtzan57 import gtzan57_windows
 
     std = pd.read_csv(shared_data / "gtzan/features_30_sec.csv")[list(COLUMNS)].std().to_numpy()
-    bounds = audio.window_bounds(len(clip), SR, 15.0, 7.5, cover_end=True)
+    bounds = windows.window_bounds(len(clip), SR, 15.0, 7.5, cover_end=True)
     shared = gtzan57_windows(clip, SR, bounds)
     alone = np.stack([gtzan57_features(clip[a:b]) for a, b in bounds])
     assert len(bounds) == 3  # 0-15, 7.5-22.5, 15-30.01 s (the 0.01-s tail is absorbed)

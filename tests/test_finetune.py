@@ -29,6 +29,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.backbones.msd_musicnn import PATCH_FRAMES, _repeat_pad, log_mel  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
@@ -77,7 +78,7 @@ def _accuracy(run: Path, held) -> float:
     hits = 0
     for path, genre in held:
         y = audio.load(path, sr=fs.sample_rate, min_samples=fs.min_samples)
-        bounds = audio.window_bounds(len(y), fs.sample_rate, bundle.window, bundle.hop, cover_end=True)
+        bounds = windows.window_bounds(len(y), fs.sample_rate, bundle.window, bundle.hop, cover_end=True)
         proba = bundle.predict_proba(bundle_inputs(bundle, y, bounds)).mean(axis=0)
         hits += bundle.labels[int(proba.argmax())] == genre
     return hits / len(held)
@@ -95,7 +96,7 @@ def test_musicnn_input_is_the_backbone_front_end_and_short_excerpts_repeat(gtzan
     class B:  # what bundle_inputs reads of a bundle
         feature_set, window, meta = fs, 3.0, {"input": {"shape": [None, 1, 96, PATCH_FRAMES]}}
 
-    bounds = audio.window_bounds(len(y), 16000, 3.0, 1.5, cover_end=True)
+    bounds = windows.window_bounds(len(y), 16000, 3.0, 1.5, cover_end=True)
     X = bundle_inputs(B, y, bounds)
     assert X.shape == (1, 1, 96, PATCH_FRAMES)
     # The backbone's own documented rule (repeat-pad to one patch), applied identically.
@@ -125,7 +126,7 @@ def test_mfcc_input_trains_and_the_bundle_records_it(gtzan, tmp_path):
     assert bundle.card["params"]["input"] == "mfcc" and bundle.card["params"]["n_mfcc"] == 40
     assert bundle.card["params"]["augment"]["gain_db"] == 0.0  # a dB gain is not an MFCC gain
     y = audio.load(gtzan["clip"], sr=22050)
-    bounds = audio.window_bounds(len(y), 22050, bundle.window, bundle.hop, cover_end=True)
+    bounds = windows.window_bounds(len(y), 22050, bundle.window, bundle.hop, cover_end=True)
     proba = bundle.predict_proba(bundle_inputs(bundle, y, bounds))
     assert proba.shape == (len(bounds), 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
@@ -226,7 +227,7 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
         out = []
         for path in {clips!r}:
             y = audio.load(path, sr=fs.sample_rate, min_samples=fs.min_samples)
-            bounds = audio.window_bounds(len(y), fs.sample_rate, b.window, b.hop, cover_end=True)
+            bounds = windows.window_bounds(len(y), fs.sample_rate, b.window, b.hop, cover_end=True)
             out.append(b.predict_proba(bundle_inputs(b, y, bounds)).tolist())
         print(json.dumps(out))
     """)
@@ -245,7 +246,7 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
         y = audio.load(path, sr=16000)
         mel = log_mel(y)  # (frames, 96): the backbone's own front end and short-input rule
         last = max(0, len(mel) - 187)
-        starts = [min(int(round(a / 256)), last) for a, _ in audio.window_bounds(len(y), 16000, 3.0, 1.5, cover_end=True)]
+        starts = [min(int(round(a / 256)), last) for a, _ in windows.window_bounds(len(y), 16000, 3.0, 1.5, cover_end=True)]
         X = np.stack([_repeat_pad(mel[s:s + 187]).T[None] for s in starts])
         with torch.no_grad():
             want = torch.softmax(model(torch.from_numpy(X.astype(np.float32))), dim=1).double().numpy()
@@ -272,7 +273,7 @@ def test_classify_and_evaluate_use_the_same_front_end_as_training(resumed, gtzan
             stream.feed(y[at:at + 7919])
         # equal but for a few bins whose float16 rounding tips the other way (a float16 step: < 1e-3 in log10)
         np.testing.assert_allclose(stream.finish(), log_mel(y).T, atol=1e-3)
-        bounds = audio.window_bounds(len(y), 16000, bundle.window, bundle.hop, cover_end=True)
+        bounds = windows.window_bounds(len(y), 16000, bundle.window, bundle.hop, cover_end=True)
         whole = bundle.predict_proba(bundle_inputs(bundle, y, bounds)).mean(axis=0)
         streamed = clf.classify_file(path)
         assert [streamed.probabilities[g] for g in bundle.labels] == pytest.approx(whole.tolist(), abs=1e-5)

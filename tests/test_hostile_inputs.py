@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 
 from genrekit.audio import decode as audio
+from genrekit.audio import info as audio_info
 from cli_helpers import cli_env
 from fuzz_corpus import nan_bundle
 
@@ -217,7 +218,7 @@ def test_a_container_that_names_other_files_is_refused(tmp_path, name, text):
     with pytest.raises(audio.AudioError, match="not an audio file"):
         audio.load(path)
     with pytest.raises(audio.AudioError):
-        audio.info(path)
+        audio_info.info(path)
 
 
 def test_an_image_sequence_pattern_is_not_opened(tmp_path):
@@ -276,7 +277,7 @@ def test_a_wav_with_an_odd_format_is_a_named_error(tmp_path, name):
     with pytest.raises(audio.AudioError, match="no decodable audio stream"):
         audio.load(path)
     with pytest.raises(audio.AudioError):
-        audio.info(path)
+        audio_info.info(path)
 
 
 @pytest.mark.parametrize("atom", [b"minf", b"stbl", b"stsd"])
@@ -518,7 +519,7 @@ def _latin1_song(folder: Path) -> Path:
 def test_a_latin1_file_name_decodes(tmp_path):
     path = _latin1_song(tmp_path)
     assert audio.load(path).size == 3 * 22050
-    assert audio.info(path).samplerate == 22050
+    assert audio_info.info(path).samplerate == 22050
 
 
 @pytest.mark.parametrize("out", ["r.jsonl", "r.sqlite", "r.csv", "r.json", None])

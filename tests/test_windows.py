@@ -1,6 +1,6 @@
 """The windowing rule shared by the feature tables and the timelines."""
 
-from genrekit.audio.decode import TAIL_TOLERANCE, window_bounds
+from genrekit.audio.windows import TAIL_TOLERANCE, window_bounds
 
 SR = 100  # 100 samples per second keeps the numbers readable
 

@@ -38,6 +38,7 @@ import numpy as np
 import soxr
 
 from genrekit.audio import decode as audio
+from genrekit.audio.containers import ogg_ends_cleanly, open_av, read_block
 
 #: Native samples decoded beyond each edge of a region, for the resampler's filter (soxr "HQ"
 #: needs fewer than 64 at 44.1 → 16 kHz; 1024 leave room for other rates).
@@ -84,14 +85,14 @@ class RegionReader:
     @classmethod
     def open(cls, decoder: "audio.Decoder") -> "RegionReader | None":
         """A reader for ``decoder``'s file, or ``None`` where only full decoding is exact (see the module)."""
-        fmt = decoder._format
+        fmt = decoder.format
         if fmt == "AV":
             frames = _av_length(decoder)
             return None if frames is None else cls(decoder, frames)
-        source = decoder._source
-        if not source.seekable() or not decoder.declared or not decoder._length_is_declared():
+        source = decoder.source
+        if not source.seekable() or not decoder.declared or not decoder.length_is_declared():
             return None
-        if fmt == "OGG" and not audio._ogg_ends_cleanly(decoder.path):
+        if fmt == "OGG" and not ogg_ends_cleanly(decoder.path):
             return None  # a cut-off Ogg file: full decoding says so
         return cls(decoder, decoder.declared)
 
@@ -135,25 +136,25 @@ class RegionReader:
         return [(a, b) for a, b in ranges]
 
     def _decode(self, s0: int, s1: int) -> np.ndarray:
-        if self.decoder._format == "AV":
+        if self.decoder.format == "AV":
             return _av_range(self.decoder, s0, s1)
-        f = self.decoder._source
-        with self.decoder._chatter:
+        f = self.decoder.source
+        with self.decoder.chatter:
             f.seek(s0)
             buf = np.empty((s1 - s0, f.channels), dtype=np.float32)
-            block = audio._read_block(f, buf, self.decoder.path)
+            block = read_block(f, buf, self.decoder.path)
         return block[:, 0].copy() if f.channels == 1 else block.mean(axis=1)
 
 
 # --- PyAV -------------------------------------------------------------------------------------
 def _av_frames(decoder, s0: int):
     """``(first sample, mono samples)`` of the decoded frames from the last key frame before ``s0``."""
-    av = decoder._av
+    av = decoder.av
     at = max(0, s0 - _AV_PREROLL)
     if at == 0:  # from the start: a fresh container decodes the first frames as full decoding does
-        decoder._source.close()
-        decoder._source = audio._open_av(av, decoder.path, "seek to the start")
-    container = decoder._source
+        decoder.source.close()
+        decoder.source = open_av(av, decoder.path, "seek to the start")
+    container = decoder.source
     stream = container.streams.audio[0]
     base = stream.time_base
     origin = stream.start_time or 0
@@ -176,7 +177,7 @@ def _av_range(decoder, s0: int, s1: int) -> np.ndarray:
     out = np.zeros(s1 - s0, np.float32)
     filled = 0
     try:
-        with decoder._chatter:
+        with decoder.chatter:
             for first, x in _av_frames(decoder, s0):
                 if first > s0 + filled:
                     raise _RegionsUnavailable(f"the seek landed at {first}, after {s0 + filled}")
@@ -186,7 +187,7 @@ def _av_range(decoder, s0: int, s1: int) -> np.ndarray:
                     filled = b - s0
                 if first + len(x) >= s1:
                     break
-    except decoder._av.error.FFmpegError as err:
+    except decoder.av.error.FFmpegError as err:
         raise _RegionsUnavailable(str(err)) from None
     return out[:filled]
 
@@ -197,10 +198,10 @@ def _av_length(decoder) -> int | None:
         return None
     end = None
     try:
-        with decoder._chatter:
+        with decoder.chatter:
             for first, x in _av_frames(decoder, max(0, decoder.declared - int(_AV_TAIL * decoder.native_sr))):
                 end = first + len(x)
-    except (_RegionsUnavailable, decoder._av.error.FFmpegError, ValueError, RuntimeError):
+    except (_RegionsUnavailable, decoder.av.error.FFmpegError, ValueError, RuntimeError):
         return None
     # a tail far from the container's claim (a truncated file): full decoding names the problem
     if end is None or abs(end - decoder.declared) > 0.01 * decoder.declared + 4096:

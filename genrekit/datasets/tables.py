@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.audio.decode import TAIL_TOLERANCE
+from genrekit.audio.windows import TAIL_TOLERANCE
 from genrekit.errors import DatasetError
 
 #: Sample rate of the Kaggle tables' ``length`` column (and of every gtzan57 set).

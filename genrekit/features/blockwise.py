@@ -6,7 +6,7 @@ the whole-signal functions when the stream ends (:meth:`finish`), while holding 
 a few minutes of audio, whatever the song's length.
 
 - :class:`WindowedAnalysis`: any per-window analysis (the gtzan57 rows, a model's
-  probabilities) over the windows of :func:`genrekit.audio.decode.window_bounds`. Windows are
+  probabilities) over the windows of :func:`genrekit.audio.windows.window_bounds`. Windows are
   analysed in groups as soon as the stream has gone far enough past them that no later
   sample can change which windows exist; each group's span carries ``margin`` samples
   of real audio on both sides, so frame-level steps that look at neighbours (STFT
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import scipy.fft
 
-from genrekit.audio.decode import TAIL_TOLERANCE, window_bounds
+from genrekit.audio.windows import TAIL_TOLERANCE, window_bounds
 from genrekit.features import spectral
 
 #: Seconds of audio analysed per group of windows (beyond one window): the memory/overhead trade.
@@ -50,13 +50,13 @@ class WindowedAnalysis:
     sr : int
         Sample rate of the stream (Hz).
     window, hop : float or None
-        As :func:`genrekit.audio.decode.window_bounds` (seconds; ``window=None``: the whole
+        As :func:`genrekit.audio.windows.window_bounds` (seconds; ``window=None``: the whole
         signal as one window, which needs the whole signal in memory).
     analyse : callable
         ``analyse(y, bounds)``: rows (an array, first axis one per window) for the
         windows ``bounds`` (sample ranges within ``y``).
     cover_end : bool
-        As :func:`genrekit.audio.decode.window_bounds`.
+        As :func:`genrekit.audio.windows.window_bounds`.
     margin : int
         Samples of context kept on both sides of a group (0: windows are analysed
         alone, as the gtzan57 table does).

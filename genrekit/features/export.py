@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from genrekit._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
-from genrekit.audio.decode import window_bounds
+from genrekit.audio.windows import window_bounds
 from genrekit.audio.files import gtzan_label
 from genrekit.features.sets import IMPLEMENTATION_VERSION, FeatureSet
 
@@ -73,7 +73,7 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
     """Rows ``[filename, length, *57 floats, label]``, one per window of each file.
 
     ``length`` is the window's size in samples (``stop - start`` of
-    :func:`genrekit.audio.decode.window_bounds`), ``label`` the genre folder
+    :func:`genrekit.audio.windows.window_bounds`), ``label`` the genre folder
     (:func:`genrekit.audio.files.gtzan_label`, ``""`` when the layout does not say), or
     ``labels[path]`` when a ``{path: label}`` mapping is given (a dataset by name).
     """

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genrekit.audio.decode import window_bounds
+from genrekit.audio.windows import window_bounds
 from genrekit.features import spectral
 from genrekit.features.chroma import chroma_from_power, spectral_peaks, tuning_from_peaks
 from genrekit.features.hpss import hpss_signals
@@ -64,7 +64,7 @@ def gtzan57_table(y: np.ndarray, sr: int = 22050, window: float | None = 30.0,
     """One row per analysis window, each computed on its window alone, shape ``(n_windows, 57)``.
 
     This is how the Kaggle 3-sec table was made (each 3-s segment analysed as a clip of
-    its own). Windows follow :func:`genrekit.audio.decode.window_bounds` (whole windows only;
+    its own). Windows follow :func:`genrekit.audio.windows.window_bounds` (whole windows only;
     a signal shorter than one window is one row over the whole signal).
     """
     bounds = window_bounds(len(y), sr, window, hop)
@@ -93,7 +93,7 @@ def gtzan57_windows(y: np.ndarray, sr: int, bounds: list[tuple[int, int]]) -> np
     sr : int
         Sample rate in Hz.
     bounds : list of (start, stop)
-        Sample ranges of the windows, e.g. from :func:`genrekit.audio.decode.window_bounds`.
+        Sample ranges of the windows, e.g. from :func:`genrekit.audio.windows.window_bounds`.
 
     Returns
     -------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.models.protocol import GenreClassifier, WindowScores
 
 #: Descriptive tags given per song (the strongest first).
@@ -135,5 +135,5 @@ class BackboneHeadModel(GenreClassifier):
         """:data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s covering the whole song,
         the last one end-aligned (a song shorter than a window is one window), for any length:
         the dense plan puts a patch centre every 3 s, so each window holds three or more."""
-        return audio.window_bounds(n_samples, self.sample_rate, TIMELINE_WINDOW, TIMELINE_HOP,
+        return windows.window_bounds(n_samples, self.sample_rate, TIMELINE_WINDOW, TIMELINE_HOP,
                                   cover_end=True, exact=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.features.sets import FeatureSet, feature_set
 
 #: Default window and hop in seconds (3-s windows every 1.5 s).
@@ -106,11 +106,11 @@ def signal_windows(
     Returns
     -------
     bounds : list of (start, stop)
-        :func:`genrekit.audio.decode.window_bounds` with ``cover_end=True``, in samples.
+        :func:`genrekit.audio.windows.window_bounds` with ``cover_end=True``, in samples.
     X : np.ndarray [shape=(len(bounds), 1, n_mels, n_frames), dtype=float32]
     """
     n_frames = n_frames or window_frames(fs, window)
-    bounds = audio.window_bounds(n_samples, fs.sample_rate, window, hop, cover_end=True)
+    bounds = windows.window_bounds(n_samples, fs.sample_rate, window, hop, cover_end=True)
     starts = frame_starts(bounds, fs.hop_length, spec.shape[1], n_frames)
     return bounds, patches(spec, starts, n_frames)
 
@@ -127,7 +127,7 @@ def bundle_inputs(bundle, y: np.ndarray, bounds: Sequence[tuple[int, int]]) -> n
     y : np.ndarray [shape=(n,)]
         Mono float signal at the feature set's sample rate.
     bounds : sequence of (start, stop)
-        Windows in samples, as :func:`genrekit.audio.decode.window_bounds` (``cover_end=True``)
+        Windows in samples, as :func:`genrekit.audio.windows.window_bounds` (``cover_end=True``)
         gives them for the bundle's window and hop.
 
     Returns

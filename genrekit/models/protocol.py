@@ -14,7 +14,7 @@ probabilities as the mean of its windows, the timeline rows, the notes) is writt
 here. Verbs, the server, engines and the report ask this protocol, never a model's name
 or kind; :mod:`genrekit.models.registry` picks the kind of a bundle.
 
-A song is cut into the bundle's windows (:func:`genrekit.audio.decode.window_bounds` with
+A song is cut into the bundle's windows (:func:`genrekit.audio.windows.window_bounds` with
 ``cover_end=True``: the windows cover the whole song; a song shorter than one window is
 one window); its probabilities are the mean over its windows.
 """
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genrekit.audio import decode as audio
+from genrekit.audio import windows
 from genrekit.output import prediction_notes, ranked, seconds, silent_note
 from genrekit.prediction import Prediction
 
@@ -127,7 +128,7 @@ class GenreClassifier:
 
     def window_bounds(self, n_samples: int) -> list[tuple[int, int]]:
         """Sample ranges of the windows a signal of ``n_samples`` (at :attr:`sample_rate`) is cut into."""
-        return audio.window_bounds(n_samples, self.sample_rate, self.window, self.hop, cover_end=True)
+        return windows.window_bounds(n_samples, self.sample_rate, self.window, self.hop, cover_end=True)
 
     # --- what each kind provides -------------------------------------------------------
     def stream(self, expected_samples: int | None = None, timeline: bool = False):

@@ -506,7 +506,7 @@ class FeatureRowsStream:
 def _rows(tg: Taggram, n_samples: int, window: float | None) -> np.ndarray:
     if window is None:
         return np.concatenate([tg.tags, tg.embeddings], axis=1)
-    from genrekit.audio.decode import window_bounds
+    from genrekit.audio.windows import window_bounds
 
     bounds = window_bounds(n_samples, SAMPLE_RATE, window, window)
     return window_rows(tg, [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in bounds])
