@@ -5,7 +5,7 @@
 
 By default the 70 GTZAN clips of the shared data folder (``$GENREKIT_SHARED_DATA``,
 default ``../shared/data``: ``gtzan/genres`` and ``gtzan/GTZANindex.txt``). Folds are
-artist-disjoint and stratified by genre (:func:`genrekit.datasets.make_splits`, kind
+artist-disjoint and stratified by genre (:func:`genrekit.datasets.splits.make_splits`, kind
 ``kfold`` with Sturm's artist index; clips without an artist are their own group); each
 training fold gives up an artist-disjoint tenth of its tracks for validation (early
 stopping and the choice of the best epoch), and the held-out fold is scored once, at

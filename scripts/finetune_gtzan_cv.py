@@ -5,7 +5,7 @@
 
 Data: the 70 shared GTZAN clips (``gtzan/genres``, 30 s) plus the 469 shared excerpts
 (``gtzan/excerpts``, 2–3 s, each cut from clip NNNNN of its genre), 539 tracks. Folds: 5-fold
-artist-grouped and genre-stratified (:func:`genrekit.datasets.make_splits`, kind ``kfold``,
+artist-grouped and genre-stratified (:func:`genrekit.datasets.splits.make_splits`, kind ``kfold``,
 seed 0) with Sturm's ``GTZANindex.txt``; a clip without a known artist is its own group, and
 an excerpt takes its clip's group, so an excerpt never lands on the other side from its clip
 (nor from its artist's other clips). Each CNN carves an artist-disjoint tenth of its training

@@ -1,7 +1,7 @@
 """The musicnn authors' taggrams of GTZAN's fault-filtered split, as the shipped default's head reads them.
 
 One row per clip: the mean of MSD-musicnn's 50 tag probabilities over the clip's 3-s patches
-(:func:`genrekit.datasets.load_table` on the ``.npz`` archives), for the 443 training and 290
+(:func:`genrekit.datasets.tables.load_table` on the ``.npz`` archives), for the 443 training and 290
 test clips of Kereliuk, Sturm & Larsen's (2015) fault-filtered split, with each clip's artist
 from Sturm's ``GTZANindex.txt`` for grouped cross-validation. The shipped head
 (``scripts/build_musicnn_model.py``), its calibration (``scripts/calibrate_shipped.py``) and

@@ -62,7 +62,7 @@ class FeatureTable:
     source : str
         Where the table came from and what it is, for model cards.
     feature_set : dict or None
-        :meth:`genrekit.features.FeatureSet.to_dict` of the recipe when known
+        :meth:`genrekit.features.sets.FeatureSet.to_dict` of the recipe when known
         (so a model trained on the table can compute the same features from audio).
     """
 

@@ -102,7 +102,7 @@ def read_manifest(data: str | os.PathLike) -> list[TrackRef]:
 
     Raises
     ------
-    genrekit.datasets.DatasetError
+    genrekit.errors.DatasetError
         If the folder holds no audio, a file lies outside any label folder, or a CSV
         row is malformed.
     """
@@ -158,7 +158,7 @@ class TrackSet:
     labels : np.ndarray [shape=(n_tracks,), dtype=str]
     tracks : np.ndarray [shape=(n_tracks,), dtype=str]
         Track ids: the file stem (GTZAN names normalised by
-        :func:`genrekit.datasets.track_id`), with the folder kept where two files share a stem.
+        :func:`genrekit.datasets.gtzan.track_id`), with the folder kept where two files share a stem.
     paths : list of Path
     artists : dict or None
         ``{track_id: artist}`` when the manifest names artists.
@@ -193,10 +193,10 @@ class TrackSet:
         return np.searchsorted(np.array(self.classes), self.labels)
 
     def table(self):
-        """A one-row-per-track :class:`~genrekit.datasets.FeatureTable` (no feature columns).
+        """A one-row-per-track :class:`~genrekit.datasets.tables.FeatureTable` (no feature columns).
 
         Row ``i`` is track ``i``, so the row indices of
-        :func:`~genrekit.datasets.make_splits` index :attr:`specs` directly.
+        :func:`~genrekit.datasets.splits.make_splits` index :attr:`specs` directly.
         """
         from genrekit.datasets.tables import FeatureTable
 

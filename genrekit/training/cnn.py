@@ -9,7 +9,7 @@ What happens
 ------------
 1. Every track's log-mel spectrogram is computed once through the feature cache and
    held in memory (:func:`genrekit.models.cnn_data.load_tracks`).
-2. The tracks are split by :func:`genrekit.datasets.make_splits` (one row per track);
+2. The tracks are split by :func:`genrekit.datasets.splits.make_splits` (one row per track);
    when the split has no validation side, one is carved from the training tracks
    (stratified by genre, artist-disjoint when artists are known).
 3. Each epoch draws ``crops_per_track`` random crops of every training track, with
@@ -176,7 +176,7 @@ def train_cnn(
     arch : str
         A key of :data:`genrekit.models.cnn.ARCHITECTURES`.
     split : str
-        A kind of :func:`genrekit.datasets.make_splits`: ``random``, ``artist``,
+        A kind of :func:`genrekit.datasets.splits.make_splits`: ``random``, ``artist``,
         ``fault-filtered``, ``kfold``, ``folds`` (``random-rows`` is refused: a track's
         crops would land on both sides).
     epochs : int
@@ -263,7 +263,7 @@ def train_cnn(
     TrainingError
         A checkpoint from different settings, an existing checkpoint without
         ``resume``, or an ONNX export that disagrees with PyTorch.
-    genrekit.datasets.DatasetError
+    genrekit.errors.DatasetError
         Unusable data or split settings.
     """
     previous_threads = torch.get_num_threads()

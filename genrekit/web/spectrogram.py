@@ -1,6 +1,6 @@
 """Mel-spectrogram images for the web page (colour map and PNG writer: :mod:`genrekit.report.images`).
 
-No plotting library is needed: the log-mel spectrogram (:func:`genrekit.features.feature_set`
+No plotting library is needed: the log-mel spectrogram (:func:`genrekit.features.sets.feature_set`
 ``"logmel"``, the same front end the models use) is scaled to 0..255, written as an
 8-bit indexed PNG (one byte per pixel, a 256-colour palette) with :mod:`zlib`, and the
 axes are left to the page, which gets the tick positions in :class:`SpectrogramMeta`.
