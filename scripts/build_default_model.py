@@ -38,7 +38,7 @@ from genrekit.datasets.tables import load_table
 from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index  # noqa: E402
 from genrekit.evaluation.metrics import evaluate  # noqa: E402
-from genrekit.models.bundle import save_bundle  # noqa: E402
+from genrekit.models.bundle_save import save_bundle
 from genrekit.models.classical import _cv_splitter, fit_model, make_model  # noqa: E402
 from sklearn.ensemble import VotingClassifier  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402

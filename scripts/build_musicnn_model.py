@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from genrekit.datasets.musicnn_taggrams import artists, fault_filtered_taggrams  # noqa: E402
 from genrekit.evaluation.metrics import evaluate  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
-from genrekit.models.bundle import save_bundle  # noqa: E402
+from genrekit.models.bundle_save import save_bundle
 from genrekit.models.classical import make_model  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.ensemble import VotingClassifier  # noqa: E402

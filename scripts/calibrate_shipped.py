@@ -39,7 +39,8 @@ from genrekit._io import dumps  # noqa: E402
 from genrekit.datasets.tables import load_table
 from genrekit.datasets.musicnn_taggrams import artists as artists_of, fault_filtered_taggrams  # noqa: E402
 from genrekit.evaluation.metrics import evaluate  # noqa: E402
-from genrekit.models.bundle import add_calibration, load_bundle  # noqa: E402
+from genrekit.models.bundle import load_bundle
+from genrekit.models.bundle_save import add_calibration
 from genrekit.models.calibration import (  # noqa: E402
     CALIBRATION_METHODS, apply_calibration, ece, fit_calibration, fit_calibrator, out_of_fold)
 from sklearn.base import clone  # noqa: E402

@@ -3,7 +3,7 @@
 The three kinds: sustained harmonic tones = "classical", regular clicks = "hiphop", loud
 broadband noise = "metal". The bundle is a real scikit-learn logistic regression on the
 57 GTZAN features of short clips of each kind, saved with
-:func:`genrekit.models.bundle.save_bundle` with 3-s windows and a 1.5-s hop so that the
+:func:`genrekit.models.bundle_save.save_bundle` with 3-s windows and a 1.5-s hop so that the
 test songs can be a few seconds long (``conftest.py`` builds it once per session as the
 ``bundle_dir`` fixture).
 """
@@ -78,7 +78,7 @@ def build_bundle(folder: Path) -> Path:
     from genrekit.audio.windows import window_bounds
     from genrekit.features.sets import feature_set
     from genrekit.features.gtzan57 import COLUMNS, gtzan57_windows
-    from genrekit.models.bundle import save_bundle
+    from genrekit.models.bundle_save import save_bundle
 
     X, y = [], []
     for kind in GENRES:

@@ -316,7 +316,8 @@ HOSTILE_META = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_META))
 def test_overflowing_numbers_in_a_bundle_are_a_bundle_error(bundle_dir, tmp_path, capsys, name):
-    from genrekit.models.bundle import BundleError, load_bundle, read_bundle_meta
+    from genrekit.models.bundle import BundleError, load_bundle
+    from genrekit.models.bundle_json import read_bundle_meta
 
     raw, words = HOSTILE_META[name]
     folder = _copy_bundle(bundle_dir, tmp_path / name, raw=raw)
@@ -346,7 +347,8 @@ def test_models_flags_weights_outside_the_folder(bundle_dir, tmp_path, capsys):
     (tmp_path / "elsewhere.onnx").write_bytes((folder / "model.onnx").read_bytes())
     os.unlink(folder / "model.onnx")
     (folder / "model.onnx").symlink_to(tmp_path / "elsewhere.onnx")
-    from genrekit.models.bundle import BundleError, read_bundle_meta
+    from genrekit.models.bundle import BundleError
+    from genrekit.models.bundle_json import read_bundle_meta
 
     with pytest.raises(BundleError, match="weights file is a link"):
         read_bundle_meta(folder)

@@ -21,7 +21,8 @@ import threading
 from pathlib import Path
 
 from genrekit.models.backbone_head import BackboneHeadModel
-from genrekit.models.bundle import BUNDLE_JSON, BundleError, bundle_from_bytes, load_bundle, read_bundle_meta
+from genrekit.models.bundle import BundleError, bundle_from_bytes, load_bundle
+from genrekit.models.bundle_json import BUNDLE_JSON, read_bundle_meta
 from genrekit.models.feature_table import FeatureTableModel
 from genrekit.models.protocol import GenreClassifier
 from genrekit.models.spectrogram_cnn import SpectrogramCNNModel

@@ -208,7 +208,7 @@ def _proba(model, X, classes, labels) -> np.ndarray:
 
 
 def _save(folder: Path, model, table, split, name, info, figures, classes, command) -> None:
-    from genrekit.models.bundle import save_bundle
+    from genrekit.models.bundle_save import save_bundle
 
     fs = table.feature_set
     window = fs.get("window")

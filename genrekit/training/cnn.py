@@ -960,7 +960,10 @@ def _unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed) -
 def _write_bundle(out_dir: Path, onnx_bytes: bytes, classes, fs, n_frames, window, hop, metrics, card,
                   unknown: dict | None = None) -> None:
     """Write ``model.onnx``, ``MODEL_CARD.md`` and, last, ``bundle.json`` (which names the weights' checksum)."""
-    from genrekit.models.bundle import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE, bundle_meta_text, load_bundle, model_card_markdown
+    from genrekit.models.bundle import load_bundle
+    from genrekit.models.model_card import model_card_markdown
+    from genrekit.models.bundle_save import bundle_meta_text
+    from genrekit.models.bundle_json import BUNDLE_JSON, MODEL_CARD, WEIGHTS_FILE
 
     text = bundle_meta_text(
         out_dir, onnx_bytes, kind="cnn", labels=classes, feature_set=fs,

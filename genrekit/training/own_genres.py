@@ -321,7 +321,7 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
                   f"(no {labelled.grouped_by} on both sides), seed {seed}"),
         "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
     }
-    from genrekit.models.bundle import save_bundle
+    from genrekit.models.bundle_save import save_bundle
 
     save_bundle(Path(out) / name, card=card, feature_set=table.feature_set, feature_names=table.feature_names,
                 window=WINDOW, hop=HOP, sample=table.X[: min(256, len(table.X))], **bundle_args)

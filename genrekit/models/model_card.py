@@ -1,0 +1,139 @@
+"""The model card: ``MODEL_CARD.md``, a human-readable page generated from ``bundle.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from genrekit.models.bundle_json import BUNDLE_JSON
+
+
+# --- the model card ----------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool) or value is None:
+        return "–" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ci(level: dict, key: str) -> str:
+    ci = level.get(f"{key}_ci")
+    value = _fmt(level.get(key))
+    if isinstance(ci, list) and len(ci) == 2 and None not in ci:
+        return f"{value} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return value
+
+
+def _evaluations(metrics: dict) -> list[tuple[str, dict]]:
+    """``(set name, evaluate() result)`` pairs found in ``metrics``, test first."""
+    found = [(name, metrics[name]) for name in ("test", "valid") if isinstance(metrics.get(name), dict)]
+    return [(name, ev) for name, ev in found if any(isinstance(ev.get(lv), dict) for lv in ("track", "window"))]
+
+
+def headline(metrics: dict) -> list[str]:
+    lines = []
+    for name, ev in _evaluations(metrics):
+        for level in ("track", "window"):
+            figs = ev.get(level)
+            if isinstance(figs, dict) and "accuracy" in figs:
+                lines.append(
+                    f"{name} {level} accuracy {_ci(figs, 'accuracy')}, macro-F1 {_fmt(figs.get('macro_f1'))} "
+                    f"({ev.get('n_tracks', '?')} tracks)"
+                )
+    return lines
+
+
+def model_card_markdown(meta: dict) -> str:
+    """The human-readable ``MODEL_CARD.md`` of a parsed ``bundle.json``."""
+    card, metrics = meta.get("card", {}), meta.get("metrics", {})
+    fs = meta["feature_set"]
+    out = [f"# Model card: {card.get('model', 'genre model')}", ""]
+    out.append(
+        f"A {meta['kind']} music-genre classifier over {len(meta['labels'])} genres: "
+        f"{', '.join(meta['labels'])}. Generated from `{BUNDLE_JSON}`; edit that, not this file."
+    )
+    out += ["", "## Input", ""]
+    out.append(f"- Feature set: `{fs['name']}` (key `{meta['feature_set_key']}`), {fs['sample_rate']} Hz")
+    if meta["kind"] == "cnn":
+        out.append(f"- Log-mel patches of shape {meta['input']['shape'][1:]} (channel, bands, frames) per window, "
+                   f"float32, input `{meta['input']['name']}`")
+    else:
+        out.append(f"- {len(meta['input']['features'])} features per window, float32, input `{meta['input']['name']}`")
+    out.append(f"- Window {seconds_text(meta['window'])}, hop {seconds_text(meta['hop'])}; "
+               f"a track's probabilities are the {meta['aggregate']} of its windows'")
+    out += ["", "## Training", ""]
+    for key, label in (("data", "Data"), ("split", "Split"), ("command", "Command"),
+                       ("created", "Created"), ("genrekit_version", "genrekit")):
+        if card.get(key):
+            value = f"`{card[key]}`" if key == "command" else card[key]
+            out.append(f"- {label}: {value}")
+    if card.get("params"):
+        params = ", ".join(f"`{k}={v}`" for k, v in card["params"].items())
+        out.append(f"- Hyper-parameters: {params}")
+    if metrics.get("leaky") or card.get("leaky"):
+        out += ["", "**Leaky protocol**: windows or artists shared between training and test make "
+                "these figures optimistic; they are for comparison with published numbers only."]
+
+    evaluations = _evaluations(metrics)
+    if evaluations:
+        out += ["", "## Results", "",
+                "Accuracy with a 95% bootstrap interval (tracks resampled).", "",
+                "| set | level | accuracy | balanced acc. | macro-F1 | tracks | windows |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for name, ev in evaluations:
+            for level in ("track", "window"):
+                figs = ev.get(level)
+                if isinstance(figs, dict):
+                    out.append(
+                        f"| {name} | {level} | {_ci(figs, 'accuracy')} | {_fmt(figs.get('balanced_accuracy'))} | "
+                        f"{_ci(figs, 'macro_f1')} | {ev.get('n_tracks', '–')} | {ev.get('n_windows', '–')} |"
+                    )
+        name, ev = evaluations[0]
+        figs = ev.get("track") or ev.get("window")
+        per = figs.get("per_genre") if isinstance(figs, dict) else None
+        if isinstance(per, dict) and per:
+            out += ["", f"Per genre ({name} set, {'track' if ev.get('track') else 'window'} level):", "",
+                    "| genre | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+            for genre, g in per.items():
+                out.append(f"| {genre} | {_fmt(g.get('precision'))} | {_fmt(g.get('recall'))} | "
+                           f"{_fmt(g.get('f1'))} | {g.get('support', '–')} |")
+        conf = figs.get("confusion") if isinstance(figs, dict) else None
+        if isinstance(conf, list) and len(conf) == len(meta["labels"]):
+            out += ["", "Confusion matrix (rows: true genre, columns: predicted):", "",
+                    "| | " + " | ".join(meta["labels"]) + " |",
+                    "| --- " * (len(meta["labels"]) + 1) + "|"]
+            for genre, row in zip(meta["labels"], conf):
+                out.append(f"| **{genre}** | " + " | ".join(str(v) for v in row) + " |")
+    cal, unk = meta.get("calibration"), meta.get("unknown")
+    if cal or unk:
+        out += ["", "## Calibration and unknown songs", ""]
+        if cal:
+            how = (f"scaled by temperature {_fmt(cal.get('temperature'))}" if cal.get("method") == "temperature"
+                   else f"mapped by {cal.get('method')} scaling")
+            out.append(f"- Probabilities {how}, fitted on "
+                       f"{cal.get('fitted_on', 'training data')} (out-of-fold ECE {_fmt(cal.get('oof_ece_before'))} "
+                       f"before, {_fmt(cal.get('oof_ece_after'))} after)")
+        if unk:
+            what = ("mean log-probability over its windows" if unk.get("rows") == "log_probabilities"
+                    else "mean input row")
+            out.append(f"- A song is called unknown when the Mahalanobis distance of its {what} to the nearest genre exceeds "
+                       f"{_fmt(unk.get('threshold'))}: about {_fmt(100 * unk.get('false_unknown_rate', 0), 0)}% of "
+                       f"known songs, set on {unk.get('fitted_on', 'training data')}")
+    figures = card.get("figures")
+    if isinstance(figures, dict) and figures:
+        out += ["", "## Figures", ""]
+        for name, value in figures.items():
+            if isinstance(value, str):  # a file next to the bundle
+                out.append(f"![{name}]({value})")
+            elif isinstance(value, dict):
+                out.append(f"- {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()))
+            else:
+                out.append(f"- {name}: {_fmt(value)}")
+    out += ["", "## Files", "",
+            f"- `{meta['weights']['file']}` (ONNX), SHA-256 `{meta['weights']['sha256']}`",
+            f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
+    return "\n".join(out) + "\n"
+
+def seconds_text(value: float | None) -> str:
+    return "whole signal" if value is None else f"{value:g} s"
