@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genrekit.errors import ExplainError
 from genrekit.explain import BANDS, SECONDS
-from genrekit.explain.filters import ExplainError
 from genrekit.explain.occlusion import Plane, occlusion_target
 
 
