@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import AudioError
+from genrekit.errors import AudioError, ParameterError
 from genrekit.explain.filters.probe import LayerProbe
 
 __all__ = ["Excerpt", "top_excerpts", "flat_filters"]
@@ -90,7 +90,7 @@ def top_excerpts(model, paths: Sequence[str | os.PathLike], *, layer: int | None
         Files that could not be decoded, with the reason.
     """
     if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
+        raise ParameterError(f"top must be at least 1, got {top}")
     probe = LayerProbe(model, layer)
     source = probe.source
     frame_s = source.hop_length / source.sample_rate
