@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "genrekit"
 OLD_HOMES = {
     "genrekit.audio.decode": ["AudioError", "TooLongError"], "genrekit.engines.base": ["EngineError"],
     "genrekit.engines": ["EngineError"], "genrekit.report.build": ["ReportError"], "genrekit.report": ["ReportError"],
-    "genrekit.explain.filters": ["ExplainError"], "genrekit.explain": ["ExplainError"],
+    "genrekit.explain.filters.sources": ["ExplainError"], "genrekit.explain": ["ExplainError"],
     "genrekit.library.run": ["ResultsError"], "genrekit.datasets.tables": ["DatasetError"],
     "genrekit.datasets": ["DatasetError"], "genrekit.datasets.archive": ["UnsafeArchiveError"],
     "genrekit.datasets.download": ["DownloadError"], "genrekit.training.cnn": ["TrainingError"],

@@ -24,7 +24,7 @@ pytest.importorskip("onnx")
 
 from genrekit.audio import decode as audio
 from genrekit.cli import main  # noqa: E402
-from genrekit.explain.filters import LayerProbe
+from genrekit.explain.filters.probe import LayerProbe
 from genrekit.explain.saliency import occlusion_saliency
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.registry import load_model  # noqa: E402
@@ -219,7 +219,7 @@ def test_backbone_filter_maps_are_what_the_network_pools():
     from onnx import numpy_helper
 
     from genrekit.backbones.msd_musicnn import FOLDER, ONNX_FILE, N_MELS, PATCH_FRAMES
-    from genrekit.explain.onnx_layers import cut_graph
+    from genrekit.explain.filters.onnx_layers import cut_graph
 
     network_graph = onnx.load(str(FOLDER / ONNX_FILE))
     init = {t.name: numpy_helper.to_array(t) for t in network_graph.graph.initializer}
@@ -240,7 +240,7 @@ def test_backbone_filter_maps_are_what_the_network_pools():
 
 def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, default_filters):
     from genrekit.backbones.msd_musicnn import HOP_LENGTH, load_backbone
-    from genrekit.explain.filters import BackboneSource
+    from genrekit.explain.filters.sources import BackboneSource
     from genrekit.models.registry import load_model
 
     model = load_model()
@@ -283,8 +283,8 @@ def test_each_filters_top_excerpt_is_where_its_activation_is_highest(songs, defa
 
 
 def test_filter_sources_follow_the_models_kind(tiny):
-    from genrekit.explain.filters import ExplainError
-    from genrekit.explain.filters import BackboneSource, CNNBundleSource, filter_source
+    from genrekit.errors import ExplainError
+    from genrekit.explain.filters.sources import BackboneSource, CNNBundleSource, filter_source
     from genrekit.models.registry import classifier, load_model
 
     assert isinstance(filter_source(load_model()), BackboneSource)

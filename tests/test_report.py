@@ -350,7 +350,7 @@ def test_texts_from_files_are_escaped(runs, tmp_path):
 
 
 def test_same_inputs_give_the_same_bytes(runs, tmp_path):
-    from genrekit.report.html import write_report
+    from genrekit.report.page import write_report
 
     args = ([runs["ff"], runs["leaky"]], [runs["cluster"]])
     first = write_report(*args, tmp_path / "a.html")

@@ -5,10 +5,11 @@ Both run on onnxruntime, so they work on the core install.
 - :mod:`genrekit.explain.saliency`: occlusion saliency (Zeiler & Fergus 2014) of a whole
   song for a genre, for every kind of model; :mod:`genrekit.explain.occlusion` says what each
   model kind provides for it (:func:`occlusion_target`), :mod:`genrekit.explain.figure` draws it.
-- :mod:`genrekit.explain.filters`: for each filter of a convolution layer of a CNN bundle or of
-  the default model's MSD-musicnn backbone, the dataset excerpts that activate it most (log-mel
-  crops, wav excerpts, an HTML index to look and listen); after Choi, Fazekas & Sandler (2016)
-  and Zeiler & Fergus (2014).
+- :mod:`genrekit.explain.filters` (a folder: sources, probe, search, crops, index page,
+  folder): for each filter of a convolution layer of a CNN bundle or of the default model's
+  MSD-musicnn backbone, the dataset excerpts that activate it most (log-mel crops, wav
+  excerpts, an HTML index to look and listen); after Choi, Fazekas & Sandler (2016) and
+  Zeiler & Fergus (2014).
 
 >>> from genrekit import load_model                                  # doctest: +SKIP
 >>> from genrekit.explain.saliency import occlusion_saliency

@@ -31,6 +31,8 @@ from typing import Protocol
 
 import numpy as np
 
+from genrekit.errors import ExplainError
+
 #: Network inputs per onnxruntime call when re-running occluded patches or windows.
 BATCH = 16
 
@@ -104,7 +106,7 @@ def occlusion_target(model) -> OcclusionTarget:
     for kind, target in targets.items():
         if isinstance(model, kind):
             return target(model)
-    raise TypeError(f"no occlusion recipe for a {type(model).__name__}")
+    raise ExplainError(f"no occlusion recipe for a {type(model).__name__}")
 
 
 def _touching(starts: np.ndarray, length: int, t0: int, t1: int) -> np.ndarray:

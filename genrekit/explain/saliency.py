@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genrekit.errors import ExplainError, ParameterError
 from genrekit.explain import BANDS, SECONDS
-from genrekit.explain.filters import ExplainError
 from genrekit.explain.occlusion import Plane, occlusion_target
 
 
@@ -143,7 +143,7 @@ def occlusion_saliency(model, y: np.ndarray, *, label: str | None = None, bands:
     Saliency
     """
     if bands < 1 or not seconds > 0:
-        raise ValueError(f"bands must be positive and seconds > 0, got {bands} and {seconds}")
+        raise ParameterError(f"bands must be positive and seconds > 0, got {bands} and {seconds}")
     target = occlusion_target(model)
     plane = target.representation(np.asarray(y, dtype=np.float32))
     base = target.probabilities(plane, [])[0]

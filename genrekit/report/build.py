@@ -10,7 +10,7 @@ Inputs (all written by genrekit itself, but read here as untrusted data):
 - a **cluster JSON** (``genrekit cluster --out``, :meth:`genrekit.evaluation.cluster.ClusterResult.to_dict`).
 
 The data model is plain JSON-ready dicts (see :func:`load_run` and :func:`load_cluster`);
-:mod:`genrekit.report.html` turns it into a page. Nothing here reads the clock: the same
+:mod:`genrekit.report.page` turns it into a page. Nothing here reads the clock: the same
 inputs give the same model. Files named inside ``results.json`` (a model's history, its
 bundle) are read only when they lie inside the run folder.
 """

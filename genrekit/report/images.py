@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from genrekit.errors import ParameterError
+
 #: Widest image made (pixels); longer spectrograms are averaged down in time by a whole
 #: number of frames per pixel (a 30-s clip keeps its 1292 frames).
 MAX_WIDTH = 1600
@@ -90,10 +92,10 @@ def indexed_png(pixels: np.ndarray, palette: np.ndarray, *, level: int = 6) -> b
     """
     pixels = np.asarray(pixels)
     if pixels.ndim != 2 or pixels.dtype != np.uint8 or 0 in pixels.shape:
-        raise ValueError(f"expected a non-empty (height, width) uint8 array, got {pixels.dtype} {pixels.shape}")
+        raise ParameterError(f"expected a non-empty (height, width) uint8 array, got {pixels.dtype} {pixels.shape}")
     palette = np.asarray(palette, dtype=np.uint8)
     if palette.ndim != 2 or palette.shape[1] != 3 or not 1 <= len(palette) <= 256:
-        raise ValueError(f"expected a palette of shape (n <= 256, 3), got {palette.shape}")
+        raise ParameterError(f"expected a palette of shape (n <= 256, 3), got {palette.shape}")
     height, width = pixels.shape
     # Each scanline starts with its filter type; 1 ("Sub") stores the difference from the
     # pixel to the left, which suits smooth images and costs one vectorised subtraction.
@@ -112,9 +114,9 @@ def indexed_png(pixels: np.ndarray, palette: np.ndarray, *, level: int = 6) -> b
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    """``(width, height)`` from a PNG's header; raises ``ValueError`` for anything else."""
+    """``(width, height)`` from a PNG's header; raises :class:`~genrekit.errors.ParameterError` for anything else."""
     if len(data) < 24 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
-        raise ValueError("not a PNG file")
+        raise ParameterError("not a PNG file")
     return struct.unpack(">II", data[16:24])
 
 

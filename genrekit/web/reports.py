@@ -33,7 +33,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from genrekit.report.build import RESULTS, ReportError, build_report, find_runs, load_run, run_inputs
-from genrekit.report.html import _e, _int, _leaky_badge, boot_script_hash, page_shell, plotly_js, plotly_js_name, render_html
+from genrekit.report.markup import count_text, esc, leaky_badge
+from genrekit.report.page import page_shell, render_html
+from genrekit.report.plotly_embed import boot_script_hash, plotly_js, plotly_js_name
 
 __all__ = ["RunReports", "reports_router", "ReportRun", "REPORT_CSP", "LIST_CSP"]
 
@@ -177,16 +179,16 @@ def _list_page(runs: list[ReportRun], runs_dir: Path) -> str:
     rows = []
     for r in runs:
         if r.error:
-            rows.append(f'<tr><td>{_e(r.name)}</td><td colspan="5" class="text wrap">cannot read: {_e(r.error)}</td>'
-                        f"<td>{_e(r.date)}</td></tr>")
+            rows.append(f'<tr><td>{esc(r.name)}</td><td colspan="5" class="text wrap">cannot read: {esc(r.error)}</td>'
+                        f"<td>{esc(r.date)}</td></tr>")
             continue
-        badge = _leaky_badge({"id": r.name, "warning": "this run's split leaks: optimistic figures"}) if r.leaky else ""
+        badge = leaky_badge({"id": r.name, "warning": "this run's split leaks: optimistic figures"}) if r.leaky else ""
         rows.append(
-            f'<tr class="{"leaky" if r.leaky else ""}"><td><a href="{_e(r.url)}">{_e(r.name)}</a></td>'
-            f'<td class="text">{_e("CNN" if r.kind == "cnn" else r.kind)}</td>'
-            f'<td class="text wrap">{_e(", ".join(r.models))}</td>'
-            f'<td class="text">{_e(r.split)} {badge}</td><td>{_int(r.n_tracks)}</td>'
-            f"<td>{_e(r.date.replace('T', ' ').replace('+00:00', ' UTC'))}</td></tr>")
+            f'<tr class="{"leaky" if r.leaky else ""}"><td><a href="{esc(r.url)}">{esc(r.name)}</a></td>'
+            f'<td class="text">{esc("CNN" if r.kind == "cnn" else r.kind)}</td>'
+            f'<td class="text wrap">{esc(", ".join(r.models))}</td>'
+            f'<td class="text">{esc(r.split)} {badge}</td><td>{count_text(r.n_tracks)}</td>'
+            f"<td>{esc(r.date.replace('T', ' ').replace('+00:00', ' UTC'))}</td></tr>")
     if rows:
         body = ('<section class="card"><div class="scroll"><table class="grid runs"><thead><tr><th>run</th>'
                 '<th class="text">kind</th><th class="text">models</th><th class="text">split</th><th>tracks</th>'
@@ -194,12 +196,12 @@ def _list_page(runs: list[ReportRun], runs_dir: Path) -> str:
     else:
         body = ('<section class="card"><p>No runs yet: no <code>results.json</code> under this folder. Train one with '
                 "<code>genrekit train ... --out RUN_DIR</code>.</p></section>")
-    sub = f"{len(runs)} run{'s' * (len(runs) != 1)} under <code>{_e(runs_dir)}</code>"
+    sub = f"{len(runs)} run{'s' * (len(runs) != 1)} under <code>{esc(runs_dir)}</code>"
     return page_shell("genrekit runs", body, subtitle=sub, nav='<a href="/">classify a song</a>') + "</body>\n</html>\n"
 
 
 def _not_found(name: str) -> HTMLResponse:
-    body = (f'<section class="card"><p>There is no run called <code>{_e(name)}</code> here.</p>'
+    body = (f'<section class="card"><p>There is no run called <code>{esc(name)}</code> here.</p>'
             '<p><a href="/reports">All runs</a></p></section>')
     return HTMLResponse(page_shell("Run not found", body) + "</body>\n</html>\n", status_code=404,
                         headers={"Content-Security-Policy": LIST_CSP})
@@ -229,7 +231,7 @@ def reports_router(runs_dir: str | os.PathLike, **options) -> APIRouter:
         try:
             page = store.page(name)
         except ReportError as exc:
-            body = f'<section class="card"><p>This run cannot be shown: {_e(exc)}</p></section>'
+            body = f'<section class="card"><p>This run cannot be shown: {esc(exc)}</p></section>'
             return HTMLResponse(page_shell("Unreadable run", body) + "</body>\n</html>\n", status_code=500,
                                 headers={"Content-Security-Policy": LIST_CSP})
         if page is None:

@@ -1,6 +1,6 @@
 """Convolution layers of an ONNX graph, and the graph cut down to one layer's feature maps.
 
-What :class:`genrekit.explain.filters.LayerProbe` runs: :func:`conv_layers` lists a graph's
+What :class:`genrekit.explain.filters.probe.LayerProbe` runs: :func:`conv_layers` lists a graph's
 ``Conv`` nodes with the tensor to explain for each (the ReLU after it, through a batch norm in
 between, if any); :func:`probe_graph` restores the map as trained where the graph runs a conv
 on sign-flipped filters (the backbone's faster export, :mod:`genrekit.models.musicnn_architecture`);
