@@ -131,12 +131,12 @@ class CNNBundleSource(FilterSource):
         return audio.load(path, sr=self.sample_rate, min_samples=self._min_samples)
 
     def starts(self, n_samples: int) -> np.ndarray:
-        from genrekit.audio import decode as audio
+        from genrekit.audio.windows import window_bounds
         from genrekit.features.spectral import n_frames as spec_frames
         from genrekit.models.cnn_inputs import frame_starts
 
         b = self.bundle
-        bounds = audio.window_bounds(n_samples, self.sample_rate, b.window, b.hop, cover_end=True)
+        bounds = window_bounds(n_samples, self.sample_rate, b.window, b.hop, cover_end=True)
         return frame_starts(bounds, self.hop_length, spec_frames(n_samples, self.hop_length), self.n_frames)
 
     def inputs(self, y, starts):
