@@ -10,7 +10,7 @@ from sklearn.metrics import (
 
 from genrekit._io import write_json_atomic
 from genrekit.datasets.splits import Split
-from genrekit.datasets.tables import FeatureTable
+from genrekit.datasets.feature_table import FeatureTable
 from genrekit.evaluation.metrics import (
     aggregate_tracks, evaluate, model_entry, results_json, select_model, split_summary,
 )

@@ -7,7 +7,8 @@ per artist; a few tracks have no known artist. Real-file tests use the GTZAN lis
 import numpy as np
 import pytest
 
-from genrekit.datasets.tables import DatasetError, FeatureTable
+from genrekit.datasets.tables import DatasetError
+from genrekit.datasets.feature_table import FeatureTable
 from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index
 from genrekit.datasets.splits import Split

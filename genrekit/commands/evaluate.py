@@ -120,7 +120,7 @@ def _song_table(args, bundle):
     folder with the model, one row per file holding its song probabilities (columns: the labels)."""
     import numpy as np
 
-    from genrekit.datasets.tables import FeatureTable
+    from genrekit.datasets.feature_table import FeatureTable
     from genrekit.audio.files import collect_audio_files, gtzan_label
 
     folder = Path(args.data)
@@ -139,7 +139,7 @@ def _tagged_run(args, bundle) -> int:
     import numpy as np
 
     from genrekit._io import write_json_atomic
-    from genrekit.datasets.tables import FeatureTable
+    from genrekit.datasets.feature_table import FeatureTable
     from genrekit.evaluation.metrics import evaluate
 
     labelled = read_labelled(args, "evaluate")

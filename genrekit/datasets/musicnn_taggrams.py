@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from genrekit.datasets.gtzan import read_artist_index
-from genrekit.datasets.tables import FeatureTable, load_table
+from genrekit.datasets.tables import load_table
+from genrekit.datasets.feature_table import FeatureTable
 
 #: The archives under the shared data folder, by part of the fault-filtered split.
 ARCHIVES = {"train": "gtzan/musicnn/training_data_GTZAN_MSDmusicnn_taggram.npz",

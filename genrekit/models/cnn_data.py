@@ -193,12 +193,12 @@ class TrackSet:
         return np.searchsorted(np.array(self.classes), self.labels)
 
     def table(self):
-        """A one-row-per-track :class:`~genrekit.datasets.tables.FeatureTable` (no feature columns).
+        """A one-row-per-track :class:`~genrekit.datasets.feature_table.FeatureTable` (no feature columns).
 
         Row ``i`` is track ``i``, so the row indices of
         :func:`~genrekit.datasets.splits.make_splits` index :attr:`specs` directly.
         """
-        from genrekit.datasets.tables import FeatureTable
+        from genrekit.datasets.feature_table import FeatureTable
 
         return FeatureTable(
             np.zeros((len(self), 0)), self.labels, self.tracks,

@@ -26,7 +26,7 @@ import numpy as np
 
 from genrekit._version import __version__
 from genrekit._io import write_json_atomic
-from genrekit.datasets.tables import FeatureTable
+from genrekit.datasets.feature_table import FeatureTable
 from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index
 from genrekit.evaluation.metrics import evaluate, model_entry, results_json, split_summary

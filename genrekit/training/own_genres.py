@@ -338,7 +338,7 @@ def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, c
 
 
 def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
-    from genrekit.datasets.tables import FeatureTable
+    from genrekit.datasets.feature_table import FeatureTable
     from genrekit.evaluation.metrics import evaluate
     from genrekit.models.calibration import fit_calibration
 
