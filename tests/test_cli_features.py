@@ -25,7 +25,8 @@ from genrekit.audio import decode as audio
 from genrekit.audio.windows import window_bounds
 from genrekit.cli import main
 from genrekit.features.sets import feature_set
-from genrekit.audio.files import collect_audio_files, gtzan_label
+from genrekit.audio.files import collect_audio_files
+from genrekit.datasets.gtzan import gtzan_label
 from genrekit.features.cache import STORE_FILENAME, FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]

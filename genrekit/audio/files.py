@@ -1,4 +1,4 @@
-"""Finding audio files, naming them by content, and reading labels from folder layouts."""
+"""Finding audio files and naming them by content (the hash that caches and results stores key by)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ AUDIO_EXTENSIONS = frozenset(
 )
 
 #: The ten genre folders of GTZAN (Tzanetakis & Cook 2002).
-GTZAN_GENRES = frozenset(
-    {"blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"}
-)
 
 _CHUNK = 1 << 20  # 1 MiB reads: large enough to be fast, small enough to stream
 
@@ -193,20 +190,3 @@ class SqliteFileHashes(FileHashes):
     def remember(self, fid: FileId) -> None:
         self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
                   (sql_name(fid.file), fid.size, fid.mtime_ns, fid.content_hash))
-
-
-def gtzan_label(path: str | os.PathLike) -> str:
-    """The genre of a file laid out as GTZAN's ``<genre>/<file>``, else ``""``.
-
-    The parent folder's name is the label when the file name starts with
-    ``<parent>.`` (``blues/blues.00000.wav``, ``ambient/ambient.017.wav``) or when the
-    parent is one of the ten GTZAN genres (``jazz/take5.mp3``). Comparisons ignore
-    case; the folder name is returned as spelled on disk.
-    """
-    p = Path(path)
-    parent = p.parent.name
-    if not parent:
-        return ""
-    if p.name.lower().startswith(parent.lower() + ".") or parent.lower() in GTZAN_GENRES:
-        return parent
-    return ""

@@ -121,7 +121,8 @@ def _song_table(args, bundle):
     import numpy as np
 
     from genrekit.datasets.feature_table import FeatureTable
-    from genrekit.audio.files import collect_audio_files, gtzan_label
+    from genrekit.audio.files import collect_audio_files
+    from genrekit.datasets.gtzan import gtzan_label
 
     folder = Path(args.data)
     if not folder.is_dir():

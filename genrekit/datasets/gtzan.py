@@ -185,3 +185,20 @@ def _read_text(path: Path) -> str:
         raise DatasetError(f"{path}: is a folder, expected a file") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def gtzan_label(path: str | os.PathLike) -> str:
+    """The genre of a file laid out as GTZAN's ``<genre>/<file>``, else ``""``.
+
+    The parent folder's name is the label when the file name starts with
+    ``<parent>.`` (``blues/blues.00000.wav``, ``ambient/ambient.017.wav``) or when the
+    parent is one of the ten GTZAN genres (``jazz/take5.mp3``). Comparisons ignore
+    case; the folder name is returned as spelled on disk.
+    """
+    p = Path(path)
+    parent = p.parent.name
+    if not parent:
+        return ""
+    if p.name.lower().startswith(parent.lower() + ".") or parent.lower() in GENRES:
+        return parent
+    return ""

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from genrekit.config import settings
 from genrekit._io import read_json
+from genrekit.datasets import gtzan
 from genrekit.errors import DatasetError
 
 #: Checksum algorithms accepted in ``"<algorithm>:<hex digest>"`` strings.
@@ -226,7 +227,6 @@ def _check_relative(path: str, where: str) -> None:
 
 # --- the built-in entries --------------------------------------------------------------------------
 _MIRDATA = "mirdata 1.0.0"
-_GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 _DNN_MGR = "https://raw.githubusercontent.com/coreyker/dnn-mgr/master/gtzan/"
 _FMA = "https://os.unil.cloud.switch.ch/fma/"
 _FMA_README = "sha1 published in github.com/mdeff/fma README (release rc1, 2017-05-09)"
@@ -247,7 +247,7 @@ GTZAN = Dataset(
     folder="gtzan",
     summary="1000 clips of 30 s, 100 per genre, 22050 Hz mono 16-bit; the most used genre benchmark.",
     tracks=1000,
-    genres=_GTZAN_GENRES,
+    genres=gtzan.GENRES,
     size_text="1.2 GB",
     licence="None stated by its authors (mirdata: \"we couldn't find the license information\"); "
             "used in research as-is.",

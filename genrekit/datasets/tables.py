@@ -95,7 +95,8 @@ def load_table(
 
 # --- a folder of audio ------------------------------------------------------------
 def _load_audio_folder(folder: Path, fs, cache, jobs: int, progress: bool, engine=None) -> FeatureTable:
-    from genrekit.audio.files import collect_audio_files, gtzan_label
+    from genrekit.audio.files import collect_audio_files
+    from genrekit.datasets.gtzan import gtzan_label
 
     paths = collect_audio_files([folder])
     if not paths:

@@ -28,7 +28,7 @@ import numpy as np
 
 from genrekit._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
 from genrekit.audio.windows import window_bounds
-from genrekit.audio.files import gtzan_label
+from genrekit.datasets.gtzan import gtzan_label
 from genrekit.features.sets import IMPLEMENTATION_VERSION, FeatureSet
 
 #: Length of a GTZAN clip; windows at least this long give one row per clip, named by file.
@@ -74,7 +74,7 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
 
     ``length`` is the window's size in samples (``stop - start`` of
     :func:`genrekit.audio.windows.window_bounds`), ``label`` the genre folder
-    (:func:`genrekit.audio.files.gtzan_label`, ``""`` when the layout does not say), or
+    (:func:`genrekit.datasets.gtzan.gtzan_label`, ``""`` when the layout does not say), or
     ``labels[path]`` when a ``{path: label}`` mapping is given (a dataset by name).
     """
     _require_table(fs)
