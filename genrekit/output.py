@@ -168,16 +168,13 @@ def prediction_notes(prediction, model=None) -> list[str]:
 
 def relative_names(paths, inputs) -> dict:
     """Each path's name relative to the folder given (the inputs' common root), POSIX style."""
-    import os
-    from pathlib import Path
-
-    from genrekit.audio.files import common_root
+    from genrekit.audio.files import common_root, relative_name
 
     paths = list(paths)
     if not paths or not inputs:
         return {p: str(p) for p in paths}
     root = common_root(inputs)
-    return {p: Path(os.path.relpath(os.path.abspath(p), root)).as_posix() for p in paths}
+    return {p: relative_name(p, root) for p in paths}
 
 
 # --- the public object and the CLI's formats ------------------------------------------------

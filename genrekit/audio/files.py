@@ -1,4 +1,5 @@
-"""Finding audio files and naming them by content (the hash that caches and results stores key by)."""
+"""Finding audio files and naming them: by content (the hash that caches and results stores key by) and by
+their path relative to the folder given (what outputs show)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,15 @@ def common_root(paths: Iterable[str | os.PathLike]) -> Path:
     if not roots:
         raise ValueError("common_root() needs at least one path")
     return Path(os.path.commonpath(roots))
+
+
+def relative_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``path``'s name relative to the folder ``root``, with ``/`` separators (``blues/blues.00000.wav``).
+
+    The one rule by which every output names a file (CLI formats, tables, the server's library):
+    both are made absolute without resolving symlinks, so a name says where the user put the file.
+    """
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
 
 
 def content_hash(path: str | os.PathLike) -> str:

@@ -26,7 +26,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from genrekit._io import atomic_write  # noqa: F401  (re-exported: writers below and callers use it)
+from genrekit._io import atomic_write
+from genrekit.audio.files import relative_name
 from genrekit.audio.windows import window_bounds
 from genrekit.datasets.gtzan import gtzan_label
 from genrekit.features.sets import IMPLEMENTATION_VERSION, FeatureSet
@@ -180,9 +181,8 @@ def table_names(paths: Iterable[str | os.PathLike], root: str | os.PathLike) -> 
 
 
 def relative_names(paths: Iterable[str | os.PathLike], root: str | os.PathLike) -> dict[Path, str]:
-    """Each file's path relative to ``root``, as a POSIX string (``blues/blues.00000.wav``)."""
-    root = os.path.abspath(root)
-    return {Path(p): Path(os.path.relpath(os.path.abspath(p), root)).as_posix() for p in paths}
+    """Each file's path relative to ``root``, as a POSIX string (:func:`genrekit.audio.files.relative_name`)."""
+    return {Path(p): relative_name(p, root) for p in paths}
 
 
 def npy_names(paths: Sequence[str | os.PathLike], root: str | os.PathLike) -> dict[Path, str]:
