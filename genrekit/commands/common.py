@@ -150,13 +150,21 @@ def megabytes(text: str) -> float:
 
 
 # --- shared options --------------------------------------------------------------------------
-def add_cache_arguments(p: argparse.ArgumentParser) -> None:
-    """``--cache DIR`` / ``--no-cache``, read by :func:`open_store`."""
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--cache", metavar="DIR", type=Path,
-                       help="feature cache folder (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
-    group.add_argument("--no-cache", action="store_true",
-                       help="compute everything; neither read nor fill the cache (default: use the cache)")
+def add_cache_arguments(p: argparse.ArgumentParser, *, no_cache: bool = True,
+                        help: str = "feature cache folder (default: $GENREKIT_CACHE or ~/.cache/genrekit)") -> None:
+    """``--cache DIR`` (and, with ``no_cache``, ``--no-cache``), read by :func:`open_store`: every verb that
+    computes features declares the cache here."""
+    group = p.add_mutually_exclusive_group() if no_cache else p
+    group.add_argument("--cache", metavar="DIR", type=Path, help=help)
+    if no_cache:
+        group.add_argument("--no-cache", action="store_true",
+                           help="compute everything; neither read nor fill the cache (default: use the cache)")
+
+
+def add_data_root_argument(p: argparse.ArgumentParser, *aliases: str) -> None:
+    """``--data-root DIR`` (read as ``args.data_root``): where named datasets are, for every verb that takes one."""
+    p.add_argument("--data-root", *aliases, dest="data_root", type=Path, metavar="DIR",
+                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
 
 
 def add_jobs_argument(p: argparse.ArgumentParser) -> None:

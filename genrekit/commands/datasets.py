@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from genrekit.commands.common import add_data_root_argument
+
 _SHOWN = 50  # missing/corrupt paths listed before "... and N more" (--all lists every file)
 
 
@@ -16,8 +18,7 @@ def datasets_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=Parser)
 
     def root(q):
-        q.add_argument("--root", type=Path, metavar="DIR",
-                       help="data root (default: $GENREKIT_DATA or ~/genrekit-data)")
+        add_data_root_argument(q, "--root")
 
     q = sub.add_parser("list", help="the datasets genrekit can download, and which are here")
     root(q)
@@ -65,7 +66,7 @@ def datasets_run(args: argparse.Namespace) -> int:
 def _root(args) -> Path:
     from genrekit.datasets.registry import default_root
 
-    return args.root if getattr(args, "root", None) is not None else default_root()
+    return args.data_root if getattr(args, "data_root", None) is not None else default_root()
 
 
 def _list(args) -> int:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import (CommandError, add_cache_arguments, add_engine_arguments, add_jobs_argument, engine_from_args,
+from genrekit.commands.common import (CommandError, add_cache_arguments, add_data_root_argument, add_engine_arguments, add_jobs_argument, engine_from_args,
                      no_audio_error, open_store, output_option, positive_int, seconds)
 
 _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
@@ -24,8 +24,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="audio files and folders (folders are searched recursively), or the name of one "
                         "downloaded dataset (gtzan, fma-small...: its clips, labelled as the dataset says)")
-    p.add_argument("--data-root", type=Path, metavar="DIR",
-                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
+    add_data_root_argument(p)
     p.add_argument("--set", dest="set_name", choices=("gtzan57", "logmel", "mfcc", "msd_musicnn", "musicnn"), default="gtzan57",
                    help="feature set (default gtzan57: the 57-column Kaggle GTZAN table; musicnn: the pretrained "
                         "MSD-musicnn network's 50 tags + 200-d embedding per 3-s patch)")

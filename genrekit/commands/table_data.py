@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from genrekit.output import printable
-from genrekit.commands.common import (CommandError, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
+from genrekit.commands.common import (CommandError, add_cache_arguments, add_data_root_argument, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
                      open_fraction, positive_int)
 
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
@@ -24,8 +24,7 @@ def data_argument(p: argparse.ArgumentParser, flag: str = "--data") -> None:
                    help="a Kaggle-layout table (.csv/.parquet, 30-s or 3-s), a Marsyas .arff, genrekit "
                         "features output, a GTZAN-style audio folder (<genre>/<file>; features via the cache), "
                         "or the name of a downloaded dataset (gtzan, fma-small, ballroom...: genrekit datasets)")
-    p.add_argument("--data-root", type=Path, metavar="DIR",
-                   help="where named datasets are (default: $GENREKIT_DATA or ~/genrekit-data)")
+    add_data_root_argument(p)
 
 
 def split_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,8 +55,8 @@ def or_default(value, default):
 
 
 def cache_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", type=Path, metavar="DIR",
-                   help="feature cache for audio folders (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
+    add_cache_arguments(p, no_cache=False,
+                        help="feature cache for audio folders (default: $GENREKIT_CACHE or ~/.cache/genrekit)")
     p.add_argument("--jobs", "-j", type=jobs_count, default=None, metavar="N",
                    help="worker processes (default 1; audio folders with --engine ray: every CPU Ray has)")
     add_engine_arguments(p)
