@@ -47,7 +47,8 @@ SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", REPO / "../shared/data"))
 
 def job(paths, model, engine, folder: Path) -> tuple[float, float, int]:
     """One classify job into a fresh results file: (wall s, driver CPU s, files done)."""
-    from genrekit.library.run import LibraryRun, open_results
+    from genrekit.library.run import LibraryRun
+    from genrekit.library.results import open_results
 
     out = folder / f"results-{time.monotonic_ns()}.jsonl"
     start, cpu = time.perf_counter(), time.process_time()

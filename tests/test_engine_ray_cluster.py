@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrekit.library.run import open_results
+from genrekit.library.results import open_results
 from ray_helpers import RayCluster, ray_env, ray_or_skip
 from cli_helpers import summary
 from results_files import jsonl_records, stored

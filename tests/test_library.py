@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from genrekit.library.run import (
-    JsonlResults, LibraryRun, ResultsError, SqliteResults, classify_library, model_key, open_results,
-)
+from genrekit.library.run import LibraryRun, classify_library, model_key
+from genrekit.errors import ResultsError
+from genrekit.library.results import JsonlResults, SqliteResults, open_results
 from cli_helpers import classify_main, cli_env, summary
 from results_files import jsonl_records, stored
 from synthetic_songs import GENRES, song_folder, write_song

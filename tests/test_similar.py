@@ -84,7 +84,7 @@ def test_a_library_without_embeddings_is_refused_clearly(tmp_path):
 
 
 def test_schema_1_results_databases_gain_the_new_columns(tmp_path):
-    from genrekit.library.run import SqliteResults
+    from genrekit.library.results import SqliteResults
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)

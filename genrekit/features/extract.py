@@ -18,6 +18,7 @@ import numpy as np
 
 from genrekit.audio import decode as audio
 from genrekit.engines.batch import Summary, progress_bar
+from genrekit.engines.cached import cached_or_computed
 from genrekit.features.sets import FeatureSet
 from genrekit.features.cache import FeatureStore
 
@@ -107,42 +108,42 @@ class Extraction:
     def __iter__(self) -> Iterator[FileFeatures]:
         fs, store, summary = self.fs, self.store, self.summary
         bar = progress_bar(len(self.paths), "features") if self.progress else None
-        try:
-            hashes: dict[Path, str | None] = {}
-            todo: list[Path] = []
-            for path in self.paths:
-                digest = entry = None
-                if store is not None:
-                    try:
-                        digest = store.file_hash(path)
-                    except OSError:
-                        # Unreadable or missing: the decoder will say why, in its words.
-                        digest = None
-                    else:
-                        damaged = len(store.damaged)
-                        entry = store.get(digest, fs)
-                        if len(store.damaged) > damaged:
-                            summary.warnings.append(f"{path}: its cached features were damaged "
-                                                    f"(checksum mismatch); computed again")
-                if entry is None:
-                    hashes[path] = digest
-                    todo.append(path)
-                    continue
-                summary.cached += 1
-                _tick(bar)
-                yield FileFeatures(path, entry.array, entry.n_samples, digest, cached=True)
+        hashes: dict[Path, str | None] = {}
 
-            worker = functools.partial(compute_file, fs=fs)
-            for result in self.engine.run(todo, worker):
+        def lookup(path: Path):
+            digest = entry = None
+            if store is not None:
+                try:
+                    digest = store.file_hash(path)
+                except OSError:
+                    # Unreadable or missing: the decoder will say why, in its words.
+                    digest = None
+                else:
+                    damaged = len(store.damaged)
+                    entry = store.get(digest, fs)
+                    if len(store.damaged) > damaged:
+                        summary.warnings.append(f"{path}: its cached features were damaged "
+                                                f"(checksum mismatch); computed again")
+            hashes[path] = digest
+            return entry
+
+        try:
+            for path, entry, result in cached_or_computed(self.paths, lookup, self.engine,
+                                                          lambda todo: functools.partial(compute_file, fs=fs)):
+                if entry is not None:
+                    summary.cached += 1
+                    _tick(bar)
+                    yield FileFeatures(path, entry.array, entry.n_samples, hashes[path], cached=True)
+                    continue
                 summary.record(result)
                 _tick(bar)
                 if not result.ok:
                     continue
                 array, n_samples = result.value
-                digest = hashes[result.item]
+                digest = hashes[path]
                 if store is not None and digest is not None:
                     store.put(digest, fs, array, n_samples)  # committed now: survives a kill
-                yield FileFeatures(result.item, array, n_samples, digest, cached=False)
+                yield FileFeatures(path, array, n_samples, digest, cached=False)
         finally:
             if bar is not None:
                 bar.close()

@@ -35,15 +35,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from genrekit.engines.batch import Failure, Result, Summary, progress_bar
-from genrekit.errors import ResultsError
+from genrekit.engines.cached import cached_or_computed
 from genrekit.audio.files import FileId
 from genrekit.prediction import Prediction
-# The stores live in results_store; their names stay importable from here.
-from genrekit.library.results import (SCHEMA_VERSION, STORE_SUFFIXES, JsonlResults, ResultsStore,  # noqa: F401
-                            SqliteResults, open_results)
+from genrekit.library.results import ResultsStore, open_results
 
-__all__ = ["LibraryRun", "FileResult", "classify_library", "classify_worker", "model_key", "open_results",
-           "ResultsStore", "JsonlResults", "SqliteResults", "ResultsError", "STORE_SUFFIXES", "SCHEMA_VERSION"]
+__all__ = ["LibraryRun", "FileResult", "classify_library", "classify_worker", "model_key"]
 
 
 
@@ -208,20 +205,32 @@ class LibraryRun:
         bar = progress_bar(len(self.paths), "classify") if self.progress else None
         if self.tagger is not None and not self.tagger.dry_run:
             self._remove_stale_copies()
+        pending: dict[Path, tuple[int, FileId | None, dict | None]] = {}
+        index_of = {path: index for index, path in enumerate(self.paths)}
+
+        def lookup(path: Path):
+            fid = previous = None
+            if self.store is not None:
+                try:
+                    fid = self.store.file_id(path)
+                except OSError:
+                    fid = None  # missing or unreadable: the decoder says why, in its words
+                else:
+                    previous = self.store.lookup(fid.content_hash, self.key)
+            pending[path] = (index_of[path], fid, previous)
+            if (previous is not None and previous.get("error") is None
+                    and (previous.get("timeline") is not None or not self.timeline)):
+                return previous
+            return None
+
+        def make_worker(todo):
+            return functools.partial(classify_worker, model=self._worker_model() if todo else None,
+                                     timeline=self.timeline)
+
         try:
-            todo: list[Path] = []
-            pending: dict[Path, tuple[int, FileId | None, dict | None]] = {}
-            for index, path in enumerate(self.paths):
-                fid = previous = None
-                if self.store is not None:
-                    try:
-                        fid = self.store.file_id(path)
-                    except OSError:
-                        fid = None  # missing or unreadable: the decoder says why, in its words
-                    else:
-                        previous = self.store.lookup(fid.content_hash, self.key)
-                if (previous is not None and previous.get("error") is None
-                        and (previous.get("timeline") is not None or not self.timeline)):
+            for path, previous, outcome in cached_or_computed(self.paths, lookup, self.engine, make_worker):
+                index, fid, stored = pending.pop(path)
+                if previous is not None:
                     self.summary.cached += 1
                     # Today's notes (this model's rules), not the stored run's.
                     pred = self.clf.annotate(Prediction.from_record(dict(previous, path=str(path),
@@ -232,13 +241,6 @@ class LibraryRun:
                     _tick(bar)
                     yield result
                     continue
-                pending[path] = (index, fid, previous)
-                todo.append(path)
-
-            worker = functools.partial(classify_worker, model=self._worker_model() if todo else None,
-                                       timeline=self.timeline)
-            for outcome in self.engine.run(todo, worker):
-                index, fid, previous = pending.pop(outcome.item)
                 if outcome.ok and outcome.value[0] != self.key:
                     # The bundle on disk changed under a pool worker: its numbers are not this model's.
                     outcome = Result(outcome.item, failure=Failure(
@@ -248,7 +250,7 @@ class LibraryRun:
                 if result.ok:
                     self._tag(result, fid, store_always=True)
                 elif self.store is not None and fid is not None and (
-                        previous is None or previous.get("error") != result.prediction.error):
+                        stored is None or stored.get("error") != result.prediction.error):
                     self.store.put(result.record, fid)  # a repeated, unchanged failure is not logged again
                 _tick(bar)
                 yield result
