@@ -11,7 +11,7 @@ load, the upload cap, and corrupted files. Loopback only, bounded loops, synthet
    analysing; the processes they had started that are still alive 5 s later are counted.
 3. **Health under load**: 8 clients keep uploading a 60-s song to ``serve --workers 4``
    while ``/api/health`` is polled every 20 ms: p50/p99/max latency. Reference, same run: the
-   same server with analyses in threads (``create_app(processes=False)``), as before.
+   same server with analyses in threads (``WebSettings(processes=False)``), as before.
 4. **Upload cap**: ``--max-uploads 8`` and 13 idle uploads: how many got 503 (with
    Retry-After), the temp files held, and those left 1 s after the clients went away.
 5. **Fuzz**: the 310 corrupted files of ``tests/fuzz_corpus.py`` and the second round's 22
@@ -218,7 +218,8 @@ def _wait_children(proc, n: int, timeout: float = 120) -> set[int]:
 _THREADED = """
 import sys, uvicorn
 from genrekit.web.app import create_app
-app = create_app(workers=4, processes=False)
+from genrekit.web.settings import WebSettings
+app = create_app(WebSettings(workers=4, processes=False))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 

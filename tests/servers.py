@@ -156,7 +156,7 @@ def serve_reports(runs_dir: Path) -> InProcessServer:
     """The ``/reports`` pages of the runs below ``runs_dir``, served in this process."""
     from fastapi import FastAPI
 
-    from genrekit.web.reports import reports_router
+    from genrekit.web.routes.reports import reports_router
 
     app = FastAPI()
     app.include_router(reports_router(runs_dir))

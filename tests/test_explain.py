@@ -28,7 +28,7 @@ from genrekit.explain.filters.probe import LayerProbe
 from genrekit.explain.saliency import occlusion_saliency
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.registry import load_model  # noqa: E402
-from genrekit.web.spectrogram import png_size  # noqa: E402
+from genrekit.report.images import png_size  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrekit.web.spectrogram import png_size
+from genrekit.report.images import png_size
 from servers import Server, multipart
 
 REPO = Path(__file__).resolve().parents[1]
@@ -357,7 +357,8 @@ def _decode_indexed_png(data: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_png_writer_and_colour_map():
-    from genrekit.web.spectrogram import colormap, indexed_png, mel_spectrogram_png
+    from genrekit.report.images import colormap, indexed_png
+    from genrekit.web.spectrogram import mel_spectrogram_png
 
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 256, (37, 53), dtype=np.uint8)
@@ -378,7 +379,7 @@ def test_png_writer_and_colour_map():
     image, _ = _decode_indexed_png(png)
     brightest_row = int(np.argmax(image.astype(float).mean(axis=1)))
     position = 1 - (brightest_row + 0.5) / meta.height  # from the bottom
-    from genrekit.web.spectrogram import mel_ticks
+    from genrekit.report.images import mel_ticks
 
     (tick,) = mel_ticks(meta.fmin, meta.fmax, meta.n_mels, candidates=(440,))
     assert abs(position - tick["position"]) < 1.5 / meta.n_mels

@@ -2,7 +2,10 @@
 
 The port is bound first (a busy one fails at once, saying so, before anything is
 announced), then the model is loaded, so a bad ``--model`` fails with exit status 1
-before the server accepts a connection. See :mod:`genrekit.web.app` for the routes.
+before the server accepts a connection. The options become one
+:class:`genrekit.web.settings.WebSettings` for :func:`genrekit.web.app.create_app`
+(see :mod:`genrekit.web.app` for the routes); ``--host``, ``--allow-host`` and
+``--header-timeout`` are the connection's (:mod:`genrekit.web.connections`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from pathlib import Path
 
 from genrekit.commands.common import (CommandError, add_model_argument, add_names_argument, megabytes, model_path, positive_int,
                      seconds, tcp_port)
+from genrekit.web.connections import HEADER_TIMEOUT
+from genrekit.web.settings import (DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_MAX_UPLOAD_MB,
+                                   DEFAULT_MAX_UPLOADS)
 
 
 #: Ports tried, after a busy ``--port``, for a free one to suggest.
@@ -34,8 +40,9 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="address to listen on (default 127.0.0.1: this machine only; the API has no authentication)")
     p.add_argument("--port", type=tcp_port, default=8000, metavar="PORT", help="TCP port (default 8000)")
     add_model_argument(p, what="default model of the page and API")
-    p.add_argument("--max-upload-mb", metavar="MB", type=megabytes, default=50.0,
-                   help="largest upload accepted, in MB (default 50); bigger ones are refused with 413 while streaming")
+    p.add_argument("--max-upload-mb", metavar="MB", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB,
+                   help=f"largest upload accepted, in MB (default {DEFAULT_MAX_UPLOAD_MB:g}); bigger ones are refused "
+                        "with 413 while streaming")
     p.add_argument("--runs", metavar="DIR", type=Path,
                    help="a folder of training runs: their reports at /reports, their models in /api/models "
                         "(default: none)")
@@ -46,20 +53,20 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: one per CPU)")
     limits = p.add_argument_group("limits")
-    limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=30.0,
-                        help="longest audio analysed, in minutes of decoded audio (default 30); longer "
-                             "uploads get 413 as soon as that is known")
-    limits.add_argument("--max-uploads", metavar="N", type=positive_int, default=16,
-                        help="uploads in progress at once (default 16); more get 503 with Retry-After")
-    limits.add_argument("--header-timeout", metavar="SECONDS", type=seconds, default=10.0,
+    limits.add_argument("--max-duration", metavar="MINUTES", type=_minutes, default=DEFAULT_MAX_DURATION / 60,
+                        help="longest audio analysed, in minutes of decoded audio "
+                             f"(default {DEFAULT_MAX_DURATION / 60:g}); longer uploads get 413 as soon as that is known")
+    limits.add_argument("--max-uploads", metavar="N", type=positive_int, default=DEFAULT_MAX_UPLOADS,
+                        help=f"uploads in progress at once (default {DEFAULT_MAX_UPLOADS}); more get 503 with Retry-After")
+    limits.add_argument("--header-timeout", metavar="SECONDS", type=seconds, default=HEADER_TIMEOUT,
                         help="a new connection that has not sent its request headers in this time is closed "
-                             "(default 10)")
+                             f"(default {HEADER_TIMEOUT:g})")
     p.add_argument("--allow-host", metavar="NAME", action="append", default=[],
                    help="a Host name the server answers to besides 127.0.0.1, localhost, [::1] and --host "
                         "(repeatable; others get 400, against DNS rebinding; '*' answers any; default: none)")
-    limits.add_argument("--body-timeout", metavar="SECONDS", type=seconds, default=30.0,
+    limits.add_argument("--body-timeout", metavar="SECONDS", type=seconds, default=DEFAULT_BODY_TIMEOUT,
                         help="an upload that stalls this long, or trickles in slower than 8 KB/s after "
-                             "it, gets 408 (default 30)")
+                             f"it, gets 408 (default {DEFAULT_BODY_TIMEOUT:g})")
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
                    help="server log level (default info; warning hides the access log)")
 
@@ -109,11 +116,10 @@ def _free_port(host: str, busy: int) -> int | None:
 
 
 def serve_run(args: argparse.Namespace) -> int:
-    from genrekit.models.bundle import BundleError
-    from genrekit.web.app import create_app
-
-    from genrekit.errors import TagError
+    from genrekit.errors import GenrekitError, TagError
     from genrekit.tagging.names import load_names
+    from genrekit.web.app import create_app
+    from genrekit.web.settings import WebSettings
 
     model = model_path(args.model)
     try:
@@ -123,18 +129,20 @@ def serve_run(args: argparse.Namespace) -> int:
     sock = listen_socket(args.host, args.port)
     try:
         try:
-            app = create_app(model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs, workers=args.workers,
-                             library=args.library, max_duration=args.max_duration * 60,
-                             max_uploads=args.max_uploads, body_timeout=args.body_timeout, names=names)
-            app.state.web.warm_on_start = True  # workers load the model before the first upload
-        except (BundleError, ValueError, OSError) as exc:
+            settings = WebSettings(model=model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs,
+                                   library=args.library, names=names, workers=args.workers,
+                                   max_duration=args.max_duration * 60, max_uploads=args.max_uploads,
+                                   body_timeout=args.body_timeout,
+                                   warm_up=True)  # workers load the model before the first upload
+            app = create_app(settings)
+        except (GenrekitError, OSError) as exc:  # a bad --model, --runs or --library
             raise CommandError(f"cannot start: {exc}") from exc
         import uvicorn
 
-        state = app.state.web
+        default = app.state.web.models.default
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"genrekit serve: model '{state.default.name}' ({len(state.default.labels)} genres), "
-              f"uploads up to {args.max_upload_mb:g} MB, {state.workers} analysis worker(s)\n"
+        print(f"genrekit serve: model '{default.name}' ({len(default.labels)} genres), "
+              f"uploads up to {args.max_upload_mb:g} MB, {settings.analysis_workers} analysis worker(s)\n"
               f"  page: http://{host}:{args.port}/   API docs: http://{host}:{args.port}/docs   (Ctrl-C stops)",
               file=sys.stderr, flush=True)
         from genrekit.web.connections import HostAllowList, protocol_class

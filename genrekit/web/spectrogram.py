@@ -18,11 +18,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# The image helpers are shared with genrekit.explain's figures; their names stay importable here.
-from genrekit.report.images import MAX_WIDTH, TICK_HZ, colormap, indexed_png, mel_ticks, png_size, shrink_time
+from genrekit.report.images import MAX_WIDTH, colormap, indexed_png, mel_ticks, shrink_time
 
-__all__ = ["SpectrogramMeta", "mel_spectrogram_png", "spectrogram_png", "MAX_WIDTH", "TICK_HZ", "colormap",
-           "indexed_png", "mel_ticks", "png_size", "shrink_time"]
+__all__ = ["SpectrogramMeta", "mel_spectrogram_png", "spectrogram_png"]
 
 
 # --- the spectrogram --------------------------------------------------------------------
