@@ -35,6 +35,7 @@ import scipy.fft
 
 from genrekit.audio.windows import TAIL_TOLERANCE, window_bounds
 from genrekit.features import spectral
+from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
 #: Seconds of audio analysed per group of windows (beyond one window): the memory/overhead trade.
 DEFAULT_SPAN = 90.0
@@ -169,7 +170,8 @@ class LogmelStream:
         Floor, in dB below the whole spectrogram's peak, applied by :meth:`finish`.
     """
 
-    def __init__(self, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128,
+    def __init__(self, sr: int = SAMPLE_RATE, n_fft: int = N_FFT,
+                 hop_length: int = HOP_LENGTH, n_mels: int = N_MELS,
                  fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0) -> None:
         self.sr, self.n_fft, self.hop, self.n_mels = sr, n_fft, hop_length, n_mels
         self.fmin, self.fmax, self.top_db = fmin, fmax, top_db

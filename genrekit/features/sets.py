@@ -28,6 +28,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
+from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
 #: Bump when a change alters the numbers a feature set produces; it enters every key,
 #: so stale cache entries are never served.
@@ -82,10 +83,10 @@ class FeatureSet:
     """
 
     name: str
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
     fmin: float = 0.0
     fmax: float | None = None
     n_mfcc: int = 20

@@ -23,6 +23,8 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
+
 AMIN = 1e-10
 
 
@@ -281,10 +283,10 @@ class SpectralFrontEnd:
     >>> logmel = front.logmel(y)            # (n_mels, n_frames), dB
     """
 
-    sr: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
+    sr: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
     fmin: float = 0.0
     fmax: float | None = None
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from genrekit.audio.files import relative_name
 from genrekit.errors import SimilarityError
 
 
@@ -75,4 +76,4 @@ def _below(path: str, root: str) -> str:
     """``path`` relative to ``root`` with ``/`` separators (its bare name when ``root`` is empty)."""
     if not root:
         return os.path.basename(path)
-    return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+    return relative_name(path, root)

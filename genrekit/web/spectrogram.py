@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS
 from genrekit.report.images import MAX_WIDTH, colormap, indexed_png, mel_ticks, shrink_time
 
 __all__ = ["SpectrogramMeta", "mel_spectrogram_png", "spectrogram_png"]
@@ -59,7 +60,7 @@ class SpectrogramMeta:
         return asdict(self)
 
 
-def mel_spectrogram_png(y: np.ndarray, sr: int, *, n_mels: int = 128, n_fft: int = 2048, hop_length: int = 512,
+def mel_spectrogram_png(y: np.ndarray, sr: int, *, n_mels: int = N_MELS, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
                         fmin: float = 0.0, fmax: float | None = None, top_db: float = 80.0,
                         max_width: int = MAX_WIDTH) -> tuple[bytes, SpectrogramMeta]:
     """The log-mel spectrogram of ``y`` as a PNG image and its axes.
