@@ -7,7 +7,7 @@ Enable it in beets' ``config.yaml`` (``pip install "genrekit[beets]"``)::
         mode: fill        # fill (default): only items without a genre; merge; replace
         count: 1          # up to this many genres, best first
         min_score: 0.0    # only genres scoring at least this
-        names: ~          # a TOML names file (see genrekit.tagging.names); default: the shipped names
+        names: ~          # a TOML names file (see docs/tagging.md); default: the shipped names
         auto: no          # yes: classify on `beet import`
         model: ~          # a genrekit model bundle; default: the shipped gtzan-musicnn
         results: ~        # genrekit's results store; default: genrekit.sqlite in beets' config folder
@@ -52,10 +52,10 @@ class GenrekitPlugin(BeetsPlugin):
     def _add_provenance_field(self) -> None:
         from mediafile import MediaField, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
 
-        from genrekit.tagging.formats import FIELD, MP4_FIELD
+        from genrekit import PROVENANCE_FIELDS as FIELDS
 
-        self.add_media_field("genrekit", MediaField(MP3DescStorageStyle(FIELD), MP4StorageStyle(MP4_FIELD),
-                                                    StorageStyle(FIELD)))
+        self.add_media_field("genrekit", MediaField(MP3DescStorageStyle(FIELDS["id3"]), MP4StorageStyle(FIELDS["mp4"]),
+                                                    StorageStyle(FIELDS["vorbis"])))
 
     # --- beets hooks ------------------------------------------------------------------------
     def commands(self):
@@ -91,8 +91,7 @@ class GenrekitPlugin(BeetsPlugin):
 
     # --- the work --------------------------------------------------------------------------
     def _plan(self):
-        from genrekit.tagging.names import load_names
-        from genrekit.tagging.plan import TagPlan
+        from genrekit import TagPlan, load_names
 
         names = self.config["names"].get()
         return TagPlan(load_names(os.path.expanduser(names) if names else None),
@@ -100,7 +99,7 @@ class GenrekitPlugin(BeetsPlugin):
                        mode=self.config["mode"].as_choice(["fill", "merge", "replace"]))
 
     def _store(self):
-        from genrekit.library.results import open_results
+        from genrekit import open_results
 
         path = self.config["results"].get()
         path = os.path.expanduser(path) if path else os.path.join(beets_config.config_dir(), "genrekit.sqlite")
@@ -108,8 +107,7 @@ class GenrekitPlugin(BeetsPlugin):
 
     def tag_items(self, items, write: bool) -> None:
         """Classify ``items`` (through the results store) and set their genres and genrekit's fields."""
-        from genrekit.errors import GenrekitError
-        from genrekit.library.run import LibraryRun
+        from genrekit import GenrekitError, LibraryRun
 
         if not items:
             return
@@ -121,19 +119,17 @@ class GenrekitPlugin(BeetsPlugin):
                 run = LibraryRun(list(by_path), os.path.expanduser(model) if model else None, store=store,
                                  progress=False)
                 for result in run:
-                    self._apply(plan, by_path[str(result.path)], result, store, write)
+                    self._apply(plan, run, by_path[str(result.path)], result, write)
         except GenrekitError as exc:
             raise ui.UserError(f"genrekit: {exc}") from exc
 
-    def _apply(self, plan, item, result, store, write: bool) -> None:
-        from genrekit.tagging.plan import provenance
-
+    def _apply(self, plan, run, item, result, write: bool) -> None:
         pred = result.prediction
         if not pred.ok:
             self._log.warning("{}: not classified: {}", item, pred.error)
             return
         chosen = plan.choose(pred)  # none for a song the model calls unknown
-        names = list(dict.fromkeys(n for label, _ in chosen for n in plan.names.tag_names(label)))
+        names = plan.tag_names(chosen)
         old = self._genres(item)
         outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)
         item["genrekit_genre"] = "; ".join(plan.names.display(label) for label, _ in chosen)
@@ -141,7 +137,7 @@ class GenrekitPlugin(BeetsPlugin):
         item["genrekit_model"] = pred.model
         if new != old:
             self._set_genres(item, new)
-            item["genrekit"] = provenance(chosen, plan.names, pred.model)
+            item["genrekit"] = plan.provenance(chosen, pred.model)
         elif outcome != "kept":
             outcome = "unchanged"
         self._log.info("{}: {} ({} -> {})", item, outcome, "; ".join(old) or "none", "; ".join(new) or "none")
@@ -149,11 +145,7 @@ class GenrekitPlugin(BeetsPlugin):
         before = os.stat(path).st_mtime_ns
         item.try_sync(write=write, move=False)
         if os.stat(path).st_mtime_ns != before:
-            # New bytes, same audio: file the result under the new content too, so a rerun is instant.
-            fid = store.file_id(path)
-            if fid.content_hash != result.content_hash:
-                result.content_hash = fid.content_hash
-                store.put(result.record, fid)
+            run.refile(result)  # new bytes, same audio: filed under the new content too, so a rerun is instant
 
     def _genres(self, item) -> list[str]:
         if LIST_FIELD:

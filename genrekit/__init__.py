@@ -7,6 +7,8 @@
 
 The public API is :data:`__all__`; each name is imported from its module on first use,
 so ``import genrekit`` (and the command line's start-up) loads neither numpy nor a model.
+Integrations (the beets plugin, a script over a library) use these names only; every other
+module is internal and may move (``CHANGELOG.md`` records what moved).
 """
 
 from genrekit._version import __version__
@@ -22,6 +24,15 @@ _EXPORTS = {
     "load_audio": "audio.decode",
     "AudioError": "audio.decode",
     "classify_library": "library.run",
+    # For integrations (the beets plugin, anyone's library tool): a resumable library run, its
+    # results store, how genres become tag values, and the one error class to catch.
+    "LibraryRun": "library.run",
+    "open_results": "library.results",
+    "TagPlan": "tagging.plan",
+    "load_names": "tagging.names",
+    "read_genres": "tagging.formats",
+    "PROVENANCE_FIELDS": "tagging.formats",
+    "GenrekitError": "errors",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -25,7 +25,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLIC = ["classify", "load_model", "load_audio", "resolve_model", "Prediction", "GenreClassifier",
-          "GenreNote", "classify_library", "AudioError", "__version__"]
+          "GenreNote", "classify_library", "AudioError", "__version__", "LibraryRun", "open_results", "TagPlan",
+          "load_names", "read_genres", "PROVENANCE_FIELDS", "GenrekitError"]
 
 #: Each page's ```python blocks: (run, skipped on purpose). Adding, removing or skipping an
 #: example means changing this line too.
@@ -41,7 +42,7 @@ EXAMPLES = {
     "docs/models.md": (1, 0),
     "docs/own-genres.md": (0, 0),
     "docs/reliability.md": (0, 0),
-    "docs/tagging.md": (1, 0),
+    "docs/tagging.md": (2, 0),
     "docs/training.md": (0, 0),
     "docs/web.md": (0, 1),
 }
@@ -188,6 +189,14 @@ def _check_tagging(namespace, values):
     assert values['names.display("hiphop")'] == "Hip Hop"
     assert values['names.tag_names("rock")'] == ["Rock"]
     assert values['names.canonical("rap")'] == "hiphop"
+    rows, names = namespace["rows"], namespace["names"]
+    assert sorted(r[0] for r in rows) == ["song.mp3", "song.wav"]
+    allowed = {n for label in namespace["run"].labels for n in names.tag_names(label)}
+    for _, tag_values, field in rows:
+        assert len(tag_values) <= 2 and set(tag_values) <= allowed
+        assert field.endswith("(gtzan-musicnn)") and all(v in field for v in tag_values)
+    assert values["rows[0][1]"] == rows[0][1]
+    assert Path("library.sqlite").stat().st_size > 0
 
 
 #: What the comments of a page's examples promise, checked after they ran.

@@ -182,3 +182,21 @@ def test_no_import_cycles():
     report = "\n".join(f"  {len(c)} modules: " + " -> ".join(_walk(graph, c))
                        + (f"\n    all of them: {', '.join(c)}" if len(c) > 3 else "") for c in found)
     assert not found, f"genrekit imports in a cycle (imports must go downward only):\n{report}"
+
+
+def test_integrations_use_the_public_api_only():
+    """The beets plugin imports names of ``genrekit.__all__`` from ``genrekit`` itself, never a module inside it:
+    internal modules may move (CHANGELOG.md), the public API may not."""
+    import genrekit
+
+    plugin = ROOT.parent / "beetsplug" / "genrekit.py"
+    found, internal = set(), []
+    for node in ast.walk(ast.parse(plugin.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == PACKAGE:
+            if node.module != PACKAGE:
+                internal.append(f"line {node.lineno}: from {node.module} import ...")
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            internal += [f"line {node.lineno}: import {a.name}" for a in node.names if a.name.startswith(PACKAGE + ".")]
+    assert not internal, "the beets plugin reaches into genrekit's internals:\n" + "\n".join(internal)
+    assert found and found <= set(genrekit.__all__), sorted(found - set(genrekit.__all__))

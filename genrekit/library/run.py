@@ -287,18 +287,28 @@ class LibraryRun:
         if self.tagger is not None:
             result.tag = self.tagger.apply(result.path, result.prediction)
             self.tags.append(result.tag)
-            if result.tag.changed and self.store is not None:
-                # New bytes, same audio: file the result under the new hash too, so the
-                # next run skips this file.
-                try:
-                    fid = self.store.file_id(result.path)
-                except OSError:
-                    fid = None
-                if fid is not None:
-                    result.content_hash = fid.content_hash
-                    store_always = True
+            if result.tag.changed and self.refile(result) is not None:
+                return
         if store_always and self.store is not None and fid is not None:
             self.store.put(result.record, fid)
+
+    def refile(self, result: FileResult) -> FileId | None:
+        """File ``result`` under its file's content as it is now, after the file's tags were written.
+
+        Writing tags changes a file's bytes but not its audio: the result is stored under the new
+        content hash too, so that the next run skips the file. Returns the file's identity now, or
+        ``None`` without a results store or when the file cannot be read (then nothing is stored).
+        """
+        if self.store is None:
+            return None
+        try:
+            fid = self.store.file_id(result.path)
+        except OSError:
+            return None
+        if fid.content_hash != result.content_hash:
+            result.content_hash = fid.content_hash
+            self.store.put(result.record, fid)
+        return fid
 
 
 def classify_library(inputs, model=None, *, out: str | os.PathLike | None = None,

@@ -31,6 +31,9 @@ FIELD = "GENREKIT"
 #: The MP4 freeform atom of genrekit's field.
 MP4_FIELD = "----:org.genrekit:GENREKIT"
 #: How ID3v2.3 joins several genres in its one value, unless told otherwise (Picard's default).
+#: genrekit's own field in each kind of tag, for integrations that declare it (beets' mediafile):
+#: ID3 ``TXXX:GENREKIT``, Vorbis ``GENREKIT``, MP4 ``----:org.genrekit:GENREKIT``.
+PROVENANCE_FIELDS = {"id3": FIELD, "vorbis": FIELD, "mp4": MP4_FIELD}
 ID3V23_SEP = "/"
 
 
