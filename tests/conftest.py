@@ -49,3 +49,24 @@ def bundle_dir(tmp_path_factory) -> Path:
     """The small test bundle of :mod:`synthetic_songs`, trained once per session."""
     # In the session's base folder, so every module shares one build.
     return build_bundle(tmp_path_factory.getbasetemp() / "classify-test-bundle")
+
+
+@pytest.fixture(scope="session")
+def default_bundle() -> Path:
+    """The bundled default model (gtzan-musicnn), as a user gets it: what the server tests serve."""
+    from genrekit.models.registry import DEFAULT_MODEL
+
+    assert (DEFAULT_MODEL / "bundle.json").is_file(), f"{DEFAULT_MODEL}: the shipped default model is missing"
+    return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never Playwright's own browser download)."""
+    from browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

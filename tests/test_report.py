@@ -14,7 +14,6 @@ import html
 import json
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 from genrekit.cli import main
 from own_genres_runs import trained_run
 from report_runs import report_runs
-from servers import http_get, serve_reports
+from servers import Server, http_get, serve_reports
 
 pytest.importorskip("plotly", reason="pip install 'genrekit[report]' (plotly)")
 
@@ -487,30 +486,11 @@ def test_a_report_is_rebuilt_when_its_run_changes_and_unreadable_runs_say_why(se
 
 
 @pytest.mark.slow
-def test_genrekit_serve_runs_offers_the_reports(runs_root):
+def test_genrekit_serve_runs_offers_the_reports(runs_root, tmp_path):
     """The real verb: ``genrekit serve --runs DIR`` in a subprocess."""
-    import os
-    import subprocess
-    import sys
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genrekit", "serve", "--port", str(port), "--runs", str(runs_root),
-         "--model", str(runs_root / "ff" / "logreg"), "--log-level", "warning"],
-        cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = Server(runs_root / "ff" / "logreg", tmp_path, "--runs", str(runs_root))
+    port = server.port
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"genrekit serve exited: {proc.stderr.read()}"
-            try:
-                if http_get(port, "/api/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "genrekit serve did not answer within 90 s"
-            time.sleep(0.2)
         status, _, body = http_get(port, "/api/reports")
         assert status == 200 and "nested/leaky" in {r["name"] for r in json.loads(body)}
         status, headers, body = http_get(port, "/reports")
@@ -521,9 +501,4 @@ def test_genrekit_serve_runs_offers_the_reports(runs_root):
         assert http_get(port, "/reports/../../etc/passwd")[0] == 404
         assert http_get(port, "/reports/..%2F..%2Fetc%2Fpasswd")[0] == 404
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()

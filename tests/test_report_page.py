@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
+from browser import SCREENSHOTS, needs_chromium
 
 from report_runs import report_runs
 from servers import serve_reports
@@ -44,15 +44,6 @@ def report_file(runs, tmp_path_factory) -> Path:
         args.append(str(runs["cnn"]))
     assert main(args + ["--cluster", str(runs["cluster"]), "--out", str(out)]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Watch:

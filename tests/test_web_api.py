@@ -14,8 +14,6 @@ import http.client
 import json
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -34,23 +32,9 @@ pytestmark = pytest.mark.slow
 
 # --- servers -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def bundle(shared_data, tmp_path_factory) -> Path:
-    """The bundled default model, or (until it is built) a logistic regression trained on the shared table."""
-    from genrekit.pipeline import DEFAULT_MODEL
-
-    if (DEFAULT_MODEL / "bundle.json").exists():
-        return DEFAULT_MODEL
-    out = tmp_path_factory.mktemp("web-api-run")
-    subprocess.run([sys.executable, "-m", "genrekit", "train", "--data", str(shared_data / "gtzan" / "features_30_sec.csv"),
-                    "--model", "logreg", "--split", "random", "--out", str(out)],
-                   check=True, cwd=REPO, capture_output=True)
-    return out / "logreg"
-
-
-@pytest.fixture(scope="module")
-def server(bundle, tmp_path_factory):
+def server(default_bundle, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web-api-tmp")
-    srv = Server(bundle, tmp)
+    srv = Server(default_bundle, tmp)
     yield srv
     srv.stop()
     # At shutdown the server removes its private upload folder too.
@@ -58,8 +42,8 @@ def server(bundle, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def small_server(bundle, tmp_path_factory):
-    srv = Server(bundle, tmp_path_factory.mktemp("web-api-small-tmp"), "--max-upload-mb", "1")
+def small_server(default_bundle, tmp_path_factory):
+    srv = Server(default_bundle, tmp_path_factory.mktemp("web-api-small-tmp"), "--max-upload-mb", "1")
     yield srv
     srv.stop()
 
@@ -70,14 +54,14 @@ def clip(shared_data) -> Path:
 
 
 # --- the good path ---------------------------------------------------------------------------------
-def test_health_models_and_docs(server, bundle):
+def test_health_models_and_docs(server, default_bundle):
     health = server.json("/api/health")
     assert health["status"] == "ok" and health["max_upload_mb"] == 50
     assert {"wav", "flac", "ogg", "mp3"} <= set(health["formats"])
 
     models = server.json("/api/models")["models"]
     (model,) = [m for m in models if m["default"]]  # the shipped models are listed too
-    meta = json.loads((bundle / "bundle.json").read_text())
+    meta = json.loads((default_bundle / "bundle.json").read_text())
     assert model["default"] and model["labels"] == meta["labels"]
     assert model["window"] == meta["window"] and model["hop"] == meta["hop"]
     assert model["card"]["figures"] == meta["card"]["figures"]
@@ -95,12 +79,12 @@ def test_health_models_and_docs(server, bundle):
         assert server.get(asset)[0] == 200, asset
 
 
-def test_classify_a_real_clip(server, clip, bundle):
+def test_classify_a_real_clip(server, clip, default_bundle):
     from genrekit.pipeline import load_model
 
     status, out = server.upload(clip.name, clip.read_bytes())
     assert status == 200, out
-    labels = json.loads((bundle / "bundle.json").read_text())["labels"]
+    labels = json.loads((default_bundle / "bundle.json").read_text())["labels"]
     probs = out["probabilities"]
     assert sorted(probs) == sorted(labels)
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)  # 4-decimal outputs
@@ -124,7 +108,7 @@ def test_classify_a_real_clip(server, clip, bundle):
 
     # The same numbers as classifying the file in-process with its timeline (the server always draws one,
     # and a timeline is read from every second of the song: the dense patch plan).
-    local = load_model(bundle).classify_file(clip, timeline=True)
+    local = load_model(default_bundle).classify_file(clip, timeline=True)
     assert np.allclose([probs[k] for k in labels], [local.probabilities[k] for k in labels], atol=1e-4)
     assert out["notes"] == local.notes
 
@@ -133,7 +117,7 @@ def test_classify_a_real_clip(server, clip, bundle):
     status, headers, png = server.get(spec["url"])
     assert status == 200 and headers["content-type"] == "image/png"
     assert png_size(png) == (spec["width"], spec["height"])
-    sr = load_model(bundle).sample_rate  # the image is drawn at the model's rate
+    sr = load_model(default_bundle).sample_rate  # the image is drawn at the model's rate
     assert spec["height"] == spec["n_mels"] == 128
     assert spec["width"] == pytest.approx(out["duration"] * sr / 512, abs=2)  # one column per 512-sample hop
     assert spec["duration"] == pytest.approx(out["duration"])

@@ -9,76 +9,24 @@ proves that the page needs nothing from the network. Screenshots go to
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from genrekit.tagging.names import NameMap
-from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium
+from browser import SCREENSHOTS, needs_chromium
+from servers import Server
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def bundle(shared_data, tmp_path_factory) -> Path:
-    """The bundled default model, or (until it is built) a logistic regression trained on the shared table."""
-    from genrekit.pipeline import DEFAULT_MODEL
-
-    if (DEFAULT_MODEL / "bundle.json").exists():
-        return DEFAULT_MODEL
-    out = tmp_path_factory.mktemp("web-page-run")
-    subprocess.run([sys.executable, "-m", "genrekit", "train", "--data", str(shared_data / "gtzan" / "features_30_sec.csv"),
-                    "--model", "logreg", "--split", "random", "--out", str(out)],
-                   check=True, cwd=REPO, capture_output=True)
-    return out / "logreg"
-
-
-@pytest.fixture(scope="module")
-def server(bundle, tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, TMPDIR=str(tmp_path_factory.mktemp("web-page-tmp")))
-    proc = subprocess.Popen([sys.executable, "-m", "genrekit", "serve", "--port", str(port), "--model", str(bundle),
-                             "--log-level", "warning"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"genrekit serve exited with {proc.returncode}: {proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(base + "/api/health", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("genrekit serve did not answer /api/health within 90 s")
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def server(default_bundle, tmp_path_factory):
+    srv = Server(default_bundle, tmp_path_factory.mktemp("web-page-tmp"))
+    yield f"http://127.0.0.1:{srv.port}"
+    srv.stop()
 
 
 # The page's Content-Security-Policy forbids eval, so page.wait_for_function is always
