@@ -32,7 +32,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from genrekit.report.build import RESULTS, ReportError, build_report, find_runs, load_run, run_inputs
+from genrekit.report.build import ReportError, build_report, find_runs, load_run, run_inputs
+from genrekit.training.run_folder import RESULTS_JSON
 from genrekit.report.html import _e, _int, _leaky_badge, boot_script_hash, page_shell, plotly_js, plotly_js_name, render_html
 
 __all__ = ["RunReports", "reports_router", "ReportRun", "REPORT_CSP", "LIST_CSP"]
@@ -125,7 +126,7 @@ class RunReports:
         """Every run, newest first (results.json's modification time), then by name."""
         out = []
         for name, folder in self.scan().items():
-            key = _stamp(folder / RESULTS)
+            key = _stamp(folder / RESULTS_JSON)
             with self._lock:
                 cached = self._summaries.get(name)
             if cached is not None and cached[0] == key:
