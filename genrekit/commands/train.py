@@ -19,8 +19,8 @@ from genrekit.commands.common import TORCH_HINT, CommandError, engine_from_args,
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
                          labels_arguments, read_labelled)
 from genrekit.commands.train_cnn import add_cnn_arguments, cnn_options  # no PyTorch import: the parser stays light
-from genrekit.errors import DatasetError, ParameterError, TrainingError
-from genrekit.training.run_folder import DONE_DIR, read_results, results_path
+from genrekit.errors import DatasetError, ParameterError, TagError, TrainingError
+from genrekit.training.run_folder import DONE_DIR, model_folder, read_results, results_path
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,14 +101,13 @@ def train_run(args) -> int:
         print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     elif bundles:
         # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
-        print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
+        print(f"train: classify with one: genrekit classify SONG --model {model_folder(args.out, bundles[0])} "
               f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
     return 0
 
 
 def own_genres_run(args) -> int:
     """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.training.own_genres`)."""
-    from genrekit.errors import TagError
     from genrekit.models.classical import MODEL_NAMES
     from genrekit.training.own_genres import DEFAULT_HEAD, OwnGenresOptions, OwnGenresTrainer
 
