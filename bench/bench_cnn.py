@@ -33,8 +33,8 @@ import torch
 from genrekit.audio import decode as audio
 from genrekit.audio import windows
 from genrekit.models import cnn
-from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set, signal_windows, window_frames
-from genrekit.training.cnn import _write_bundle, export_onnx
+from genrekit.models.cnn_inputs import bundle_inputs, cnn_feature_set, signal_windows, window_frames
+from genrekit.training.cnn.export import export_onnx, write_bundle
 
 SHARED = Path(os.environ.get("GENREKIT_SHARED_DATA", Path(__file__).resolve().parents[1] / "../shared/data"))
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
@@ -87,7 +87,7 @@ def bench_inference(arch: str, clip: Path, repeat: int, threads: int) -> None:
     model = cnn.build(arch, len(LABELS), fs.n_mels).eval()
     with tempfile.TemporaryDirectory() as tmp:
         onnx_bytes = export_onnx(model, fs.n_mels, n_frames)
-        _write_bundle(Path(tmp), onnx_bytes, LABELS, fs, n_frames, 3.0, 1.5, {}, {"model": f"cnn-{arch}"})
+        write_bundle(Path(tmp), onnx_bytes, LABELS, fs, n_frames, 3.0, 1.5, {}, {"model": f"cnn-{arch}"})
         from genrekit.models.bundle import load_bundle
 
         bundle = load_bundle(tmp)

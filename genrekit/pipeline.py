@@ -22,14 +22,14 @@ import numpy as np
 
 from genrekit.models.backbone_head import SONG_TAGS, TIMELINE_HOP, TIMELINE_WINDOW  # noqa: F401 - public names
 from genrekit.models.protocol import GenreClassifier, WindowScores  # noqa: F401
-from genrekit.models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, RUN_RESULTS, SHIPPED_MODELS,  # noqa: F401
+from genrekit.models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, SHIPPED_MODELS,  # noqa: F401
                               PackedModel, bundle_folder, load_model, model_name, resolve_model, selected_bundle,
                               shipped_models)
 from genrekit.prediction import Prediction  # noqa: F401
 
 __all__ = ["classify", "GenreNote", "Prediction", "GenreClassifier", "WindowScores", "load_model", "resolve_model",
            "PackedModel", "model_name", "selected_bundle", "bundle_folder", "shipped_models", "SHIPPED_MODELS",
-           "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "RUN_RESULTS", "SONG_TAGS", "TIMELINE_WINDOW", "TIMELINE_HOP"]
+           "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "SONG_TAGS", "TIMELINE_WINDOW", "TIMELINE_HOP"]
 
 
 class GenreNote(UserWarning):

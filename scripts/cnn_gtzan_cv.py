@@ -42,8 +42,9 @@ sys.path.insert(0, str(REPO))
 from genrekit import __version__  # noqa: E402
 from genrekit._io import write_json_atomic  # noqa: E402
 from genrekit.models import cnn  # noqa: E402
-from genrekit.models.cnn_data import load_tracks  # noqa: E402
-from genrekit.training.cnn import train_cnn  # noqa: E402
+from genrekit.training.cnn.tracks import load_tracks  # noqa: E402
+from genrekit.training.cnn.trainer import train_cnn  # noqa: E402
+from genrekit.training.run_folder import results_path  # noqa: E402
 
 SHARED = REPO / os.environ.get("GENREKIT_SHARED_DATA", "../shared/data")
 
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     command=" ".join([sys.argv[0], *sys.argv[1:]]),
                 )
                 seconds = time.perf_counter() - t0
-                results = json.loads((run / "results.json").read_text())
+                results = json.loads(results_path(run).read_text())
                 model = results["models"][f"cnn-{arch}"]
                 test, params = model["test"], model["params"]
                 entry["folds"].append({

@@ -90,7 +90,7 @@ def manifest(gtzan: Path, out: Path) -> Path:
 
 
 def fold_tests(tracks, folds: int, seed: int) -> list[np.ndarray]:
-    """The test rows of each fold: the call :func:`genrekit.training.cnn.train_cnn` makes."""
+    """The test rows of each fold: the call :func:`genrekit.training.cnn.trainer.train_cnn` makes."""
     from genrekit.datasets.splits import make_splits
 
     splits = make_splits(tracks.table(), "kfold", test_size=0.2, valid_size=0.0, seed=seed,
@@ -99,7 +99,8 @@ def fold_tests(tracks, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def run_cnn(arm: str, tracks, fold: int, args) -> dict:
-    from genrekit.training.cnn import train_cnn
+    from genrekit.training.cnn.trainer import train_cnn
+    from genrekit.training.run_folder import HISTORY_CSV, results_path
 
     opts = dict(ARMS[arm])
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,8 +109,8 @@ def run_cnn(arm: str, tracks, fold: int, args) -> dict:
                   patience=args.epochs, batch_size=args.batch_size, crops_per_track=args.crops_per_track,
                   seed=args.seed, hop=args.hop, threads=args.threads, progress=False, verbose=True, **opts)
         seconds = time.perf_counter() - t0
-        results = json.loads((Path(tmp) / "run" / "results.json").read_text())
-        with open(Path(tmp) / "run" / "history.csv") as f:
+        results = json.loads(results_path(Path(tmp) / "run").read_text())
+        with open(Path(tmp) / "run" / HISTORY_CSV) as f:
             history = list(csv.DictReader(f))
     entry = next(iter(results["models"].values()))
     test = entry["test"]
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "docs" / "finetune_gtzan_cv.json")
     args = p.parse_args(argv)
 
-    from genrekit.models.cnn_data import cnn_feature_set, load_tracks
+    from genrekit.models.cnn_inputs import cnn_feature_set
+    from genrekit.training.cnn.tracks import load_tracks
 
     settings = {"folds": args.folds, "epochs": args.epochs, "crops_per_track": args.crops_per_track,
                 "batch_size": args.batch_size, "window": 3.0, "hop": args.hop, "seed": args.seed,

@@ -57,7 +57,7 @@ def pct(x):
 
 def run_table(name, path, index, split_dir, models, seeds, log):
     from genrekit.datasets.tables import load_table
-    from genrekit.training.classical import ExperimentConfig, run_experiment
+    from genrekit.training.classical import ClassicalTrainer, ExperimentConfig
 
     table = load_table(path)
     rows = {}
@@ -65,12 +65,14 @@ def run_table(name, path, index, split_dir, models, seeds, log):
         started = time.perf_counter()
         accs = []
         for seed in seeds:
-            r = run_experiment(table, ExperimentConfig(models=[model], split="random", seed=seed))
+            r = ClassicalTrainer(table, ExperimentConfig(models=[model], split="random", seed=seed)).train(None).results
             accs.append(r["models"][model]["test"]["track"]["accuracy"])
         n_random = r["models"][model]["test"]["n_tracks"]
-        art = run_experiment(table, ExperimentConfig(models=[model], split="kfold", folds=5, artists=str(index)))
+        art = ClassicalTrainer(table, ExperimentConfig(models=[model], split="kfold", folds=5, artists=str(index)))
+        art = art.train(None).results
         cv = art["models"][model]["cv"]
-        ff = run_experiment(table, ExperimentConfig(models=[model], split="fault-filtered", split_dir=str(split_dir)))
+        ff = ClassicalTrainer(table, ExperimentConfig(models=[model], split="fault-filtered", split_dir=str(split_dir)))
+        ff = ff.train(None).results
         ff_test = ff["models"][model]["test"]
         ff_valid = ff["models"][model]["valid"]
         rows[model] = {
@@ -90,7 +92,7 @@ def run_table(name, path, index, split_dir, models, seeds, log):
 def leak_demo(genres_dir, seeds, log):
     """The seeds' 3-s protocol (rows split at random) against the same split by track, on the 70 real clips."""
     from genrekit.datasets.tables import load_table
-    from genrekit.training.classical import ExperimentConfig, run_experiment
+    from genrekit.training.classical import ClassicalTrainer, ExperimentConfig
 
     table = load_table(genres_dir, audio_feature_set=_three_second_set())
     out = {"n_tracks": table.n_tracks, "n_rows": len(table.X), "models": {}}
@@ -98,7 +100,7 @@ def leak_demo(genres_dir, seeds, log):
         leaky, honest = [], []
         for seed in seeds:
             for split, acc in (("random-rows", leaky), ("random", honest)):
-                r = run_experiment(table, ExperimentConfig(models=[model], split=split, seed=seed))
+                r = ClassicalTrainer(table, ExperimentConfig(models=[model], split=split, seed=seed)).train(None).results
                 acc.append(r["models"][model]["test"]["window"]["accuracy"])
         out["models"][model] = {"leaky_rows": float(np.mean(leaky)), "by_track": float(np.mean(honest))}
         log(f"  3-s leak {model}: random rows {pct(np.mean(leaky))} vs by track {pct(np.mean(honest))}")

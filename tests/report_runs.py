@@ -50,7 +50,7 @@ def report_runs(base: Path, shared_data: Path) -> dict:
                  "--out", str(paths["leaky"])]) == 0
     assert main(["cluster", "--features", table, "--out", str(paths["cluster"])]) == 0
     try:
-        from genrekit.training.cnn import train_cnn
+        from genrekit.training.cnn.trainer import train_cnn
     except ImportError:
         paths["cnn"] = None
     else:

@@ -13,7 +13,7 @@ def test_parser_builds_without_heavy_imports():
 
 def test_cnn_option_names_match_the_architectures():
     from genrekit.models import cnn
-    from genrekit.training.cnn_options import ARCH_NAMES, DEFAULT_ARCH
+    from genrekit.training.cnn.options import ARCH_NAMES, DEFAULT_ARCH
 
     assert set(ARCH_NAMES) == set(cnn.ARCHITECTURES)
     assert DEFAULT_ARCH == cnn.DEFAULT_ARCH == ARCH_NAMES[0]

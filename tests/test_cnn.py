@@ -30,24 +30,13 @@ from genrekit.models import cnn  # noqa: E402
 from genrekit.errors import BundleError  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
 from genrekit.models.registry import load_model  # noqa: E402
-from genrekit.models.cnn_data import (  # noqa: E402
-    Augment,
-    bundle_inputs,
-    epoch_batches,
-    frame_starts,
-    load_tracks,
-    patches,
-    read_manifest,
-    signal_windows,
-    window_frames,
-)
-from genrekit.training.cnn import (  # noqa: E402
-    CHECKPOINT,
-    HISTORY_COLUMNS,
-    TrainingError,
-    export_onnx,
-    train_cnn,
-)
+from genrekit.models.cnn_inputs import bundle_inputs, frame_starts, patches, signal_windows, window_frames  # noqa: E402
+from genrekit.errors import TrainingError  # noqa: E402
+from genrekit.training.cnn.crops import Augment, epoch_batches  # noqa: E402
+from genrekit.training.cnn.export import export_onnx  # noqa: E402
+from genrekit.training.cnn.tracks import load_tracks, read_manifest  # noqa: E402
+from genrekit.training.cnn.trainer import train_cnn  # noqa: E402
+from genrekit.training.run_folder import CHECKPOINT, HISTORY_COLUMNS  # noqa: E402
 
 from synthetic_songs import OTHER_KINDS, write_song  # noqa: E402
 
@@ -299,7 +288,7 @@ def test_a_cnn_bundle_predicts_without_torch(synthetic, tiny_run, tmp_path):
         sys.modules["torch"] = None  # any "import torch" now raises ImportError
         from genrekit import audio
         from genrekit.models.bundle import load_bundle
-        from genrekit.models.cnn_data import bundle_inputs
+        from genrekit.models.cnn_inputs import bundle_inputs
         b = load_bundle({str(tiny_run)!r})
         out = []
         for path in {[str(c) for c in clips]!r}:
@@ -422,7 +411,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(synthetic, tmp_pat
 
 
 def test_validation_takes_whole_artists_and_never_a_genre_s_last_artist():
-    from genrekit.training.cnn import _hold_out_groups
+    from genrekit.training.cnn.split import hold_out_groups as _hold_out_groups
 
     labels = np.array(["a"] * 7 + ["b"] * 7 + ["c"] * 7)
     groups = np.array(["A"] * 7 + ["B1", "B1", "B2", "B2", "B3", "B4", "B5"] + [f"C{i}" for i in range(7)])

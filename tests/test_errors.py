@@ -21,7 +21,7 @@ OLD_HOMES = {
     "genrekit.explain.filters.sources": ["ExplainError"], "genrekit.explain": ["ExplainError"],
     "genrekit.library.run": ["ResultsError"], "genrekit.datasets.tables": ["DatasetError"],
     "genrekit.datasets": ["DatasetError"], "genrekit.datasets.archive": ["UnsafeArchiveError"],
-    "genrekit.datasets.download": ["DownloadError"], "genrekit.training.cnn": ["TrainingError"],
+    "genrekit.datasets.download": ["DownloadError"], "genrekit.training.cnn.trainer": ["TrainingError"],
     "genrekit.models.bundle": ["BundleError"], "genrekit.models": ["BundleError"], "genrekit.tagging.safe_write": ["TagError"],
     "genrekit.library.similar": ["SimilarityError"], "genrekit.features.cache": ["StoreError"],
     "genrekit.commands.common": ["CommandError"],
@@ -52,7 +52,7 @@ def test_every_class_derives_from_the_root_and_keeps_its_second_base():
 
 @pytest.mark.parametrize("module", sorted(OLD_HOMES))
 def test_old_import_paths_still_work(module):
-    if module == "genrekit.training.cnn":
+    if module == "genrekit.training.cnn.trainer":
         pytest.importorskip("torch")
     loaded = importlib.import_module(module)
     for name in OLD_HOMES[module]:

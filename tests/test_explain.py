@@ -52,7 +52,7 @@ def clip(kind: str, rng: np.random.Generator, seconds: float = 4.0) -> np.ndarra
 def tiny(tmp_path_factory):
     """A folder of 2 × 8 clips and a CNN bundle trained on it."""
     pytest.importorskip("torch")
-    from genrekit.training.cnn import train_cnn
+    from genrekit.training.cnn.trainer import train_cnn
 
     base = tmp_path_factory.mktemp("explain")
     rng = np.random.default_rng(0)

@@ -33,8 +33,10 @@ from genrekit.audio import windows
 from genrekit.backbones.msd_musicnn import PATCH_FRAMES, _repeat_pad, log_mel  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle import load_bundle  # noqa: E402
-from genrekit.models.cnn_data import bundle_inputs, cnn_feature_set  # noqa: E402
-from genrekit.training.cnn import CHECKPOINT, TrainingError, train_cnn  # noqa: E402
+from genrekit.models.cnn_inputs import bundle_inputs, cnn_feature_set  # noqa: E402
+from genrekit.errors import TrainingError  # noqa: E402
+from genrekit.training.cnn.trainer import train_cnn  # noqa: E402
+from genrekit.training.run_folder import CHECKPOINT  # noqa: E402
 from shared_data_policy import require  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,7 +223,7 @@ def test_the_finetuned_bundle_matches_pytorch_without_torch(resumed, gtzan):
         sys.modules["torch"] = None  # any "import torch" now raises ImportError
         from genrekit import audio
         from genrekit.models.bundle import load_bundle
-        from genrekit.models.cnn_data import bundle_inputs
+        from genrekit.models.cnn_inputs import bundle_inputs
         b = load_bundle({str(run)!r})
         fs = b.feature_set
         out = []

@@ -24,11 +24,12 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
 def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
     """Run folders to read: a folder without results.json expands to the runs below it."""
     from genrekit.errors import ReportError
-    from genrekit.report.build import RESULTS, find_runs
+    from genrekit.report.build import find_runs
+    from genrekit.training.run_folder import RESULTS_JSON
 
     out: list[tuple[Path, str | None]] = []
     for path in paths:
-        if path.is_dir() and not (path / RESULTS).is_file():
+        if path.is_dir() and not (path / RESULTS_JSON).is_file():
             found = find_runs(path)
             if not found:
                 raise ReportError(f"{path}: no results.json in it or below it (is it a run folder?)")

@@ -1,4 +1,11 @@
-"""``genrekit train``: train and compare models on a feature table, audio folder or dataset, on a leak-free split."""
+"""``genrekit train``: train and compare models on a feature table, audio folder or dataset, on a leak-free split.
+
+The options choose one trainer (:mod:`genrekit.training.base`): classical models on a table
+(:class:`~genrekit.training.classical.ClassicalTrainer`), a head on the backbone from the
+files' own genres (``--labels tags`` or ``FILE.csv``:
+:class:`~genrekit.training.own_genres.OwnGenresTrainer`), or a CNN (``--model cnn``:
+:class:`~genrekit.training.cnn.trainer.CnnTrainer`, options in :mod:`genrekit.commands.train_cnn`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,9 @@ from genrekit.commands.common import TORCH_HINT, CommandError, engine_from_args,
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
                          labels_arguments, read_labelled)
+from genrekit.commands.train_cnn import add_cnn_arguments, cnn_options  # no PyTorch import: the parser stays light
+from genrekit.errors import DatasetError, ParameterError, TagError, TrainingError
+from genrekit.training.run_folder import DONE_DIR, model_folder, read_results, results_path
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,13 +45,11 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "and model bundles are removed first; default: refuse, so two runs never mix in one "
                         "folder; the same command again keeps its finished models)")
     cache_arguments(p)
-    from genrekit.training.cnn_options import add_cnn_arguments  # no PyTorch import: the parser stays light
-
     add_cnn_arguments(p.add_argument_group(f"cnn (--model cnn; needs PyTorch: {TORCH_HINT})"))
 
 
 def train_run(args) -> int:
-    from genrekit.training.classical import ExperimentConfig, expand_models, run_experiment
+    from genrekit.training.classical import ClassicalTrainer, ExperimentConfig, expand_models
 
     if args.labels != "folders":
         return own_genres_run(args)
@@ -50,7 +58,7 @@ def train_run(args) -> int:
     args.model = args.model or "all"
     if args.model == "cnn":
         try:
-            from genrekit.training.cnn import run_from_args
+            from genrekit.training.cnn.trainer import CnnTrainer
         except ImportError as exc:
             raise CommandError(f"--model cnn needs PyTorch, which is not installed ({exc}): {TORCH_HINT} "
                                f"(pinned: a bare `torch` brings gigabytes of CUDA packages)") from exc
@@ -60,10 +68,11 @@ def train_run(args) -> int:
         if args.engine != "local" or args.address is not None:
             args.parser.error("--engine/--address: not for --model cnn (its features are computed locally)")
         args.jobs = 1 if args.jobs is None else args.jobs
-        return run_from_args(args)
+        CnnTrainer(args.data, cnn_options(args)).train(args.out)
+        return 0
     try:
         models = expand_models([args.model])
-    except ValueError as exc:
+    except ParameterError as exc:
         args.parser.error(str(exc))
     table = load_data(args)  # before the config: a dataset named by --data sets args.split_dir/artists
     config = ExperimentConfig(
@@ -76,31 +85,31 @@ def train_run(args) -> int:
     _claim_run_folder(args.out, config, args.overwrite)
     command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"train: {table.source}; {len(table.X)} rows, {table.n_tracks} tracks; split {args.split}", file=sys.stderr)
+    trainer = ClassicalTrainer(table, config, command=command, n_jobs=args.jobs if args.jobs is not None else 1,
+                               progress=lambda line: print("  " + line, file=sys.stderr))
     try:
-        results = run_experiment(table, config, args.out, command=command, n_jobs=args.jobs if args.jobs is not None else 1,
-                                 progress=lambda line: print("  " + line, file=sys.stderr))
-    except ValueError as exc:
+        results = trainer.train(args.out).results
+    except (DatasetError, TrainingError) as exc:
         raise CommandError(str(exc)) from exc
     if results.get("warning"):
         print(f"train: WARNING: {results['warning']}", file=sys.stderr)
     if results.get("selected"):
         print(f"train: selected by {results['selected_by']}: {results['selected']}", file=sys.stderr)
-    print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    print(f"train: wrote {results_path(args.out)}", file=sys.stderr)
     bundles = [name for name, entry in results.get("models", {}).items() if entry.get("bundle")]
     if results.get("selected") in bundles or len(bundles) == 1:
         print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     elif bundles:
         # No validation set chose one: say how to name a model (--model RUN_DIR alone is refused).
-        print(f"train: classify with one: genrekit classify SONG --model {args.out / bundles[0]} "
+        print(f"train: classify with one: genrekit classify SONG --model {model_folder(args.out, bundles[0])} "
               f"(`genrekit models {args.out}` lists all {len(bundles)})", file=sys.stderr)
     return 0
 
 
 def own_genres_run(args) -> int:
     """``--labels tags`` / ``--labels FILE.csv``: the default recipe on the backbone (:mod:`genrekit.training.own_genres`)."""
-    from genrekit.errors import DatasetError, TagError
     from genrekit.models.classical import MODEL_NAMES
-    from genrekit.training.own_genres import DEFAULT_HEAD, train_own_genres
+    from genrekit.training.own_genres import DEFAULT_HEAD, OwnGenresOptions, OwnGenresTrainer
 
     if args.model is not None and args.model not in (*MODEL_NAMES, DEFAULT_HEAD):
         args.parser.error(f"--model {args.model} with --labels {args.labels}: one of {', '.join(MODEL_NAMES)} "
@@ -108,16 +117,18 @@ def own_genres_run(args) -> int:
     labelled = read_labelled(args, "train", "several on some files (one-vs-rest)")
     try:
         command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        options = OwnGenresOptions(model=args.model, seed=args.seed, test_size=or_default(args.test_size, 0.25),
+                                   cache=args.cache)
         with engine_from_args(args) as engine:
-            results = train_own_genres(labelled, args.data, args.out, cache=args.cache, engine=engine, seed=args.seed,
-                                       test_size=or_default(args.test_size, 0.25), command=command,
-                                       progress=lambda line: print("  " + line, file=sys.stderr), model=args.model)
+            trainer = OwnGenresTrainer(labelled, args.data, options, engine=engine, command=command,
+                                       progress=lambda line: print("  " + line, file=sys.stderr))
+            results = trainer.train(args.out).results
     except (DatasetError, TagError, OSError) as exc:
         raise CommandError(str(exc)) from exc
     figures = results["models"]["own-genres"]["figures"]
     print("train: test (" + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in figures.items()) + ")", file=sys.stderr)
-    print(f"train: wrote {args.out / 'results.json'}", file=sys.stderr)
+    print(f"train: wrote {results_path(args.out)}", file=sys.stderr)
     print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     return 0
 
@@ -155,12 +166,11 @@ def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
 
     from genrekit.models.registry import find_bundles
 
-    results = out / "results.json"
-    if not results.is_file():
+    if not results_path(out).is_file():
         return
     try:
-        same = json.loads(results.read_text(encoding="utf-8")).get("config") == json.loads(json.dumps(asdict(config)))
-    except (OSError, ValueError, AttributeError):
+        same = read_results(out).get("config") == json.loads(json.dumps(asdict(config)))
+    except AttributeError:  # unreadable, or not an object
         same = False
     if same and not overwrite:
         return
@@ -170,6 +180,6 @@ def _claim_run_folder(out: Path, config, overwrite: bool) -> None:
                            f"({len(bundles)} model bundle(s)); give a new folder, or add --overwrite to replace it")
     for bundle in bundles:
         shutil.rmtree(bundle)
-    shutil.rmtree(out / ".done", ignore_errors=True)
-    (out / "results.json").unlink()
+    shutil.rmtree(out / DONE_DIR, ignore_errors=True)
+    results_path(out).unlink()
     print(f"train: --overwrite: removed the earlier run in {out} ({len(bundles)} bundle(s))", file=sys.stderr)

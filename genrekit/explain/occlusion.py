@@ -220,7 +220,7 @@ class SpectrogramTarget:
     def representation(self, y: np.ndarray) -> Plane:
         from genrekit.features import spectral
         from genrekit.features.sets import feature_set
-        from genrekit.models.cnn_data import _bundle_frames, frame_starts
+        from genrekit.models.cnn_inputs import _bundle_frames, frame_starts
 
         fs = self.fs
         if fs.name == "musicnn_frontend":
@@ -270,7 +270,7 @@ class SpectrogramTarget:
 
     def _inputs(self, spec: np.ndarray, starts, length: int) -> np.ndarray:
         from genrekit.features.spectral import mfcc_from_logmel
-        from genrekit.models.cnn_data import patches
+        from genrekit.models.cnn_inputs import patches
 
         if self.fs.name == "mfcc":
             spec = mfcc_from_logmel(spec, n_mfcc=self.fs.n_mfcc)  # frame by frame: a slice gives the same

@@ -172,7 +172,7 @@ def parse_meta(json_path: Path, raw: bytes) -> dict:
         fail(f"input.dtype must be 'float32', found {inp.get('dtype')!r}")
     if meta["kind"] == "cnn":
         # spectrogram patches: [null, 1, bands, n_frames], no named feature columns
-        from genrekit.models.cnn_data import CNN_INPUTS, input_bands
+        from genrekit.models.cnn_inputs import CNN_INPUTS, input_bands
 
         shape = inp.get("shape")
         ok = (isinstance(shape, list) and len(shape) == 4 and shape[0] is None and shape[1] == 1

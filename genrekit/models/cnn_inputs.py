@@ -1,10 +1,44 @@
 """The input of CNN bundles: spectrogram patches for windows of a song; numpy only, no torch.
 
-Prediction with a CNN bundle (:mod:`genrekit.models.spectrogram_cnn`) and the training
-data (:mod:`genrekit.models.cnn_data`) cut windows the same way, here: see
-:mod:`genrekit.models.cnn_data` for the rules ("Windows and frames", "Short signals").
-This module imports neither torch nor the dataset readers, so that classifying with a
-CNN stays light.
+Prediction with a CNN bundle (:mod:`genrekit.models.spectrogram_cnn`) and CNN training
+(:mod:`genrekit.training.cnn.tracks`, :mod:`genrekit.training.cnn.crops`) cut windows the
+same way, here, by the rules below. This module imports neither torch nor the dataset
+readers, so that classifying with a CNN stays light.
+
+Windows and frames
+------------------
+A track's log-mel spectrogram (``feature_set("logmel")``: centred STFT frames every
+``hop_length`` samples) is computed **once, over the whole signal**, both in training
+and in prediction. A window of ``window`` seconds is then the run of
+:func:`window_frames` frames (130 for 3 s at 22050 Hz with a 512-sample hop) that
+starts at the frame nearest the window's first sample. Evaluation and prediction take
+the windows of :func:`genrekit.audio.decode.window_bounds` with ``cover_end=True`` (3-s
+windows every 1.5 s by default, the last one ending at the signal's end); a last
+window that ``window_bounds`` lengthened to absorb a short tail (at most 5 % of a
+window) keeps the window's frame count and drops those few frames.
+
+Inputs
+------
+Every network takes ``(batch, 1, bands, frames)`` images of one of :data:`CNN_INPUTS`
+(:func:`cnn_feature_set`), recorded in the bundle's feature set so that classification
+computes them the same way:
+
+- ``logmel``: 128-band log-power mel spectrogram in dB, 22050 Hz, hop 512 (the default);
+- ``mfcc``: its first ``n_mfcc`` cepstral coefficients (the seeds fed 128 × 599 and
+  40 × 217 MFCC images to their CNNs);
+- ``musicnn_frontend``: MSD-musicnn's front end (96 bands, 16 kHz, hop 256,
+  ``log10(10000 x + 1)``), the only input of ``--arch musicnn``, whose patches are
+  187 frames (2.99 s).
+
+Short signals
+-------------
+One rule for every input, in training and in classification alike: a spectrogram with
+fewer frames than a window is **repeated** (wrapped around in time) until it fills the
+window — musicnn's authors' "repeat-pad" of short clips. A loop of the music has the
+music's texture and rhythm, where zero or silence padding would add a stretch of
+"silence" the network never saw in training. The shared 2–3-s GTZAN excerpts are thus
+one window each (a 2-s excerpt is 126 musicnn frames, repeated to 187; 87 log-mel
+frames, repeated to 130). Training crops of such tracks follow the same rule.
 """
 
 from __future__ import annotations

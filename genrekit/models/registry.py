@@ -15,7 +15,6 @@ Used by every verb, the server, the engines and the report.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from pathlib import Path
@@ -26,6 +25,7 @@ from genrekit.models.bundle_json import BUNDLE_JSON, read_bundle_meta
 from genrekit.models.feature_table import FeatureTableModel
 from genrekit.models.protocol import GenreClassifier
 from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
+from genrekit.training.run_folder import DONE_DIR, RESULTS_JSON, TENSORBOARD_DIR, read_results, selected_folder
 
 #: Bundles shipped inside the package, one folder per model name.
 SHIPPED_MODELS = Path(__file__).resolve().parent / "shipped"
@@ -34,12 +34,10 @@ DEFAULT_MODEL_NAME = "gtzan-musicnn"
 #: Former names of shipped models, still accepted by ``--model``.
 SHIPPED_ALIASES = {"musicnn": "gtzan-musicnn"}
 DEFAULT_MODEL = SHIPPED_MODELS / DEFAULT_MODEL_NAME
-#: The file a training run writes beside its bundles, naming the one chosen on validation.
-RUN_RESULTS = "results.json"
 #: Levels of sub-folders searched below a folder for bundles (a bundle, a run, a folder of runs, one more).
 BUNDLE_DEPTH = 3
 #: Folders never searched for bundles or runs (checkpoints, caches, VCS, TensorBoard logs); hidden ones neither.
-SKIP_DIRS = frozenset({".done", ".git", "__pycache__", "tensorboard", "node_modules"})
+SKIP_DIRS = frozenset({DONE_DIR, ".git", "__pycache__", TENSORBOARD_DIR, "node_modules"})
 #: Model kinds, asked in this order which of them classifies audio with a bundle.
 MODEL_KINDS: tuple[type[GenreClassifier], ...] = (BackboneHeadModel, SpectrogramCNNModel, FeatureTableModel)
 
@@ -86,7 +84,7 @@ def find_bundles(root: str | os.PathLike, *, max_depth: int = BUNDLE_DEPTH) -> l
 
 def find_runs(root: str | os.PathLike, *, max_depth: int = 6, limit: int = 10_000) -> list[Path]:
     """Training run folders (holding ``results.json``) in ``root``, itself included, sorted."""
-    return _walk(Path(root), max_depth, RUN_RESULTS, limit)
+    return _walk(Path(root), max_depth, RESULTS_JSON, limit)
 
 
 def relative_name(folder: Path, root: Path) -> str:
@@ -152,15 +150,9 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
 
 def selected_bundle(run: Path) -> Path | None:
     """The bundle a run folder's results.json selected, if it names one that exists."""
-    try:
-        results = json.loads((Path(run) / RUN_RESULTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        results = None
-    if isinstance(results, dict) and isinstance(results.get("selected"), str):
-        entry = (results.get("models") or {}).get(results["selected"]) or {}
-        folder = Path(run) / str(entry.get("bundle") or results["selected"])
-        if (folder / BUNDLE_JSON).exists():
-            return folder
+    folder = selected_folder(run, read_results(run))
+    if folder is not None and (folder / BUNDLE_JSON).exists():
+        return folder
     legacy = Path(run) / "selected"
     return legacy if (legacy / BUNDLE_JSON).exists() else None
 

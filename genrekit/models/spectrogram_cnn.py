@@ -9,7 +9,7 @@ patches are cut once it is complete, since the dB floor depends on the song's pe
 
 "None of these": a CNN bundle's stored decision measures the network's output, the mean over a
 song's windows of the log of its probabilities, against the genres' means on the validation
-tracks (:func:`genrekit.training.cnn._unknown_decision`).
+tracks (:func:`genrekit.training.cnn.export.fit_unknown_decision`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 Inputs (all written by genrekit itself, but read here as untrusted data):
 
 - a **run folder** holding ``results.json`` (``genrekit train``,
-  :func:`genrekit.training.cnn.train_cnn`), and for CNN runs ``history.csv``;
+  :mod:`genrekit.training.cnn`), and for CNN runs ``history.csv`` (the layout:
+  :mod:`genrekit.training.run_folder`);
 - a **cluster JSON** (``genrekit cluster --out``, :meth:`genrekit.evaluation.cluster.ClusterResult.to_dict`).
 
 The data model is plain JSON-ready dicts (see :func:`load_run` and :func:`load_cluster`);
@@ -27,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from genrekit.errors import ReportError
+from genrekit.training.run_folder import HISTORY_COLUMNS, RESULTS_JSON
 
-__all__ = ["ReportError", "RESULTS", "find_runs", "load_run", "load_cluster", "build_report", "run_inputs",
+__all__ = ["ReportError", "find_runs", "load_run", "load_cluster", "build_report", "run_inputs",
            "LEAK_NOTE"]
 
-RESULTS = "results.json"
-HISTORY = "history.csv"
 #: Shown for a leaky run whose results.json carries no warning of its own.
 LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figures are optimistic "
              "and not comparable with track-grouped splits")
@@ -40,7 +40,6 @@ LEAK_NOTE = ("this run's split puts windows of one track on both sides: its figu
 MAX_BINS = 100
 #: Most genres of a several-genre model's figures read from a results.json.
 MAX_GENRES = 500
-HISTORY_NUMBERS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "finished")
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -108,7 +107,7 @@ def _read_history(path: Path) -> dict[str, list] | None:
         raise ReportError(f"{path}: cannot read the training history ({exc})") from None
     if not rows:
         return None
-    columns = [c for c in HISTORY_NUMBERS if c in rows[0]]
+    columns = [c for c in HISTORY_COLUMNS if c in rows[0]]
     if "epoch" not in columns:
         raise ReportError(f"{path}: not a training history (no 'epoch' column)")
     return {c: [_number(row.get(c, "")) for row in rows] for c in columns}
@@ -147,9 +146,9 @@ def find_runs(root: str | os.PathLike, *, max_depth: int = 6, limit: int = 10_00
 def run_inputs(run_dir: str | os.PathLike) -> list[Path]:
     """The files a run's report is made from (``results.json``, histories): for caches keyed by mtime."""
     run_dir = Path(run_dir)
-    files = [run_dir / RESULTS]
+    files = [run_dir / RESULTS_JSON]
     try:
-        results = _read_json(run_dir / RESULTS)
+        results = _read_json(run_dir / RESULTS_JSON)
     except ReportError:
         return files
     for _, entry in _model_items(results):
@@ -361,7 +360,7 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> dict:
         If ``results.json`` is missing, not JSON, or has no ``models``.
     """
     path = Path(path)
-    results_path = path if path.name == RESULTS and path.is_file() else path / RESULTS
+    results_path = path if path.name == RESULTS_JSON and path.is_file() else path / RESULTS_JSON
     run_dir = results_path.parent
     results = _read_json(results_path)
     if not isinstance(results, Mapping) or not isinstance(results.get("models"), Mapping):

@@ -1,5 +1,8 @@
 """Train and compare classical models on one split of a feature table: the job behind ``genrekit train``.
 
+>>> from genrekit.training.classical import ClassicalTrainer, ExperimentConfig   # doctest: +SKIP
+>>> ClassicalTrainer(table, ExperimentConfig(models=["logreg", "svm-rbf"], valid_size=0.2)).train("runs/a")
+
 For a single split (random, random-rows, artist, fault-filtered) every model is fitted
 on the training rows (hyper-parameters searched by cross-validation inside them when
 asked), evaluated on the validation and test rows at window and track level, and saved
@@ -10,7 +13,8 @@ predictions give the figures, and no bundle is written (there is no single model
 
 Each model's entry is saved as soon as it is done (``RUN_DIR/.done/<model>.json``,
 keyed by the run's configuration), so an interrupted run started again with the same
-arguments skips the models it finished.
+arguments skips the models it finished. The run folder's layout is
+:mod:`genrekit.training.run_folder`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -29,16 +32,20 @@ from genrekit._io import write_json_atomic
 from genrekit.datasets.feature_table import FeatureTable
 from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index
+from genrekit.errors import ParameterError, TrainingError
 from genrekit.evaluation.metrics import evaluate, model_entry, results_json, split_summary
 from genrekit.models.classical import MODEL_NAMES, fit_model
+from genrekit.training.base import RunSummary, Trainer
+from genrekit.training.run_folder import done_path, model_folder, write_results
 
 LEAK_WARNING = ("random-rows puts windows of the same track on both sides of the split: its figures are "
                 "optimistic (they leak) and are not comparable with track-grouped splits")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything that decides a run's numbers (its hash keys the resume checkpoints)."""
+    """The classical trainer's options: everything that decides a run's numbers (its hash keys
+    the resume checkpoints; ``results.json`` records it as ``"config"``)."""
 
     models: list[str]
     split: str = "random"
@@ -71,7 +78,7 @@ def expand_models(names: list[str]) -> list[str]:
                 if part not in out:
                     out.append(part)
             else:
-                raise ValueError(f"unknown model {part!r}; expected one of {', '.join(MODEL_NAMES)} or all")
+                raise ParameterError(f"unknown model {part!r}; expected one of {', '.join(MODEL_NAMES)} or all")
     return out
 
 
@@ -83,73 +90,87 @@ def _groups(table: FeatureTable, artists: str | None) -> np.ndarray:
     return np.array([index.get(t, f"?{t}") for t in table.tracks])
 
 
-def run_experiment(table: FeatureTable, config: ExperimentConfig, out_dir: str | Path | None = None,
-                   *, command: str = "", n_jobs: int = 1, progress=None) -> dict[str, Any]:
-    """Fit, evaluate and (for single splits) save every model of ``config``; return results.json's content.
+class ClassicalTrainer(Trainer):
+    """Fits, evaluates and (for single splits) saves every model of ``config`` (see the module docstring).
 
     Parameters
     ----------
     table : FeatureTable
     config : ExperimentConfig
-    out_dir : path or None
-        Run folder for ``results.json`` and bundles; ``None`` keeps everything in memory.
     command : str
-        The command line, recorded in model cards.
+        The command line, recorded in model cards and ``results.json``.
     n_jobs : int
         Parallel jobs of hyper-parameter searches.
     progress : callable or None
         Called with a short message as each model finishes.
+
+    :meth:`train` also takes ``out=None``: everything is then kept in memory (no bundle, no
+    checkpoint), for studies that only need the figures. A model scikit-learn refuses to fit
+    raises :class:`~genrekit.errors.TrainingError`; unusable split settings
+    :class:`~genrekit.errors.DatasetError`.
     """
-    splits = make_splits(
-        table, config.split, test_size=config.test_size, valid_size=config.valid_size, seed=config.seed,
-        artists=config.artists, split_dir=config.split_dir, folds=config.folds,
-    )
-    groups = _groups(table, config.artists)
-    labels = sorted(set(np.asarray(table.labels).astype(str)) - {""})
-    key = config.key(table)
-    out = Path(out_dir) if out_dir is not None else None
-    done_dir = out / ".done" if out is not None else None
 
-    entries: dict[str, dict] = {}
-    for name in config.models:
-        checkpoint = done_dir / f"{name}.json" if done_dir is not None else None
-        if checkpoint is not None and checkpoint.exists():
-            saved = json.loads(checkpoint.read_text())
-            if saved.get("key") == key:
-                entries[name] = saved["entry"]
-                if progress:
-                    progress(f"{name}: done in an earlier run, kept")
-                continue
-        started = time.perf_counter()
-        try:
-            if len(splits) == 1:
-                entry = _fit_one_split(table, splits[0], name, config, groups, labels, out, command, n_jobs)
-            else:
-                entry = _fit_folds(table, splits, name, config, groups, labels, n_jobs)
-        except ValueError as exc:
-            # scikit-learn's words alone do not say which model, nor that the data is the likely cause.
-            n_train = len(splits[0].train)
-            raise ValueError(f"model {name} could not be fitted on {n_train} training rows: {exc} "
-                             f"(the models finished so far are kept: run again without {name} in "
-                             f"--model to go on from them)") from exc
-        entry["seconds"] = round(time.perf_counter() - started, 2)
-        entries[name] = entry
-        if checkpoint is not None:
-            write_json_atomic(checkpoint, {"key": key, "entry": entry})
-        if progress:
-            progress(_one_line(name, entry))
+    name = "classical"
 
-    split_info = split_summary(splits[0], table) if len(splits) == 1 else _folds_summary(splits, table)
-    results = results_json(split_info, entries)
-    results["data"] = {"source": table.source, "n_rows": int(len(table.X)), "n_tracks": int(table.n_tracks),
-                       "n_features": int(table.X.shape[1]), "feature_set": table.feature_set}
-    results["config"] = asdict(config)
-    results["command"] = command
-    if results["leaky"]:
-        results["warning"] = LEAK_WARNING
-    if out is not None:
-        write_json_atomic(out / "results.json", results)
-    return results
+    def __init__(self, table: FeatureTable, config: ExperimentConfig, *, command: str = "", n_jobs: int = 1,
+                 progress=None) -> None:
+        self.table, self.config = table, config
+        self.command, self.n_jobs, self.progress = command, n_jobs, progress
+
+    def train(self, out: str | Path | None) -> RunSummary:
+        """Train every model into the run folder ``out`` (``None``: in memory); the summary holds ``results.json``."""
+        table, config, progress = self.table, self.config, self.progress
+        splits = make_splits(
+            table, config.split, test_size=config.test_size, valid_size=config.valid_size, seed=config.seed,
+            artists=config.artists, split_dir=config.split_dir, folds=config.folds,
+        )
+        groups = _groups(table, config.artists)
+        labels = sorted(set(np.asarray(table.labels).astype(str)) - {""})
+        key = config.key(table)
+        out = Path(out) if out is not None else None
+
+        entries: dict[str, dict] = {}
+        for name in config.models:
+            checkpoint = done_path(out, name) if out is not None else None
+            if checkpoint is not None and checkpoint.exists():
+                saved = json.loads(checkpoint.read_text())
+                if saved.get("key") == key:
+                    entries[name] = saved["entry"]
+                    if progress:
+                        progress(f"{name}: done in an earlier run, kept")
+                    continue
+            started = time.perf_counter()
+            try:
+                if len(splits) == 1:
+                    entry = _fit_one_split(table, splits[0], name, config, groups, labels, out, self.command,
+                                           self.n_jobs)
+                else:
+                    entry = _fit_folds(table, splits, name, config, groups, labels, self.n_jobs)
+            except ValueError as exc:
+                # scikit-learn refuses data it cannot fit with a ValueError, and its words alone do not say
+                # which model, nor that the data is the likely cause.
+                n_train = len(splits[0].train)
+                raise TrainingError(f"model {name} could not be fitted on {n_train} training rows: {exc} "
+                                    f"(the models finished so far are kept: run again without {name} in "
+                                    f"--model to go on from them)") from exc
+            entry["seconds"] = round(time.perf_counter() - started, 2)
+            entries[name] = entry
+            if checkpoint is not None:
+                write_json_atomic(checkpoint, {"key": key, "entry": entry})
+            if progress:
+                progress(_one_line(name, entry))
+
+        split_info = split_summary(splits[0], table) if len(splits) == 1 else _folds_summary(splits, table)
+        results = results_json(split_info, entries)
+        results["data"] = {"source": table.source, "n_rows": int(len(table.X)), "n_tracks": int(table.n_tracks),
+                           "n_features": int(table.X.shape[1]), "feature_set": table.feature_set}
+        results["config"] = asdict(config)
+        results["command"] = self.command
+        if results["leaky"]:
+            results["warning"] = LEAK_WARNING
+        if out is not None:
+            write_results(out, results)
+        return RunSummary(out, results)
 
 
 def _fit_one_split(table, split, name, config, groups, labels, out, command, n_jobs) -> dict:
@@ -167,7 +188,7 @@ def _fit_one_split(table, split, name, config, groups, labels, out, command, n_j
     entry = model_entry(valid=figures.get("valid"), test=figures.get("test"), params=info.get("params"),
                         search=info.get("search"), search_cv=info.get("cv"))
     if out is not None and not split.leaky and table.feature_set is not None:
-        _save(out / name, model, table, split, name, info, figures, classes, command)
+        _save(model_folder(out, name), model, table, split, name, info, figures, classes, command)
         entry["bundle"] = name
     elif out is not None:
         # A bundle must be able to compute its own inputs from audio; a leaky model is not one to ship.

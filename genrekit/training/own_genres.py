@@ -22,6 +22,10 @@ training run on the same library takes seconds.
 
 The split keeps every album (else every artist, else every file) on one side, from the
 files' album and artist tags, so no album is in both training and test.
+
+The trainer is :class:`OwnGenresTrainer` (:mod:`genrekit.training.base`'s contract), told
+what to do by :class:`OwnGenresOptions`; the labels come from :func:`labels_from_tags` or
+:func:`labels_from_csv`.
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genrekit.errors import DatasetError, TagError
 from genrekit.audio.files import collect_audio_files
 from genrekit.tagging.names import NameMap, name_key
+from genrekit.training.base import RunSummary, Trainer
+from genrekit.training.run_folder import model_folder, write_results
 
 #: Share of files (by group) held out for the test figures.
 TEST_SIZE = 0.25
@@ -46,6 +53,8 @@ TEST_SIZE = 0.25
 WINDOW, HOP, MAX_PATCHES = 30.0, 15.0, 32
 #: Separator of several labels in one cell of a ``--labels FILE.csv``.
 CSV_SEPARATOR = ";"
+#: The model's name in ``results.json`` and its bundle's folder in the run folder.
+MODEL = "own-genres"
 
 
 def min_files(test_size: float = TEST_SIZE) -> int:
@@ -272,69 +281,117 @@ def _split(file_ids, labelled: LabelledFiles, seed: int, test_size: float):
     return files[train], files[test]
 
 
-def train_own_genres(labelled: LabelledFiles, root, out: str | os.PathLike, *, cache=None, engine=None, seed: int = 0,
-                     test_size: float = TEST_SIZE, command: str = "", progress=None, model: str | None = None) -> dict:
-    """Train a head (:func:`head`: the default recipe unless ``model`` names a classical family) on
-    ``labelled`` and write a run folder (``results.json`` and the bundle).
+@dataclass(frozen=True)
+class OwnGenresOptions:
+    """The own-genres trainer's options.
 
-    Returns ``results.json``'s content. Raises :class:`~genrekit.errors.DatasetError` for labels
-    with too few files (:func:`check_counts`) or files that cannot be analysed.
+    Parameters
+    ----------
+    model : str, optional
+        The head: ``None`` or :data:`DEFAULT_HEAD` for the default recipe (:func:`recipe`),
+        else a classical family (:data:`genrekit.models.classical.MODEL_NAMES`) with its fixed parameters.
+    seed : int
+        Seed of the split and the head.
+    test_size : float
+        Share of files (by group) held out for the test figures.
+    cache : FeatureStore, path or None
+        Feature cache of the backbone's rows (``None``: the default one).
     """
-    from genrekit._io import jsonable, write_json_atomic
 
-    say = progress or (lambda line: None)
-    check_counts(labelled, min_files(test_size))
-    table, file_of_row = backbone_table(labelled, root, cache=cache, engine=engine)
-    analysed = sorted(set(file_of_row.tolist()))
-    failed = len(labelled.files) - len(analysed)
-    say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
-        f"grouped by {labelled.grouped_by}")
-    train_files, test_files = _split(file_of_row, labelled, seed, test_size)
-    train_rows, test_rows = np.isin(file_of_row, train_files), np.isin(file_of_row, test_files)
-    labels = sorted({g for i in analysed for g in labelled.genres[i]})
-    missing = [g for g in labels if not any(g in labelled.genres[i] for i in train_files)]
-    if missing:
-        raise DatasetError(f"labels with no file left for training after the {labelled.grouped_by}-grouped split: "
-                           f"{', '.join(missing)}; tag more files of them")
-    summary = labelled.summary()
-    summary.update({"analysed": len(analysed), "failed": failed,
-                    "train_files": len(train_files), "test_files": len(test_files)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter of small folds
-        try:
-            if labelled.multilabel:
-                entry, bundle_args = _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed,
-                                                 model)
-            else:
-                entry, bundle_args = _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model)
-        except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
-            raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
-                               f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
-                               f"tag more files of the rarest genres") from None
+    model: str | None = None
+    seed: int = 0
+    test_size: float = TEST_SIZE
+    cache: Any = None
+
+
+class OwnGenresTrainer(Trainer):
+    """Trains a head on the backbone from ``labelled`` files' own genres and writes a run folder
+    (``results.json`` and the bundle ``own-genres/``).
+
+    Parameters
+    ----------
+    labelled : LabelledFiles
+        The files and their genres (:func:`labels_from_tags`, :func:`labels_from_csv`).
+    root : path
+        The folder they were found in, for the model card.
+    options : OwnGenresOptions, optional
+    engine : Engine, optional
+        Where the backbone's rows of files not yet cached are computed (default: this process).
+    command : str
+        The command line, recorded in the model card and ``results.json``.
+    progress : callable or None
+        Called with a line on what was analysed.
+
+    :meth:`train` raises :class:`~genrekit.errors.DatasetError` for labels with too few files
+    (:func:`check_counts`) or files that cannot be analysed.
+    """
+
     name = "own-genres"
-    card = {
-        "model": head_description(model) + (" one-vs-rest" if labelled.multilabel else ""),
-        "params": {"C_logreg": 0.05, "C_svm": 1.0} if model in (None, DEFAULT_HEAD) else {"model": model},
-        "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
-                 f"({len(labelled.skipped)} without a genre skipped); MSD-musicnn tag means of {WINDOW:g}-s windows"),
-        "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
-                  f"(no {labelled.grouped_by} on both sides), seed {seed}"),
-        "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
-    }
-    from genrekit.models.bundle_save import save_bundle
 
-    save_bundle(Path(out) / name, card=card, feature_set=table.feature_set, feature_names=table.feature_names,
-                window=WINDOW, hop=HOP, sample=table.X[: min(256, len(table.X))], **bundle_args)
-    results = jsonable({
-        "split": {"name": labelled.grouped_by, "description": card["split"], "leaky": False,
-                  "sizes": {"train": len(train_files), "test": len(test_files)}},
-        "models": {name: {**entry, "bundle": name}}, "selected": name, "selected_by": "the only model",
-        "labels": summary, "data": {"source": table.source, "n_rows": int(len(table.X)),
-                                    "n_tracks": len(analysed), "feature_set": table.feature_set},
-        "command": command,
-    })
-    write_json_atomic(Path(out) / "results.json", results)
-    return results
+    def __init__(self, labelled: LabelledFiles, root, options: OwnGenresOptions | None = None, *, engine=None,
+                 command: str = "", progress=None) -> None:
+        self.labelled, self.root = labelled, root
+        self.options = options if options is not None else OwnGenresOptions()
+        self.engine, self.command, self.progress = engine, command, progress
+
+    def train(self, out: str | os.PathLike) -> RunSummary:
+        """Train the head, write its bundle and then ``results.json`` in ``out``; the summary holds ``results.json``."""
+        from genrekit._io import jsonable
+
+        labelled, root, command = self.labelled, self.root, self.command
+        model, seed, test_size = self.options.model, self.options.seed, self.options.test_size
+        say = self.progress or (lambda line: None)
+        check_counts(labelled, min_files(test_size))
+        table, file_of_row = backbone_table(labelled, root, cache=self.options.cache, engine=self.engine)
+        analysed = sorted(set(file_of_row.tolist()))
+        failed = len(labelled.files) - len(analysed)
+        say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
+            f"grouped by {labelled.grouped_by}")
+        train_files, test_files = _split(file_of_row, labelled, seed, test_size)
+        train_rows, test_rows = np.isin(file_of_row, train_files), np.isin(file_of_row, test_files)
+        labels = sorted({g for i in analysed for g in labelled.genres[i]})
+        missing = [g for g in labels if not any(g in labelled.genres[i] for i in train_files)]
+        if missing:
+            raise DatasetError(f"labels with no file left for training after the {labelled.grouped_by}-grouped "
+                               f"split: {', '.join(missing)}; tag more files of them")
+        summary = labelled.summary()
+        summary.update({"analysed": len(analysed), "failed": failed,
+                        "train_files": len(train_files), "test_files": len(test_files)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter of small folds
+            try:
+                fit = _multilabel if labelled.multilabel else _single
+                entry, bundle_args = fit(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model)
+            except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
+                raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
+                                   f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
+                                   f"tag more files of the rarest genres") from None
+        name = MODEL
+        card = {
+            "model": head_description(model) + (" one-vs-rest" if labelled.multilabel else ""),
+            "params": {"C_logreg": 0.05, "C_svm": 1.0} if model in (None, DEFAULT_HEAD) else {"model": model},
+            "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
+                     f"({len(labelled.skipped)} without a genre skipped); MSD-musicnn tag means of "
+                     f"{WINDOW:g}-s windows"),
+            "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
+                      f"(no {labelled.grouped_by} on both sides), seed {seed}"),
+            "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
+        }
+        from genrekit.models.bundle_save import save_bundle
+
+        save_bundle(model_folder(out, name), card=card, feature_set=table.feature_set,
+                    feature_names=table.feature_names, window=WINDOW, hop=HOP, sample=table.X[: min(256, len(table.X))],
+                    **bundle_args)
+        results = jsonable({
+            "split": {"name": labelled.grouped_by, "description": card["split"], "leaky": False,
+                      "sizes": {"train": len(train_files), "test": len(test_files)}},
+            "models": {name: {**entry, "bundle": name}}, "selected": name, "selected_by": "the only model",
+            "labels": summary, "data": {"source": table.source, "n_rows": int(len(table.X)),
+                                        "n_tracks": len(analysed), "feature_set": table.feature_set},
+            "command": command,
+        })
+        write_results(out, results)
+        return RunSummary(Path(out), results)
 
 
 def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):

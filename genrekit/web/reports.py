@@ -21,9 +21,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from genrekit.errors import ParameterError, ReportError
-from genrekit.report.build import RESULTS, build_report, find_runs, load_run, run_inputs
+from genrekit.report.build import build_report, find_runs, load_run, run_inputs
 from genrekit.report.page import render_html
 from genrekit.report.plotly_embed import plotly_js_name
+from genrekit.training.run_folder import RESULTS_JSON
 from genrekit.web.schemas import ReportRun
 
 #: Where the report pages load plotly.js from (:mod:`genrekit.web.routes.reports` serves it).
@@ -94,7 +95,7 @@ class RunReports:
         """Every run, newest first (results.json's modification time), then by name."""
         out = []
         for name, folder in self.scan().items():
-            key = _stamp(folder / RESULTS)
+            key = _stamp(folder / RESULTS_JSON)
             with self._lock:
                 cached = self._summaries.get(name)
             if cached is not None and cached[0] == key:
