@@ -65,7 +65,7 @@ def song_flac(path: Path, minutes: float) -> Path:
 
 _PEAK = """
 import json, sys
-from genrekit import audio
+from genrekit.audio import decode as audio
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
 from genrekit.pipeline import load_model

@@ -12,7 +12,7 @@ A track's log-mel spectrogram (``feature_set("logmel")``: centred STFT frames ev
 and in prediction. A window of ``window`` seconds is then the run of
 :func:`window_frames` frames (130 for 3 s at 22050 Hz with a 512-sample hop) that
 starts at the frame nearest the window's first sample. Evaluation and prediction take
-the windows of :func:`genrekit.audio.decode.window_bounds` with ``cover_end=True`` (3-s
+the windows of :func:`genrekit.audio.windows.window_bounds` with ``cover_end=True`` (3-s
 windows every 1.5 s by default, the last one ending at the signal's end); a last
 window that ``window_bounds`` lengthened to absorb a short tail (at most 5 % of a
 window) keeps the window's frame count and drops those few frames.
