@@ -9,11 +9,9 @@ import io
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from genrekit.features.sets import feature_set
 from genrekit.audio.files import collect_audio_files
 from genrekit.datasets.gtzan import gtzan_label
 from genrekit.features.cache import STORE_FILENAME, FeatureStore
+from processes import sigkill_when
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -175,14 +174,7 @@ def test_sigkill_then_rerun_computes_only_the_rest(tmp_path):
 
     proc = subprocess.Popen(cmd, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = cache / STORE_FILENAME
-    deadline = time.monotonic() + 120
-    while _count_entries(db) < 2:
-        assert proc.poll() is None, "the run finished before it could be killed; use longer files"
-        assert time.monotonic() < deadline, "no two files were cached within 120 s"  # a hang guard
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, lambda: _count_entries(db) >= 2, "two files cached")
     assert not out.exists()  # nothing half-written
 
     con = sqlite3.connect(db)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +37,7 @@ from genrekit.training.cnn.trainer import train_cnn  # noqa: E402
 from genrekit.training.run_folder import CHECKPOINT, HISTORY_COLUMNS  # noqa: E402
 
 from synthetic_songs import OTHER_KINDS, write_song  # noqa: E402
+from processes import sigkill_when
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 22050
@@ -369,16 +368,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(synthetic, tmp_pat
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_train_command(data, killed, cache), env=_child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 600  # a hang guard; the asserts below say what went wrong
-        while len(_history(killed)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, lambda: len(_history(killed)) >= 2, "two epochs trained", within=600)
     before = _history(killed)
     assert 2 <= len(before) < 8, "the run must be killed mid-way (after two epochs, before the last)"
     assert not (killed / "bundle.json").exists()

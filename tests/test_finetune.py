@@ -38,6 +38,7 @@ from genrekit.errors import TrainingError  # noqa: E402
 from genrekit.training.cnn.trainer import train_cnn  # noqa: E402
 from genrekit.training.run_folder import CHECKPOINT  # noqa: E402
 from shared_data_policy import require  # noqa: E402
+from processes import sigkill_when
 
 REPO = Path(__file__).resolve().parents[1]
 GENRES = ("classical", "metal", "hiphop", "reggae")
@@ -173,15 +174,7 @@ def resumed(gtzan):
     killed, straight = gtzan["base"] / "killed", gtzan["base"] / "straight"
     proc = subprocess.Popen(_command(gtzan["tiny"], killed, gtzan["cache"]), env=_child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while len(_history(killed)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_when(proc, lambda: len(_history(killed)) >= 3, "three epochs trained", within=300)
     before = _history(killed)
     again = subprocess.run(_command(gtzan["tiny"], killed, gtzan["cache"], "--resume"), env=_child_env(),
                            capture_output=True, text=True, timeout=600)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from genrekit.library.results import JsonlResults, SqliteResults, open_results
 from cli_helpers import classify_main, cli_env, summary
 from results_files import jsonl_records, stored
 from synthetic_songs import GENRES, song_folder, write_song
+from processes import sigkill_when
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +128,7 @@ def test_sigkill_then_rerun_resumes(bundle_dir, tmp_path, name):
            "--out", str(out), "--jobs", "1"]
 
     proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while stored(out) < 2:
-        assert proc.poll() is None, "the run finished before it could be killed; use longer files"
-        assert time.monotonic() < deadline, "no two results were stored within 120 s"  # a hang guard
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, lambda: stored(out) >= 2, "two results stored")
 
     kept_bytes = out.read_bytes() if out.suffix == ".jsonl" else None
     if out.suffix == ".sqlite":
