@@ -205,7 +205,7 @@ def main(argv=None) -> int:
         print(f"shared data not found at {SHARED} (set GENREKIT_SHARED_DATA)", file=sys.stderr)
         return 2
     if args.model is None:
-        from genrekit.pipeline import DEFAULT_MODEL
+        from genrekit.models.registry import DEFAULT_MODEL
 
         if not (DEFAULT_MODEL / "bundle.json").exists():
             print(f"no default model at {DEFAULT_MODEL}; give one with --model BUNDLE", file=sys.stderr)

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {0})
 
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     clf = load_model()
     from genrekit.backbones import msd_musicnn as backbone

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         print(f"shared data not found under {SHARED} (set GENREKIT_SHARED_DATA)", file=sys.stderr)
         return 2
     from genrekit.audio.files import collect_audio_files
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     paths = collect_audio_files([genres, excerpts])
     size = sum(p.stat().st_size for p in paths)

@@ -53,7 +53,7 @@ from bench_classify import SHARED, make_song  # noqa: E402
 GENREKIT_CHILD = """
 import os, sys
 os.sched_setaffinity(0, [CORE])
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 model = load_model()
 for path in sys.argv[1:]:
     model.classify_file(path)
@@ -114,7 +114,7 @@ def cpu_median(fn, repeat: int) -> float:
 def bench_timeline(args, song: Path) -> None:
     import librosa
 
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     os.sched_setaffinity(0, {one_core()})
     model = load_model()
@@ -186,7 +186,7 @@ def run_library(folder: Path, out: Path, jobs: int, timeline: bool) -> tuple[flo
 
 
 STARTUP_CHILD = """
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 from genrekit.backbones.msd_musicnn import load_backbone
 load_model(); load_backbone()
 """
@@ -209,7 +209,7 @@ def region_saving(folder: Path, repeat: int) -> tuple[float, float]:
     """In-process CPU seconds a song for label + tags: regions decoded (the default) and the whole
     file decoded (regions switched off), medians over the library's first songs."""
     from genrekit.models import protocol
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     import numpy as np
 

@@ -111,7 +111,7 @@ def client(port: int, path: str, body: bytes, headers: dict, n: int, latencies: 
 
 def in_process_reference(clip: Path, model, repeat: int, spectrogram: bool) -> float:
     """Median seconds per clip: decode + classify (+ spectrogram PNG), in this process."""
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
     from genrekit.web.spectrogram import mel_spectrogram_png
     from genrekit.audio import decode as audio
 

@@ -68,7 +68,7 @@ import json, sys
 from genrekit.audio import decode as audio
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 what, path, how = sys.argv[1:4]
 if what == "classify":
     clf = load_model()
@@ -328,7 +328,7 @@ def bench_fuzz(tmp: Path) -> None:
 _RATE_PEAK = """
 import json, sys
 from genrekit.audio.decode import AudioError
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 outcome = "classified"
 try:
     load_model().classify_file(sys.argv[1])

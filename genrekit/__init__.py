@@ -16,10 +16,10 @@ from genrekit._version import __version__
 #: Public name -> the module (below genrekit) that defines it.
 _EXPORTS = {
     "classify": "pipeline",
-    "load_model": "pipeline",
-    "resolve_model": "pipeline",
-    "Prediction": "pipeline",
-    "GenreClassifier": "pipeline",
+    "load_model": "models.registry",
+    "resolve_model": "models.registry",
+    "Prediction": "prediction",
+    "GenreClassifier": "models.protocol",
     "GenreNote": "pipeline",
     "load_audio": "audio.decode",
     "AudioError": "audio.decode",

@@ -130,9 +130,9 @@ def prediction_notes(prediction, model=None) -> list[str]:
 
     Parameters
     ----------
-    prediction : genrekit.pipeline.Prediction or dict
+    prediction : genrekit.prediction.Prediction or dict
         Anything with ``probabilities`` and ``duration`` (s), as attributes or keys.
-    model : genrekit.pipeline.GenreClassifier, Bundle or None
+    model : genrekit.models.protocol.GenreClassifier, Bundle or None
         The model that made it (for the length of its training clips).
 
     Notes

@@ -9,8 +9,8 @@
 
 The work is done by the model protocol (:mod:`genrekit.models.protocol`: decoding in
 blocks, the model kinds) and the registry (:mod:`genrekit.models.registry`: which model
-a name means, loading once per process); this module is the front door and keeps the
-names older code imports from it.
+a name means, loading once per process); this module holds :func:`classify`, the pipeline
+call of the public API (:mod:`genrekit`).
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ import warnings
 
 import numpy as np
 
-from genrekit.models.backbone_head import SONG_TAGS, TIMELINE_HOP, TIMELINE_WINDOW  # noqa: F401 - public names
-from genrekit.models.protocol import GenreClassifier, WindowScores  # noqa: F401
-from genrekit.models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, SHIPPED_MODELS,  # noqa: F401
-                              PackedModel, bundle_folder, load_model, model_name, resolve_model, selected_bundle,
-                              shipped_models)
-from genrekit.prediction import Prediction  # noqa: F401
+from genrekit.models.protocol import GenreClassifier
+from genrekit.models.registry import load_model
 
-__all__ = ["classify", "GenreNote", "Prediction", "GenreClassifier", "WindowScores", "load_model", "resolve_model",
-           "PackedModel", "model_name", "selected_bundle", "bundle_folder", "shipped_models", "SHIPPED_MODELS",
-           "DEFAULT_MODEL", "DEFAULT_MODEL_NAME", "SONG_TAGS", "TIMELINE_WINDOW", "TIMELINE_HOP"]
+__all__ = ["classify", "GenreNote"]
 
 
 class GenreNote(UserWarning):

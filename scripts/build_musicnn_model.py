@@ -110,7 +110,7 @@ def choose(X, y, groups, *, seed=0, log=None):
 
 def end_to_end(bundle_dir: Path, data: Path) -> dict:
     """Classify from audio the shared clips that are on the fault-filtered valid list."""
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     valid = {line.strip() for line in (data / "gtzan/splits/fault_filtered/valid_filtered.txt").read_text().splitlines()
              if line.strip()}

@@ -108,7 +108,7 @@ def taggram_study(data: Path, log) -> dict:
 
 def audio_study(data: Path, log) -> dict:
     from genrekit.backbones.msd_musicnn import Backbone
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     model = load_model()
     backbone = Backbone(threads=1)

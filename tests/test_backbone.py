@@ -223,7 +223,7 @@ def test_train_and_evaluate_read_taggram_archives(shared_data, tmp_path):
     accs = [v for k, v in _walk(result) if k == "accuracy"]
     assert accs and max(accs) > 0.6
     # and the bundle classifies audio through the backbone
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     clf = load_model(tmp_path / "run" / "logreg")
     assert clf.has_backbone

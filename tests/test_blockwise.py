@@ -15,7 +15,7 @@ from genrekit.audio.decode import AudioError, Decoder
 from genrekit.audio.windows import overlapping_blocks
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 
 SR = 22050
 
@@ -152,7 +152,7 @@ _RSS = """
 import sys, json
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 what, path = sys.argv[1], sys.argv[2]
 if what == "classify":
     load_model().classify_file(path, timeline=True)

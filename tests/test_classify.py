@@ -33,7 +33,7 @@ from synthetic_songs import GENRES, SR, song_folder, write_song
 
 
 def default_model_or_skip():
-    from genrekit.pipeline import DEFAULT_MODEL
+    from genrekit.models.registry import DEFAULT_MODEL
 
     if not (DEFAULT_MODEL / "bundle.json").exists():
         pytest.skip(f"the bundled default model is not built yet ({DEFAULT_MODEL}/bundle.json missing)")

@@ -15,7 +15,7 @@ import pytest
 
 from genrekit.backbones import msd_musicnn as m
 from genrekit.models.backbone_head import TIMELINE_HOP, TIMELINE_WINDOW
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 from genrekit.onnx_sessions import NO_SPINNING
 
 from synthetic_songs import SR, synth, write_song

@@ -356,7 +356,7 @@ def check_saliency(result, model, y, silent_seconds: float, label: str | None = 
 
 def test_saliency_of_the_default_model_lies_in_the_music():
     from genrekit.explain.occlusion import occlusion_target
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     model = load_model()
     assert model.has_backbone and occlusion_target(model).kind == "backbone + head"
@@ -369,7 +369,7 @@ def test_saliency_of_the_default_model_lies_in_the_music():
 
 def test_saliency_of_a_feature_table_model_silences_the_audio():
     from genrekit.explain.occlusion import occlusion_target
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     model = load_model("gtzan57")
     assert occlusion_target(model).kind == "feature table"

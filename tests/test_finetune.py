@@ -256,7 +256,7 @@ def test_classify_and_evaluate_use_the_same_front_end_as_training(resumed, gtzan
     (Was: the streamed path computed a dB log-mel for musicnn_frontend bundles, and every song came out
     as one or two genres.)"""
     from genrekit.backbones.msd_musicnn import MelStream
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     run = resumed["killed"]
     clf = load_model(run)

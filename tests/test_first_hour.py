@@ -106,7 +106,7 @@ def _run_folder(root: Path, bundle: Path, selected: str | None) -> Path:
 
 
 def test_model_takes_a_run_folder_or_a_shipped_name_and_models_lists_them(bundle, tmp_path):
-    from genrekit.pipeline import DEFAULT_MODEL_NAME, shipped_models
+    from genrekit.models.registry import DEFAULT_MODEL_NAME, shipped_models
 
     song = write_song(tmp_path / "song.wav", "metal", seed=1)
     run = _run_folder(tmp_path / "runs" / "ff", bundle, selected="knn")
@@ -221,7 +221,7 @@ def test_docs_render_in_a_browser_with_no_network(tmp_path):
 # --- 4. the demo changes genre, and --keep keeps it ------------------------------------------------------
 def test_the_demo_changes_genre_in_the_middle_and_keep_keeps_it(tmp_path):
     from genrekit.audio.demo import DEMO_GENRES
-    from genrekit.pipeline import DEFAULT_MODEL_NAME
+    from genrekit.models.registry import DEFAULT_MODEL_NAME
 
     kept = tmp_path / "demo.flac"
     out = genrekit("classify", "--demo", "--keep", kept, "--timeline", "--format", "json", cwd=tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fuzz_corpus import make_corpus, make_hostile, nan_bundle
-from genrekit.pipeline import DEFAULT_MODEL
+from genrekit.models.registry import DEFAULT_MODEL
 from cli_helpers import cli_env
 from servers import Server
 

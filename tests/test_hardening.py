@@ -281,7 +281,7 @@ def test_truncated_compressed_files_are_refused_like_wav(tmp_path, fmt, subtype,
 ])
 def test_a_hostile_bundle_is_refused_naming_the_field(tmp_path, edit, words):
     # Was: hangs (hop 0.0001), exhausted memory (2 MHz) or a RecursionError (deep nesting).
-    from genrekit.pipeline import DEFAULT_MODEL
+    from genrekit.models.registry import DEFAULT_MODEL
 
     folder = tmp_path / "hostile"
     shutil.copytree(DEFAULT_MODEL, folder)

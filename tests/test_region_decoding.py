@@ -18,7 +18,7 @@ import soundfile as sf
 from genrekit.audio import decode as audio
 from genrekit.audio.regions import RegionReader
 from genrekit.backbones import msd_musicnn as m
-from genrekit.pipeline import load_model
+from genrekit.models.registry import load_model
 
 from synthetic_songs import SR, synth
 

@@ -115,7 +115,7 @@ def test_the_api_and_the_page_show_tags_and_similar_songs(library, shared_data, 
     from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, needs_chromium  # noqa: F401
     from servers import Server
 
-    from genrekit.pipeline import DEFAULT_MODEL
+    from genrekit.models.registry import DEFAULT_MODEL
 
     clip = shared_data / "gtzan/genres/reggae/reggae.00001.wav"
     server = Server(DEFAULT_MODEL, tmp_path, "--library", str(library))

@@ -80,7 +80,7 @@ def test_health_models_and_docs(server, default_bundle):
 
 
 def test_classify_a_real_clip(server, clip, default_bundle):
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     status, out = server.upload(clip.name, clip.read_bytes())
     assert status == 200, out

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit.pipeline import DEFAULT_MODEL
+from genrekit.models.registry import DEFAULT_MODEL
 from processes import alive, children
 from servers import Server, multipart
 

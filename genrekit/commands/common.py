@@ -223,7 +223,7 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
 
 
 def model_path(spec) -> Path:
-    """The bundle folder ``--model`` names (:func:`genrekit.pipeline.resolve_model`); :class:`CommandError` if none."""
+    """The bundle folder ``--model`` names (:func:`genrekit.models.registry.resolve_model`); :class:`CommandError` if none."""
     from genrekit.models.bundle import BundleError
     from genrekit.models.registry import resolve_model
 

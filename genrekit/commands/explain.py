@@ -148,7 +148,7 @@ def _saliency(args) -> int:
     from genrekit.explain.saliency import occlusion_saliency
     from genrekit.explain.figure import saliency_png
     from genrekit.models.bundle import BundleError
-    from genrekit.pipeline import load_model
+    from genrekit.models.registry import load_model
 
     try:
         model = load_model(model_path(args.model))

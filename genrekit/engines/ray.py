@@ -8,7 +8,7 @@ Ray when its worker process or node dies (``max_retries``). A retried task still
 one result, and the driver stores each result once, as it arrives: nothing is lost or
 written twice.
 
-The function (for ``classify``: the model's files, see :class:`genrekit.pipeline.PackedModel`)
+The function (for ``classify``: the model's files, see :class:`genrekit.models.registry.PackedModel`)
 is put in Ray's object store once per job and fetched by each worker process once.
 
 Workers open the paths they are given, so inputs must be on storage every node reads

@@ -1,7 +1,7 @@
 """What a model kind provides for occlusion: a time–frequency plane to hide regions of, and the
 song's probabilities with a region hidden. The one place that branches on the model kind.
 
-:func:`occlusion_target` turns a loaded model (:class:`genrekit.pipeline.GenreClassifier`) into
+:func:`occlusion_target` turns a loaded model (:class:`genrekit.models.protocol.GenreClassifier`) into
 an :class:`OcclusionTarget`:
 
 - **backbone + head** (the default ``musicnn`` model): the plane is MSD-musicnn's own input, its
@@ -96,7 +96,7 @@ class OcclusionTarget(Protocol):
 
 
 def occlusion_target(model) -> OcclusionTarget:
-    """The :class:`OcclusionTarget` of a loaded model (:func:`genrekit.pipeline.load_model`)."""
+    """The :class:`OcclusionTarget` of a loaded model (:func:`genrekit.models.registry.load_model`)."""
     from genrekit.models.backbone_head import BackboneHeadModel
     from genrekit.models.feature_table import FeatureTableModel
     from genrekit.models.spectrogram_cnn import SpectrogramCNNModel

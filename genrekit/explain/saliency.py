@@ -127,8 +127,8 @@ def occlusion_saliency(model, y: np.ndarray, *, label: str | None = None, bands:
 
     Parameters
     ----------
-    model : genrekit.pipeline.GenreClassifier
-        Any model (:func:`genrekit.pipeline.load_model`).
+    model : genrekit.models.protocol.GenreClassifier
+        Any model (:func:`genrekit.models.registry.load_model`).
     y : np.ndarray [shape=(n,)]
         Mono signal at ``model.sample_rate``.
     label : str, optional

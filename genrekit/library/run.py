@@ -53,7 +53,7 @@ def model_key(clf) -> str:
 
     Parameters
     ----------
-    clf : genrekit.pipeline.GenreClassifier
+    clf : genrekit.models.protocol.GenreClassifier
     """
     b = clf.bundle
 
