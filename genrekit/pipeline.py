@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from genrekit.errors import ParameterError
 from genrekit.models.backbone_head import SONG_TAGS, TIMELINE_HOP, TIMELINE_WINDOW  # noqa: F401 - public names
 from genrekit.models.protocol import GenreClassifier, WindowScores  # noqa: F401
 from genrekit.models.registry import (DEFAULT_MODEL, DEFAULT_MODEL_NAME, RUN_RESULTS, SHIPPED_MODELS,  # noqa: F401
@@ -65,7 +66,7 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
         return [classify(item, clf, sr=sr, top_k=top_k, precision=precision) for item in inputs]
     if isinstance(inputs, np.ndarray):
         if sr is None:
-            raise ValueError("give sr= (the signal's sample rate in Hz) with an array input")
+            raise ParameterError("give sr= (the signal's sample rate in Hz) with an array input")
         prediction = clf.classify_signal(inputs, sr)
     else:
         prediction = clf.classify_file(inputs)

@@ -184,10 +184,11 @@ def engine_from_args(args: argparse.Namespace):
     errors from starting it or from its start-up checks become :class:`CommandError`.
     """
     from genrekit.engines import EngineError, make_engine
+    from genrekit.errors import ParameterError
 
     try:
         engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
-    except ValueError as exc:
+    except ParameterError as exc:
         args.parser.error(str(exc))
     try:
         with engine:
@@ -227,14 +228,14 @@ def model_path(spec) -> Path:
 
 def open_store(args: argparse.Namespace):
     """The cache named by ``--cache``/``--no-cache`` (``None`` for no cache)."""
-    from genrekit.features.cache import FeatureStore, default_cache_dir
+    from genrekit.features.cache import FeatureStore, _NewerCache, default_cache_dir
 
     if args.no_cache:
         return None
     directory = args.cache if args.cache is not None else default_cache_dir()
     try:
         return FeatureStore(directory)
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
+    except (OSError, sqlite3.Error, _NewerCache) as exc:  # a damaged cache's StoreError says it all itself
         raise CommandError(
             f"cannot open the feature cache in {directory}: {exc} (use --cache DIR or --no-cache)"
         ) from exc

@@ -198,7 +198,7 @@ def _classify_files(args, bundle, files, truth):
     their names relative to ``--data``, and their labels. Failures are skipped and said on stderr."""
     import numpy as np
 
-    from genrekit.audio.decode import AudioError
+    from genrekit.errors import AudioError, ParameterError
     from genrekit.models.registry import classifier
 
     clf = classifier(bundle, Path(bundle.path).name)
@@ -206,7 +206,7 @@ def _classify_files(args, bundle, files, truth):
     for path, genres in zip(files, truth):
         try:
             prediction = clf.classify_file(path)
-        except (AudioError, ValueError) as exc:
+        except (AudioError, ParameterError) as exc:
             failed.append(f"{path}: {getattr(exc, 'problem', exc)}")
             continue
         rows.append([prediction.probabilities[g] for g in bundle.labels])

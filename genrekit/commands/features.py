@@ -48,6 +48,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
 
 def _features_set(args: argparse.Namespace):
     """The FeatureSet the options describe; refuses options that do not apply to it."""
+    from genrekit.errors import ParameterError
     from genrekit.features.sets import feature_set
 
     error = args.parser.error
@@ -70,7 +71,7 @@ def _features_set(args: argparse.Namespace):
         params = {_SPECTRAL_OPTIONS[o]: v for o, v in given.items()}
     try:
         return feature_set(args.set_name, **params)
-    except ValueError as exc:
+    except ParameterError as exc:
         error(str(exc))
 
 
@@ -128,6 +129,7 @@ def features_run(args: argparse.Namespace) -> int:
 
 
 def _features_job(args: argparse.Namespace, engine) -> int:
+    from genrekit.errors import ParameterError
     from genrekit.features.extract import Extraction, extract
     from genrekit.features import export
     from genrekit.audio.files import collect_audio_files, common_root
@@ -148,7 +150,7 @@ def _features_job(args: argparse.Namespace, engine) -> int:
         if kind == "npy":
             try:
                 folder = export.NpyFolder(args.out, fs, paths, root)
-            except ValueError as exc:
+            except ParameterError as exc:  # a folder holding another feature set's arrays
                 raise CommandError(str(exc)) from exc
             run = Extraction(paths, fs, store=store, engine=engine)
             args.kept = (f"the arrays of finished files are in {args.out}{os.sep}"
