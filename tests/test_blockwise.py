@@ -150,7 +150,7 @@ def test_decoder_chatter_is_a_warning_naming_the_file(tmp_path):
 _RSS = """
 import sys, json
 from genrekit.features.extract import compute_file
-from genrekit.features import feature_set
+from genrekit.features.sets import feature_set
 from genrekit.pipeline import load_model
 what, path = sys.argv[1], sys.argv[2]
 if what == "classify":

@@ -179,7 +179,7 @@ def test_silence_gives_finite_features():
 # --- feature sets as values --------------------------------------------------------------
 def test_feature_set_key_is_stable_across_processes_and_tracks_parameters():
     fs = feature_set("logmel", n_mels=64)
-    code = "from genrekit.features import feature_set; print(feature_set('logmel', n_mels=64).key)"
+    code = "from genrekit.features.sets import feature_set; print(feature_set('logmel', n_mels=64).key)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == fs.key
     assert feature_set("logmel", n_mels=96).key != fs.key
