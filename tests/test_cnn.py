@@ -296,7 +296,7 @@ def test_a_cnn_bundle_predicts_without_torch(synthetic, tiny_run, tmp_path):
     code = textwrap.dedent(f"""
         import json, sys
         sys.modules["torch"] = None  # any "import torch" now raises ImportError
-        from genrekit import audio
+        from genrekit.audio import decode as audio
         from genrekit.models.bundle import load_bundle
         from genrekit.models.cnn_data import bundle_inputs
         b = load_bundle({str(tiny_run)!r})
