@@ -183,8 +183,8 @@ def engine_from_args(args: argparse.Namespace):
     Fails at once (exit 1) when it cannot be used at all, e.g. Ray is not installed;
     errors from starting it or from its start-up checks become :class:`CommandError`.
     """
-    from genrekit.engines import EngineError, make_engine
-    from genrekit.errors import ParameterError
+    from genrekit.engines import make_engine
+    from genrekit.errors import EngineError, ParameterError
 
     try:
         engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
@@ -217,7 +217,7 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
 
 def model_path(spec) -> Path:
     """The bundle folder ``--model`` names (:func:`genrekit.pipeline.resolve_model`); :class:`CommandError` if none."""
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.models.registry import resolve_model
 
     try:

@@ -38,7 +38,8 @@ def evaluate_run(args) -> int:
     from genrekit._io import write_json_atomic
     from genrekit.datasets.splits import make_splits
     from genrekit.evaluation.metrics import evaluate
-    from genrekit.models.bundle import BundleError, load_bundle
+    from genrekit.errors import BundleError
+    from genrekit.models.bundle import load_bundle
 
     if args.labels == "folders" and args.names is not None:
         args.parser.error("--names: only with --labels tags or --labels FILE.csv")

@@ -104,9 +104,9 @@ def explain_run(args: argparse.Namespace) -> int:
 
 
 def _filters(args) -> int:
-    from genrekit.explain.filters import ExplainError, top_excerpts, write_filters
+    from genrekit.errors import BundleError, ExplainError
+    from genrekit.explain.filters import top_excerpts, write_filters
     from genrekit.audio.files import collect_audio_files, common_root
-    from genrekit.models.bundle import BundleError
     from genrekit.models.registry import load_model
 
     inputs = [*args.songs, *args.data]
@@ -142,10 +142,9 @@ def _filters(args) -> int:
 def _saliency(args) -> int:
     from genrekit.audio import decode as audio
     from genrekit._io import write_bytes_atomic, write_json_atomic
-    from genrekit.explain.filters import ExplainError
+    from genrekit.errors import BundleError, ExplainError
     from genrekit.explain.saliency import occlusion_saliency
     from genrekit.explain.figure import saliency_png
-    from genrekit.models.bundle import BundleError
     from genrekit.pipeline import load_model
 
     try:

@@ -110,8 +110,8 @@ def _features_output(args: argparse.Namespace, fs) -> str:
 
 def _features_dataset(args: argparse.Namespace):
     """The resolved dataset when the only PATH is the name of one (and no such file exists), else ``None``."""
-    from genrekit.datasets.tables import DatasetError
     from genrekit.datasets.registry import is_dataset_name
+    from genrekit.errors import DatasetError
 
     if len(args.paths) != 1 or Path(args.paths[0]).exists() or not is_dataset_name(args.paths[0]):
         return None

@@ -23,7 +23,8 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
 
 def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
     """Run folders to read: a folder without results.json expands to the runs below it."""
-    from genrekit.report.build import RESULTS, ReportError, find_runs
+    from genrekit.errors import ReportError
+    from genrekit.report.build import RESULTS, find_runs
 
     out: list[tuple[Path, str | None]] = []
     for path in paths:
@@ -39,7 +40,8 @@ def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
 
 def report_run(args: argparse.Namespace) -> int:
     from genrekit._io import write_bytes_atomic
-    from genrekit.report.build import ReportError, build_report, load_cluster, load_run
+    from genrekit.errors import ReportError
+    from genrekit.report.build import build_report, load_cluster, load_run
     from genrekit.report.html import render_html
 
     if not args.runs and not args.cluster:

@@ -23,8 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from genrekit.audio.decode import AudioError
-from genrekit.errors import GenrekitError, ParameterError
+from genrekit.errors import AudioError, GenrekitError, ParameterError
 from genrekit.output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from genrekit.engines.batch import CRASH_REASON, Failure, Result, _call, resolve_jobs
-from genrekit.engines.base import Engine, EngineError
-from genrekit.errors import ParameterError
+from genrekit.engines.base import Engine
+from genrekit.errors import EngineError, ParameterError
 
 #: How to get Ray, said whenever it is missing.
 INSTALL_HINT = "pip install 'genrekit[ray]'"

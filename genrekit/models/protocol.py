@@ -183,8 +183,8 @@ class GenreClassifier:
         :data:`REGIONS_BELOW` of it (the default model's patch budget, without a timeline) is read
         in regions: only those are decoded and resampled (:mod:`genrekit.audio.regions`; where a
         format cannot seek exactly, the whole file is decoded).
-        Raises :class:`genrekit.audio.decode.AudioError` for a file that cannot be decoded
-        (:class:`genrekit.audio.decode.TooLongError` past ``max_duration`` seconds).
+        Raises :class:`genrekit.errors.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.errors.TooLongError` past ``max_duration`` seconds).
         """
         also = list(also)
         with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,

@@ -20,8 +20,9 @@ import os
 import threading
 from pathlib import Path
 
+from genrekit.errors import BundleError
 from genrekit.models.backbone_head import BackboneHeadModel
-from genrekit.models.bundle import BUNDLE_JSON, BundleError, bundle_from_bytes, load_bundle, read_bundle_meta
+from genrekit.models.bundle import BUNDLE_JSON, bundle_from_bytes, load_bundle, read_bundle_meta
 from genrekit.models.feature_table import FeatureTableModel
 from genrekit.models.protocol import GenreClassifier
 from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
@@ -113,7 +114,7 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
 
     Raises
     ------
-    genrekit.models.bundle.BundleError
+    genrekit.errors.BundleError
         When ``spec`` names nothing, or a run folder holding several models none of
         which is selected (the message lists them).
     """
@@ -201,7 +202,7 @@ def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
     """Load a model once per process (``None``: the shipped default model).
 
     ``path`` is anything :func:`resolve_model` accepts: a shipped model's name, a
-    bundle folder, or a run folder. Raises :class:`genrekit.models.bundle.BundleError`
+    bundle folder, or a run folder. Raises :class:`genrekit.errors.BundleError`
     for anything that is not a valid bundle.
     """
     folder = resolve_model(path)
