@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from genrekit.errors import ParameterError
 from genrekit.models.protocol import GenreClassifier
 from genrekit.models.registry import load_model
 
@@ -59,7 +60,7 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
         return [classify(item, clf, sr=sr, top_k=top_k, precision=precision) for item in inputs]
     if isinstance(inputs, np.ndarray):
         if sr is None:
-            raise ValueError("give sr= (the signal's sample rate in Hz) with an array input")
+            raise ParameterError("give sr= (the signal's sample rate in Hz) with an array input")
         prediction = clf.classify_signal(inputs, sr)
     else:
         prediction = clf.classify_file(inputs)

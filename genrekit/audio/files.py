@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from genrekit._io import sql_name
+from genrekit.errors import ParameterError
 
 #: Extensions picked up when walking folders (compared lower-case).
 AUDIO_EXTENSIONS = frozenset(
@@ -95,7 +96,7 @@ def common_root(paths: Iterable[str | os.PathLike]) -> Path:
         p = Path(os.path.abspath(raw))
         roots.append(p if os.path.isdir(p) else p.parent)
     if not roots:
-        raise ValueError("common_root() needs at least one path")
+        raise ParameterError("common_root() needs at least one path")
     return Path(os.path.commonpath(roots))
 
 

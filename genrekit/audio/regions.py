@@ -104,7 +104,7 @@ class RegionReader:
         ------
         Unavailable
             A region read short or could not be placed (the caller decodes the whole file).
-        genrekit.audio.decode.AudioError
+        genrekit.errors.AudioError
             Samples that full decoding would refuse too (NaN, absurd values).
         """
         for s0, s1 in self._native_ranges(spans):

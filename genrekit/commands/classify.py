@@ -141,7 +141,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     from genrekit.errors import ResultsError
     from genrekit.library.run import LibraryRun
     from genrekit.library.results import open_results
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.output import relative_names
     from genrekit.models.registry import load_model
 

@@ -21,13 +21,14 @@ def cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 def cluster_run(args) -> int:
     from genrekit._io import write_bytes_atomic, write_json_atomic
+    from genrekit.errors import ParameterError
     from genrekit.evaluation.cluster import cluster
 
     table = load_data(args)
     try:
         result = cluster(table.X, table.labels, k=args.k, seed=args.seed, rows=table.rows, tracks=table.tracks,
                          source=table.source)
-    except ValueError as exc:
+    except ParameterError as exc:  # a k the table cannot give
         raise CommandError(str(exc)) from exc
     print(f"k-means, k={result.k}, on {len(table.X)} rows ({table.n_tracks} tracks) of {table.source}")
     print(f"ARI {result.ari:.3f}  NMI {result.nmi:.3f}  purity {result.purity:.3f}")

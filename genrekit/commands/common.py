@@ -191,11 +191,12 @@ def engine_from_args(args: argparse.Namespace):
     Fails at once (exit 1) when it cannot be used at all, e.g. Ray is not installed;
     errors from starting it or from its start-up checks become :class:`CommandError`.
     """
-    from genrekit.engines import EngineError, make_engine
+    from genrekit.engines import make_engine
+    from genrekit.errors import EngineError, ParameterError
 
     try:
         engine = make_engine(args.engine, address=args.address, jobs=args.jobs)
-    except ValueError as exc:
+    except ParameterError as exc:
         args.parser.error(str(exc))
     try:
         with engine:
@@ -224,7 +225,7 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
 
 def model_path(spec) -> Path:
     """The bundle folder ``--model`` names (:func:`genrekit.models.registry.resolve_model`); :class:`CommandError` if none."""
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.models.registry import resolve_model
 
     try:
@@ -235,14 +236,14 @@ def model_path(spec) -> Path:
 
 def open_store(args: argparse.Namespace):
     """The cache named by ``--cache``/``--no-cache`` (``None`` for no cache)."""
-    from genrekit.features.cache import FeatureStore, default_cache_dir
+    from genrekit.features.cache import FeatureStore, _NewerCache, default_cache_dir
 
     if args.no_cache:
         return None
     directory = args.cache if args.cache is not None else default_cache_dir()
     try:
         return FeatureStore(directory)
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
+    except (OSError, sqlite3.Error, _NewerCache) as exc:  # a damaged cache's StoreError says it all itself
         raise CommandError(
             f"cannot open the feature cache in {directory}: {exc} (use --cache DIR or --no-cache)"
         ) from exc

@@ -47,7 +47,7 @@ def datasets_arguments(p: argparse.ArgumentParser) -> None:
 
 def datasets_run(args: argparse.Namespace) -> int:
     from genrekit.commands.common import CommandError
-    from genrekit.datasets.tables import DatasetError
+    from genrekit.errors import DatasetError
 
     try:
         return {"list": _list, "info": _info, "download": _download, "validate": _validate}[args.action](args)

@@ -38,7 +38,8 @@ def evaluate_run(args) -> int:
     from genrekit._io import write_json_atomic
     from genrekit.datasets.splits import make_splits
     from genrekit.evaluation.metrics import evaluate
-    from genrekit.models.bundle import BundleError, load_bundle
+    from genrekit.errors import BundleError
+    from genrekit.models.bundle import load_bundle
 
     if args.labels == "folders" and args.names is not None:
         args.parser.error("--names: only with --labels tags or --labels FILE.csv")
@@ -199,7 +200,7 @@ def _classify_files(args, bundle, files, truth):
     their names relative to ``--data``, and their labels. Failures are skipped and said on stderr."""
     import numpy as np
 
-    from genrekit.audio.decode import AudioError
+    from genrekit.errors import AudioError, ParameterError
     from genrekit.models.registry import classifier
 
     clf = classifier(bundle, Path(bundle.path).name)
@@ -207,7 +208,7 @@ def _classify_files(args, bundle, files, truth):
     for path, genres in zip(files, truth):
         try:
             prediction = clf.classify_file(path)
-        except (AudioError, ValueError) as exc:
+        except (AudioError, ParameterError) as exc:
             failed.append(f"{path}: {getattr(exc, 'problem', exc)}")
             continue
         rows.append([prediction.probabilities[g] for g in bundle.labels])

@@ -104,11 +104,10 @@ def explain_run(args: argparse.Namespace) -> int:
 
 
 def _filters(args) -> int:
-    from genrekit.errors import ExplainError
+    from genrekit.errors import BundleError, ExplainError
     from genrekit.explain.filters.folder import write_filters
     from genrekit.explain.filters.search import top_excerpts
     from genrekit.audio.files import collect_audio_files, common_root
-    from genrekit.models.bundle import BundleError
     from genrekit.models.registry import load_model
 
     inputs = [*args.songs, *args.data]
@@ -144,10 +143,9 @@ def _filters(args) -> int:
 def _saliency(args) -> int:
     from genrekit.audio import decode as audio
     from genrekit._io import write_bytes_atomic, write_json_atomic
-    from genrekit.errors import ExplainError
-    from genrekit.explain.saliency import occlusion_saliency
+    from genrekit.errors import BundleError, ExplainError
     from genrekit.explain.figure import saliency_png
-    from genrekit.models.bundle import BundleError
+    from genrekit.explain.saliency import occlusion_saliency
     from genrekit.models.registry import load_model
 
     try:

@@ -47,6 +47,7 @@ def features_arguments(p: argparse.ArgumentParser) -> None:
 
 def _features_set(args: argparse.Namespace):
     """The FeatureSet the options describe; refuses options that do not apply to it."""
+    from genrekit.errors import ParameterError
     from genrekit.features.sets import feature_set
 
     error = args.parser.error
@@ -69,7 +70,7 @@ def _features_set(args: argparse.Namespace):
         params = {_SPECTRAL_OPTIONS[o]: v for o, v in given.items()}
     try:
         return feature_set(args.set_name, **params)
-    except ValueError as exc:
+    except ParameterError as exc:
         error(str(exc))
 
 
@@ -108,8 +109,8 @@ def _features_output(args: argparse.Namespace, fs) -> str:
 
 def _features_dataset(args: argparse.Namespace):
     """The resolved dataset when the only PATH is the name of one (and no such file exists), else ``None``."""
-    from genrekit.datasets.tables import DatasetError
     from genrekit.datasets.registry import is_dataset_name
+    from genrekit.errors import DatasetError
 
     if len(args.paths) != 1 or Path(args.paths[0]).exists() or not is_dataset_name(args.paths[0]):
         return None
@@ -127,6 +128,7 @@ def features_run(args: argparse.Namespace) -> int:
 
 
 def _features_job(args: argparse.Namespace, engine) -> int:
+    from genrekit.errors import ParameterError
     from genrekit.features.extract import Extraction, extract
     from genrekit.features import export
     from genrekit.audio.files import collect_audio_files, common_root
@@ -147,7 +149,7 @@ def _features_job(args: argparse.Namespace, engine) -> int:
         if kind == "npy":
             try:
                 folder = export.NpyFolder(args.out, fs, paths, root)
-            except ValueError as exc:
+            except ParameterError as exc:  # a folder holding another feature set's arrays
                 raise CommandError(str(exc)) from exc
             run = Extraction(paths, fs, store=store, engine=engine)
             args.kept = (f"the arrays of finished files are in {args.out}{os.sep}"

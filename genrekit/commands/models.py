@@ -75,7 +75,7 @@ def describe(folder: Path, name: str, *, shipped: bool = False, default: bool = 
 
 def list_models(folder: Path | None = None) -> tuple[list[dict], list[str]]:
     """Entries for the shipped models and those in ``folder``, and the bundles that could not be read."""
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.models.registry import DEFAULT_MODEL_NAME, SHIPPED_MODELS, find_bundles, selected_bundle, shipped_models
 
     entries, broken = [], []

@@ -31,9 +31,8 @@ def similar_arguments(p: argparse.ArgumentParser) -> None:
 def similar_run(args: argparse.Namespace) -> int:
     from genrekit._io import dumps
     from genrekit.commands.common import CommandError
-    from genrekit.audio.decode import AudioError
-    from genrekit.models.bundle import BundleError
-    from genrekit.library.similar import SimilarityError, SimilarityIndex
+    from genrekit.errors import AudioError, BundleError, SimilarityError
+    from genrekit.library.similar import SimilarityIndex
 
     try:
         index = SimilarityIndex.from_results(args.library)

@@ -67,7 +67,7 @@ def resolve_dataset_name(args):
 
     Returns the :class:`~genrekit.datasets.resolve.Resolved` dataset, or ``None`` for a path.
     """
-    from genrekit.datasets.tables import DatasetError
+    from genrekit.errors import DatasetError
     from genrekit.datasets.registry import is_dataset_name
 
     if getattr(args, "resolved", None) is not None:
@@ -99,7 +99,8 @@ def dataset_artists(value) -> bool:
 
 def load_data(args, feature_set=None):
     """The table ``--data`` names; audio is analysed with ``feature_set`` (default: gtzan57 30-s rows)."""
-    from genrekit.datasets.tables import DatasetError, load_audio_files, load_table
+    from genrekit.datasets.tables import load_audio_files, load_table
+    from genrekit.errors import DatasetError
 
     resolved = resolve_dataset_name(args)
     with engine_from_args(args) as engine:  # used only for audio, started only if files need computing

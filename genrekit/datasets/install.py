@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genrekit._io import atomic_write, write_json_atomic
-from genrekit.errors import DatasetError
-from genrekit.datasets.archive import UnsafeArchiveError, unpack
-from genrekit.datasets.download import DownloadError, fetch, file_checksum
+from genrekit.datasets.archive import unpack
+from genrekit.datasets.download import fetch, file_checksum
 from genrekit.datasets.registry import ALGORITHMS, Dataset, Resource, get_dataset
 from genrekit.datasets.shipped_indexes import shipped_index
+from genrekit.errors import DatasetError, DownloadError, UnsafeArchiveError
 
 META = ".genrekit"
 

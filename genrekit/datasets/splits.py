@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from genrekit.datasets.gtzan import read_artist_index, read_split_list
-from genrekit.datasets.tables import DatasetError
 from genrekit.datasets.feature_table import FeatureTable
+from genrekit.errors import DatasetError
 
 KINDS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 

@@ -16,6 +16,7 @@ engine gives the same results, the same resume and the same outputs.
 from __future__ import annotations
 
 from genrekit.engines.base import Engine, EngineError
+from genrekit.errors import ParameterError
 
 #: Engine names, as ``--engine`` takes them; the first is the default.
 ENGINES = ("local", "ray")
@@ -36,12 +37,12 @@ def make_engine(name: str = "local", *, address: str | None = None, jobs: int | 
 
     Raises
     ------
-    ValueError
+    genrekit.errors.ParameterError
         For an unknown engine, or an ``address`` given to the local engine.
     """
     if name == "local":
         if address is not None:
-            raise ValueError("--address: only with --engine ray")
+            raise ParameterError("--address: only with --engine ray")
         from genrekit.engines.local import LocalEngine
 
         return LocalEngine(jobs=1 if jobs is None else jobs)
@@ -49,7 +50,7 @@ def make_engine(name: str = "local", *, address: str | None = None, jobs: int | 
         from genrekit.engines.ray import RayEngine  # imports no Ray yet: that happens when it starts
 
         return RayEngine(address=address, jobs=jobs)
-    raise ValueError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINES)})")
+    raise ParameterError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINES)})")
 
 
 __all__ = ["ENGINES", "Engine", "EngineError", "make_engine"]

@@ -23,8 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from genrekit.audio.decode import AudioError
-from genrekit.errors import GenrekitError
+from genrekit.errors import AudioError, GenrekitError, ParameterError
 from genrekit.output import printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
@@ -173,7 +172,7 @@ def resolve_jobs(jobs: int | None) -> int:
     if not jobs:
         return os.cpu_count() or 1
     if jobs < 0:
-        raise ValueError(f"jobs must be >= 0, got {jobs}")
+        raise ParameterError(f"jobs must be >= 0, got {jobs}")
     return jobs
 
 

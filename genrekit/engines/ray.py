@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from genrekit.engines.batch import CRASH_REASON, Failure, Result, _call, resolve_jobs
-from genrekit.engines.base import Engine, EngineError
+from genrekit.engines.base import Engine
+from genrekit.errors import EngineError, ParameterError
 
 #: How to get Ray, said whenever it is missing.
 INSTALL_HINT = "pip install 'genrekit[ray]'"
@@ -139,7 +140,7 @@ class RayEngine(Engine):
     def __init__(self, address: str | None = None, *, jobs: int | None = None, max_retries: int = 3,
                  check_files: int = CHECK_FILES) -> None:
         if jobs is not None and jobs < 0:
-            raise ValueError(f"jobs must be >= 0, got {jobs}")
+            raise ParameterError(f"jobs must be >= 0, got {jobs}")
         self.address = address
         self.jobs = jobs
         self.max_retries = max_retries

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genrekit.errors import ParameterError
+
 
 @dataclass
 class ClusterResult:
@@ -97,11 +99,11 @@ def cluster(X: np.ndarray, labels: np.ndarray, *, k: int | None = None, seed: in
     X = np.asarray(X, dtype=np.float64)
     labels = np.asarray(labels).astype(str)
     if X.ndim != 2 or len(X) != len(labels):
-        raise ValueError(f"X must be (n_rows, n_features) with one label per row; got {X.shape} and {labels.shape}")
+        raise ParameterError(f"X must be (n_rows, n_features) with one label per row; got {X.shape} and {labels.shape}")
     genres = sorted(set(labels))
     k = len(genres) if k is None else int(k)
     if not 2 <= k <= len(X):
-        raise ValueError(f"k must be between 2 and the number of rows ({len(X)}), got {k}")
+        raise ParameterError(f"k must be between 2 and the number of rows ({len(X)}), got {k}")
     Z = StandardScaler().fit_transform(X)
     assignments = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(Z)
     n_components = min(3, Z.shape[1], len(Z))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from genrekit._io import jsonable, write_json_atomic
+from genrekit.errors import ParameterError
 
 __all__ = [
     "aggregate_tracks", "evaluate", "split_summary", "model_entry", "results_json",
@@ -183,15 +184,15 @@ def evaluate(
     truth = np.asarray(table_subset.labels).astype(str)
     tracks = np.asarray(table_subset.tracks)
     if proba.ndim != 2 or proba.shape != (len(truth), len(labels)):
-        raise ValueError(f"expected probabilities of shape ({len(truth)}, {len(labels)}), got {proba.shape}")
+        raise ParameterError(f"expected probabilities of shape ({len(truth)}, {len(labels)}), got {proba.shape}")
     if len(tracks) != len(truth):
-        raise ValueError(f"{len(tracks)} track ids for {len(truth)} rows")
+        raise ParameterError(f"{len(tracks)} track ids for {len(truth)} rows")
     if len(truth) == 0:
-        raise ValueError("nothing to evaluate: no rows")
+        raise ParameterError("nothing to evaluate: no rows")
     code = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(truth) - set(code))
     if unknown:
-        raise ValueError(f"true labels not among the model's labels: {', '.join(unknown)}")
+        raise ParameterError(f"true labels not among the model's labels: {', '.join(unknown)}")
     true = np.array([code[t] for t in truth])
 
     track_ids, track_proba, index = aggregate_tracks(proba, tracks)
@@ -199,7 +200,7 @@ def evaluate(
     track_true[index] = true
     mixed = np.flatnonzero(np.bincount(index, weights=track_true[index] != true, minlength=len(track_ids)))
     if len(mixed):
-        raise ValueError(f"track {track_ids[mixed[0]]!r} has windows with different true labels")
+        raise ParameterError(f"track {track_ids[mixed[0]]!r} has windows with different true labels")
 
     rng = np.random.default_rng(seed)
     result: dict[str, Any] = {
@@ -308,7 +309,7 @@ def select_model(results: Mapping[str, Any]) -> str:
 
     Raises
     ------
-    ValueError
+    genrekit.errors.ParameterError
         If no model has validation figures (choosing on test figures would make them
         optimistic; make a split with a validation set, or choose by CV score yourself).
     """
@@ -319,5 +320,5 @@ def select_model(results: Mapping[str, Any]) -> str:
         if key is not None and (best_key is None or key > best_key):
             best, best_key = name, key
     if best is None:
-        raise ValueError("no model has validation figures: cannot select without a validation set")
+        raise ParameterError("no model has validation figures: cannot select without a validation set")
     return best

@@ -8,8 +8,8 @@ before the kill; the next run computes only the rest.
 Arrays are stored in ``.npy`` format (``np.save(allow_pickle=False)``) so reading a
 cache never unpickles anything, each with a BLAKE2b checksum of its bytes: an entry
 whose bytes changed on disk (a flipped bit) is not served but recomputed, and counted
-in :attr:`FeatureStore.damaged`. A database SQLite itself finds damaged raises
-:class:`StoreError`, one line saying which file and what to do.
+in :attr:`FeatureStore.damaged`. A database SQLite itself finds damaged, or one written by a
+newer genrekit, raises :class:`StoreError`, one line saying which file and what to do.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS features (
     PRIMARY KEY (content_hash, feature_key)
 );
 """ + FILE_HASHES_TABLE
+
+
+class _NewerCache(StoreError):
+    """A cache written by a newer genrekit (a later :data:`SCHEMA_VERSION`): a :class:`StoreError`
+    that :func:`genrekit.commands.common.open_store` rewords as a ``--cache`` problem, where a
+    damaged cache's own message already says what to do."""
 
 
 def _checksum(blob: bytes) -> str:
@@ -120,7 +126,7 @@ class FeatureStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
+                raise _NewerCache(
                     f"{self.path} was written by a newer genrekit (schema {version}, "
                     f"this version reads {SCHEMA_VERSION}); use another --cache folder"
                 )

@@ -30,6 +30,7 @@ from genrekit._io import atomic_write
 from genrekit.audio.files import relative_name
 from genrekit.audio.windows import window_bounds
 from genrekit.datasets.gtzan import gtzan_label
+from genrekit.errors import ParameterError
 from genrekit.features.sets import IMPLEMENTATION_VERSION, FeatureSet
 
 #: Length of a GTZAN clip; windows at least this long give one row per clip, named by file.
@@ -83,7 +84,7 @@ def table_rows(results: Iterable[Any], fs: FeatureSet, names: dict | None = None
         bounds = window_bounds(r.n_samples, fs.sample_rate, fs.window)
         array = np.asarray(r.array)
         if array.shape != (len(bounds), len(fs.columns)):
-            raise ValueError(
+            raise ParameterError(
                 f"{r.path}: features of shape {array.shape} do not match "
                 f"{len(bounds)} windows x {len(fs.columns)} columns"
             )
@@ -159,12 +160,12 @@ def write_table(results: Iterable[Any], fs: FeatureSet, out: str | os.PathLike, 
         return write_csv(results, fs, out, names, labels)
     if suffix == ".parquet":
         return write_parquet(results, fs, out, names, labels)
-    raise ValueError(f"{out}: a gtzan57 table is written to .csv or .parquet")
+    raise ParameterError(f"{out}: a gtzan57 table is written to .csv or .parquet")
 
 
 def _require_table(fs: FeatureSet) -> None:
     if not fs.columns:
-        raise ValueError(f"feature set {fs.name!r} gives arrays, not table rows; write .npy or .npz")
+        raise ParameterError(f"feature set {fs.name!r} gives arrays, not table rows; write .npy or .npz")
 
 
 # --- arrays: .npy folders and .npz archives ---------------------------------------
@@ -222,7 +223,7 @@ class NpyFolder:
         self.fs = fs
         self.names = npy_names(paths, root)
         if self.directory.exists() and not self.directory.is_dir():
-            raise ValueError(f"{self.directory} exists and is not a folder")
+            raise ParameterError(f"{self.directory} exists and is not a folder")
         meta = self.directory / FEATURE_SET_JSON
         if meta.exists():
             try:
@@ -230,7 +231,7 @@ class NpyFolder:
             except (OSError, ValueError):
                 old_key = None
             if old_key != fs.key:
-                raise ValueError(
+                raise ParameterError(
                     f"{self.directory} already holds features of another feature set "
                     f"(key {old_key}, this run {fs.key}); choose a new folder"
                 )

@@ -52,7 +52,7 @@ def compute_file(path: str | os.PathLike, fs: FeatureSet) -> tuple[np.ndarray, i
     """Decode one file for ``fs`` and compute its features: ``(array, n_samples)``.
 
     The worker of :func:`extract`; module-level so that pool processes can import it.
-    Raises :class:`~genrekit.audio.decode.AudioError` for a file that cannot be analysed.
+    Raises :class:`~genrekit.errors.AudioError` for a file that cannot be analysed.
     """
     from genrekit.features.blockwise import compute_stream
 

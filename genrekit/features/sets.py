@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
+from genrekit.errors import ParameterError
+
 #: Bump when a change alters the numbers a feature set produces; it enters every key,
 #: so stale cache entries are never served.
 IMPLEMENTATION_VERSION = 1
@@ -104,16 +106,16 @@ class FeatureSet:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, int(getattr(self, name)))
                 if getattr(self, name) <= 0:
-                    raise ValueError(f"{name} must be a positive integer or None, got {getattr(self, name)}")
+                    raise ParameterError(f"{name} must be a positive integer or None, got {getattr(self, name)}")
         for name in ("fmax", "top_db", "window"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
         if self.name not in NAMES:
-            raise ValueError(f"unknown feature set {self.name!r}; expected one of {', '.join(NAMES)}")
+            raise ParameterError(f"unknown feature set {self.name!r}; expected one of {', '.join(NAMES)}")
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
-            raise ValueError("sample_rate, n_fft, hop_length and n_mels must be positive")
+            raise ParameterError("sample_rate, n_fft, hop_length and n_mels must be positive")
         if self.window is not None and self.window <= 0:
-            raise ValueError(f"window must be positive seconds or None, got {self.window}")
+            raise ParameterError(f"window must be positive seconds or None, got {self.window}")
         self._check_ranges()
 
     def _check_ranges(self) -> None:
@@ -124,7 +126,7 @@ class FeatureSet:
         rather than hang or exhaust memory later.
         """
         def bad(name: str, rule: str):
-            raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+            raise ParameterError(f"{name} must be {rule}, got {getattr(self, name)!r}")
 
         if not 1000 <= self.sample_rate <= MAX_SAMPLE_RATE:
             bad("sample_rate", f"between 1000 and {MAX_SAMPLE_RATE} Hz")
@@ -160,7 +162,7 @@ class FeatureSet:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known - {"key", "implementation_version"}
         if unknown:
-            raise ValueError(f"unknown feature-set parameters: {', '.join(sorted(unknown))}")
+            raise ParameterError(f"unknown feature-set parameters: {', '.join(sorted(unknown))}")
         values = {k: v for k, v in data.items() if k in known}
         if values.get("name") in RENAMED:
             values["name"] = RENAMED[values["name"]]
@@ -208,14 +210,14 @@ class FeatureSet:
     def compute(self, y: np.ndarray) -> np.ndarray:
         """Compute the features of a mono float signal at :attr:`sample_rate`.
 
-        Raises ``ValueError`` for a signal shorter than :attr:`min_samples`
-        (callers that know the file name turn it into an ``AudioError``).
+        Raises :class:`~genrekit.errors.ParameterError` (a ``ValueError``) for a signal shorter than
+        :attr:`min_samples` (callers that know the file name turn it into an ``AudioError``).
         """
         y = np.asarray(y, dtype=np.float32)
         if y.ndim != 1:
-            raise ValueError(f"expected a mono signal (1-D array), got shape {y.shape}")
+            raise ParameterError(f"expected a mono signal (1-D array), got shape {y.shape}")
         if len(y) < self.min_samples:
-            raise ValueError(
+            raise ParameterError(
                 f"signal of {len(y)} samples is shorter than one analysis frame "
                 f"({self.min_samples} samples = {self.min_samples / self.sample_rate * 1000:.0f} ms)"
             )

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from genrekit.errors import ParameterError
 from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
 AMIN = 1e-10
@@ -191,7 +192,7 @@ def power_to_db(S: np.ndarray, ref: float = 1.0, amin: float = AMIN, top_db: flo
     db -= 10.0 * np.log10(max(amin, abs(ref)))
     if top_db is not None:
         if top_db < 0:
-            raise ValueError("top_db must be non-negative")
+            raise ParameterError("top_db must be non-negative")
         db = np.maximum(db, db.max() - top_db)
     return db
 

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from genrekit._io import jsonable, name_from_sql, sql_name
-from genrekit.errors import ResultsError
+from genrekit.errors import ParameterError, ResultsError
 from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
@@ -344,5 +344,5 @@ def open_results(path: str | os.PathLike) -> ResultsStore:
     """
     kind = STORE_SUFFIXES.get(Path(path).suffix.lower())
     if kind is None:
-        raise ValueError(f"{path}: a results store is a {', '.join(sorted(STORE_SUFFIXES))} file")
+        raise ParameterError(f"{path}: a results store is a {', '.join(sorted(STORE_SUFFIXES))} file")
     return JsonlResults(path) if kind == "jsonl" else SqliteResults(path)

@@ -77,7 +77,7 @@ def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> t
     the file's :class:`~genrekit.prediction.Prediction`; ``timeline``: with its timeline (the dense
     plan, every second of the song read; without, the bundle's patch budget, which may read only
     part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`).
-    Raises :class:`genrekit.audio.decode.AudioError` for a file that cannot be decoded.
+    Raises :class:`genrekit.errors.AudioError` for a file that cannot be decoded.
     """
     from genrekit.models.registry import worker_model
 
@@ -165,7 +165,7 @@ class LibraryRun:
 
     Raises
     ------
-    genrekit.models.bundle.BundleError
+    genrekit.errors.BundleError
         When the model cannot be loaded (before any file is looked at).
     """
 

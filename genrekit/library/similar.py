@@ -55,7 +55,7 @@ class SimilarityIndex:
     @classmethod
     def from_results(cls, path: str | os.PathLike, model_key: str | None = None) -> "SimilarityIndex":
         """Load the embeddings of ``model_key`` (default: the model most songs have) from a results store."""
-        from genrekit.errors import ResultsError
+        from genrekit.errors import ParameterError, ResultsError
         from genrekit.library.results import open_results
 
         path = Path(path)
@@ -64,7 +64,7 @@ class SimilarityIndex:
                                   f"FOLDER --out {path.name})")
         try:
             store = open_results(path)
-        except (ResultsError, OSError, ValueError) as exc:
+        except (ResultsError, OSError, ParameterError) as exc:  # ParameterError: not a results file's suffix
             raise SimilarityError(f"{path}: cannot read the results: {exc}") from None
         try:
             records = [r for r in store.records() if r.get("error") is None and r.get("embedding") is not None]

@@ -47,6 +47,8 @@ import math
 
 import numpy as np
 
+from genrekit.errors import ParameterError
+
 #: Default share of known songs wrongly called unknown.
 FALSE_UNKNOWN_RATE = 0.05
 #: Folds of the cross-validation that fits calibration and the unknown threshold.
@@ -98,7 +100,7 @@ def apply_calibration(proba: np.ndarray, calibration: dict | None) -> np.ndarray
         a, b = np.asarray(calibration["slopes"], dtype=np.float64), np.asarray(calibration["intercepts"], dtype=np.float64)
         q = 1.0 / (1.0 + np.exp(-(_logit(proba) * a + b)))
         return q / np.clip(q.sum(axis=1, keepdims=True), EPS, None)
-    raise ValueError(f"unknown calibration method {method!r}")
+    raise ParameterError(f"unknown calibration method {method!r}")
 
 
 def distances(rows: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -238,7 +240,7 @@ def fit_calibrator(method: str, proba: np.ndarray, y: np.ndarray) -> dict:
             slopes.append(round(float(a), 6))
             intercepts.append(round(float(b), 6))
         return {"method": "platt", "slopes": slopes, "intercepts": intercepts}
-    raise ValueError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}")
+    raise ParameterError(f"unknown calibration method {method!r}; expected one of {', '.join(CALIBRATION_METHODS)}")
 
 
 def indicator(y: np.ndarray, labels) -> np.ndarray:
@@ -290,7 +292,7 @@ def conformal_threshold(scores: np.ndarray, rate: float) -> float:
     """
     ordered = np.sort(np.asarray(scores, dtype=np.float64))
     if not len(ordered):
-        raise ValueError("no known songs to set a threshold on")
+        raise ParameterError("no known songs to set a threshold on")
     rank = int(np.ceil((len(ordered) + 1) * (1.0 - rate)))
     return float(ordered[min(rank, len(ordered)) - 1])
 

@@ -40,6 +40,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from genrekit._io import jsonable
+from genrekit.errors import ParameterError
 
 MODEL_NAMES = ("logreg", "knn", "tree", "forest", "svm-linear", "svm-poly", "svm-rbf", "mlp", "gboost")
 
@@ -50,7 +51,7 @@ CALIBRATION_FOLDS = 3
 
 def _check_name(name: str) -> None:
     if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+        raise ParameterError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
 
 
 def _classifier(name: str, random_state: int):
@@ -90,7 +91,7 @@ def _scaler(kind):
         return StandardScaler()
     if kind == "power":
         return PowerTransformer(method="yeo-johnson", standardize=True)
-    raise ValueError(f"unknown scale {kind!r}; expected one of {', '.join(SCALERS)}")
+    raise ParameterError(f"unknown scale {kind!r}; expected one of {', '.join(SCALERS)}")
 
 
 def _scaler_name(step) -> str:
@@ -210,7 +211,7 @@ def _cv_splitter(y: np.ndarray, groups: np.ndarray | None, cv, random_state: int
         return StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
     n_groups = len(np.unique(groups))
     if n_groups < 2:
-        raise ValueError(f"grouped cross-validation needs at least 2 groups, got {n_groups}")
+        raise ParameterError(f"grouped cross-validation needs at least 2 groups, got {n_groups}")
     return StratifiedGroupKFold(n_splits=min(int(cv), n_groups), shuffle=True, random_state=random_state)
 
 
@@ -273,11 +274,11 @@ def fit_model(
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or len(X) != len(y):
-        raise ValueError(f"expected X of shape (n, n_features) and y of length n, got {X.shape} and {y.shape}")
+        raise ParameterError(f"expected X of shape (n, n_features) and y of length n, got {X.shape} and {y.shape}")
     if groups is not None:
         groups = np.asarray(groups)
         if len(groups) != len(y):
-            raise ValueError(f"groups has {len(groups)} entries for {len(y)} rows")
+            raise ParameterError(f"groups has {len(groups)} entries for {len(y)} rows")
     params = dict(params or {})
     pipe = make_model(name, random_state=random_state, **params)
     fit_kw = {}

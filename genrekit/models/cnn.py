@@ -40,6 +40,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from genrekit.errors import ParameterError
+
 __all__ = ["ARCHITECTURES", "DEFAULT_ARCH", "build", "n_parameters", "with_softmax"]
 
 DEFAULT_ARCH = "shortres"
@@ -273,9 +275,9 @@ def build(arch: str, n_classes: int, n_mels: int = 128, **options) -> nn.Module:
         (``torch.manual_seed``) for reproducible weights.
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+        raise ParameterError(f"unknown architecture {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
     if n_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes}")
+        raise ParameterError(f"a classifier needs at least 2 classes, got {n_classes}")
     return ARCHITECTURES[arch](n_classes, n_mels, **options)
 
 

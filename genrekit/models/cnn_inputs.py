@@ -48,6 +48,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from genrekit.audio import windows
+from genrekit.errors import ParameterError
 from genrekit.features.sets import FeatureSet, feature_set
 
 #: Default window and hop in seconds (3-s windows every 1.5 s).
@@ -67,7 +68,7 @@ def cnn_feature_set(input: str = "logmel", **params) -> FeatureSet:
     first ``n_mfcc`` coefficients (default 40 here); ``musicnn_frontend``: musicnn's front end.
     """
     if input not in CNN_INPUTS:
-        raise ValueError(f"unknown CNN input {input!r}; expected one of {', '.join(CNN_INPUTS)}")
+        raise ParameterError(f"unknown CNN input {input!r}; expected one of {', '.join(CNN_INPUTS)}")
     if input == "mfcc":
         params.setdefault("n_mfcc", 40)
     return feature_set(input, **params)
@@ -84,7 +85,7 @@ def window_frames(fs: FeatureSet, window: float) -> int:
     ``1 + round(window * sample_rate) // hop_length``: 130 for 3 s at 22050 Hz, hop 512.
     """
     if not window > 0:
-        raise ValueError(f"window must be positive seconds, got {window}")
+        raise ParameterError(f"window must be positive seconds, got {window}")
     return 1 + int(round(window * fs.sample_rate)) // fs.hop_length
 
 
@@ -97,7 +98,7 @@ def fit_frames(spec: np.ndarray, n_frames: int) -> np.ndarray:
     if have >= n_frames:
         return spec
     if have == 0:
-        raise ValueError("an empty spectrogram (0 frames) cannot be windowed")
+        raise ParameterError("an empty spectrogram (0 frames) cannot be windowed")
     return spec[:, np.arange(n_frames) % have]
 
 

@@ -37,6 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genrekit.errors import BundleError
+
 __all__ = ["MusiCNN", "load_tf_variables", "N_FRAMES", "N_MELS", "N_TAGS", "EMBEDDING_SIZE", "POOL_SIZE"]
 
 N_FRAMES = 187       # 3 s at 16 kHz, hop 256 (musicnn's librosa.time_to_frames(3) + 1)
@@ -252,7 +254,7 @@ def pretrained(onnx_path=None) -> MusiCNN:
     own = model.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
-        raise ValueError(f"{onnx_path or ONNX_FILE}: not a musicnn graph (no {', '.join(missing[:3])})")
+        raise BundleError(onnx_path or ONNX_FILE, f"not a musicnn graph (no {', '.join(missing[:3])})")
     own.update({k: v for k, v in state.items() if k in own})
     model.load_state_dict(own)
     return model.eval()

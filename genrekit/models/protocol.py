@@ -29,6 +29,7 @@ import numpy as np
 
 from genrekit.audio import decode as audio
 from genrekit.audio import windows
+from genrekit.errors import ParameterError
 from genrekit.output import prediction_notes, ranked, seconds, silent_note
 from genrekit.prediction import Prediction
 
@@ -183,8 +184,8 @@ class GenreClassifier:
         :data:`REGIONS_BELOW` of it (the default model's patch budget, without a timeline) is read
         in regions: only those are decoded and resampled (:mod:`genrekit.audio.regions`; where a
         format cannot seek exactly, the whole file is decoded).
-        Raises :class:`genrekit.audio.decode.AudioError` for a file that cannot be decoded
-        (:class:`genrekit.audio.decode.TooLongError` past ``max_duration`` seconds).
+        Raises :class:`genrekit.errors.AudioError` for a file that cannot be decoded
+        (:class:`genrekit.errors.TooLongError` past ``max_duration`` seconds).
         """
         also = list(also)
         with audio.Decoder(path, self.sample_rate, min_samples=self.min_samples,
@@ -292,20 +293,21 @@ class GenreClassifier:
     def at_model_rate(self, y: np.ndarray, sr: int | None) -> np.ndarray:
         """``y`` as a mono float32 signal at :attr:`sample_rate` (``sr``: its rate, ``None``: already so).
 
-        Raises ``ValueError`` for a signal of another shape or shorter than one analysis frame.
+        Raises :class:`~genrekit.errors.ParameterError` (a ``ValueError``) for a signal of another
+        shape or shorter than one analysis frame.
         """
         y = audio.pcm_to_float(y)  # int16 from scipy.io.wavfile is scaled, not cast
         if y.ndim == 2:  # (channels, samples), as librosa and soundfile(always_2d=False).T give
             y = y.mean(axis=0 if y.shape[0] < y.shape[1] else 1).astype(np.float32)
         if y.ndim != 1:
-            raise ValueError(f"expected a mono signal or (channels, samples), got shape {y.shape}")
+            raise ParameterError(f"expected a mono signal or (channels, samples), got shape {y.shape}")
         if sr is not None and sr != self.sample_rate:
             import soxr
 
             y = soxr.resample(y, sr, self.sample_rate, quality="HQ").astype(np.float32)
         if len(y) < self.min_samples:
-            raise ValueError(f"signal of {len(y)} samples at {self.sample_rate} Hz is shorter than one "
-                             f"analysis frame ({self.min_samples} samples)")
+            raise ParameterError(f"signal of {len(y)} samples at {self.sample_rate} Hz is shorter than one "
+                                 f"analysis frame ({self.min_samples} samples)")
         return y
 
 

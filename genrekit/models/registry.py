@@ -19,8 +19,10 @@ import os
 import threading
 from pathlib import Path
 
+from genrekit.errors import BundleError
 from genrekit.models.backbone_head import BackboneHeadModel
-from genrekit.models.bundle import BundleError, bundle_from_bytes, load_bundle
+from genrekit.errors import BundleError
+from genrekit.models.bundle import bundle_from_bytes, load_bundle
 from genrekit.models.bundle_json import BUNDLE_JSON, read_bundle_meta
 from genrekit.models.feature_table import FeatureTableModel
 from genrekit.models.protocol import GenreClassifier
@@ -112,7 +114,7 @@ def resolve_model(spec: str | os.PathLike | None = None) -> Path:
 
     Raises
     ------
-    genrekit.models.bundle.BundleError
+    genrekit.errors.BundleError
         When ``spec`` names nothing, or a run folder holding several models none of
         which is selected (the message lists them).
     """
@@ -194,7 +196,7 @@ def load_model(path: str | os.PathLike | None = None) -> GenreClassifier:
     """Load a model once per process (``None``: the shipped default model).
 
     ``path`` is anything :func:`resolve_model` accepts: a shipped model's name, a
-    bundle folder, or a run folder. Raises :class:`genrekit.models.bundle.BundleError`
+    bundle folder, or a run folder. Raises :class:`genrekit.errors.BundleError`
     for anything that is not a valid bundle.
     """
     folder = resolve_model(path)

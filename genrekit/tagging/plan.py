@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from genrekit.errors import TagError
+from genrekit.errors import ParameterError, TagError
 from genrekit.tagging.safe_write import read_only_reason
 from genrekit.tagging.formats import ID3V23_SEP, TagState, encode_genres, genre_values, open_state, write_state
 from genrekit.tagging.names import NameMap
@@ -127,9 +127,9 @@ class TagPlan:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"tag mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+            raise ParameterError(f"tag mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.count < 1:
-            raise ValueError("count must be at least 1")
+            raise ParameterError("count must be at least 1")
 
     def choose(self, prediction) -> list[tuple[str, float]]:
         """``[(label, score), ...]``: the labels to write for ``prediction``, best first; none for a

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrekit.errors import ParameterError
+
 SAMPLE_RATE = 16000
 N_FFT = 512
 HOP_LENGTH = 256
@@ -235,6 +237,8 @@ class PlannedPatches:
     def finish(self) -> Taggram:
         missing = [s for s in self.starts if s not in self._outputs]
         if missing:
+            # A bug, not a bad file: spans() covers every patch, and a region that reads short raises
+            # RegionReader.Unavailable (the whole file is then decoded) before this is reached.
             raise ValueError(f"{len(missing)} planned patches were never fed (first at frame {missing[0]})")
         tags = np.stack([self._outputs[s][0] for s in self.starts]).astype(np.float32)
         embs = np.stack([self._outputs[s][1] for s in self.starts]).astype(np.float32)
@@ -323,9 +327,9 @@ class TaggramStream:
     def __init__(self, backbone: "Backbone", *, step: int = DEFAULT_STEP, max_patches: int | None = None,
                  expected_samples: int | None = None, cover_end: bool = False, dense: bool = False) -> None:
         if step <= 0:
-            raise ValueError(f"patch step must be a positive number of frames, got {step}")
+            raise ParameterError(f"patch step must be a positive number of frames, got {step}")
         if dense and step > PATCH_FRAMES:
-            raise ValueError(f"a dense analysis needs a step of at most {PATCH_FRAMES} frames, got {step}")
+            raise ParameterError(f"a dense analysis needs a step of at most {PATCH_FRAMES} frames, got {step}")
         self.backbone = backbone
         if dense:
             max_patches = None
