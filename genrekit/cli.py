@@ -37,7 +37,7 @@ from genrekit.commands.similar import similar_arguments, similar_run
 from genrekit.commands.playlists import playlists_arguments, playlists_run
 from genrekit.commands.tags import tags_arguments, tags_run
 from genrekit.commands.train import train_arguments, train_run
-from genrekit.errors import CommandError, GenrekitError
+from genrekit.errors import GenrekitError
 
 
 @dataclass(frozen=True)

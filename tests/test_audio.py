@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genrekit.audio.decode import AudioError, SilentAudioWarning, load
+from genrekit.audio.decode import SilentAudioWarning, load
+from genrekit.errors import AudioError
 from genrekit.audio.info import AudioInfo, info
 
 SR_IN = 44100

@@ -155,7 +155,7 @@ def test_taggrams_from_audio_reproduce_the_authors_own(shared_data):
 
 def test_taggram_archives_load_as_tables(shared_data, tmp_path):
     from genrekit.datasets.tables import load_table
-    from genrekit.datasets.tables import DatasetError
+    from genrekit.errors import DatasetError
 
     t = load_table(shared_data / "gtzan/musicnn/evaluation_data_GTZAN_MSDmusicnn_taggram.npz")
     assert t.n_tracks == 290 and len(t) == 290 and t.feature_names[0] == "tag_rock"

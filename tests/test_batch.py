@@ -3,7 +3,7 @@
 import os
 import warnings
 
-from genrekit.audio.decode import AudioError
+from genrekit.errors import AudioError
 from genrekit.engines.batch import CRASH_REASON, Summary, run_batch
 
 

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.audio import decode as audio
-from genrekit.audio.decode import AudioError, Decoder
+from genrekit.audio.decode import Decoder
+from genrekit.errors import AudioError, TooLongError
 from genrekit.audio.windows import overlapping_blocks
 from genrekit.features.extract import compute_file
 from genrekit.features.sets import feature_set
@@ -94,13 +95,13 @@ def test_a_flac_header_claiming_2_to_the_36_samples_is_not_allocated(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(AudioError, match="truncated: header declares 68719476735 frames"):
         audio.load(path)
-    with pytest.raises(audio.TooLongError, match="its header declares"):
+    with pytest.raises(TooLongError, match="its header declares"):
         audio.load(path, max_duration=60)
 
 
 def test_max_duration_refuses_a_long_file_before_decoding_it(tmp_path):
     path = quiet_flac(tmp_path / "six.flac", 6)
-    with pytest.raises(audio.TooLongError, match="its header declares 6.0 min; the limit is 5 min"):
+    with pytest.raises(TooLongError, match="its header declares 6.0 min; the limit is 5 min"):
         Decoder(path, SR, max_duration=300.0)
     assert len(audio.load(path, max_duration=360.0)) == 6 * 60 * SR
 

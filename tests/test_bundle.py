@@ -11,7 +11,8 @@ from sklearn.datasets import make_classification
 
 from genrekit.features.sets import feature_set
 from genrekit.features.gtzan57 import COLUMNS
-from genrekit.models.bundle import BundleError, load_bundle
+from genrekit.models.bundle import load_bundle
+from genrekit.errors import BundleError
 from genrekit.models.bundle_save import save_bundle
 from genrekit.models.classical import MODEL_NAMES, fit_model
 

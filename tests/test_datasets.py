@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.datasets.gtzan import GENRES, read_artist_index, read_split_list, track_id
-from genrekit.datasets.tables import DatasetError, load_table
+from genrekit.datasets.tables import load_table
+from genrekit.errors import DatasetError
 from genrekit.datasets.feature_table import FeatureTable
 from genrekit.datasets.splits import make_splits
 from genrekit.features.extract import extract

@@ -15,7 +15,8 @@ import pytest
 from datasets_server import FileServer, sha256, tar_bytes, write_catalogue
 
 from genrekit.cli import main
-from genrekit.datasets.archive import UnsafeArchiveError, unpack
+from genrekit.datasets.archive import unpack
+from genrekit.errors import UnsafeArchiveError
 from genrekit.datasets.install import validate
 from genrekit.datasets.registry import BUILTIN, get_dataset
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrekit.engines import EngineError
+from genrekit.errors import EngineError
 from genrekit.engines.local import LocalEngine
 from genrekit.features.extract import extract
 from genrekit.features.sets import feature_set

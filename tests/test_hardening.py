@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrekit.errors import AudioError
 from genrekit.audio import decode as audio
 from genrekit._io import write_json_atomic
 from cli_helpers import classify_main, cli_env
@@ -267,7 +268,7 @@ def test_truncated_compressed_files_are_refused_like_wav(tmp_path, fmt, subtype,
     sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 48000, format=fmt, subtype=subtype)
     assert len(audio.load(path)) > 19 * 22050  # whole, it is fine
     path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
-    with pytest.raises(audio.AudioError) as caught:
+    with pytest.raises(AudioError) as caught:
         audio.load(path)
     assert "truncated" in caught.value.problem or "could not be decoded" in caught.value.problem
 

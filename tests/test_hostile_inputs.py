@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrekit.errors import AudioError
 from genrekit.audio import decode as audio
 from genrekit.audio import info as audio_info
 from cli_helpers import cli_env
@@ -48,7 +49,7 @@ def test_a_header_claiming_a_sub_audio_rate_is_refused_before_decoding(tmp_path,
     # The old decoder resampled 65,536 input frames at once: a 1-Hz header made one block of
     # 1.4 G samples; and soxr itself answers ~800 input samples with one burst of 800 x ratio.
     path = _tone(tmp_path / f"r{rate}.wav", rate, 40 * rate + 7)
-    with pytest.raises(audio.AudioError, match=f"header says {rate} Hz; music needs at least 1000 Hz"):
+    with pytest.raises(AudioError, match=f"header says {rate} Hz; music needs at least 1000 Hz"):
         audio.Decoder(path, 22050)
 
 
@@ -215,9 +216,9 @@ def test_a_container_that_names_other_files_is_refused(tmp_path, name, text):
     sf.write(tmp_path / "sibling.wav", 0.1 * np.sin(np.arange(3 * 22050) / 7).astype(np.float32), 22050)
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(audio.AudioError, match="not an audio file"):
+    with pytest.raises(AudioError, match="not an audio file"):
         audio.load(path)
-    with pytest.raises(audio.AudioError):
+    with pytest.raises(AudioError):
         audio_info.info(path)
 
 
@@ -226,7 +227,7 @@ def test_an_image_sequence_pattern_is_not_opened(tmp_path):
     (tmp_path / "img001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     path = tmp_path / "img%03d.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
-    with pytest.raises(audio.AudioError):
+    with pytest.raises(AudioError):
         audio.load(path)
 
 
@@ -274,9 +275,9 @@ def test_a_wav_with_an_odd_format_is_a_named_error(tmp_path, name):
     pytest.importorskip("av")
     path = tmp_path / f"{name}.wav"
     path.write_bytes(_wav(*ODD_WAVS[name]))
-    with pytest.raises(audio.AudioError, match="no decodable audio stream"):
+    with pytest.raises(AudioError, match="no decodable audio stream"):
         audio.load(path)
-    with pytest.raises(audio.AudioError):
+    with pytest.raises(AudioError):
         audio_info.info(path)
 
 
@@ -284,7 +285,7 @@ def test_a_wav_with_an_odd_format_is_a_named_error(tmp_path, name):
 def test_an_m4a_with_a_one_byte_atom_is_a_named_error(tmp_path, atom):
     pytest.importorskip("av")
     path = _odd_m4a(tmp_path, atom, 1)
-    with pytest.raises(audio.AudioError, match=path.name):
+    with pytest.raises(AudioError, match=path.name):
         audio.load(path)
 
 
@@ -316,7 +317,8 @@ HOSTILE_META = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_META))
 def test_overflowing_numbers_in_a_bundle_are_a_bundle_error(bundle_dir, tmp_path, capsys, name):
-    from genrekit.models.bundle import BundleError, load_bundle
+    from genrekit.models.bundle import load_bundle
+    from genrekit.errors import BundleError
     from genrekit.models.bundle_json import read_bundle_meta
 
     raw, words = HOSTILE_META[name]
@@ -347,7 +349,7 @@ def test_models_flags_weights_outside_the_folder(bundle_dir, tmp_path, capsys):
     (tmp_path / "elsewhere.onnx").write_bytes((folder / "model.onnx").read_bytes())
     os.unlink(folder / "model.onnx")
     (folder / "model.onnx").symlink_to(tmp_path / "elsewhere.onnx")
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.models.bundle_json import read_bundle_meta
 
     with pytest.raises(BundleError, match="weights file is a link"):

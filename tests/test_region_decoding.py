@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrekit.errors import AudioError
 from genrekit.audio import decode as audio
 from genrekit.audio.regions import RegionReader
 from genrekit.backbones import msd_musicnn as m
@@ -123,9 +124,9 @@ def test_what_cannot_be_read_exactly_is_decoded_whole(tmp_path):
         source = path if ext == "flac" else long_song(tmp_path / "song.wav")
         data = source.read_bytes()
         cut.write_bytes(data[: len(data) * 3 // 4])
-        with pytest.raises(audio.AudioError) as full:
+        with pytest.raises(AudioError) as full:
             audio.load(cut, model.sample_rate)
-        with pytest.raises(audio.AudioError) as sampled:
+        with pytest.raises(AudioError) as sampled:
             model.classify_file(cut)
         assert str(sampled.value) == str(full.value)
     # a dense timeline reads every second: no regions

@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 
 from genrekit.library.run import classify_library
-from genrekit.library.similar import SimilarityError, SimilarityIndex
+from genrekit.library.similar import SimilarityIndex
+from genrekit.errors import SimilarityError
 
 REPO = Path(__file__).resolve().parents[1]
 

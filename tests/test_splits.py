@@ -7,7 +7,7 @@ per artist; a few tracks have no known artist. Real-file tests use the GTZAN lis
 import numpy as np
 import pytest
 
-from genrekit.datasets.tables import DatasetError
+from genrekit.errors import DatasetError
 from genrekit.datasets.feature_table import FeatureTable
 from genrekit.datasets.splits import make_splits
 from genrekit.datasets.gtzan import read_artist_index

@@ -56,7 +56,7 @@ from genrekit.audio.containers import (Chatter, av_reason, av_seconds, check_fil
                                        open_av, read_block, sf_reason)
 from genrekit.audio.info import info
 from genrekit.audio.windows import overlapping_blocks
-from genrekit.errors import AudioError, TooLongError
+from genrekit.errors import AudioError, ParameterError, TooLongError
 
 DEFAULT_SR = 22050
 
@@ -137,7 +137,7 @@ def pcm_to_float(y) -> np.ndarray:
     Raises
     ------
     TypeError
-        For arrays that are not numbers (booleans, objects, complex values).
+        For arrays that are not numbers (booleans, objects, complex values), as numpy says of a wrong dtype.
     """
     y = np.asarray(y)
     if np.issubdtype(y.dtype, np.floating):
@@ -214,7 +214,7 @@ class Decoder:
 
     def __init__(self, path, sr: int = DEFAULT_SR, *, min_samples: int = 1, max_duration: float | None = None):
         if int(sr) != sr or sr <= 0:
-            raise ValueError(f"sr must be a positive integer (Hz), got {sr!r}")
+            raise ParameterError(f"sr must be a positive integer (Hz), got {sr!r}")
         self.path = check_file(path)
         self.sr, self.min_samples, self.max_duration = int(sr), min_samples, max_duration
         self.n_samples = 0
@@ -274,6 +274,7 @@ class Decoder:
     # --- decoding ----------------------------------------------------------------------
     def __iter__(self):
         if self._started:
+            # Misuse by genrekit's own code, never by a file or a user: a bug if it happens.
             raise RuntimeError("a Decoder can be iterated once")
         self._started = True
         try:

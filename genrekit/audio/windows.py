@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from genrekit.errors import ParameterError
+
 
 def overlapping_blocks(chunks: Iterable[np.ndarray], size: int, overlap: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Regroup a stream of sample chunks into blocks of ``size`` samples overlapping by ``overlap``.
@@ -36,7 +38,7 @@ def overlapping_blocks(chunks: Iterable[np.ndarray], size: int, overlap: int = 0
         ``start`` is the block's first sample in the stream.
     """
     if size <= 0 or not 0 <= overlap < size:
-        raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size}, overlap={overlap}")
+        raise ParameterError(f"need size > 0 and 0 <= overlap < size, got size={size}, overlap={overlap}")
     step = size - overlap
     pending: list[np.ndarray] = []
     held = start = 0

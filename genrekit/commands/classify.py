@@ -22,9 +22,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from genrekit.commands.common import (CommandError, add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument,
-                     engine_from_args,
-                     fraction, model_path, no_audio_error, output_option, positive_int)
+from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
+from genrekit.errors import CommandError
 
 from genrekit.output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
 from genrekit.tagging.formats import ID3V23_SEP

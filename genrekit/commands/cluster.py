@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from genrekit.commands.common import CommandError, output_option, positive_int
+from genrekit.commands.common import output_option, positive_int
+from genrekit.errors import CommandError
 
 from genrekit.commands.table_data import data_argument, cache_arguments, load_data
 

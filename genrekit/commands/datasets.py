@@ -46,7 +46,7 @@ def datasets_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def datasets_run(args: argparse.Namespace) -> int:
-    from genrekit.commands.common import CommandError
+    from genrekit.errors import CommandError
     from genrekit.errors import DatasetError
 
     try:

@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import CommandError, add_model_argument, model_path, output_option
+from genrekit.commands.common import add_model_argument, model_path, output_option
+from genrekit.errors import CommandError
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
                          read_labelled)

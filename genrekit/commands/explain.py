@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from genrekit.explain import BANDS, SECONDS
-from genrekit.commands.common import (CommandError, add_model_argument, model_path, no_audio_error, output_option, positive_int,
-                     seconds)
+from genrekit.commands.common import add_model_argument, model_path, no_audio_error, output_option, positive_int, seconds
+from genrekit.errors import CommandError
 from genrekit.output import printable
 
 
@@ -143,7 +143,7 @@ def _filters(args) -> int:
 def _saliency(args) -> int:
     from genrekit.audio import decode as audio
     from genrekit._io import write_bytes_atomic, write_json_atomic
-    from genrekit.errors import BundleError, ExplainError
+    from genrekit.errors import AudioError, BundleError, ExplainError
     from genrekit.explain.figure import saliency_png
     from genrekit.explain.saliency import occlusion_saliency
     from genrekit.models.registry import load_model
@@ -155,7 +155,7 @@ def _saliency(args) -> int:
     try:
         y = audio.load(args.file, sr=model.sample_rate, min_samples=model.min_samples)
         result = occlusion_saliency(model, y, label=args.label, bands=args.bands, seconds=args.seconds)
-    except (audio.AudioError, ExplainError) as exc:
+    except (AudioError, ExplainError) as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path(f"{args.file.stem}.saliency.png")
     sidecar = out.with_suffix(".json")

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import (CommandError, add_cache_arguments, add_data_root_argument, add_engine_arguments, add_jobs_argument, engine_from_args,
-                     no_audio_error, open_store, output_option, positive_int, seconds)
+from genrekit.commands.common import add_cache_arguments, add_data_root_argument, add_engine_arguments, add_jobs_argument, engine_from_args, no_audio_error, open_store, output_option, positive_int, seconds
+from genrekit.errors import CommandError
 
 _SPECTRAL_OPTIONS = {  # option -> FeatureSet parameter, for logmel/mfcc only
     "sr": "sample_rate", "n_fft": "n_fft", "hop_length": "hop_length", "n_mels": "n_mels", "n_mfcc": "n_mfcc",

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import CommandError
+from genrekit.errors import CommandError
 
 #: Evaluations that did not choose the model, preferred in this order; then any other, then validation.
 HONEST_FIRST = ("test",)

@@ -22,7 +22,7 @@ def playlists_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def playlists_run(args: argparse.Namespace) -> int:
-    from genrekit.commands.common import CommandError
+    from genrekit.errors import CommandError
     from genrekit.errors import ResultsError, TagError
     from genrekit.library.playlists import write_playlists
     from genrekit.library.results import open_results

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import CommandError, output_option
+from genrekit.commands.common import output_option
+from genrekit.errors import CommandError
 
 
 def report_arguments(p: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ import socket
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import (CommandError, add_model_argument, add_names_argument, megabytes, model_path, positive_int,
-                     seconds, tcp_port)
+from genrekit.commands.common import add_model_argument, add_names_argument, megabytes, model_path, positive_int, seconds, tcp_port
+from genrekit.errors import CommandError
 from genrekit.web.connections import HEADER_TIMEOUT
 from genrekit.web.settings import (DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_MAX_UPLOAD_MB,
                                    DEFAULT_MAX_UPLOADS)

@@ -30,7 +30,7 @@ def similar_arguments(p: argparse.ArgumentParser) -> None:
 
 def similar_run(args: argparse.Namespace) -> int:
     from genrekit._io import dumps
-    from genrekit.commands.common import CommandError
+    from genrekit.errors import CommandError
     from genrekit.errors import AudioError, BundleError, SimilarityError
     from genrekit.library.similar import SimilarityIndex
 

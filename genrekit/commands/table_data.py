@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from genrekit.output import printable
-from genrekit.commands.common import (CommandError, add_cache_arguments, add_data_root_argument, add_engine_arguments, add_names_argument, engine_from_args, jobs_count,
-                     open_fraction, positive_int)
+from genrekit.commands.common import add_cache_arguments, add_data_root_argument, add_engine_arguments, add_names_argument, engine_from_args, jobs_count, open_fraction, positive_int
+from genrekit.errors import CommandError
 
 SPLITS = ("random", "random-rows", "artist", "fault-filtered", "kfold", "folds")
 

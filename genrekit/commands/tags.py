@@ -25,7 +25,7 @@ def tags_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tags_run(args: argparse.Namespace) -> int:
-    from genrekit.commands.common import CommandError
+    from genrekit.errors import CommandError
     from genrekit.errors import TagError
     from genrekit.tagging import journal as journals
 

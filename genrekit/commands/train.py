@@ -14,7 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import TORCH_HINT, CommandError, engine_from_args, output_option, positive_int
+from genrekit.commands.common import TORCH_HINT, engine_from_args, output_option, positive_int
+from genrekit.errors import CommandError
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
                          labels_arguments, read_labelled)

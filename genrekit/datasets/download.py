@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from genrekit.errors import DatasetError, DownloadError
+from genrekit.errors import DownloadError
 
 _CHUNK = 1 << 20  # 1 MiB per read: progress updates often, memory stays flat
 _TIMEOUT = 60.0  # seconds without a byte before a connection counts as dropped

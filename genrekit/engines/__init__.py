@@ -15,7 +15,8 @@ engine gives the same results, the same resume and the same outputs.
 
 from __future__ import annotations
 
-from genrekit.engines.base import Engine, EngineError
+from genrekit.engines.base import Engine
+from genrekit.errors import EngineError
 from genrekit.errors import ParameterError
 
 #: Engine names, as ``--engine`` takes them; the first is the default.

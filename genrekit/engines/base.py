@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from genrekit.engines.batch import Result
-from genrekit.errors import EngineError
 
 
 class Engine:
@@ -39,7 +38,7 @@ class Engine:
     shares_files = True
 
     def check(self) -> None:
-        """Raise :class:`EngineError` now if this engine cannot be used at all (cheap: starts nothing)."""
+        """Raise :class:`~genrekit.errors.EngineError` now if this engine cannot be used at all (cheap: starts nothing)."""
 
     def start(self) -> None:
         """Acquire workers (idempotent; :meth:`run` calls it)."""

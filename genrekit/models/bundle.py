@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrekit.errors import BundleError
+from genrekit.errors import BundleError, ParameterError
 from genrekit.features.sets import FeatureSet
 from genrekit.models.bundle_json import BUNDLE_JSON, MAX_JSON_BYTES, checked_weights_path, parse_meta
 from genrekit.models.model_card import headline, seconds_text
@@ -129,19 +129,19 @@ class Bundle:
         if hasattr(X, "columns"):  # a DataFrame: select by name, so column order cannot mislead
             missing = [c for c in self.feature_names if c not in X.columns]
             if missing:
-                raise ValueError(f"input lacks the model's feature columns: {', '.join(missing[:5])}")
+                raise ParameterError(f"input lacks the model's feature columns: {', '.join(missing[:5])}")
             X = X[self.feature_names].to_numpy()
         X = np.asarray(X, dtype=np.float32)
         n = len(self.feature_names)
         if self.kind == "cnn":  # log-mel patches (n_windows, 1, n_mels, n_frames)
             if list(X.shape[1:]) != self.input_shape[1:]:
-                raise ValueError(f"expected input of shape (n_windows, {', '.join(map(str, self.input_shape[1:]))}), got {X.shape}")
+                raise ParameterError(f"expected input of shape (n_windows, {', '.join(map(str, self.input_shape[1:]))}), got {X.shape}")
         elif X.ndim != 2 or X.shape[1] != n:
-            raise ValueError(f"expected features of shape (n_windows, {n}), got {X.shape}")
+            raise ParameterError(f"expected features of shape (n_windows, {n}), got {X.shape}")
         if len(X) == 0:
             return np.zeros((0, len(self.labels)))
         if not np.isfinite(X).all():
-            raise ValueError("features contain NaN or infinity")
+            raise ParameterError("features contain NaN or infinity")
         (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
         proba = np.asarray(proba, dtype=np.float64)
         sums = proba.sum(axis=1, keepdims=True) if proba.ndim == 2 else None

@@ -22,7 +22,7 @@ import numpy as np
 
 from genrekit._version import __version__
 from genrekit._io import current_umask, dumps, fsync_dir
-from genrekit.errors import BundleError
+from genrekit.errors import BundleError, ParameterError
 from genrekit.features.sets import FeatureSet
 from genrekit.models.bundle import Bundle, load_bundle
 from genrekit.models.bundle_json import (BUNDLE_JSON, FORMAT, FORMAT_VERSION, INPUT_NAME, MODEL_CARD, OUTPUT_NAME,
@@ -96,12 +96,12 @@ def save_bundle(
     if multilabel is not None:  # one-vs-rest on an indicator matrix: classes_ are column numbers
         classes = [labels[int(c)] for c in classes] if len(classes) == len(labels) else classes
     if classes != labels:
-        raise ValueError(
+        raise ParameterError(
             f"pipeline.classes_ {classes} differ from labels {labels}; probability columns would be mislabelled"
         )
     n_in = getattr(pipeline, "n_features_in_", len(feature_names))
     if n_in != len(feature_names):
-        raise ValueError(f"pipeline was fitted on {n_in} features, {len(feature_names)} feature names given")
+        raise ParameterError(f"pipeline was fitted on {n_in} features, {len(feature_names)} feature names given")
     _check_destination(directory)
 
     onnx_bytes = _to_onnx(pipeline, len(feature_names))
@@ -176,7 +176,7 @@ def _to_onnx(pipeline, n_features: int) -> bytes:
         )
     outputs = [o.name for o in model.graph.output]
     if OUTPUT_NAME not in outputs:
-        raise ValueError(f"converted model has outputs {outputs}, expected {OUTPUT_NAME!r}")
+        raise ParameterError(f"converted model has outputs {outputs}, expected {OUTPUT_NAME!r}")
     return model.SerializeToString()
 
 
@@ -208,7 +208,7 @@ def _verify_conversion(pipeline, onnx_bytes: bytes, sample: np.ndarray) -> None:
     want = pipeline.predict_proba(sample)
     worst = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - want))) if len(sample) else 0.0
     if not worst <= TOLERANCE:
-        raise ValueError(
+        raise ParameterError(
             f"ONNX conversion disagrees with scikit-learn: probabilities differ by up to {worst:.2g} "
             f"(tolerance {TOLERANCE:g}); this model cannot be bundled faithfully"
         )

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from genrekit.errors import BundleError
 from genrekit.models.backbone_head import BackboneHeadModel
-from genrekit.errors import BundleError
 from genrekit.models.bundle import bundle_from_bytes, load_bundle
 from genrekit.models.bundle_json import BUNDLE_JSON, read_bundle_meta
 from genrekit.models.feature_table import FeatureTableModel

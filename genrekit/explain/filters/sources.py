@@ -81,7 +81,7 @@ class FilterSource:
         raise NotImplementedError
 
     def load(self, path: str | os.PathLike) -> np.ndarray:
-        """A file decoded to mono at :attr:`sample_rate` (raises :class:`genrekit.audio.decode.AudioError`)."""
+        """A file decoded to mono at :attr:`sample_rate` (raises :class:`genrekit.errors.AudioError`)."""
         raise NotImplementedError
 
     def starts(self, n_samples: int) -> np.ndarray:
@@ -215,7 +215,7 @@ def filter_source(model) -> FilterSource:
     """The :class:`FilterSource` of a loaded model (:func:`genrekit.models.registry.load_model`),
     a CNN bundle, or a source itself; an :class:`ExplainError` for a model without conv filters."""
     from genrekit.models.backbone_head import BackboneHeadModel
-    from genrekit.models.bundle import BundleError
+    from genrekit.errors import BundleError
     from genrekit.models.protocol import GenreClassifier
     from genrekit.models.registry import classifier
     from genrekit.models.spectrogram_cnn import SpectrogramCNNModel
