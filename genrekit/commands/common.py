@@ -93,14 +93,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
-    return value
-
-
 def jobs_count(text: str) -> int:
     """Worker processes: 0 (one per CPU) or more."""
     value = int(text)

@@ -98,9 +98,9 @@ class Extraction:
         self.store = store
         self.jobs = jobs
         if engine is None:
-            from genrekit.engines.local import LocalEngine
+            from genrekit.engines import make_engine
 
-            engine = LocalEngine(jobs)
+            engine = make_engine("local", jobs=jobs)
         self.engine = engine
         self.progress = progress
         self.summary = Summary("features", total=len(self.paths))

@@ -185,9 +185,9 @@ class LibraryRun:
         self.store = store
         self.jobs = jobs
         if engine is None:
-            from genrekit.engines.local import LocalEngine
+            from genrekit.engines import make_engine
 
-            engine = LocalEngine(jobs)
+            engine = make_engine("local", jobs=jobs)
         self.engine = engine
         self.tagger = tagger
         self.progress = progress

@@ -158,14 +158,6 @@ def selected_bundle(run: Path) -> Path | None:
     return legacy if (legacy / BUNDLE_JSON).exists() else None
 
 
-def bundle_folder(folder: Path) -> Path:
-    """The bundle a path names (:func:`resolve_model`); the path itself when it names none."""
-    try:
-        return resolve_model(folder)
-    except BundleError:
-        return Path(folder)
-
-
 # --- loading ---------------------------------------------------------------------------------
 def model_kind(bundle) -> type[GenreClassifier]:
     """The model kind (:data:`MODEL_KINDS`) that classifies audio with ``bundle``.

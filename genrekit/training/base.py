@@ -2,8 +2,8 @@
 
 >>> from genrekit.training.classical import ClassicalTrainer, ExperimentConfig   # doctest: +SKIP
 >>> summary = ClassicalTrainer(table, ExperimentConfig(models=["logreg"])).train(Path("runs/a"))
->>> summary.results["selected"], summary.results_file
-('logreg', PosixPath('runs/a/results.json'))
+>>> summary.results["selected"], summary.folder
+('logreg', PosixPath('runs/a'))
 
 Three trainers keep it:
 
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genrekit.training.run_folder import results_path
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,6 @@ class RunSummary:
     folder: Path | None
     results: dict[str, Any]
 
-    @property
-    def results_file(self) -> Path | None:
-        """The run's ``results.json`` (``None`` for a run kept in memory)."""
-        return None if self.folder is None else results_path(self.folder)
 
 
 class Trainer(ABC):
