@@ -1,9 +1,11 @@
-"""The defaults of every spectral analysis in genrekit, librosa's: one home, imported by all.
+"""The defaults of every spectral analysis in genrekit (librosa's) and of a CNN's spectrogram patches.
 
 Feature sets (:class:`genrekit.features.sets.FeatureSet`), the front end
 (:class:`genrekit.features.spectral.SpectralFrontEnd`), the streaming log-mel
-(:mod:`genrekit.features.blockwise`) and the page's spectrogram read them here. This module
-imports nothing, so that reading a default costs no numerical library.
+(:mod:`genrekit.features.blockwise`), the page's spectrogram, CNN inputs
+(:mod:`genrekit.models.cnn_inputs`) and CNN training's options read them here. This module
+imports nothing, so that reading a default (the command line's help does) costs no numerical
+library.
 """
 
 #: Sample rate audio is analysed at, in Hz.
@@ -14,3 +16,7 @@ N_FFT = 2048
 HOP_LENGTH = 512
 #: Mel bands (Slaney scale and normalisation).
 N_MELS = 128
+
+#: A CNN's input patch and the hop between patches, in seconds.
+CNN_WINDOW = 3.0
+CNN_HOP = 1.5

@@ -51,10 +51,6 @@ from genrekit.audio import windows
 from genrekit.errors import ParameterError
 from genrekit.features.sets import FeatureSet, feature_set
 
-#: Default window and hop in seconds (3-s windows every 1.5 s).
-DEFAULT_WINDOW = 3.0
-DEFAULT_HOP = 1.5
-
 
 #: Feature sets a CNN can take as its input image.
 CNN_INPUTS = ("logmel", "mfcc", "musicnn_frontend")

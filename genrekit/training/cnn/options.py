@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from genrekit.models.cnn_inputs import DEFAULT_HOP, DEFAULT_WINDOW
+from genrekit.features.defaults import CNN_HOP, CNN_WINDOW
 
 if TYPE_CHECKING:
     from genrekit.training.cnn.crops import Augment
@@ -127,8 +127,8 @@ class CnnOptions:
     mixup_alpha: float = 0.2
     augment: Augment | None = None
     crops_per_track: int = 8
-    window: float = DEFAULT_WINDOW
-    hop: float = DEFAULT_HOP
+    window: float = CNN_WINDOW
+    hop: float = CNN_HOP
     n_mels: int = 128
     arch_options: Mapping[str, Any] | None = None
     input: str = "logmel"
