@@ -196,3 +196,20 @@ def test_results_json(tmp_path):
 
     no_valid = results_json(dict(info, leaky=True), {"forest": _entry(None, 0.6)})
     assert no_valid["selected"] is None and no_valid["leaky"] is True
+
+
+def test_evaluate_says_which_files_of_an_audio_folder_have_no_label(tmp_path, bundle_dir, capsys):
+    """A folder that is not named by a genre gives its files no label: the refusal counts them, not ''."""
+    from genrekit.cli import main
+    from synthetic_songs import write_song
+
+    data = tmp_path / "data"
+    write_song(data / "classical" / "classical.00000.wav", "classical", seconds=4.0)
+    write_song(data / "metal" / "metal.00000.wav", "metal", seconds=4.0)
+    write_song(data / "ambient" / "song.wav", "classical", seconds=4.0, seed=1)  # no genre in its name
+    write_song(data / "ambient" / "other.wav", "metal", seconds=4.0, seed=2)
+    code = main(["evaluate", "--model", str(bundle_dir), "--data", str(data), "--cache", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.rstrip().endswith("labels the model does not know: none, for 2 files whose folder names no genre "
+                                 "(label them with --labels FILE.csv)"), err

@@ -89,7 +89,12 @@ def evaluate_run(args) -> int:
     part = table.subset(rows)
     unknown = sorted(set(part.labels) - set(bundle.labels))
     if unknown:
-        raise CommandError(f"{args.data}: labels the model does not know: {', '.join(unknown)}")
+        counts = {label: int(np.sum(part.labels == label)) for label in unknown}
+        # An audio file whose folder names no genre has the label "": say so, not an empty name.
+        named = [f"{label} ({counts[label]})" if label else
+                 f"none, for {counts[label]} files whose folder names no genre (label them with --labels FILE.csv)"
+                 for label in unknown]
+        raise CommandError(f"{args.data}: labels the model does not know: {'; '.join(named)}")
     proba = part.X if bundle.kind == "cnn" else bundle.predict_proba(part.X.astype(np.float32))
     figures = evaluate(proba, part, bundle.labels, seed=args.seed)
     figures["data"] = {"source": table.source, "rows": description}
