@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from genrekit.audio import decode as audio
+from genrekit.engines import make_engine
 from genrekit.engines.batch import Summary, progress_bar
 from genrekit.engines.cached import cached_or_computed
 from genrekit.features.sets import FeatureSet
@@ -96,12 +97,7 @@ class Extraction:
         self.paths = [Path(p) for p in paths]
         self.fs = fs
         self.store = store
-        self.jobs = jobs
-        if engine is None:
-            from genrekit.engines import make_engine
-
-            engine = make_engine("local", jobs=jobs)
-        self.engine = engine
+        self.engine = engine if engine is not None else make_engine("local", jobs=jobs)
         self.progress = progress
         self.summary = Summary("features", total=len(self.paths))
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from genrekit.engines import make_engine
 from genrekit.engines.batch import Failure, Result, Summary, progress_bar
 from genrekit.engines.cached import cached_or_computed
 from genrekit.audio.files import FileId
@@ -183,12 +184,7 @@ class LibraryRun:
             self._model_arg = None if model is None else os.fspath(model)
         self.key = model_key(self.clf)
         self.store = store
-        self.jobs = jobs
-        if engine is None:
-            from genrekit.engines import make_engine
-
-            engine = make_engine("local", jobs=jobs)
-        self.engine = engine
+        self.engine = engine if engine is not None else make_engine("local", jobs=jobs)
         self.tagger = tagger
         self.progress = progress
         self.timeline = timeline
