@@ -340,11 +340,21 @@ def shown_label(rec: dict) -> str:
     return GENRES_JOIN.join(genres) if genres else f"none above threshold (closest: {label})"
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters (a newline in a file name) escaped, so each row stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+#: Longest value shown whole on a terminal: a genre, a name, a path from a journal (characters).
+SHOWN_MAX = 200
+
+
+def printable(text, limit: int | None = SHOWN_MAX) -> str:
+    """``text`` as one bounded terminal line: control characters (a newline in a file name, ``ESC[2J``
+    in a tag value) escaped, and anything past ``limit`` characters cut with a count of what was left
+    out. Every value from elsewhere (file names, tags, labels, names, journal text) goes through here."""
+    text = str(text)
+    cut = 0
+    if limit is not None and len(text) > limit:
+        cut, text = len(text) - limit, text[:limit]
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return f"{text}… ({cut} more characters)" if cut else text
 
 
 def clock(seconds_: float) -> str:
