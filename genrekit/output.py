@@ -342,9 +342,11 @@ def shown_label(rec: dict) -> str:
 
 #: Longest value shown whole on a terminal: a genre, a name, a path from a journal (characters).
 SHOWN_MAX = 200
+#: Longest message line (an error, a warning, a summary line), which may quote such values.
+LINE_MAX = 2000
 
 
-def printable(text, limit: int | None = SHOWN_MAX) -> str:
+def printable(text, limit: int | None = None) -> str:
     """``text`` as one bounded terminal line: control characters (a newline in a file name, ``ESC[2J``
     in a tag value) escaped, and anything past ``limit`` characters cut with a count of what was left
     out. Every value from elsewhere (file names, tags, labels, names, journal text) goes through here."""

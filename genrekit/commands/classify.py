@@ -25,7 +25,7 @@ from pathlib import Path
 from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
 from genrekit.errors import CommandError
 
-from genrekit.output import FORMATS, PRECISION, TABLE_TOP, json_line, printable, public, render
+from genrekit.output import FORMATS, LINE_MAX, PRECISION, TABLE_TOP, json_line, printable, public, render
 from genrekit.tagging.formats import ID3V23_SEP
 from genrekit.tagging.plan import MODES
 
@@ -171,7 +171,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         except (ResultsError, OSError) as exc:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
-            print(f"warning: {printable(str(w.message))}", file=sys.stderr)
+            print(f"warning: {printable(str(w.message), LINE_MAX)}", file=sys.stderr)
         args.kept = f"every finished file's result is in {args.out}; rerun the same command to classify the rest"
     elif dest == "file":
         args.kept = f"nothing was written to {args.out} (it is written at the end)"

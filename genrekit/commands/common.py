@@ -55,9 +55,9 @@ def check_outputs(args: argparse.Namespace) -> None:
 def error_line(prog: str, message: str) -> str:
     """The one error format of the command line: ``genrekit VERB: error: message`` (one line,
     control characters of the names it quotes escaped by :func:`genrekit.output.printable`)."""
-    from genrekit.output import printable
+    from genrekit.output import LINE_MAX, printable
 
-    return f"{prog}: error: {printable(message)}"
+    return f"{prog}: error: {printable(message, LINE_MAX)}"
 
 
 class Parser(argparse.ArgumentParser):
