@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = "1"
+# No thread variables here: genrekit is measured as a user runs it (issue 31); it holds its own
+# workers at one BLAS thread (genrekit.engines.threads).
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
@@ -102,12 +102,6 @@ def main(argv=None) -> int:
     except ImportError:
         print("librosa is the reference: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
 
     sr = 22050
     y = audio.load(args.clip, sr=sr)

@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-             "TF_NUM_INTEROP_THREADS"):
-    os.environ[_var] = "1"
+# No thread variables here: genrekit is measured as a user runs it (issue 31); it holds its own
+# workers at one BLAS thread (genrekit.engines.threads).
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -76,7 +75,9 @@ print("RESULT " + json.dumps(out))
 def reference(tf_python: Path, package: Path, files: list[Path], repeat: int) -> dict:
     proc = subprocess.run(["taskset", "-c", "0", str(tf_python), "-c", _REFERENCE, str(package), str(repeat),
                            *map(str, files)], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONWARNINGS="ignore", CUDA_VISIBLE_DEVICES=""))
+                          env=dict(os.environ, PYTHONWARNINGS="ignore", CUDA_VISIBLE_DEVICES="",
+                                   # the reference's own setting for "one thread": TensorFlow's pools
+                                   TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1"))
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
         raise SystemExit(f"the musicnn reference failed:\n{proc.stderr[-3000:]}")

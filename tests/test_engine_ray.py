@@ -142,6 +142,16 @@ def test_worker_function_is_sent_once_per_worker_process(ray_instance, tmp_path)
     assert all(c == {1} for c in counts.values()), counts  # 1 MiB "model" unpickled once per process
 
 
+def test_a_ray_task_runs_on_one_blas_thread(ray_instance, tmp_path):
+    from blas_probe import BlasProbe
+
+    items = [str(tmp_path / f"f{i}.wav") for i in range(6)]
+    with _engine() as engine:
+        results = list(engine.run(items, BlasProbe()))  # widens BLAS to 4 threads in each Ray worker
+    assert all(r.ok for r in results), [r.failure for r in results if not r.ok]
+    assert [r.value for r in results] == [1] * 6
+
+
 def test_crashes_are_pinned_on_the_file_and_names_stay_as_given(ray_instance, tmp_path, monkeypatch):
     from genrekit.engines.batch import CRASH_REASON
     from genrekit.engines.ray import RayEngine

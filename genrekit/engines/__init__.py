@@ -15,7 +15,8 @@ engine gives the same results, the same resume and the same outputs.
 
 from __future__ import annotations
 
-from genrekit.engines.base import Engine
+from typing import TYPE_CHECKING
+
 from genrekit.errors import EngineError
 from genrekit.errors import ParameterError
 
@@ -52,6 +53,20 @@ def make_engine(name: str = "local", *, address: str | None = None, jobs: int | 
 
         return RayEngine(address=address, jobs=jobs)
     raise ParameterError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINES)})")
+
+
+if TYPE_CHECKING:
+    from genrekit.engines.base import Engine
+
+
+def __getattr__(name: str):
+    # Lazy: the analysis code imports genrekit.engines.threads, which must not pull in the pool
+    # machinery (multiprocessing, tqdm) that the Python API never uses.
+    if name == "Engine":
+        from genrekit.engines.base import Engine
+
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ENGINES", "Engine", "EngineError", "make_engine"]

@@ -23,8 +23,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from genrekit.engines.threads import one_blas_thread
 from genrekit.errors import AudioError, GenrekitError, ParameterError
-from genrekit.output import printable
+from genrekit.output import LINE_MAX, printable
 
 #: Reason given for an item whose worker process died (segfault in a decoder, OOM kill).
 CRASH_REASON = "the worker process died while processing this file (crash or out of memory)"
@@ -103,10 +104,10 @@ class Summary:
 
     def __str__(self) -> str:
         # printable: a newline or an escape code in a file name must not forge or hide a line.
-        lines = [f"warning: {printable(w)}" for w in sorted(self.warnings)]
+        lines = [f"warning: {printable(w, LINE_MAX)}" for w in sorted(self.warnings)]
         lines.append(self.line)
         # Sorted: pool runs finish in any order, the report should not.
-        lines += [f"  failed: {printable(str(f))}" for f in sorted(self.failed, key=lambda f: f.item)]
+        lines += [f"  failed: {printable(str(f), LINE_MAX)}" for f in sorted(self.failed, key=lambda f: f.item)]
         return "\n".join(lines)
 
     def print(self, stream: TextIO | None = None) -> None:
@@ -154,7 +155,8 @@ def _call(worker: Callable[[Any], Any], item: Any) -> tuple[bool, Any, tuple[str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = worker(item)
+            with one_blas_thread():  # one worker, one core: no BLAS thread spinning beside it
+                value = worker(item)
         except Exception as exc:  # noqa: BLE001 - any worker error becomes a failure record
             return False, failure_reason(exc), tuple(str(w.message) for w in caught)
     return True, value, tuple(str(w.message) for w in caught)

@@ -29,6 +29,7 @@ import numpy as np
 
 from genrekit.audio import decode as audio
 from genrekit.audio import windows
+from genrekit.engines.threads import on_one_blas_thread
 from genrekit.errors import ParameterError
 from genrekit.output import prediction_notes, ranked, seconds, silent_note
 from genrekit.prediction import Prediction
@@ -159,14 +160,17 @@ class GenreClassifier:
         s = self.signal_scores(self.at_model_rate(y, sr))
         return s.bounds, s.probabilities
 
+    @on_one_blas_thread
     def predict_proba(self, y: np.ndarray, sr: int | None = None) -> np.ndarray:
         """Song-level probabilities (mean over windows), shape ``(n_labels,)`` in :attr:`labels` order."""
         return self.window_probabilities(y, sr)[1].mean(axis=0)
 
+    @on_one_blas_thread
     def timeline(self, y: np.ndarray, sr: int | None = None) -> list[dict]:
         """``[{"start", "end", "probabilities"}, ...]`` covering the whole signal (seconds)."""
         return self.classify_signal(y, sr, timeline=True).timeline
 
+    @on_one_blas_thread
     def classify_signal(self, y: np.ndarray, sr: int | None = None, *, path: str | None = None,
                         timeline: bool = False) -> Prediction:
         """The :class:`Prediction` of a signal in memory (``sr``: its rate; ``None``: the model's)."""
@@ -174,6 +178,7 @@ class GenreClassifier:
         prediction = self.prediction(self.signal_scores(y, timeline), path)
         return with_silence(prediction, float(np.abs(y).max()) if y.size else 0.0)
 
+    @on_one_blas_thread
     def classify_file(self, path: str | os.PathLike, *, timeline: bool = False, max_duration: float | None = None,
                       also: Iterable = ()) -> Prediction:
         """Decode ``path`` and classify it, block by block (memory does not grow with the song).

@@ -21,6 +21,7 @@ from functools import partial
 import anyio
 
 from genrekit.audio.decode import DecoderWarning, SilentAudioWarning
+from genrekit.engines.threads import one_blas_thread
 from genrekit.errors import AudioError, BundleError, TooLongError
 
 log = logging.getLogger("genrekit.web")
@@ -65,7 +66,8 @@ def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: f
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = analyse_upload(model, name, path, spectrogram, max_duration)
+            with one_blas_thread():  # one analysis worker, one core (genrekit.engines.threads)
+                result = analyse_upload(model, name, path, spectrogram, max_duration)
         for w in caught:  # decoder chatter and silence: logged by the server with the client's name
             if isinstance(w.message, (DecoderWarning, SilentAudioWarning)):
                 log.info("%s", w.message)
