@@ -63,6 +63,9 @@ def overlapping_blocks(chunks: Iterable[np.ndarray], size: int, overlap: int = 0
 
 #: Largest tail (fraction of a window) that is folded into the last window rather than dropped.
 TAIL_TOLERANCE = 0.05
+#: Closest two windows of a ``cover_end`` plan may start (s): a shorter tail moves the last window
+#: to the end where the windows overlap enough, instead of adding a sliver of a window beside it.
+MIN_WINDOW_SHIFT = 1.0
 
 
 def window_bounds(
@@ -85,7 +88,10 @@ def window_bounds(
       into the last window (a 30.01-s clip is one 30-s row over all of it, not a row
       that loses 0.01 s); a longer tail is dropped, unless ``cover_end`` is true, in
       which case one more window ending exactly at the signal's end is added (used
-      for timelines, which must cover the whole song);
+      for timelines, which must cover the whole song); where that window would start less
+      than :data:`MIN_WINDOW_SHIFT` s after the last one and the windows overlap by more
+      than the tail, the last window moves to end at the signal's end instead (a 30.013-s
+      clip's 10-s timeline windows start at 0, 5, 10, 15 and 20.013 s, not 20 and 20.013);
     - a signal shorter than one window is analysed as one window covering all of it
       (no padding, so a 29.98-s GTZAN clip still yields its whole-clip row);
     - ``window=None`` means one window over the whole signal.
@@ -121,5 +127,8 @@ def window_bounds(
     if 0 < tail <= TAIL_TOLERANCE * length and not (exact and cover_end):
         bounds[-1] = (bounds[-1][0], n_samples)
     elif tail > 0 and cover_end:
-        bounds.append((n_samples - length, n_samples))
+        if len(bounds) > 1 and tail < MIN_WINDOW_SHIFT * sr and length - step >= tail:
+            bounds[-1] = (n_samples - length, n_samples)  # still all covered: the one before overlaps it
+        else:
+            bounds.append((n_samples - length, n_samples))
     return bounds
