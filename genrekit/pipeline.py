@@ -31,6 +31,17 @@ class GenreNote(UserWarning):
     """A caution about one result of :func:`classify` (a short input, an uncertain result)."""
 
 
+class Genres(list):
+    """What :func:`classify` returns for one input: the ``[{"label", "score"}, ...]`` list, which
+    also says whether the song is of none of the model's genres (``unknown``: ``True``/``False``,
+    ``None`` for a model without that decision) and carries the result's ``notes``."""
+
+    def __init__(self, items, *, unknown: bool | None = None, notes=()):
+        super().__init__(items)
+        self.unknown = unknown
+        self.notes = tuple(notes)
+
+
 def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *, sr: int | None = None,
              top_k: int | None = None, precision: int | None = 4):
     """Genres of a song, Hugging Face pipeline style.
@@ -51,8 +62,9 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
 
     Returns
     -------
-    ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a list of
-    such lists for a list of paths). A result with notes (an input much shorter than
+    :class:`Genres`: ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a
+    list of them for a list of paths), with ``.unknown`` (the song is of none of the model's
+    genres) and ``.notes``. A result with notes (an input much shorter than
     the model's clips, an uncertain result) also issues a :class:`GenreNote` warning.
     """
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
@@ -67,4 +79,4 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     if prediction.notes:  # the list has no room for them: say them as a warning, as the CLI prints them
         where = prediction.path or "signal"
         warnings.warn(f"{where}: {'; '.join(prediction.notes)}", GenreNote, stacklevel=2)
-    return prediction.top(top_k, precision)
+    return Genres(prediction.top(top_k, precision), unknown=prediction.unknown, notes=prediction.notes)

@@ -119,3 +119,16 @@ def test_write_tags_skips_unknown_songs(tmp_path):
     assert result.prediction.unknown is True
     assert result.tag.status == UNCERTAIN and "unknown" in result.tag.reason
     assert read_genres(song) == []
+
+
+def test_classify_in_python_says_unknown_on_the_result_not_only_in_a_warning(tmp_path):
+    from genrekit import classify
+
+    song = write_song(tmp_path / "noise.flac", "metal", seconds=31.0, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranked = classify(song)
+        known = classify(write_song(tmp_path / "tone.flac", "classical", seconds=31.0, seed=2), model=None)
+    assert ranked.unknown is True and any("unknown" in n for n in ranked.notes)
+    assert known.unknown in (True, False) and isinstance(known, list)
+    assert ranked == [dict(r) for r in ranked]  # still the plain list of {"label", "score"}
