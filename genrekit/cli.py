@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
+        if args.verb == "serve":  # stopping is how a server ends: there was nothing to save
+            print(f"{args.parser.prog}: stopped", file=sys.stderr)
+            return 130
         kept = getattr(args, "kept", None) or "nothing was saved"
         print(f"{args.parser.prog}: interrupted; {kept}", file=sys.stderr)
         return 130

@@ -294,3 +294,14 @@ def test_a_hostile_bundle_is_refused_naming_the_field(tmp_path, edit, words):
     no_traceback(run)
     assert run.returncode == 1
     assert "cannot load the model" in run.stderr and words in run.stderr, run.stderr
+
+
+def test_a_server_stopped_by_sigterm_says_it_stopped(bundle_dir, tmp_path):
+    # Was: "genrekit serve: interrupted; nothing was saved", as if a job had been cut short.
+    from servers import Server
+
+    srv = Server(bundle_dir, tmp_path)
+    srv.proc.send_signal(signal.SIGTERM)
+    _, err = srv.proc.communicate(timeout=60)
+    assert "genrekit serve: stopped" in err
+    assert "nothing was saved" not in err and "Traceback" not in err
