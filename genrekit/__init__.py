@@ -11,7 +11,14 @@ Integrations (the beets plugin, a script over a library) use these names only; e
 module is internal and may move (``CHANGELOG.md`` records what moved).
 """
 
+import os as _os
+
 from genrekit._version import __version__
+
+# onnxruntime writes a device id and a telemetry database under ~/.cache/Microsoft when it is
+# imported; genrekit sends nothing anywhere and leaves no file behind, so it is switched off
+# (before any genrekit module imports onnxruntime; a user's own setting wins).
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 #: Public name -> the module (below genrekit) that defines it.
 _EXPORTS = {

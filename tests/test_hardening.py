@@ -305,3 +305,16 @@ def test_a_server_stopped_by_sigterm_says_it_stopped(bundle_dir, tmp_path):
     _, err = srv.proc.communicate(timeout=60)
     assert "genrekit serve: stopped" in err
     assert "nothing was saved" not in err and "Traceback" not in err
+
+
+def test_no_telemetry_file_from_onnxruntime(tmp_path):
+    # Was: ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db} on every machine.
+    home = tmp_path / "home"
+    home.mkdir()
+    song = write_song(tmp_path / "song.wav", "classical", seconds=4.0)
+    env = dict(cli_env(), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    run = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(song)], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert not (home / ".cache" / "Microsoft").exists(), sorted(map(str, home.rglob("*")))
