@@ -144,7 +144,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
+def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -> None:
     """Replace ``real`` by a tagged copy of it, verified before it replaces anything.
 
     Parameters
@@ -157,6 +157,9 @@ def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
         ``edit(f, kind, target)`` changes the tags of the opened copy ``f`` and saves it to ``target``.
     check : callable
         ``check(f, kind)`` raises :class:`TagError` unless the re-opened copy holds what was written.
+    before_replace : callable, optional
+        ``before_replace(real, tmp)`` runs once the copy is verified and fsynced, before it replaces
+        ``real`` (the journal's write-ahead entry); if it raises, nothing is replaced.
 
     Raises
     ------
@@ -191,6 +194,8 @@ def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, stat.S_IMODE(before.st_mode))
+        if before_replace is not None:
+            before_replace(real, tmp)
 
         now = os.stat(real)
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
