@@ -19,56 +19,75 @@ from genrekit.tagging.journal import Journal, journal_dir
 from genrekit.tagging.plan import TagPlan
 from tagged_files import make_song, raw_tags
 
-FORGED = {"path": None, "before": {"kind": "vorbis", "genre": ["Pwned"], "field": "owned"},
-          "after": {"kind": "vorbis", "genre": None, "field": None}}
-HEADER = {"journal": 1, "time": "t", "model": "m", "mode": "replace", "command": "classify"}
+#: The attack report's journals were version 1; the rest of the corpus carries a well-formed
+#: version-2 header, so that each hostile entry reaches the checks of its own fields.
+V1 = {"journal": 1, "time": "t", "model": "m", "mode": "replace", "command": "classify"}
+HEADER = {"journal": 2, "name": "20000101T000000.000000-1.jsonl", "time": "t", "model": "m", "mode": "replace",
+          "command": "classify"}
+TAGS = {"before": {"kind": "vorbis", "genre": ["Pwned"], "field": "owned"},
+        "after": {"kind": "vorbis", "genre": None, "field": None}}
 
 
 def _lines(*objs) -> bytes:
     return b"".join(json.dumps(o).encode() + b"\n" for o in objs)
 
 
+def _fingerprint(path: Path) -> dict:
+    import hashlib
+
+    st = os.stat(path)
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "atime_ns": 0}
+
+
 def corpus(victims: dict[str, Path]) -> dict[str, bytes]:
     """Name -> bytes of each hostile journal (those needing a special file are made in the test)."""
     flac = str(victims["untagged.flac"])
-    entry = dict(FORGED, path=flac)
+    # The strongest forgery: the victim's true fingerprint as "after", and tags to "restore".
+    entry = {"n": 0, "path": flac, "before": {"sha256": "0" * 64, "size": 1, "mtime_ns": 0, "atime_ns": 0},
+             "after": _fingerprint(victims["untagged.flac"]), "span": None, "tags": TAGS, "time": "t"}
+    v1_entry = dict(TAGS, path=flac)
     deep = b"[" * 100_000 + b"]" * 100_000
+
+    def tags(**before):
+        return dict(entry, tags={"before": dict(TAGS["before"], **before), "after": TAGS["after"]})
+
     cases = {
-        "copies-victim": _lines(dict(HEADER, copies=[str(victims["victim.txt"])])),
-        "copies-string": _lines(dict(HEADER, copies="a"), entry),
+        "copies-victim": _lines(dict(V1, copies=[str(victims["victim.txt"])])),
+        "copies-string": _lines(dict(V1, copies="a"), v1_entry),
+        "v1-restore-untagged": _lines(V1, v1_entry),
         "restore-untagged": _lines(HEADER, entry),
-        "restore-relative": _lines(HEADER, dict(FORGED, path="../music/untagged.flac")),
-        "restore-symlink": _lines(HEADER, dict(FORGED, path=str(victims["link.flac"]))),
-        "restore-huge-value": _lines(HEADER, dict(entry, before={"kind": "vorbis", "genre": ["x" * 100_000]})),
-        "restore-escapes": _lines(HEADER, dict(entry, before={"kind": "vorbis", "genre": ["\x1b[2J\x1b]0;t\x07"]})),
-        "restore-bogus-kind": _lines(HEADER, dict(entry, before={"kind": "bogus", "genre": ["x"]})),
-        "genre-number": _lines(HEADER, dict(entry, before={"kind": "vorbis", "genre": 5})),
-        "before-missing": _lines(HEADER, {"path": flac, "after": FORGED["after"]}),
+        "restore-relative": _lines(HEADER, dict(entry, path="../music/untagged.flac")),
+        "restore-symlink": _lines(HEADER, dict(entry, path=str(victims["link.flac"]))),
+        "restore-huge-value": _lines(HEADER, tags(genre=["x" * 100_000])),
+        "restore-escapes": _lines(HEADER, tags(genre=["\x1b[2J\x1b]0;t\x07"])),
+        "restore-bogus-kind": _lines(HEADER, tags(kind="bogus")),
+        "restore-forged-span": _lines(HEADER, dict(entry, span={"offset": 0, "before": 1, "after": 0})),
+        "genre-number": _lines(HEADER, tags(genre=5)),
+        "before-missing": _lines(HEADER, {k: v for k, v in entry.items() if k != "before"}),
         "before-list": _lines(HEADER, dict(entry, before=[1, 2])),
         "after-null": _lines(HEADER, dict(entry, after=None)),
-        "path-number": _lines(HEADER, dict(FORGED, path=5)),
-        "path-null": _lines(HEADER, dict(FORGED, path=None)),
-        "path-list": _lines(HEADER, dict(FORGED, path=[flac])),
-        "path-escapes": _lines(HEADER, dict(FORGED, path="/tmp/\x1b[2J\n.flac")),
+        "path-number": _lines(HEADER, dict(entry, path=5)),
+        "escape-header": _lines(dict(HEADER, time="\x1b[2J\x1b]0;pwned\x07", model="\x1b[31m" * 1000)),
+        "path-list": _lines(HEADER, dict(entry, path=[flac])),
+        "path-escapes": _lines(HEADER, dict(entry, path="/tmp/\x1b[2J\n.flac")),
         "huge-integer": b'{"journal": ' + b"9" * 100_000 + b', "time": "t"}\n',
-        "huge-integer-entry": _lines(HEADER) + b'{"path": "x", "n": ' + b"1" * 100_000 + b"}\n",
+        "huge-integer-entry": _lines(HEADER) + b'{"n": ' + b"1" * 100_000 + b"}\n",
         "deep-nesting": deep + b"\n",
         "deep-nesting-entry": _lines(HEADER) + b'{"path": ' + deep + b"}\n" + _lines(entry),
         "empty": b"",
         "not-json": b"hello\nworld\n",
         "header-a-list": _lines([1, 2, 3]),
         "header-a-string": _lines("journal"),
-        "version-string": _lines(dict(HEADER, journal="1")),
+        "version-string": _lines(dict(HEADER, journal="2")),
         "version-future": _lines(dict(HEADER, journal=99)),
-        "version-2-forged": _lines(dict(HEADER, journal=2), dict(entry, before={"sha256": "0" * 64, "size": 1})),
+        "name-a-path": _lines(dict(HEADER, name="../../victim.txt"), entry),
         "header-only": _lines(HEADER),
         "binary": bytes(range(256)) * 10,
-        "bad-utf8": b'{"journal": 1, "time": "\xff\xfe"}\n',
-        "nan": b'{"journal": 1, "time": NaN}\n',
+        "bad-utf8": b'{"journal": 2, "time": "\xff\xfe"}\n',
+        "nan": _lines(HEADER) + b'{"n": NaN}\n',
         "entry-a-string": _lines(HEADER, "entry"),
         "time-a-dict": _lines(dict(HEADER, time={"a": 1}), entry),
-        "undone-forged": _lines(HEADER, {"undone": {"x": 1}}),
-        "escape-header": _lines(dict(HEADER, time="\x1b[2J\x1b]0;pwned\x07", model="\x1b[31m" * 1000)),
     }
     return cases
 
@@ -110,6 +129,7 @@ def test_39_hostile_journals_give_no_traceback_and_change_nothing_outside_the_jo
         fh.truncate(2 ** 31)
     targets = sorted(str(p) for p in hostile.iterdir()) + ["/dev/zero", str(hostile / "missing.jsonl")]
     assert len(targets) == 41  # 39 journals, plus /dev/zero itself and a missing one
+    assert len(cases) == 35
     before = _bytes_under(tmp_path)
 
     for target in targets:

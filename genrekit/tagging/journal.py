@@ -317,10 +317,9 @@ def _header(obj) -> dict:
     if not isinstance(obj, dict) or "journal" not in obj:
         raise _Bad("not a genrekit tag journal")
     if obj["journal"] == 1 and type(obj["journal"]) is int:
-        raise _Bad("written by an older genrekit without content checks: it cannot be undone safely "
-                   "(its lines say each file's genres before the run)")
+        raise _Bad("an older genrekit's journal, without content checks: it cannot be undone safely")
     if type(obj["journal"]) is not int or obj["journal"] != JOURNAL_VERSION:
-        raise _Bad(f"journal version {str(obj['journal'])[:20]!r}: this genrekit reads version {JOURNAL_VERSION}")
+        raise _Bad(f"journal version {json.dumps(obj['journal'])[:20]}: this genrekit reads version {JOURNAL_VERSION}")
     name = _text(obj.get("name"), "'name'", 64)
     if not NAME.match(name):
         raise _Bad("'name' is not a journal name genrekit gives")
