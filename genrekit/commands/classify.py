@@ -194,6 +194,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     finally:
         if store is not None:
             store.close()
+        if tagger is not None and tagger.journal is not None:
+            tagger.journal.discard()  # a run that changed no file keeps no journal (stopped early or not)
     results.sort(key=lambda r: r.index)
 
     text = None
@@ -211,11 +213,9 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         sys.stdout.flush()
 
     tags_ok = _report_tags(run.tags, args.dry_run)
-    if tagger is not None and tagger.journal is not None:
-        tagger.journal.discard()  # a run that changed no file keeps no journal
-        if tagger.journal.count:
-            print(f"tag changes journalled in {tagger.journal.path}; `genrekit tags undo` restores them",
-                  file=sys.stderr)
+    if tagger is not None and tagger.journal is not None and tagger.journal.count:
+        print(f"tag changes journalled in {tagger.journal.path}; `genrekit tags undo` restores them",
+              file=sys.stderr)
     if dest != "stdout":
         print(f"results in {args.out}", file=sys.stderr)
     if args.demo and args.keep is not None:

@@ -195,6 +195,10 @@ class Journal:
         self.paths = []
 
 
+#: The public name (``genrekit.TagJournal``): integrations pass one to :class:`~genrekit.tagging.plan.TagPlan`.
+TagJournal = Journal
+
+
 def _line(obj: dict) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
