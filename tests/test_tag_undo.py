@@ -21,7 +21,7 @@ from genrekit.tagging.formats import read_genres
 from genrekit.tagging.journal import Journal, history, journal_dir
 from genrekit.tagging.plan import REPLACED, WRITTEN, TagPlan
 from genrekit.tagging.undo import ALREADY, CHANGED_SINCE, RESTORED, undo
-from tagged_files import make_song, set_raw_genres
+from tagged_files import make_song
 
 PRED = Prediction(path="x", label="hiphop", probabilities={"hiphop": 0.81, "pop": 0.12, "rock": 0.05, "jazz": 0.02},
                   duration=2.0, model="gtzan-musicnn")

@@ -203,12 +203,11 @@ class TagPlan:
             return TagChange(path, old, new, status, dry_run=True)
         after = TagState(state.kind, encode_genres(state, new, self.id3v23_sep),
                          self.provenance(chosen, prediction.model), None, state.id3_version)
-        record = None
-        if self.journal is not None:  # the entry is written before the file is replaced
-            def record(tmp):
-                self.journal.record_replacement(os.path.realpath(path), tmp, state, after)
+        def record(tmp):  # the journal's entry, written before the file is replaced
+            self.journal.record_replacement(os.path.realpath(path), tmp, state, after)
+
         try:
-            write_state(path, after, cls, record)
+            write_state(path, after, cls, record if self.journal is not None else None)
         except JournalError:
             raise  # no entry, no change: the run stops
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the original was not replaced
