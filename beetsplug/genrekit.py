@@ -85,10 +85,10 @@ class GenrekitPlugin(BeetsPlugin):
             self._pending.update(item.id for item in items)
 
     def _write_as_is(self, session, task) -> None:
-        for item in task.imported_items():
-            if item.id in self._pending:
-                self._pending.discard(item.id)
-                item.try_write()
+        # Written by genrekit's plan and journal, as `beet genrekit -w` (the results store answers at once).
+        items = [item for item in task.imported_items() if item.id in self._pending]
+        self._pending.difference_update(item.id for item in items)
+        self.tag_items(items, write=True)
 
     # --- the work --------------------------------------------------------------------------
     def _plan(self, write: bool = False):

@@ -97,7 +97,10 @@ def test_auto_classifies_on_import(tmp_path, bundle_dir):
     beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
     got = fields(beetsdir)
     assert got["a.flac"][0] == "Metal" and got["c.ogg"][0] == "Hip-Hop" and got["b.mp3"][0] == "Folk"
-    assert read_genres(songs["a.flac"]) == ["Metal"]  # the importer wrote the tags (import.write)
+    assert read_genres(songs["a.flac"]) == ["Metal"]  # written on import (import.write) ...
+    from genrekit.tagging.journal import history
+
+    assert [info.files for info in history()] == [2]  # ... through genrekit's journal (b.mp3 kept its Folk)
 
 
 def test_beet_genrekit_write_goes_through_genrekits_journal_and_undo(tmp_path, bundle_dir):
