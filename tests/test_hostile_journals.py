@@ -148,7 +148,8 @@ def test_39_hostile_journals_give_no_traceback_and_change_nothing_outside_the_jo
     os.mkfifo(state / "fifo.jsonl")
     (state / "zero.jsonl").symlink_to("/dev/zero")
     assert main(["tags", "history"]) == 0
-    capsys.readouterr()
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "0 journal(s)" in err and err.count("skipped journal") == len(cases) + 2
     for path in sorted(state.iterdir()):
         code = main(["tags", "undo", str(path)])
         err = capsys.readouterr().err

@@ -57,8 +57,8 @@ def own_journal(path: str | os.PathLike) -> JournalInfo:
         raise JournalError(f"journal {path}: genrekit kept no journal {info.name} in {folder}; only runs "
                            "genrekit recorded can be undone") from None
     if mine != data:
-        raise JournalError(f"journal {path} does not match genrekit's own journal {own}; only what genrekit "
-                           "recorded is undone")
+        raise JournalError(f"journal {path} does not match genrekit's own copy of it ({info.name}); only what "
+                           "genrekit recorded is undone")
     return parse_journal(own, mine)
 
 
