@@ -221,3 +221,28 @@ def test_kept_and_merged_lines_escape_and_bound_tag_values(tmp_path, capsys, bun
     out, err = capsys.readouterr()
     assert code == 0 and "\x1b" not in err and len(err) < 20_000, len(err)
     assert "kept its genre" in err and song.exists()
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end", "whole"])
+@pytest.mark.parametrize("grow", [-70_000, -1, 0, 1, 3_000_000])
+def test_the_changed_span_and_its_rebuild_are_exact_across_read_chunks(tmp_path, where, grow):
+    """Files of several read chunks (CHUNK is 1 MiB): an edit of any size anywhere is found, kept and put back."""
+    import numpy as np
+
+    from genrekit.tagging.spans import CHUNK, compare, fingerprint, load_span, rebuild, save_span
+
+    rng = np.random.default_rng(len(where) * 7 + grow % 97)
+    before = rng.integers(0, 4, 3 * CHUNK + 12_345, dtype=np.uint8).tobytes()  # few symbols: long common runs
+    at = {"start": 0, "middle": 3 * CHUNK // 2, "end": len(before) - 100, "whole": 0}[where]
+    cut = len(before) if where == "whole" else at + 100
+    edit = rng.integers(0, 4, max(0, 100 + grow), dtype=np.uint8).tobytes()
+    after = before[:at] + edit + before[cut:]
+    a, b = tmp_path / "before", tmp_path / "after"
+    a.write_bytes(before)
+    b.write_bytes(after)
+    was, will, (offset, old, new) = compare(str(a), str(b))
+    assert was.same_content(fingerprint(a)) and will.same_content(fingerprint(b))
+    assert after[:offset] + before[offset:offset + old] + after[offset + new:] == before
+    save_span(str(a), offset, old, str(tmp_path / "span.z"))
+    rebuild(str(b), fingerprint(b), (offset, new), load_span(tmp_path / "span.z", old), was)
+    assert b.read_bytes() == before

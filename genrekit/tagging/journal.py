@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from genrekit.errors import JournalError
-from genrekit.tagging.spans import SPAN_MAX, changed_span, fingerprint, open_regular, save_span
+from genrekit.tagging.spans import SPAN_MAX, compare, open_regular, save_span
 
 #: Version of the journal format (the header's ``journal``); version 1 had no content checks.
 JOURNAL_VERSION = 2
@@ -149,8 +149,7 @@ class Journal:
         """
         n = self.count
         try:
-            was, will = fingerprint(real), fingerprint(new)
-            offset, old_len, new_len = changed_span(real, new)
+            was, will, (offset, old_len, new_len) = compare(real, new)
             span, why = None, None
             if old_len <= SPAN_MAX:
                 save_span(real, offset, old_len, str(self.spans / f"{n}.z"))
