@@ -121,7 +121,7 @@ def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
         except OSError:
             continue
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd):
                 continue
             os.unlink(path)
             removed.append(path)
@@ -132,7 +132,8 @@ def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
     return removed
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Lock ``fd`` (``flock``, not waiting) as a tagged copy's writer does; ``False`` if another holds it."""
     try:
         import fcntl
     except ImportError:
@@ -171,7 +172,7 @@ def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -
     # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
     # exists, so that remove_stale_copies in another run leaves it alone.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
-    _try_lock(fd)
+    try_lock(fd)
     try:
         shutil.copy2(real, tmp)  # bytes, mode bits, times, extended attributes
         with contextlib.suppress(OSError):  # only root may give a file away; others keep their own

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from genrekit._io import fsync_dir
 from genrekit.errors import TagError
+from genrekit.tagging.safe_write import TMP_SUFFIX, try_lock
 
 #: Read size of the streaming passes.
 CHUNK = 1 << 20
@@ -216,11 +217,13 @@ def rebuild(real: str, now: Fingerprint, span: tuple[int, int], data: bytes, wan
         raise TagError("the journal's byte range does not fit the file")
     folder = os.path.dirname(real) or "."
     fd = open_regular(real)
-    tmp = None
+    tmp = tfd = None
     try:
         st = os.fstat(fd)
-        tfd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=".genrekit-tmp")
-        with os.fdopen(tfd, "wb") as out:
+        # The safe write's pattern, locked while it exists: another run's clean-up leaves it alone.
+        tfd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
+        try_lock(tfd)
+        with os.fdopen(tfd, "wb", closefd=False) as out:
             digest = hashlib.sha256()
 
             def put(block: bytes) -> None:
@@ -258,6 +261,8 @@ def rebuild(real: str, now: Fingerprint, span: tuple[int, int], data: bytes, wan
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        if tfd is not None:
+            os.close(tfd)
     fsync_dir(folder)
 
 

@@ -12,6 +12,7 @@ and the outcome says so. Every undo keeps its own journal, so an undo can be und
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,7 @@ def _undo_one(info: JournalInfo, entry: dict, journal: Journal | None, later: _L
     except FileNotFoundError:
         return UndoResult(file, UNDO_FAILED, "the file is gone")
     except OSError as exc:
-        why = "not a regular file" if exc.errno in (0, 40) else exc.strerror or str(exc)
+        why = "not a regular file" if exc.errno in (0, errno.ELOOP) else exc.strerror or str(exc)
         return UndoResult(file, UNDO_FAILED, f"{why} (left alone)")
     tags = entry.get("tags")
     swapped = {} if tags is None else {"before": _state(tags["after"]), "after": _state(tags["before"])}
