@@ -246,3 +246,24 @@ def test_the_changed_span_and_its_rebuild_are_exact_across_read_chunks(tmp_path,
     save_span(str(a), offset, old, str(tmp_path / "span.z"))
     rebuild(str(b), fingerprint(b), (offset, new), load_span(tmp_path / "span.z", old), was)
     assert b.read_bytes() == before
+
+
+def test_past_the_byte_limit_undo_restores_the_values_and_says_so(tmp_path):
+    from genrekit.tagging.plan import FAILED
+    from genrekit.tagging.undo import TAGS_ONLY
+
+    folk = _flac(tmp_path / "folk.flac", ["Folk", "Jazz"])
+    journal = Journal({"mode": "replace"}, span_max=0)  # keep no bytes: the values are the undo
+    assert TagPlan(mode="replace", journal=journal).apply(folk, PRED).status == REPLACED
+    [result] = undo(journal.path)
+    assert result.status == TAGS_ONLY and "kept for an exact undo" in result.reason, result
+    assert read_genres(folk) == ["Folk", "Jazz"]
+    from genrekit.tagging.formats import read_state
+
+    assert read_state(folk).field is None
+
+    # Values too long to keep as well: the change could not be undone, so it is not made.
+    huge = _flac(tmp_path / "huge.flac", ["x" * 70_000])
+    content = huge.read_bytes()
+    change = TagPlan(mode="replace", journal=Journal({"mode": "replace"}, span_max=0)).apply(huge, PRED)
+    assert change.status == FAILED and "could not be undone" in change.reason and huge.read_bytes() == content

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from genrekit.errors import JournalError
+from genrekit.errors import JournalError, TagError
 from genrekit.tagging.spans import SPAN_MAX, compare, open_regular, save_span
 
 #: Version of the journal format (the header's ``journal``); version 1 had no content checks.
@@ -48,6 +48,8 @@ READ_MAX = 256 << 20
 LINE_MAX = 1 << 20
 #: The longest path, text value and number of genre values a journal may hold.
 PATH_MAX, TEXT_MAX, VALUES_MAX = 4096, 1 << 16, 10_000
+#: The most bytes of tag values an entry keeps (its line stays under :data:`LINE_MAX`).
+TAGS_MAX = 1 << 19
 #: A journal's file name, as :class:`Journal` makes it: names sort as runs started.
 NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}-\d{1,10}\.jsonl$")
 #: Header keys kept from a journal, and how long their text may be.
@@ -86,6 +88,10 @@ class Journal:
     folders : list of path
         Where it is kept (default: :func:`journal_dir`); the first keeps the bytes for exact undo,
         the others a copy of the lines.
+    span_max : int
+        The most bytes kept for one file's exact undo (default :data:`~genrekit.tagging.spans.SPAN_MAX`);
+        past it the entry keeps the tag values (restored alone, and said so), and a file whose
+        values are too long to keep as well is not changed at all (:class:`~genrekit.errors.TagError`).
 
     Raises
     ------
@@ -93,7 +99,8 @@ class Journal:
         A folder cannot hold it (nothing was changed yet).
     """
 
-    def __init__(self, meta: dict, folders=None) -> None:
+    def __init__(self, meta: dict, folders=None, *, span_max: int = SPAN_MAX) -> None:
+        self.span_max = min(int(span_max), SPAN_MAX)
         # What the header says is for the history's eyes: text is kept to what a reader accepts.
         self.meta = {k: v[:META_TEXT_MAX] if isinstance(v, str) else v for k, v in dict(meta).items()
                      if k in META_KEYS}
@@ -144,23 +151,23 @@ class Journal:
         ``before``/``after``: the files' :class:`~genrekit.tagging.formats.TagState` (for the
         value-level undo); ``extra``: more fields of the entry (an undo's ``entry``).
 
-        Raises :class:`~genrekit.errors.JournalError` when the entry cannot be kept: the caller
-        must then leave ``real`` as it is.
+        Raises :class:`~genrekit.errors.JournalError` when the entry cannot be written (the run
+        stops), :class:`~genrekit.errors.TagError` when the change could not be undone (neither its
+        bytes nor its values can be kept): the caller must then leave ``real`` as it is.
         """
         n = self.count
         try:
             was, will, (offset, old_len, new_len) = compare(real, new)
             span, why = None, None
-            if old_len <= SPAN_MAX:
+            tags = _kept_tags(before, after)
+            if old_len <= self.span_max:
                 save_span(real, offset, old_len, str(self.spans / f"{n}.z"))
                 span = {"offset": offset, "before": old_len, "after": new_len}
+            elif tags is None:
+                raise TagError(f"the change spans {old_len} bytes and the tags are too long to keep: it could "
+                               "not be undone, so it was not made")
             else:
-                why = f"{old_len} bytes changed, more than the {SPAN_MAX >> 20} MiB kept for an exact undo"
-            tags = None
-            if before is not None and after is not None:
-                tags = {"before": before.to_json(), "after": after.to_json()}
-                if len(json.dumps(tags)) > TEXT_MAX:
-                    tags = None  # values too long to keep: the bytes are the undo
+                why = f"{old_len} bytes changed, more than the {self.span_max} kept for an exact undo"
             entry = {"n": n, "path": real, "before": was.to_json(), "after": will.to_json(), "span": span,
                      "tags": tags, "time": _now(), **extra}
             if why:
@@ -196,6 +203,18 @@ class Journal:
 
 #: The public name (``genrekit.TagJournal``): integrations pass one to :class:`~genrekit.tagging.plan.TagPlan`.
 TagJournal = Journal
+
+
+def _kept_tags(before, after) -> dict | None:
+    """The entry's ``tags`` (for a value-level undo), or ``None`` when a reader would refuse them."""
+    if before is None or after is None:
+        return None
+    tags = {"before": before.to_json(), "after": after.to_json()}
+    try:
+        _tag_state(tags["before"], "tags before"), _tag_state(tags["after"], "tags after")
+    except _Bad:
+        return None
+    return tags if len(json.dumps(tags, ensure_ascii=False).encode("utf-8")) <= TAGS_MAX else None
 
 
 def _line(obj: dict) -> bytes:
