@@ -52,7 +52,9 @@ class Fingerprint:
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY) -> int:
     """A descriptor of ``path`` when it is a regular file (a FIFO, device or symlink raises
     :class:`OSError`, without blocking on a FIFO)."""
-    fd = os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC"):
+        flags |= getattr(os, name, 0)
+    fd = os.open(path, flags)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(0, "not a regular file")
