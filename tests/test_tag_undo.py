@@ -267,3 +267,19 @@ def test_past_the_byte_limit_undo_restores_the_values_and_says_so(tmp_path):
     content = huge.read_bytes()
     change = TagPlan(mode="replace", journal=Journal({"mode": "replace"}, span_max=0)).apply(huge, PRED)
     assert change.status == FAILED and "could not be undone" in change.reason and huge.read_bytes() == content
+
+
+def test_undo_leaves_a_file_made_read_only_since_as_it_is(tmp_path):
+    from genrekit.tagging.undo import UNDO_FAILED
+
+    song = _flac(tmp_path / "song.flac", None)
+    journal = Journal({"mode": "fill"})
+    assert TagPlan(journal=journal).apply(song, PRED).status == WRITTEN
+    os.chmod(song, 0o444)
+    content = song.read_bytes()
+    try:
+        [result] = undo(journal.path)
+        assert result.status == UNDO_FAILED and "read-only" in result.reason and song.read_bytes() == content
+    finally:
+        os.chmod(song, 0o644)
+    assert [r.status for r in undo(journal.path)] == [RESTORED]

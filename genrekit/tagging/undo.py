@@ -20,6 +20,7 @@ from pathlib import Path
 from genrekit.errors import JournalError, TagError
 from genrekit.tagging.journal import (Journal, JournalInfo, history, journal_dir, last_journal, read_bytes,
                                       parse_journal, spans_dir)
+from genrekit.tagging.safe_write import read_only_reason
 from genrekit.tagging.spans import Fingerprint, fingerprint, load_span, rebuild
 
 #: Outcomes of :func:`undo` for one file.
@@ -142,6 +143,9 @@ def _undo_one(info: JournalInfo, entry: dict, journal: Journal | None, later: _L
         return UndoResult(file, ALREADY)
     if not now.same_content(after):
         return UndoResult(file, CHANGED_SINCE, later.find(file, after.sha256))
+    blocked = read_only_reason(file)  # made read-only since: meant to stay as it is
+    if blocked:
+        return UndoResult(file, UNDO_FAILED, f"{blocked} (left alone)")
     if dry_run:
         return UndoResult(file, RESTORED, "dry run: would restore")
 
