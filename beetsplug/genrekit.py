@@ -13,7 +13,8 @@ Enable it in beets' ``config.yaml`` (``pip install "genrekit[beets]"``)::
         results: ~        # genrekit's results store; default: genrekit.sqlite in beets' config folder
 
 ``beet genrekit [QUERY]`` classifies the matching items (``-w``/``-W`` write or not
-the files' tags, as beets' own commands; default: beets' ``import.write``). Results go
+the files' tags, as beets' own commands; default: beets' ``import.write``). Files are
+written by genrekit's own plan and journal, so ``genrekit tags undo`` takes a run back. Results go
 through genrekit's results store, keyed by the audio's content, so a rerun is instant.
 Each item gets its genres (the list ``genres`` field where beets has it, else ``genre``
 joined by ``separator``), with the same modes, count, threshold and name map as
@@ -84,19 +85,26 @@ class GenrekitPlugin(BeetsPlugin):
             self._pending.update(item.id for item in items)
 
     def _write_as_is(self, session, task) -> None:
-        for item in task.imported_items():
-            if item.id in self._pending:
-                self._pending.discard(item.id)
-                item.try_write()
+        # Written by genrekit's plan and journal, as `beet genrekit -w` (the results store answers at once).
+        items = [item for item in task.imported_items() if item.id in self._pending]
+        self._pending.difference_update(item.id for item in items)
+        self.tag_items(items, write=True)
 
     # --- the work --------------------------------------------------------------------------
-    def _plan(self):
-        from genrekit import TagPlan, load_names
+    def _plan(self, write: bool = False):
+        """genrekit's tag plan; with ``write``, with a journal in genrekit's own folder (created now,
+        before any file is touched), so that `genrekit tags undo` takes the files' changes back."""
+        from genrekit import TagJournal, TagPlan, load_names
 
         names = self.config["names"].get()
+        mode = self.config["mode"].as_choice(["fill", "merge", "replace"])
+        journal = None
+        if write:
+            journal = TagJournal({"command": "beet genrekit", "mode": mode,
+                                  "model": self.config["model"].get() or "gtzan-musicnn"})
         return TagPlan(load_names(os.path.expanduser(names) if names else None),
                        count=self.config["count"].get(int), min_score=float(self.config["min_score"].get()),
-                       mode=self.config["mode"].as_choice(["fill", "merge", "replace"]))
+                       mode=mode, journal=journal)
 
     def _store(self):
         from genrekit import open_results
@@ -111,8 +119,9 @@ class GenrekitPlugin(BeetsPlugin):
 
         if not items:
             return
+        plan = None
         try:
-            plan = self._plan()
+            plan = self._plan(write)
             model = self.config["model"].get()
             by_path = {os.fsdecode(item.path): item for item in items}
             with self._store() as store:
@@ -122,6 +131,12 @@ class GenrekitPlugin(BeetsPlugin):
                     self._apply(plan, run, by_path[str(result.path)], result, write)
         except GenrekitError as exc:
             raise ui.UserError(f"genrekit: {exc}") from exc
+        finally:
+            if plan is not None and plan.journal is not None:
+                plan.journal.discard()  # a run that changed no file keeps no journal
+                if plan.journal.count:
+                    self._log.info("tag changes journalled in {}; `genrekit tags undo` restores them",
+                                   plan.journal.path)
 
     def _apply(self, plan, run, item, result, write: bool) -> None:
         pred = result.prediction
@@ -130,22 +145,34 @@ class GenrekitPlugin(BeetsPlugin):
             return
         chosen = plan.choose(pred)  # none for a song the model calls unknown
         names = plan.tag_names(chosen)
-        old = self._genres(item)
-        outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)
         item["genrekit_genre"] = "; ".join(plan.names.display(label) for label, _ in chosen)
         item["genrekit_score"] = round(float(pred.probabilities[pred.label]), 4)
         item["genrekit_model"] = pred.model
+        if write:
+            from genrekit import printable
+
+            # The file is written by genrekit's own plan (modes, unknown songs, read-only files refused)
+            # and journalled; the library gets what the file got.
+            change = plan.apply(os.fsdecode(item.path), pred)
+            self._log.info("{}", change.describe(printable))
+            if change.changed:
+                self._set_genres(item, change.new)
+                item["genrekit"] = plan.provenance(chosen, pred.model)
+                item["mtime"] = item.current_mtime()
+                run.refile(result)  # new bytes, same audio: filed under the new content too
+            elif not change.ok:
+                self._log.warning("{}", change.describe(printable))
+            item.store()
+            return
+        old = self._genres(item)
+        outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)
         if new != old:
             self._set_genres(item, new)
             item["genrekit"] = plan.provenance(chosen, pred.model)
         elif outcome != "kept":
             outcome = "unchanged"
         self._log.info("{}: {} ({} -> {})", item, outcome, "; ".join(old) or "none", "; ".join(new) or "none")
-        path = os.fsdecode(item.path)
-        before = os.stat(path).st_mtime_ns
-        item.try_sync(write=write, move=False)
-        if os.stat(path).st_mtime_ns != before:
-            run.refile(result)  # new bytes, same audio: filed under the new content too, so a rerun is instant
+        item.store()  # the library only: files are written by genrekit's plan above
 
     def _genres(self, item) -> list[str]:
         if LIST_FIELD:

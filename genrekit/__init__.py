@@ -36,6 +36,8 @@ _EXPORTS = {
     "LibraryRun": "library.run",
     "open_results": "library.results",
     "TagPlan": "tagging.plan",
+    "TagJournal": "tagging.journal",
+    "printable": "output",
     "load_names": "tagging.names",
     "read_genres": "tagging.formats",
     "PROVENANCE_FIELDS": "tagging.formats",

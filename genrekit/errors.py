@@ -24,7 +24,7 @@ import os
 __all__ = [
     "GenrekitError", "ParameterError", "AudioError", "TooLongError", "BundleError", "CommandError", "DatasetError",
     "DownloadError", "EngineError", "ExplainError", "ReportError", "ResultsError", "SimilarityError",
-    "StoreError", "TagError", "TrainingError", "UnsafeArchiveError",
+    "StoreError", "TagError", "JournalError", "TrainingError", "UnsafeArchiveError",
 ]
 
 
@@ -97,6 +97,11 @@ class ResultsError(GenrekitError):
 
 class TagError(GenrekitError):
     """A tag that cannot be read or written; the message says why."""
+
+
+class JournalError(TagError):
+    """A tag journal that cannot be written (the run stops, no file left changed without its entry)
+    or read (not a journal genrekit kept, or damaged); the message names the journal and the problem."""
 
 
 class SimilarityError(GenrekitError, ValueError):

@@ -97,4 +97,35 @@ def test_auto_classifies_on_import(tmp_path, bundle_dir):
     beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
     got = fields(beetsdir)
     assert got["a.flac"][0] == "Metal" and got["c.ogg"][0] == "Hip-Hop" and got["b.mp3"][0] == "Folk"
-    assert read_genres(songs["a.flac"]) == ["Metal"]  # the importer wrote the tags (import.write)
+    assert read_genres(songs["a.flac"]) == ["Metal"]  # written on import (import.write) ...
+    from genrekit.tagging.journal import history
+
+    assert [info.files for info in history()] == [2]  # ... through genrekit's journal (b.mp3 kept its Folk)
+
+
+def test_beet_genrekit_write_goes_through_genrekits_journal_and_undo(tmp_path, bundle_dir):
+    """`beet genrekit -w -m replace` overwrote a curated genre with no journal (issue 30): its writes
+    now go through genrekit's plan and journal, so `genrekit tags undo` gives every file back whole,
+    and a read-only file is refused, not chmod-ed."""
+    import os
+
+    state = tmp_path / "state"
+    beetsdir, songs = library(tmp_path, bundle_dir, mode="replace")
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    os.chmod(songs["c.ogg"], 0o444)
+    content = {name: (p.read_bytes(), os.stat(p).st_mtime_ns) for name, p in songs.items()}
+    env = dict(cli_env(), BEETSDIR=str(beetsdir), GENREKIT_STATE=str(state))
+    out = subprocess.run([sys.executable, "-m", "beets", "genrekit", "-w"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert read_genres(songs["b.mp3"]) == ["Classical"]  # replace overwrote the curated Folk ...
+    assert songs["c.ogg"].read_bytes() == content["c.ogg"][0] and os.stat(songs["c.ogg"]).st_mode & 0o777 == 0o444
+    assert fields(beetsdir)["b.mp3"][0] == "Classical"
+    history = subprocess.run([sys.executable, "-m", "genrekit", "tags", "history"], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert "2 file(s)" in history.stdout, history.stdout + history.stderr  # ... in genrekit's journal
+    undo = subprocess.run([sys.executable, "-m", "genrekit", "tags", "undo"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert undo.returncode == 0, undo.stderr
+    assert {name: (p.read_bytes(), os.stat(p).st_mtime_ns) for name, p in songs.items()} == content
+    os.chmod(songs["c.ogg"], 0o644)

@@ -194,6 +194,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
     finally:
         if store is not None:
             store.close()
+        if tagger is not None and tagger.journal is not None:
+            tagger.journal.discard()  # a run that changed no file keeps no journal (stopped early or not)
     results.sort(key=lambda r: r.index)
 
     text = None
@@ -212,7 +214,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
 
     tags_ok = _report_tags(run.tags, args.dry_run)
     if tagger is not None and tagger.journal is not None and tagger.journal.count:
-        print(f"tag changes journalled in {tagger.journal.paths[0]}; `genrekit tags undo` restores them",
+        print(f"tag changes journalled in {tagger.journal.path}; `genrekit tags undo` restores them",
               file=sys.stderr)
     if dest != "stdout":
         print(f"results in {args.out}", file=sys.stderr)
@@ -262,6 +264,6 @@ def _report_tags(changes, dry_run: bool) -> bool:
         return True
     for change in sorted(changes, key=lambda c: c.path):
         if change.status != UNCHANGED:
-            print(change, file=sys.stderr)
+            print(change.describe(printable), file=sys.stderr)
     print(summary_line(changes, dry_run), file=sys.stderr)
     return all(c.ok for c in changes)

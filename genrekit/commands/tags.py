@@ -1,9 +1,11 @@
 """``genrekit tags``: undo a tag-writing run, list the runs that can be undone.
 
-``genrekit tags undo [JOURNAL]`` restores the genre tags a run changed (default: the
-last run not undone yet) exactly as they were, and removes genrekit's field; a file
-whose tags changed since is reported and left alone. ``genrekit tags history`` lists
-the journals (:mod:`genrekit.tagging.journal`).
+``genrekit tags undo [JOURNAL]`` puts back the files a run changed, byte for byte with their
+mtimes (default: the last run not undone yet); a file changed since is reported and left
+alone. The undo keeps its own journal, so ``tags undo UNDO-JOURNAL`` takes it back.
+``genrekit tags history`` lists the journals (:mod:`genrekit.tagging.journal`,
+:mod:`genrekit.tagging.undo`). Everything a journal says is shown through
+:func:`genrekit.output.printable`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 def tags_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``genrekit tags``'s sub-commands to ``p``."""
     sub = p.add_subparsers(dest="tags_action", metavar="ACTION", required=True)
-    undo = sub.add_parser("undo", help="restore the genre tags a run wrote (default: the last run)")
+    undo = sub.add_parser("undo", help="restore the files a run changed, byte for byte (default: the last run)")
     undo.add_argument("journal", nargs="?", metavar="JOURNAL", type=Path,
                       help="a journal file (from `genrekit tags history`, or RESULTS.tag-journals/); "
                            "default: the last run not undone")
@@ -25,26 +27,29 @@ def tags_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tags_run(args: argparse.Namespace) -> int:
-    from genrekit.errors import CommandError
-    from genrekit.errors import TagError
+    from genrekit.errors import CommandError, TagError
+    from genrekit.output import printable
     from genrekit.tagging import journal as journals
+    from genrekit.tagging import undo as undoing
 
     if args.tags_action == "history":
-        infos = journals.history()
+        skipped: list[str] = []
+        infos = journals.history(skipped=skipped)
         for info in infos:
-            print(info)
-        print(f"{len(infos)} journal(s) in {journals.journal_dir()}", file=sys.stderr)
+            print(info.describe(printable))
+        for why in skipped:
+            print(f"skipped {printable(why)}", file=sys.stderr)
+        print(f"{len(infos)} journal(s) in {printable(journals.journal_dir())}", file=sys.stderr)
         return 0
     try:
         path = args.journal if args.journal is not None else journals.last_journal()
-        results = journals.undo(path, dry_run=args.dry_run)
+        results = undoing.undo(path, dry_run=args.dry_run)
     except TagError as exc:
         raise CommandError(str(exc)) from exc
     for r in results:
-        if r.status != journals.ALREADY:
-            print(r, file=sys.stderr)
-    counts = {s: sum(r.status == s for r in results) for s in
-              (journals.RESTORED, journals.ALREADY, journals.CHANGED_SINCE, journals.UNDO_FAILED)}
+        if r.status != undoing.ALREADY:
+            print(r.describe(printable), file=sys.stderr)
+    counts = {s: sum(r.status == s for r in results) for s in undoing.OUTCOMES}
     head = "undo (dry run, nothing changed)" if args.dry_run else "undo"
-    print(f"{head} {path}: " + ", ".join(f"{n} {s}" for s, n in counts.items()), file=sys.stderr)
-    return 1 if counts[journals.UNDO_FAILED] or counts[journals.CHANGED_SINCE] else 0
+    print(f"{head} {printable(path)}: " + ", ".join(f"{n} {s}" for s, n in counts.items()), file=sys.stderr)
+    return 1 if counts[undoing.UNDO_FAILED] or counts[undoing.CHANGED_SINCE] else 0

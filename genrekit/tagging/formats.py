@@ -208,11 +208,12 @@ def _apply(f, kind: str, state: TagState) -> None:
             tags[MP4_FIELD] = [MP4FreeForm(state.field.encode("utf-8"))]
 
 
-def write_state(path: str | os.PathLike, state: TagState, cls=None) -> None:
+def write_state(path: str | os.PathLike, state: TagState, cls=None, before_replace=None) -> None:
     """Make the file's genre tags exactly ``state`` (genre values, genrekit's field, MP4 ``gnre``).
 
     The file is replaced by a verified copy (:func:`genrekit.tagging.safe_write.replace_with_tagged_copy`);
-    the ID3 version the file has is kept. ``cls``: the mutagen class (from :func:`open_state`).
+    the ID3 version the file has is kept. ``cls``: the mutagen class (from :func:`open_state`);
+    ``before_replace(tmp)``: called with the verified copy before it replaces the file (a journal entry).
 
     Raises
     ------
@@ -234,4 +235,5 @@ def write_state(path: str | os.PathLike, state: TagState, cls=None) -> None:
         if not _state(f, kind).same_tags(state):
             raise TagError("the written tag did not read back")
 
-    replace_with_tagged_copy(real, cls, edit, check)
+    replace_with_tagged_copy(real, cls, edit, check,
+                             None if before_replace is None else lambda _real, tmp: before_replace(tmp))

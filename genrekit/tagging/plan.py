@@ -9,7 +9,9 @@
   overwrites them.
 - **Provenance**: genrekit's field records the names with their scores and the model,
   ``Hip-Hop 0.81; Pop 0.12 (gtzan-musicnn)``.
-- **Undo**: every change is recorded in a :class:`~genrekit.tagging.journal.Journal`.
+- **Undo**: every change is recorded in a :class:`~genrekit.tagging.journal.Journal` before the
+  file is replaced (a journal that cannot be written raises :class:`~genrekit.errors.JournalError`
+  and leaves the file as it was).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from genrekit.errors import ParameterError, TagError
+from genrekit.errors import JournalError, ParameterError, TagError
 from genrekit.tagging.safe_write import read_only_reason
 from genrekit.tagging.formats import ID3V23_SEP, TagState, encode_genres, genre_values, open_state, write_state
 from genrekit.tagging.names import NameMap
@@ -75,19 +77,25 @@ class TagChange:
             return "would " + {WRITTEN: "write", MERGED: "merge", REPLACED: "replace"}[self.status]
         return self.status
 
-    def __str__(self) -> str:
+    def describe(self, printable=str) -> str:
+        """The line a command shows; ``printable`` (:func:`genrekit.output.printable`) escapes and
+        bounds each value from the file (its name, its tags)."""
         def show(values):
-            return "(none)" if not values else "; ".join(values)
+            return "(none)" if not values else printable("; ".join(values))
 
+        path = printable(self.path)
         if self.status in (WRITTEN, MERGED, REPLACED):
-            return f"{self.path}: genre {show(self.old)} -> {show(self.new)} ({self.label()})"
+            return f"{path}: genre {show(self.old)} -> {show(self.new)} ({self.label()})"
         if self.status == KEPT:
-            return f"{self.path}: kept its genre {show(self.old)} (fill mode; --tag-mode merge or replace to change it)"
+            return f"{path}: kept its genre {show(self.old)} (fill mode; --tag-mode merge or replace to change it)"
         if self.status == UNCHANGED:
-            return f"{self.path}: genre already {show(self.old)}"
+            return f"{path}: genre already {show(self.old)}"
         if self.status == UNCERTAIN:
-            return f"{self.path}: tags not written, uncertain: {self.reason}"
-        return f"{self.path}: tags not written: {self.reason}"
+            return f"{path}: tags not written, uncertain: {printable(self.reason)}"
+        return f"{path}: tags not written: {printable(self.reason)}"
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 def provenance(chosen: list[tuple[str, float]], names: NameMap, model: str | None) -> str:
@@ -195,14 +203,17 @@ class TagPlan:
             return TagChange(path, old, new, status, dry_run=True)
         after = TagState(state.kind, encode_genres(state, new, self.id3v23_sep),
                          self.provenance(chosen, prediction.model), None, state.id3_version)
+        def record(tmp):  # the journal's entry, written before the file is replaced
+            self.journal.record_replacement(os.path.realpath(path), tmp, state, after)
+
         try:
-            write_state(path, after, cls)
+            write_state(path, after, cls, record if self.journal is not None else None)
+        except JournalError:
+            raise  # no entry, no change: the run stops
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the original was not replaced
             reason = str(exc) if isinstance(exc, TagError) else (
                 exc.strerror or str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}")
             return TagChange(path, old, old, FAILED, f"{reason}; the file was left unchanged")
-        if self.journal is not None:
-            self.journal.record(path, state, after)
         return TagChange(path, old, new, status)
 
 

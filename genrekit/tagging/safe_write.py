@@ -121,7 +121,7 @@ def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
         except OSError:
             continue
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd):
                 continue
             os.unlink(path)
             removed.append(path)
@@ -132,7 +132,8 @@ def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
     return removed
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Lock ``fd`` (``flock``, not waiting) as a tagged copy's writer does; ``False`` if another holds it."""
     try:
         import fcntl
     except ImportError:
@@ -144,7 +145,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
+def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -> None:
     """Replace ``real`` by a tagged copy of it, verified before it replaces anything.
 
     Parameters
@@ -157,6 +158,9 @@ def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
         ``edit(f, kind, target)`` changes the tags of the opened copy ``f`` and saves it to ``target``.
     check : callable
         ``check(f, kind)`` raises :class:`TagError` unless the re-opened copy holds what was written.
+    before_replace : callable, optional
+        ``before_replace(real, tmp)`` runs once the copy is verified and fsynced, before it replaces
+        ``real`` (the journal's write-ahead entry); if it raises, nothing is replaced.
 
     Raises
     ------
@@ -168,7 +172,7 @@ def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
     # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
     # exists, so that remove_stale_copies in another run leaves it alone.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
-    _try_lock(fd)
+    try_lock(fd)
     try:
         shutil.copy2(real, tmp)  # bytes, mode bits, times, extended attributes
         with contextlib.suppress(OSError):  # only root may give a file away; others keep their own
@@ -191,6 +195,8 @@ def replace_with_tagged_copy(real: str, cls, edit, check) -> None:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, stat.S_IMODE(before.st_mode))
+        if before_replace is not None:
+            before_replace(real, tmp)
 
         now = os.stat(real)
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
