@@ -346,7 +346,7 @@ SHOWN_MAX = 200
 LINE_MAX = 2000
 
 
-def printable(text, limit: int | None = None) -> str:
+def printable(text, limit: int | None = LINE_MAX) -> str:
     """``text`` as one bounded terminal line: control characters (a newline in a file name, ``ESC[2J``
     in a tag value) escaped, and anything past ``limit`` characters cut with a count of what was left
     out. Every value from elsewhere (file names, tags, labels, names, journal text) goes through here."""

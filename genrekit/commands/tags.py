@@ -28,7 +28,9 @@ def tags_arguments(p: argparse.ArgumentParser) -> None:
 
 def tags_run(args: argparse.Namespace) -> int:
     from genrekit.errors import CommandError, TagError
-    from genrekit.output import printable
+    from functools import partial
+
+    from genrekit.output import SHOWN_MAX, printable
     from genrekit.tagging import journal as journals
     from genrekit.tagging import undo as undoing
 
@@ -36,7 +38,7 @@ def tags_run(args: argparse.Namespace) -> int:
         skipped: list[str] = []
         infos = journals.history(skipped=skipped)
         for info in infos:
-            print(info.describe(printable))
+            print(info.describe(partial(printable, limit=SHOWN_MAX)))  # names, times, modes, models
         for why in skipped:
             print(f"skipped {printable(why)}", file=sys.stderr)
         print(f"{len(infos)} journal(s) in {printable(journals.journal_dir())}", file=sys.stderr)

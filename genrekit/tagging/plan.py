@@ -29,6 +29,9 @@ MODES = ("fill", "merge", "replace")
 #: Outcomes of :meth:`TagPlan.apply`.
 WRITTEN, MERGED, REPLACED, KEPT, UNCHANGED = "written", "merged", "replaced", "kept", "unchanged"
 UNCERTAIN, UNSUPPORTED, READ_ONLY, FAILED = "skipped (uncertain)", "not supported", "read-only", "failed"
+#: A tag value shown on a line is cut after this many characters, and a list after this many
+#: values: a 10 MB genre or a TCON frame of 100,000 values must not flood the terminal.
+SHOWN_CHARS, SHOWN_VALUES = 200, 20
 #: Order of the summary line.
 OUTCOMES = (WRITTEN, MERGED, REPLACED, KEPT, UNCHANGED, UNCERTAIN, UNSUPPORTED, READ_ONLY, FAILED)
 
@@ -80,8 +83,14 @@ class TagChange:
     def describe(self, printable=str) -> str:
         """The line a command shows; ``printable`` (:func:`genrekit.output.printable`) escapes and
         bounds each value from the file (its name, its tags)."""
+        def one(value: str) -> str:
+            cut = len(value) - SHOWN_CHARS
+            return printable(value[:SHOWN_CHARS] + (f"… ({cut} more characters)" if cut > 0 else ""))
+
         def show(values):
-            return "(none)" if not values else printable("; ".join(values))
+            more = len(values) - SHOWN_VALUES
+            return "(none)" if not values else "; ".join(one(v) for v in values[:SHOWN_VALUES]) + (
+                f"; … ({more} more values)" if more > 0 else "")
 
         path = printable(self.path)
         if self.status in (WRITTEN, MERGED, REPLACED):
