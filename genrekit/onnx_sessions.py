@@ -37,6 +37,7 @@ def run_session(session, outputs: list[str], feeds: dict, *, model_path) -> list
     attributes) is the model's fault, not the song's, and the error names the model at
     ``model_path`` and the operator that failed, in one line.
     """
+    import onnxruntime as ort
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
     from genrekit.errors import BundleError
@@ -44,8 +45,6 @@ def run_session(session, outputs: list[str], feeds: dict, *, model_path) -> list
     failures = tuple(getattr(ort_errors, name) for name in ("Fail", "RuntimeException", "InvalidArgument",
                                                              "EPFail", "NotImplemented", "InvalidGraph")
                      if hasattr(ort_errors, name))
-    import onnxruntime as ort
-
     quiet = ort.RunOptions()
     quiet.log_severity_level = 4  # the failure is raised, named, below: no C++ log line on stderr as well
     try:

@@ -72,7 +72,7 @@ def test_a_graph_that_fails_inside_onnxruntime_is_a_422_naming_the_model(hostile
     status, out = srv.upload("song.wav", song, query="?model=huge")
     assert status == 422, out
     assert "huge" in out["error"] and "ConstantOfShape" in out["error"] and "broken" in out["error"], out
-    assert "/" not in out["error"].split("model 'huge'")[-1].split("ConstantOfShape")[0], out  # no server path
+    assert str(srv.tmp) not in out["error"], out  # no server path
     assert srv.upload("song.wav", song)[0] == 200  # the default model still serves
 
 
