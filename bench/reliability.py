@@ -1,7 +1,8 @@
 """Reliability figures: memory against song length, processes left after kill -9, health under
 load, the upload cap, and corrupted files. Loopback only, bounded loops, synthetic audio.
 
-    python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz,rates,idle]
+    python bench/reliability.py [--minutes 1,10,60] [--skip memory,kill,health,cap,fuzz,rates,idle,hostile]
+                                [--only hostile] [--hostile journal,names,results,fifo,tags]
 
 1. **Peak RSS** (``VmHWM`` of a fresh process) of ``classify`` with the default model and
    of ``features`` for every set (logmel, mfcc, gtzan57), for 1-, 10- and 60-minute FLACs.
@@ -23,6 +24,19 @@ load, the upload cap, and corrupted files. Loopback only, bounded loops, synthet
 7. **Idle connections**: ``/api/health`` answer time (p50/max of 20) while 2,000 connections
    to 127.0.0.1 are open and send nothing, against the same server with none open; and how
    many of the 2,000 the server has closed after its header deadline (``--header-timeout 5``).
+8. **Hostile inputs** (issue 30; :mod:`hostile_cases`): hostile tag journals for ``tags undo`` and
+   ``tags history`` (a genre that is a number, ``before`` missing or a list, ``after: null``, a
+   ``path`` that is a number, null or a list, a 100,000-digit integer, 100,000-deep nesting,
+   ``/dev/zero`` and a link to it, ``copies`` naming a victim file, an entry naming a file the run
+   never wrote); hostile ``--names`` files (deep nesting, a huge integer, ``/dev/zero``, control
+   characters, a 10-KB value) for ``playlists`` and ``serve``; hand-made results files (wrong types,
+   3-byte embeddings, a deep timeline, a path that is a number, a ``.jsonl`` without its final
+   newline, a foreign SQLite database) for ``playlists``, ``similar --library`` and
+   ``serve --library``; FIFOs (a song in a library with ``--out``, the journal, ``--names``, the
+   results); tag values with control characters and of 10 MB for ``classify --write-tags``. Each
+   run in a sandbox under a 30-s timeout (a hang fails), with every sandbox file's bytes compared
+   before and after: the tally by class and outcome, then each failure (class, input, command,
+   outcome, its last line).
 """
 
 from __future__ import annotations
@@ -119,7 +133,7 @@ def serve(tmp: Path, *args: str, code: str | None = None) -> tuple[subprocess.Po
     import http.client
 
     port = free_port()
-    env = dict(ENV, TMPDIR=str(tmp))
+    env = dict(ENV, TMPDIR=str(tmp), GENREKIT_STATE=str(tmp / "state"))  # upload folders: state/uploads
     cmd = ([sys.executable, "-c", code, str(port)] if code else
            [sys.executable, "-m", "genrekit", "serve", "--port", str(port), "--log-level", "warning", *args])
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -276,7 +290,7 @@ def bench_cap(tmp: Path, cap: int = 8, clients: int = 13) -> None:
             status, headers, _ = response_of(s)
             refused.append((status, headers.get("retry-after")))
             s.close()
-        folder = next(tmp.glob(f"genrekit-web-{srv.pid}-*"))
+        folder = next(p for p in (tmp / "state" / "uploads").glob(f"genrekit-web-{srv.pid}-*") if p.is_dir())
         held = len(list(folder.iterdir()))
         for s in socks:
             s.close()
@@ -419,9 +433,14 @@ def bench_idle(tmp: Path, idle: int = 2000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", default="1,10,60", help="song lengths for the memory figures")
-    parser.add_argument("--skip", default="", help="comma list of memory,kill,health,cap,fuzz,rates,idle")
+    parser.add_argument("--skip", default="", help="comma list of memory,kill,health,cap,fuzz,rates,idle,hostile")
+    parser.add_argument("--only", default="", help="comma list of the sections to run (default: all but --skip)")
+    parser.add_argument("--hostile", default="", help="section 8's classes: journal,names,results,fifo,tags (default all)")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    only = set(filter(None, args.only.split(",")))
+    if only:
+        skip |= {"memory", "kill", "health", "cap", "fuzz", "rates", "idle", "hostile"} - only
     with tempfile.TemporaryDirectory(prefix="genrekit-reliability-") as tmp:
         tmp = Path(tmp)
         if "memory" not in skip:
@@ -438,6 +457,10 @@ def main() -> None:
             bench_rates(tmp)
         if "idle" not in skip:
             bench_idle(tmp)
+        if "hostile" not in skip:
+            from hostile_cases import report, run_cases
+
+            report(run_cases(tmp, set(filter(None, args.hostile.split(","))) or None))
 
 
 if __name__ == "__main__":

@@ -173,3 +173,41 @@ def nan_bundle(src: Path, folder: Path) -> Path:
     (folder / "bundle.json").write_text(json.dumps(meta))
     (folder / "model.onnx").write_bytes(weights)
     return folder
+
+
+def huge_tensor_bundle(src: Path, folder: Path) -> Path:
+    """``src`` with a graph that asks, at run time, for a tensor of 10^12 floats (``ConstantOfShape``
+    of a shape computed from the input, so that no constant folding meets it at load): onnxruntime
+    fails inside ``run``. A valid bundle whose graph is broken; checksum updated."""
+    import hashlib
+    import json
+    import shutil
+
+    from onnx import TensorProto, helper
+
+    meta = json.loads((src / "bundle.json").read_text())
+    n, k = len(meta["input"]["features"]), len(meta["labels"])
+    weights = [helper.make_tensor("W", TensorProto.FLOAT, [n, k], [0.01] * (n * k)),
+               helper.make_tensor("big", TensorProto.INT64, [2], [10**6, 10**6]),
+               helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])]
+    nodes = [
+        helper.make_node("Shape", ["features"], ["shape"]),
+        helper.make_node("Mul", ["shape", "big"], ["huge"]),  # (n_windows * 10^6, n * 10^6)
+        helper.make_node("ConstantOfShape", ["huge"], ["filled"]),
+        helper.make_node("ReduceSum", ["filled"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("MatMul", ["features", "W"], ["Z"]),
+        helper.make_node("Add", ["Z", "nothing"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "huge", [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, n])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, k])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+
+    shutil.copytree(src, folder)
+    meta["weights"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (folder / "bundle.json").write_text(json.dumps(meta))
+    (folder / "model.onnx").write_bytes(data)
+    return folder

@@ -36,10 +36,11 @@ def free_port() -> int:
 class Server:
     """``python -m genrekit serve`` in a subprocess, on a free loopback port."""
 
-    def __init__(self, bundle: Path, tmp: Path, *args: str) -> None:
+    def __init__(self, bundle: Path, tmp: Path, *args: str, state: Path | None = None) -> None:
         self.port = free_port()
         self.tmp = tmp
-        env = dict(os.environ, TMPDIR=str(tmp), GENREKIT_WEB_STATS="1")
+        self.state = state or tmp  # GENREKIT_STATE: the upload folders are made under its uploads/
+        env = dict(os.environ, TMPDIR=str(tmp), GENREKIT_STATE=str(self.state), GENREKIT_WEB_STATS="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "genrekit", "serve", "--port", str(self.port), "--model", str(bundle),
              "--log-level", "warning", *args],
@@ -75,17 +76,18 @@ class Server:
         assert status == 200, body
         return json.loads(body)
 
-    def upload(self, name: str, data: bytes, field: str = "file"):
-        """POST ``data`` as multipart field ``field`` with file name ``name``: (status, parsed JSON)."""
+    def upload(self, name: str, data: bytes, field: str = "file", query: str = ""):
+        """POST ``data`` as multipart field ``field`` with file name ``name`` (``query``: e.g.
+        ``"?model=NAME"``): (status, parsed JSON)."""
         boundary, body = multipart(name, data, field)
-        status, headers, raw = self.request("POST", "/api/classify", body,
+        status, headers, raw = self.request("POST", "/api/classify" + query, body,
                                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         assert headers.get("content-type", "").startswith("application/json"), (status, raw[:200])
         return status, json.loads(raw)
 
     def upload_dirs(self) -> list[Path]:
         """The server's private upload folders (one while it runs, none after)."""
-        return sorted(self.tmp.glob("genrekit-web-*"))
+        return sorted(p for p in (self.state / "uploads").glob("genrekit-web-*") if p.is_dir())
 
     def leftovers(self) -> list[Path]:
         """Files in the server's upload folder (uploads must never stay).

@@ -139,6 +139,10 @@ def serve_run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot start: {exc}") from exc
         import uvicorn
 
+        from genrekit.output import printable
+
+        for warning in app.state.web.library.warnings:  # rows of --library skipped, named
+            print(f"genrekit serve: warning: {printable(warning, limit=None)}", file=sys.stderr)
         default = app.state.web.models.default
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"genrekit serve: model '{default.name}' ({len(default.labels)} genres), "

@@ -51,6 +51,7 @@ from genrekit.errors import BundleError, ParameterError
 from genrekit.features.sets import FeatureSet
 from genrekit.models.bundle_json import BUNDLE_JSON, MAX_JSON_BYTES, checked_weights_path, parse_meta
 from genrekit.models.model_card import headline, seconds_text
+from genrekit.onnx_sessions import run_session
 
 
 # --- the loaded bundle ---------------------------------------------------------------
@@ -142,7 +143,8 @@ class Bundle:
             return np.zeros((0, len(self.labels)))
         if not np.isfinite(X).all():
             raise ParameterError("features contain NaN or infinity")
-        (proba,) = self._session.run([self._output_name], {self._input_name: np.ascontiguousarray(X)})
+        (proba,) = run_session(self._session, [self._output_name], {self._input_name: np.ascontiguousarray(X)},
+                               model_path=self.path)
         proba = np.asarray(proba, dtype=np.float64)
         sums = proba.sum(axis=1, keepdims=True) if proba.ndim == 2 else None
         if (sums is None or proba.shape[1] != len(self.labels) or not np.isfinite(proba).all()

@@ -11,7 +11,6 @@ lifespan calls :meth:`WebState.start` and :meth:`WebState.stop`.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections import OrderedDict
 from typing import Annotated
@@ -22,7 +21,7 @@ from genrekit.web.analysis import AnalysisWorkers
 from genrekit.web.library_index import LibraryIndex
 from genrekit.web.served_models import ServedModels
 from genrekit.web.settings import WebSettings
-from genrekit.web.uploads import make_upload_dir
+from genrekit.web.uploads import make_upload_dir, remove_upload_dir
 
 
 class PngCache:
@@ -130,7 +129,7 @@ class WebState:
         """End the analysis workers and remove the upload folder."""
         self.analyses.stop()
         if self.tmp_dir is not None:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            remove_upload_dir(self.tmp_dir)
             self.tmp_dir = None
 
 

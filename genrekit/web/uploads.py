@@ -11,9 +11,10 @@ every way a body can fail into the HTTP error the client gets:
   :data:`~genrekit.web.settings.MIN_BODY_RATE` on average after its first ``body_timeout`` seconds;
 - 400 for a malformed form, one without a ``file`` part, or an empty file.
 
-The private folder (mode 0700) is made at start-up by :func:`make_upload_dir`; its name holds
-the server's pid, so that a later server removes those of servers that crashed
-(:func:`remove_stale_tmp_dirs`).
+The private folder (mode 0700) is made at start-up by :func:`make_upload_dir` under the state
+folder (``GENREKIT_STATE``/uploads, the same whatever ``TMPDIR`` says); the server holds a lock
+file in it while it runs, so that a later start removes those of servers that were killed
+(:func:`remove_stale_tmp_dirs`), SIGKILL included.
 """
 
 from __future__ import annotations
@@ -246,19 +247,67 @@ async def _receive(request: Request, upload: MultipartUpload, settings: WebSetti
 
 
 # --- the private folder ----------------------------------------------------------------------------
+#: Suffix of the file beside a server's upload folder that the server holds locked (``flock``) while it runs.
+LOCK_SUFFIX = ".lock"
+#: The servers' locks, by folder: an open descriptor each, released by the kernel when the server dies.
+_LOCKS: dict[str, int] = {}
+
+
+def upload_root() -> str:
+    """Where servers make their upload folders: ``uploads/`` in the state folder (``GENREKIT_STATE``).
+
+    Not the temp folder: it is the same for every start of a user's server, whatever ``TMPDIR``
+    says (a service manager, a shell or a container may each give another), so the next start
+    finds and removes what a killed server left. The temp folder when the state folder cannot
+    be made.
+    """
+    from genrekit.config import settings
+
+    root = settings().state_dir / "uploads"
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return str(root)
+    except OSError:
+        return tempfile.gettempdir()
+
+
 def make_upload_dir() -> str:
-    """A new private folder for this server's uploads (mode 0700), after removing crashed servers' ones."""
-    remove_stale_tmp_dirs()
-    # the owner's pid in the name tells a later server whether it is stale
-    return tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    """A new private folder for this server's uploads (mode 0700), after removing dead servers' ones.
+
+    Beside it, ``<folder>.lock`` is locked by this process until :func:`remove_upload_dir`
+    or its death, however it dies (SIGKILL included): a later start tells a dead server's
+    folder by the free lock, even when the dead server's pid now belongs to another process.
+    """
+    root = upload_root()
+    remove_stale_tmp_dirs(root)
+    if root != tempfile.gettempdir():
+        remove_stale_tmp_dirs()  # the temp folder, where servers before this version kept them
+    # the owner's pid in the name tells a later server whether it is stale (when the lock cannot)
+    folder = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root)
+    fd = os.open(folder + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    if _try_lock(fd) is False:  # cannot happen for a new name, but never serve from a folder we do not hold
+        os.close(fd)
+        raise OSError(f"{folder}{LOCK_SUFFIX}: locked by another process")
+    _LOCKS[folder] = fd
+    return folder
+
+
+def remove_upload_dir(folder: str) -> None:
+    """Delete this server's upload folder and release its lock (at shutdown)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _LOCKS.pop(folder, None)
+    if fd is not None:
+        _unlink(folder + LOCK_SUFFIX)
+        os.close(fd)
 
 
 def remove_stale_tmp_dirs(root: str | None = None) -> list[str]:
-    """Delete upload folders (``genrekit-web-*`` in the temp folder) of servers that are gone.
+    """Delete upload folders (``genrekit-web-*`` in ``root``, default the temp folder) of servers that are gone.
 
-    Only folders of this user named ``genrekit-web-<pid>-...`` whose pid is no longer a
-    running process are removed; folders of running servers are left alone. Returns the
-    removed paths.
+    Only folders of this user are considered. One with its ``<folder>.lock`` is stale when
+    that lock can be taken (its server is dead, whatever its pid became); one without (made
+    by an older version, or this instant by a starting server) when the pid in its name
+    ``genrekit-web-<pid>-...`` runs no process. Returns the removed paths.
     """
     root = root or tempfile.gettempdir()
     removed = []
@@ -270,18 +319,60 @@ def remove_stale_tmp_dirs(root: str | None = None) -> list[str]:
         folder = os.path.join(root, name)
         try:
             st = os.lstat(folder)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or folder in _LOCKS:
                 continue
             pid = int(name[len(TMP_PREFIX):].split("-", 1)[0])
         except (OSError, ValueError):  # gone meanwhile, or not a pid: not one of ours
             continue
-        if _process_exists(pid):
+        if not _owner_gone(folder, pid):
             continue
         shutil.rmtree(folder, ignore_errors=True)
+        _unlink(folder + LOCK_SUFFIX)
         removed.append(folder)
+    for name in names:  # a lock whose folder is gone (a server killed between the two removals)
+        lock = os.path.join(root, name)
+        if name.endswith(LOCK_SUFFIX) and not os.path.lexists(lock[: -len(LOCK_SUFFIX)]) \
+                and lock[: -len(LOCK_SUFFIX)] not in _LOCKS and _owner_gone(lock[: -len(LOCK_SUFFIX)], -1):
+            _unlink(lock)
     if removed:
         log.info("removed %d upload folder(s) left by servers that stopped without cleaning up", len(removed))
     return removed
+
+
+def _owner_gone(folder: str, pid: int) -> bool:
+    try:
+        fd = os.open(folder + LOCK_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return pid > 0 and not _process_exists(pid)
+    except OSError:
+        return False
+    try:
+        locked = _try_lock(fd)
+        return not _process_exists(pid) if locked is None else locked
+    finally:
+        os.close(fd)  # releases the lock taken just now
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _try_lock(fd: int) -> bool | None:
+    """Take ``fd``'s exclusive lock without waiting: True taken, False held by another, None no locking here."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
 
 
 def _process_exists(pid: int) -> bool:
