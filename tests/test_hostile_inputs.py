@@ -874,3 +874,35 @@ def test_the_classify_table_escapes_labels_and_names_from_elsewhere():
     text = render_table(rows, names=names)
     assert "\x1b" not in text and "\r" not in text and len(text.splitlines()) == 2, text
     assert "Rock\\x1b[2J\\nfake line" in text and "Jazz\\r\\x1b[31m" in text
+
+
+def test_beet_genrekit_on_an_item_that_became_a_fifo_names_it_and_goes_on(tmp_path, bundle_dir):
+    import os
+
+    pytest.importorskip("beets")
+    from test_beets import beet, library
+
+    beetsdir, songs = library(tmp_path, bundle_dir)
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    songs["c.ogg"].unlink()
+    os.mkfifo(songs["c.ogg"])  # beets still lists it; reading it would wait for a writer forever
+    run = beet(beetsdir, "-v", "genrekit", "-W")  # beet() fails on a traceback; its timeout guards against a hang
+    assert "not classified: not a regular file" in run.stderr, run.stderr
+    assert ": written (none -> Metal)" in run.stderr and ": kept (Folk -> Folk)" in run.stderr  # the others go on
+
+
+def test_classify_out_refuses_another_programs_sqlite_database_without_changing_it(bundle_dir, tmp_path, capsys):
+    import sqlite3
+
+    from results_files import fingerprint
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "a.wav", "metal", seconds=1.0)
+    db_path = tmp_path / "library.db"
+    db = sqlite3.connect(db_path)
+    db.executescript("CREATE TABLE items (id INTEGER PRIMARY KEY, path BLOB); PRAGMA user_version = 7;")
+    db.close()
+    before = fingerprint(db_path)
+    code, err = _run(capsys, "classify", song, "--model", bundle_dir, "--out", db_path)
+    assert code == 1 and "library.db: another program's SQLite database (tables items)" in err, err
+    assert fingerprint(db_path) == before

@@ -232,6 +232,10 @@ class SqliteResults(ResultsStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "results" not in tables:  # read only so far: another program's database is untouched
+                raise ResultsError(f"{self.path}: another program's SQLite database (tables "
+                                   f"{', '.join(sorted(tables)[:5])}), left unchanged: give another --out")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # crash-consistent under WAL
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
