@@ -134,8 +134,7 @@ class _Canon:
                 if problem is not None:
                     shown = repr(value[:60]) + (f"… ({len(value) - 60} more characters)" if len(value) > 60 else "")
                     raise DatasetError(f"{where}: the genre {shown} {problem}; a label needs a letter or digit, "
-                                       f"no control characters and at most {LABEL_MAX} characters: fix the tag "
-                                       f"or map it to a label with --names [aliases]")
+                                       f"no control characters and at most {LABEL_MAX} characters: fix or remove it")
                 label = self.seen.setdefault(name_key(value), value.strip())
             if label and label not in out:
                 out.append(label)
