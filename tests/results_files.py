@@ -35,7 +35,7 @@ def hand_made(path, label: str = "metal", **fields) -> dict:
     """A results-store record made by hand for ``path`` (fields as a library run writes them)."""
     import hashlib
 
-    record = {"content_hash": hashlib.blake2b(str(path).encode(), digest_size=32).hexdigest(), "model_key": "k" * 16,
+    record = {"content_hash": hashlib.blake2b(str(path).encode("utf-8", "surrogateescape"), digest_size=32).hexdigest(), "model_key": "k" * 16,
               "path": str(path), "label": label, "probabilities": {label: 0.9, "other": 0.1}, "duration": 5.0,
               "timeline": None, "tags": None, "embedding": None, "model": "hand-made", "error": None,
               "unknown": False, "notes": [], "genres": None, "time": "2026-01-01T00:00:00Z"}

@@ -146,3 +146,26 @@ def test_a_10_kb_label_gives_a_bounded_playlist_file_name(capsys, tmp_path):
     (playlist,) = (tmp_path / "pl").iterdir()
     assert len(playlist.name.encode()) <= 130 and playlist.read_text().splitlines()[-1] == "../music/a.wav"
     assert all(len(line) < 400 for line in playlist.read_text().splitlines())
+
+
+def test_a_song_whose_name_is_not_utf8_is_listed_by_its_own_bytes(capsys, tmp_path):
+    import os
+
+    music = tmp_path / "music"
+    song = write_song(music / "a.wav", "metal", seconds=1.0)
+    odd = Path(os.fsdecode(bytes(music) + b"/caf\xe9.wav"))
+    song.rename(odd)
+    results = write_jsonl(tmp_path / "results.jsonl", [hand_made(odd)])
+    code, err = _playlists(capsys, results, tmp_path / "pl")
+    assert code == 0, err
+    assert (tmp_path / "pl" / "Metal.m3u8").read_bytes().splitlines()[-1] == b"../music/caf\xe9.wav"
+
+
+def test_songs_outside_the_results_folder_need_root(capsys, tmp_path):
+    song = write_song(tmp_path / "music" / "a.wav", "metal", seconds=1.0)
+    (tmp_path / "elsewhere").mkdir()
+    results = write_jsonl(tmp_path / "elsewhere" / "results.jsonl", [hand_made(song)])
+    code, err = _playlists(capsys, results, tmp_path / "pl")
+    assert code == 0 and "left out 1 song(s)" in err and "--root DIR lists the songs below another folder" in err
+    code, err = _playlists(capsys, results, tmp_path / "pl", "--root", tmp_path / "music")
+    assert code == 0 and "left out" not in err and (tmp_path / "pl" / "Metal.m3u8").exists()

@@ -53,7 +53,9 @@ def playlists_run(args: argparse.Namespace) -> int:
     if left_out:
         named = "; ".join(f"{printable(path)}: {printable(why)}" for path, why in left_out[:NAMED_MAX])
         more = f"; and {len(left_out) - NAMED_MAX} more" if len(left_out) > NAMED_MAX else ""
-        print(f"warning: left out {len(left_out)} song(s) ({named}{more})", file=sys.stderr)
+        hint = "; --root DIR lists the songs below another folder" if args.root is None and any(
+            why.startswith("outside the library folder") for _, why in left_out) else ""
+        print(f"warning: left out {len(left_out)} song(s) ({named}{more}){hint}", file=sys.stderr)
     for playlist in playlists:
         print(f"{printable(playlist.path, limit=None)}  {len(playlist.entries)} song(s)")
     print(f"{len(playlists)} playlist(s) in {printable(args.out, limit=None)}", file=sys.stderr)

@@ -167,5 +167,6 @@ def write_playlists(records, out_dir: str | os.PathLike, **kwargs) -> tuple[list
     playlists, left_out = plan_playlists(records, out_dir, **kwargs)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for playlist in playlists:
-        write_bytes_atomic(playlist.path, m3u8_text(playlist).encode("utf-8"))
+        # A name that is not UTF-8 (lone surrogates, caf\udce9) is written as the file's own bytes.
+        write_bytes_atomic(playlist.path, m3u8_text(playlist).encode("utf-8", "surrogateescape"))
     return playlists, left_out
