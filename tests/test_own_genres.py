@@ -144,3 +144,13 @@ def test_a_genre_tag_with_a_newline_is_refused_naming_the_file(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert "evil.flac: the genre" in line and "holds a control character" in line
+
+
+def test_a_fifo_as_the_labels_file_is_refused_not_read(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "labels.csv")
+    proc = genrekit("train", "--data", tmp_path, "--labels", tmp_path / "labels.csv", "--out", tmp_path / "run",
+                    timeout=120)  # the old reader waited for a writer forever
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "labels.csv: cannot read the labels file: is not a regular file" in proc.stderr, proc.stderr

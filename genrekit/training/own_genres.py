@@ -31,6 +31,7 @@ what to do by :class:`OwnGenresOptions`; the labels come from :func:`labels_from
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from genrekit.errors import DatasetError, TagError
-from genrekit.audio.files import collect_audio_files
+from genrekit.audio.files import collect_audio_files, open_regular
 from genrekit.tagging.names import LABEL_MAX, NameMap, label_problem, name_key
 from genrekit.training.base import RunSummary, Trainer
 from genrekit.training.run_folder import model_folder, write_results
@@ -202,9 +203,11 @@ def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: Nam
     canon = _Canon(names)
     files, genres, skipped = [], [], []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8") as fh:  # never a FIFO or device
             rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the labels file: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: cannot read the labels file: {exc}") from None
     if rows and not {"path", "label"} <= set(rows[0]):
         raise DatasetError(f"{path}: a labels file needs the columns path,label; found {', '.join(rows[0])}")
