@@ -807,6 +807,7 @@ _NAMES = {
     "no-letter": 'hiphop = "!!!"\n',
     "zero-width-alias": '[aliases]\n"\\u200b" = "hiphop"\n',
     "over-a-mebibyte": "# " + "x" * (1 << 20) + "\n",
+    "two-labels-one-name": 'hiphop = "Hip Hop"\nrap = "HipHop"\n',
 }
 
 

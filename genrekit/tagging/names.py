@@ -189,6 +189,7 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
 
     names = dict(base.names)
     aliases: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # a name's key -> the file's label that names it
     for label, value in data.items():
         if label == "aliases":
             if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
@@ -206,6 +207,10 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
                            f"or \"\" (never write it); got {_quoted(value)}")
         for v in value:
             check("name", v.strip())
+            other = claimed.setdefault(name_key(v), label)
+            if other != label:  # "Hip Hop" for hiphop and "HipHop" for rap: which would a tag mean?
+                raise TagError(f"names file {shown}: the name {_quoted(v.strip())} of {_quoted(label)} is the same "
+                               f"genre as a name of {_quoted(other)} (case and punctuation do not count)")
         names[label] = tuple(v.strip() for v in value)
     return NameMap(names, aliases, source=path)
 
