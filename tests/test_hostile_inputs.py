@@ -792,7 +792,6 @@ def test_similar_skips_damaged_embeddings(tmp_path, capsys, damage):
         results = tmp_path / "results.jsonl"
         results.write_text("".join(json.dumps(r) + "\n" for r in [*records, bad]))
     code, err = _run(capsys, "similar", song, "--library", results, "--format", "json")
-    out = capsys.readouterr().out if code == 0 else ""
     assert code == 0, err
     assert "skipped 1 record(s) that are not valid genrekit results" in err, err
 
