@@ -292,7 +292,11 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
     Genres are shown by their display names (``names``, default the shipped map).
     """
     digits = PRECISION if precision is None else precision
-    show = _names(names).display
+    display = _names(names).display
+
+    def show(label: str) -> str:  # a trained model's label or a --names value: one bounded line
+        return printable(display(label))
+
     lines_of = []
     for rec in rows:
         rec = dict(rec, path=printable(rec["path"]))

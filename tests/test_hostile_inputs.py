@@ -680,3 +680,229 @@ def test_unpacking_stops_at_the_size_cap(tmp_path):
     with pytest.raises(UnsafeArchiveError, match="more than 10000 bytes"):
         unpack(archive, tmp_path / "out", max_bytes=10_000)
     assert unpack(archive, tmp_path / "ok", max_bytes=12_000) == 2
+
+
+# --- issue 30: results files, --names files and named pipes given to read-only verbs ----------------------
+
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _hostile_record_lines(song: Path) -> dict[str, str]:
+    """One hand-made results line per kind of damage (each a JSON object a verb must skip, not trip on)."""
+    import json
+
+    from results_files import hand_made
+
+    good = hand_made(song, content_hash="f" * 64)
+    bad = {
+        "path-number": dict(good, path=7), "path-null": dict(good, path=None), "label-number": dict(good, label=5),
+        "label-list": dict(good, label=["metal"]), "probabilities-list": dict(good, probabilities=[0.9]),
+        "probabilities-text": dict(good, probabilities={"metal": "high"}),
+        "duration-text": dict(good, duration="long"), "duration-negative": dict(good, duration=-3),
+        "embedding-text": dict(good, embedding="abc"), "hash-number": dict(good, content_hash=12),
+    }
+    lines = {kind: json.dumps(record) for kind, record in bad.items()}
+    lines["huge-integer-score"] = json.dumps(good).replace('"metal": 0.9', '"metal": ' + "9" * 5000)
+    lines["deep-timeline"] = json.dumps(dict(good, timeline="DEEP")).replace('"DEEP"', _DEEP)
+    return lines
+
+
+def _hostile_results(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    import json
+
+    from results_files import hand_made
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "good.wav", "metal", seconds=1.0)
+    hostile = _hostile_record_lines(write_song(tmp_path / "music" / "bad.wav", "metal", seconds=1.0))[kind]
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps(hand_made(song)) + "\n" + hostile + "\n")
+    return results, song
+
+
+@pytest.mark.parametrize("kind", sorted(_hostile_record_lines(Path("x.wav"))))
+def test_playlists_skip_hand_made_records_of_every_wrong_type(tmp_path, capsys, kind):
+    from results_files import fingerprint
+
+    results, song = _hostile_results(tmp_path, kind)
+    before = fingerprint(results)[:3]  # bytes and mtime (the playlists' folder is made beside it)
+    code, err = _run(capsys, "playlists", results, "--out", tmp_path / "pl")
+    assert code == 0, err
+    assert "skipped 1 record(s) that are not valid genrekit results (line 2: " in err, err
+    assert (tmp_path / "pl" / "Metal.m3u8").read_text().splitlines()[-1] == "../music/good.wav"
+    assert fingerprint(results)[:3] == before
+
+
+def _sqlite_with(tmp_path: Path, song: Path, column: str, value) -> Path:
+    import sqlite3
+
+    from genrekit.library.results import open_results
+    from results_files import hand_made
+
+    path = tmp_path / "results.sqlite"
+    with open_results(path) as store:
+        store.put(hand_made(song, embedding=[0.5] * 8), None)
+        store.put(hand_made(tmp_path / "music" / "bad.wav", embedding=[0.25] * 8), None)
+    db = sqlite3.connect(path)
+    db.execute(f"UPDATE results SET {column} = ? WHERE path LIKE '%bad.wav'", (value,))
+    db.commit()
+    db.close()
+    return path
+
+
+_SQLITE_DAMAGE = {"embedding-3-bytes": ("embedding", b"\x00\x01\x02"), "probabilities-not-json": ("probabilities", "{"),
+                  "timeline-deep": ("timeline", _DEEP), "label-blob": ("label", b"\xff\xfe")}
+
+
+@pytest.mark.parametrize("damage", sorted(_SQLITE_DAMAGE))
+def test_playlists_skip_damaged_sqlite_rows(tmp_path, capsys, damage):
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "good.wav", "metal", seconds=1.0)
+    results = _sqlite_with(tmp_path, song, *_SQLITE_DAMAGE[damage])
+    code, err = _run(capsys, "playlists", results, "--out", tmp_path / "pl")
+    assert code == 0, err
+    assert "skipped 1 record(s) that are not valid genrekit results (row " in err, err
+    assert (tmp_path / "pl" / "Metal.m3u8").read_text().splitlines()[-1] == "../music/good.wav"
+
+
+_SIMILAR_DAMAGE = {"embedding-ragged": [0.5] * 3, "embedding-nan": [float("nan")] * 8,
+                   "embedding-strings": ["a"] * 8, "embedding-3-bytes": b"\x00\x01\x02"}
+
+
+@pytest.mark.parametrize("damage", sorted(_SIMILAR_DAMAGE))
+def test_similar_skips_damaged_embeddings(tmp_path, capsys, damage):
+    import json
+
+    from genrekit.audio.files import content_hash
+    from results_files import hand_made
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "query.wav", "metal", seconds=1.0)
+    other = write_song(tmp_path / "music" / "other.wav", "classical", seconds=1.0)
+    records = [hand_made(song, content_hash=content_hash(song), embedding=[1.0] * 8),
+               hand_made(other, embedding=[1.0] * 4 + [0.5] * 4)]
+    value = _SIMILAR_DAMAGE[damage]
+    if isinstance(value, bytes):
+        results = _sqlite_with(tmp_path, song, "embedding", value)
+        with __import__("sqlite3").connect(results) as db:
+            db.execute("UPDATE results SET content_hash = ? WHERE path LIKE '%query.wav'", (content_hash(song),))
+    else:
+        bad = hand_made(tmp_path / "music" / "bad.wav", embedding=value)
+        results = tmp_path / "results.jsonl"
+        results.write_text("".join(json.dumps(r) + "\n" for r in [*records, bad]))
+    code, err = _run(capsys, "similar", song, "--library", results, "--format", "json")
+    assert code == 0, err
+    assert "skipped 1 record(s) that are not valid genrekit results" in err, err
+
+
+# --- --names files: read with a size cap, regular files only, names as one-line values ----------------------
+
+_NAMES = {
+    "deep-nesting": "a = " + "[" * 50_000 + "]" * 50_000 + "\n",
+    "huge-integer": "a = " + "9" * 5000 + "\n",
+    "control-character": 'hiphop = "Hip\\nHop\\u001b[2J"\n',
+    "ten-kb-name": 'hiphop = "' + "x" * 10_000 + '"\n',
+    "no-letter": 'hiphop = "!!!"\n',
+    "zero-width-alias": '[aliases]\n"\\u200b" = "hiphop"\n',
+    "over-a-mebibyte": "# " + "x" * (1 << 20) + "\n",
+    "two-labels-one-name": 'hiphop = "Hip Hop"\nrap = "HipHop"\n',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_NAMES) + ["fifo", "dev-zero", "folder"])
+def test_hostile_names_files_are_one_line_errors(tmp_path, kind):
+    import os
+
+    from results_files import hand_made, write_jsonl
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "a.wav", "metal", seconds=1.0)
+    results = write_jsonl(tmp_path / "results.jsonl", [hand_made(song)])
+    names = tmp_path / "names.toml"
+    if kind == "fifo":
+        os.mkfifo(names)
+    elif kind == "dev-zero":
+        names = Path("/dev/zero")
+    elif kind == "folder":
+        names.mkdir()
+    else:
+        names.write_text(_NAMES[kind], encoding="utf-8")
+    # A subprocess: the old reader waited forever on a FIFO and read /dev/zero until memory ran out.
+    run = subprocess.run([sys.executable, "-m", "genrekit", "playlists", str(results), "--out", str(tmp_path / "pl"),
+                          "--names", str(names)], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert f"names file {names}" in line and "\x1b" not in line, line
+    assert not (tmp_path / "pl").exists()
+
+
+# --- named pipes inside a library: refused by name, never read -------------------------------------------
+
+
+@pytest.mark.parametrize("out", ["r.jsonl", "r.sqlite"])
+def test_a_fifo_inside_a_library_is_named_not_hashed(bundle_dir, tmp_path, out):
+    import os
+
+    from synthetic_songs import write_song
+
+    write_song(tmp_path / "lib" / "a.wav", "metal", seconds=2.0)
+    os.mkfifo(tmp_path / "lib" / "pipe.wav")
+    run = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(tmp_path / "lib"), "--model", str(bundle_dir),
+                          "--out", str(tmp_path / out)], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert "pipe.wav: not a regular file" in run.stderr, run.stderr
+    assert "1 done" in run.stderr and "1 failed" in run.stderr, run.stderr
+
+
+def test_a_fifo_as_the_results_of_a_read_verb_is_refused(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "results.jsonl")
+    run = subprocess.run([sys.executable, "-m", "genrekit", "playlists", str(tmp_path / "results.jsonl"), "--out",
+                          str(tmp_path / "pl")], env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "not a regular file" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_the_classify_table_escapes_labels_and_names_from_elsewhere():
+    from genrekit.output import render_table
+    from genrekit.tagging.names import NameMap
+
+    label = "Rock\x1b[2J\nfake line"
+    rows = [{"path": "a.wav", "label": label, "probabilities": {label: 0.9, "jazz": 0.1}, "notes": []}]
+    names = NameMap({"jazz": ("Jazz\r\x1b[31m",)})  # a map made in Python, unchecked by load_names
+    text = render_table(rows, names=names)
+    assert "\x1b" not in text and "\r" not in text and len(text.splitlines()) == 2, text
+    assert "Rock\\x1b[2J\\nfake line" in text and "Jazz\\r\\x1b[31m" in text
+
+
+def test_beet_genrekit_on_an_item_that_became_a_fifo_names_it_and_goes_on(tmp_path, bundle_dir):
+    import os
+
+    pytest.importorskip("beets")
+    from test_beets import beet, library
+
+    beetsdir, songs = library(tmp_path, bundle_dir)
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    songs["c.ogg"].unlink()
+    os.mkfifo(songs["c.ogg"])  # beets still lists it; reading it would wait for a writer forever
+    run = beet(beetsdir, "-v", "genrekit", "-W")  # beet() fails on a traceback; its timeout guards against a hang
+    assert "not classified: not a regular file" in run.stderr, run.stderr
+    assert ": written (none -> Metal)" in run.stderr and ": kept (Folk -> Folk)" in run.stderr  # the others go on
+
+
+def test_classify_out_refuses_another_programs_sqlite_database_without_changing_it(bundle_dir, tmp_path, capsys):
+    import sqlite3
+
+    from results_files import fingerprint
+    from synthetic_songs import write_song
+
+    song = write_song(tmp_path / "music" / "a.wav", "metal", seconds=1.0)
+    db_path = tmp_path / "library.db"
+    db = sqlite3.connect(db_path)
+    db.executescript("CREATE TABLE items (id INTEGER PRIMARY KEY, path BLOB); PRAGMA user_version = 7;")
+    db.close()
+    before = fingerprint(db_path)
+    code, err = _run(capsys, "classify", song, "--model", bundle_dir, "--out", db_path)
+    assert code == 1 and "library.db: another program's SQLite database (tables items)" in err, err
+    assert fingerprint(db_path) == before

@@ -110,3 +110,47 @@ def test_train_with_tags_refuses_a_head_it_cannot_build_before_any_work(tmp_path
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"--model {model} with --labels tags: one of logreg, knn," in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+# --- issue 30: labels are values shown on one line, written into tags and playlists -------------------------
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("!!!", "has no letter or digit"), ("???", "has no letter or digit"), ("---", "has no letter or digit"),
+    ("\u200b", "holds a control character"), ("Rock\n#EXTINF:1,pwned", "holds a control character"),
+    ("Jazz\x1b[2J", "holds a control character"), ("x" * 10_000, "is 10000 characters long (at most 100)"),
+])
+def test_training_labels_that_are_not_values_are_refused_naming_them(tmp_path, value, problem):
+    from genrekit.training.own_genres import labels_from_csv
+
+    csv = tmp_path / "labels.csv"
+    rows = [("a.wav", "Rock"), ("b.wav", "Jazz"), ("c.wav", value)]
+    csv.write_text("path,label\n" + "".join(f'{p},"{label}"\n' for p, label in rows), encoding="utf-8")
+    with pytest.raises(DatasetError) as err:
+        labels_from_csv(csv, tmp_path)
+    message = str(err.value)
+    assert f"labels.csv, row 3: the genre {repr(value[:60])}" in message and problem in message, message
+    assert "\n" not in message and "\x1b" not in message and len(message) < 400
+
+
+def test_a_genre_tag_with_a_newline_is_refused_naming_the_file(tmp_path):
+    lib = tmp_path / "lib"
+    tagged_library(lib, [("metal", ["Metal"], None, None), ("classical", ["Classical"], None, None)], seconds=1.0)
+    evil = tag(write_song(lib / "evil.flac", "metal", seconds=1.0), ["Rock\n#EXTINF:1,pwned\nhttp://127.0.0.1:9/evil.mp3"])
+    with pytest.raises(DatasetError, match="holds a control character") as err:
+        labels_from_tags(lib)
+    assert str(err.value).startswith(f"{evil}: the genre 'Rock\\n#EXTINF")
+    proc = train(tmp_path, "tags")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "evil.flac: the genre" in line and "holds a control character" in line
+
+
+def test_a_fifo_as_the_labels_file_is_refused_not_read(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "labels.csv")
+    proc = genrekit("train", "--data", tmp_path, "--labels", tmp_path / "labels.csv", "--out", tmp_path / "run",
+                    timeout=120)  # the old reader waited for a writer forever
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "labels.csv: cannot read the labels file: is not a regular file" in proc.stderr, proc.stderr

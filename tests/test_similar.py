@@ -147,3 +147,23 @@ def test_the_api_and_the_page_show_tags_and_similar_songs(library, shared_data, 
             browser.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["notes.jsonl", "library.db"])
+def test_the_servers_library_is_opened_read_only(tmp_path, kind):
+    # serve --library loads its index through SimilarityIndex.from_results, i.e. open_results(path, mode="r")
+    from genrekit.errors import SimilarityError
+    from genrekit.web.library_index import LibraryIndex
+    from results_files import fingerprint
+
+    path = tmp_path / kind
+    if kind == "notes.jsonl":
+        path.write_bytes(b'{"a": 1}\nmy last line')
+    else:
+        db = sqlite3.connect(path)
+        db.executescript("CREATE TABLE items (id INTEGER PRIMARY KEY, path BLOB); PRAGMA user_version = 7;")
+        db.close()
+    before = fingerprint(path)
+    with pytest.raises(SimilarityError, match="not a genrekit results file"):
+        LibraryIndex(path)
+    assert fingerprint(path) == before

@@ -3,8 +3,10 @@ their path relative to the folder given (what outputs show)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -109,14 +111,36 @@ def relative_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
 
 
+def open_regular(path: str | os.PathLike):
+    """``path`` opened for reading in binary, refused unless it is a regular file.
+
+    Opened without blocking and checked with ``fstat`` before a byte is read, so that a named pipe
+    (FIFO), ``/dev/zero`` or another device never hangs or floods the reader. Raises ``OSError``
+    (``"not a regular file"`` for those) when it cannot be read.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or device?)"
+            raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, f"is {what}", os.fspath(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def content_hash(path: str | os.PathLike) -> str:
     """Hex BLAKE2b-256 digest of a file's bytes, read in 1-MiB chunks.
 
     Two files with the same bytes share cache entries whatever their names.
-    Raises ``OSError`` (e.g. ``FileNotFoundError``) when the file cannot be read.
+    Raises ``OSError`` (e.g. ``FileNotFoundError``; ``"not a regular file"`` for a named pipe
+    or a device, never read) when the file cannot be read.
     """
     digest = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

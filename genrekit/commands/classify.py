@@ -168,7 +168,9 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 store = open_results(args.out)
-        except (ResultsError, OSError) as exc:
+        except ResultsError as exc:  # its message names the file
+            raise CommandError(f"cannot open the results file: {exc}") from exc
+        except OSError as exc:
             raise CommandError(f"cannot open the results file {args.out}: {exc}") from exc
         for w in caught:  # a repaired or partly foreign results file: say so plainly
             print(f"warning: {printable(str(w.message), LINE_MAX)}", file=sys.stderr)

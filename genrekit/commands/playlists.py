@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ def playlists_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of the playlists (created); entries are relative to it where possible")
     p.add_argument("--min-score", metavar="P", type=fraction, default=0.0,
                    help="leave out songs whose top score is below P (default 0)")
+    p.add_argument("--root", metavar="DIR", type=Path, default=None,
+                   help="the library folder: only songs inside it are listed (default: the folder holding RESULTS)")
     add_names_argument(p, "playlists are named by them")
 
 
@@ -25,21 +28,35 @@ def playlists_run(args: argparse.Namespace) -> int:
     from genrekit.errors import CommandError
     from genrekit.errors import ResultsError, TagError
     from genrekit.library.playlists import write_playlists
+    from genrekit.library.records import NAMED_MAX
     from genrekit.library.results import open_results
+    from genrekit.output import printable
     from genrekit.tagging.names import load_names
 
-    if not args.results.is_file():
+    if not os.path.lexists(args.results):
         raise CommandError(f"{args.results}: no such results file")
+    root = args.root if args.root is not None else args.results.absolute().parent
+    if not root.is_dir():
+        raise CommandError(f"--root {root}: not a folder")
     try:
         names = load_names(args.names)
-        with open_results(args.results) as store:
+        with open_results(args.results, mode="r") as store:
             records = store.records()
-        playlists = write_playlists(records, args.out, min_score=args.min_score, names=names)
+            warning = store.skipped_warning()
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        playlists, left_out = write_playlists(records, args.out, root=root, min_score=args.min_score, names=names)
     except (ResultsError, TagError) as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
         raise CommandError(f"cannot write the playlists in {args.out}: {exc.strerror or exc}") from exc
+    if left_out:
+        named = "; ".join(f"{printable(path)}: {printable(why)}" for path, why in left_out[:NAMED_MAX])
+        more = f"; and {len(left_out) - NAMED_MAX} more" if len(left_out) > NAMED_MAX else ""
+        hint = "; --root DIR lists the songs below another folder" if args.root is None and any(
+            why.startswith("outside the library folder") for _, why in left_out) else ""
+        print(f"warning: left out {len(left_out)} song(s) ({named}{more}){hint}", file=sys.stderr)
     for playlist in playlists:
-        print(f"{playlist.path}  {len(playlist.entries)} song(s)")
-    print(f"{len(playlists)} playlist(s) in {args.out}", file=sys.stderr)
+        print(f"{printable(playlist.path, limit=None)}  {len(playlist.entries)} song(s)")
+    print(f"{len(playlists)} playlist(s) in {printable(args.out, limit=None)}", file=sys.stderr)
     return 0

@@ -33,9 +33,12 @@ def similar_run(args: argparse.Namespace) -> int:
     from genrekit.errors import CommandError
     from genrekit.errors import AudioError, BundleError, SimilarityError
     from genrekit.library.similar import SimilarityIndex
+    from genrekit.output import printable
 
     try:
         index = SimilarityIndex.from_results(args.library)
+        if index.warning:
+            print(f"warning: {index.warning}", file=sys.stderr)
         found = index.query_file(args.song, model=args.model, top=args.top)
     except (SimilarityError, AudioError, BundleError) as exc:
         raise CommandError(str(exc)) from exc
@@ -44,9 +47,10 @@ def similar_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(dumps([{**f, "score": round(f["score"], 4)} for f in found]))
         return 0
-    width = max([len("path")] + [len(f["path"]) for f in found])
+    shown = [(printable(f["path"]), f["score"], printable(f["label"])) for f in found]
+    width = max([len("path")] + [len(p) for p, _, _ in shown])
     lines = [f"{'path':<{width}}  similarity  genre"]
-    lines += [f"{f['path']:<{width}}  {f['score']:>10.3f}  {f['label']}" for f in found]
+    lines += [f"{p:<{width}}  {score:>10.3f}  {label}" for p, score, label in shown]
     sys.stdout.write("\n".join(lines) + "\n")
-    print(f"{len(found)} of {len(index)} songs in {args.library}", file=sys.stderr)
+    print(f"{len(found)} of {len(index)} songs in {printable(args.library)}", file=sys.stderr)
     return 0

@@ -177,7 +177,7 @@ class JsonlResults(ResultsStore):
 def _json_object(line: bytes) -> dict | None:
     try:
         value = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting thousands deep
         return None
     return value if isinstance(value, dict) else None
 
@@ -232,6 +232,10 @@ class SqliteResults(ResultsStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         try:
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "results" not in tables:  # read only so far: another program's database is untouched
+                raise ResultsError(f"{self.path}: another program's SQLite database (tables "
+                                   f"{', '.join(sorted(tables)[:5])}), left unchanged: give another --out")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # crash-consistent under WAL
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -337,12 +341,229 @@ def _embedding_from_bytes(blob: bytes) -> list[float]:
     return np.frombuffer(blob, dtype="<f4").astype(float).tolist()
 
 
-def open_results(path: str | os.PathLike) -> ResultsStore:
+# --- read-only: the verbs that only read a results store --------------------------------------------
+#: The longest line a read-only JSON-lines store reads (a line is one song's result: a few KB).
+LINE_MAX = 16 << 20
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Columns a ``results`` table must have to be genrekit's (schema 1 on).
+_REQUIRED = {"content_hash", "model_key", "path", "label", "probabilities", "model", "error", "time"}
+
+
+class _ReadOnly(ResultsStore):
+    """What the read-only stores share: records checked as untrusted (:mod:`genrekit.library.records`),
+    the skipped ones kept in :attr:`skipped` as ``(where, problem)``, and no :meth:`put`."""
+
+    read_only = True
+    skipped: list[tuple[str, str]]
+
+    def put(self, record: dict, fid: FileId | None) -> None:
+        raise ResultsError(f"{self.path} was opened read-only")
+
+    def skipped_warning(self) -> str | None:
+        """One line naming the records skipped (``None`` when none was)."""
+        from genrekit.library.records import skipped_line
+
+        return skipped_line(self.path, self.skipped) if self.skipped else None
+
+    def _refuse_foreign(self, total: int, what: str) -> None:
+        if total and len(self.skipped) == total:
+            where, problem = self.skipped[0]
+            raise ResultsError(f"{self.path}: not a genrekit results file (no {what} is a genrekit result; "
+                               f"{where}: {problem}); nothing was changed")
+
+
+class JsonlReader(_ReadOnly):
+    """A ``.jsonl`` results store opened read-only: never locked, repaired nor written.
+
+    Lines that are not JSON objects with valid genrekit fields, and an unfinished last line
+    (a run still writing it, or killed), are skipped; a non-empty file with no valid line is
+    refused (:class:`ResultsError`). Lines longer than :data:`LINE_MAX` are skipped unread.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        from genrekit.audio.files import open_regular
+
+        self.path = Path(path)
+        try:
+            self._file = open_regular(self.path)
+        except OSError as exc:
+            raise ResultsError(f"{self.path}: cannot read the results: {exc.strerror or exc}") from None
+        self._by_key: dict[tuple[str, str], tuple[int, int]] = {}
+        self.hashes = FileHashes()
+        self.skipped = []
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self) -> None:
+        from genrekit.library.records import record_problem
+
+        f, number, offset = self._file, 0, 0
+        while True:
+            line = f.readline(LINE_MAX)
+            if not line:
+                break
+            number, length = number + 1, len(line)
+            if not line.endswith(b"\n") and length == LINE_MAX:  # too long: skip to its end, unread
+                while (more := f.readline(LINE_MAX)) and not more.endswith(b"\n"):
+                    length += len(more)
+                length += len(more)
+                self.skipped.append((f"line {number}", f"longer than {LINE_MAX >> 20} MiB"))
+            elif line.strip():
+                record = _json_object(line)
+                problem = "not a JSON object" if record is None else record_problem(record)
+                if problem is not None:
+                    self.skipped.append((f"line {number}", problem))
+                else:
+                    self._by_key[(record["content_hash"], record["model_key"])] = (offset, length)
+                    self._remember(record)
+            offset += length
+        self._refuse_foreign(number, "line")
+
+    def _remember(self, record: dict) -> None:
+        if isinstance(record.get("file"), str) and all(
+                isinstance(record.get(k), int) and not isinstance(record[k], bool) for k in ("size", "mtime_ns")):
+            self.hashes.remember(FileId(record["content_hash"], record["file"], record["size"], record["mtime_ns"]))
+
+    def _read(self, where: tuple[int, int]) -> dict | None:
+        from genrekit.library.records import record_problem
+
+        record = _json_object(os.pread(self._file.fileno(), where[1], where[0]))
+        return record if record is not None and record_problem(record) is None else None
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        where = self._by_key.get((content_hash, key))
+        return None if where is None else self._read(where)
+
+    def records(self) -> list[dict]:
+        return [r for r in map(self._read, self._by_key.values()) if r is not None]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SqliteReader(_ReadOnly):
+    """A SQLite results store opened read-only (``mode=ro``): no table, pragma or byte changes.
+
+    A file that is not a SQLite database, or a database without genrekit's ``results`` table
+    (beets' ``library.db``), is refused (:class:`ResultsError`); rows whose fields do not decode
+    or check are skipped. A database in WAL mode may gain SQLite's ``-shm``/``-wal`` files
+    beside it (how SQLite lets a reader in while a run writes); the database itself is untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 30.0) -> None:
+        from urllib.parse import quote
+
+        from genrekit.audio.files import open_regular
+
+        self.path = Path(path)
+        self.skipped = []
+        try:
+            with open_regular(self.path) as f:
+                magic = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise ResultsError(f"{self.path}: cannot read the results: {exc.strerror or exc}") from None
+        if magic != _SQLITE_MAGIC:
+            raise ResultsError(f"{self.path}: not a genrekit results file (not a SQLite database); nothing was changed")
+        uri = "file:" + quote(os.path.abspath(self.path)) + "?mode=ro"
+        self._db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA query_only = 1")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise ResultsError(f"{self.path}: not a usable SQLite results database ({exc})") from None
+        if not _REQUIRED <= columns:
+            self.close()
+            raise ResultsError(f"{self.path}: not a genrekit results file (a SQLite database without genrekit's "
+                               f"results table: another program's?); nothing was changed")
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise ResultsError(f"{self.path} was written by a newer genrekit (schema {version}, "
+                               f"this version reads {SCHEMA_VERSION})")
+        self._columns = [c for c in SqliteResults._COLUMNS if c in columns]
+        self.hashes = FileHashes()
+
+    def _rows(self, where: str = "", params=()) -> list:
+        try:
+            return self._db.execute(f"SELECT rowid, {', '.join(self._columns)} FROM results {where}",
+                                    params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ResultsError(f"{self.path}: the results database is damaged ({exc})") from None
+
+    def _checked(self, row) -> dict | None:
+        from genrekit.library.records import record_problem
+
+        record = dict.fromkeys(SqliteResults._COLUMNS)
+        record.update(zip(self._columns, row[1:]))
+        try:
+            problem = _decode_row(record)
+        except (ValueError, TypeError, RecursionError, UnicodeDecodeError):
+            problem = "a field that does not decode"
+        problem = problem or record_problem(record)
+        if problem is not None:
+            self.skipped.append((f"row {row[0]}", problem))
+            return None
+        return record
+
+    def lookup(self, content_hash: str, key: str) -> dict | None:
+        rows = self._rows("WHERE content_hash = ? AND model_key = ?", (content_hash, key))
+        return self._checked(rows[0]) if rows else None
+
+    def records(self) -> list[dict]:
+        self.skipped = []
+        rows = self._rows("ORDER BY rowid")
+        records = [r for r in map(self._checked, rows) if r is not None]
+        self._refuse_foreign(len(rows), "row")
+        return sorted(records, key=lambda r: (r["path"], r["model_key"]))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _decode_row(record: dict) -> str | None:
+    """Decode a row's JSON and BLOB fields in place; a problem, or ``None``."""
+    if isinstance(record["path"], bytes):
+        record["path"] = name_from_sql(record["path"])
+    for field in SqliteResults._JSON:
+        if record[field] is not None:
+            if not isinstance(record[field], str):
+                return f"{field} is not JSON text"
+            record[field] = json.loads(record[field])
+    blob = record["embedding"]
+    if blob is not None:
+        if not isinstance(blob, bytes) or not blob or len(blob) % 4:
+            return "embedding is not float32 values"
+        record["embedding"] = _embedding_from_bytes(blob)
+    if record["unknown"] is not None:
+        if record["unknown"] not in (0, 1):
+            return "unknown is not 0 or 1"
+        record["unknown"] = bool(record["unknown"])
+    return None
+
+
+def open_results(path: str | os.PathLike, mode: str = "w") -> ResultsStore:
     """The results store in ``path``: ``.jsonl`` lines, or a SQLite database (``.sqlite``, ``.db``).
+
+    ``mode="w"`` (a library run) creates, repairs and migrates it; ``mode="r"`` (the read-only
+    verbs: ``playlists``, ``similar``, ``serve --library``) opens an existing one read-only
+    (:class:`JsonlReader`, :class:`SqliteReader`): no byte of it changes, and a file that is
+    not a genrekit results store is refused.
 
     Raises :class:`ResultsError` (or ``OSError``) when it cannot be opened.
     """
+    if mode not in ("r", "w"):
+        raise ParameterError(f"open_results: mode is 'r' or 'w', got {mode!r}")
     kind = STORE_SUFFIXES.get(Path(path).suffix.lower())
     if kind is None:
         raise ParameterError(f"{path}: a results store is a {', '.join(sorted(STORE_SUFFIXES))} file")
+    if mode == "r":
+        return JsonlReader(path) if kind == "jsonl" else SqliteReader(path)
     return JsonlResults(path) if kind == "jsonl" else SqliteResults(path)

@@ -43,6 +43,8 @@ class SimilarityIndex:
         The model that made them (:func:`genrekit.library.run.model_key`).
     source : str
         The results store.
+    warning : str or None
+        One line naming the records skipped as not valid results (``None``: none was).
     """
 
     paths: list[str]
@@ -51,23 +53,30 @@ class SimilarityIndex:
     vectors: np.ndarray
     model_key: str
     source: str
+    warning: str | None = None
 
     @classmethod
     def from_results(cls, path: str | os.PathLike, model_key: str | None = None) -> "SimilarityIndex":
         """Load the embeddings of ``model_key`` (default: the model most songs have) from a results store."""
         from genrekit.errors import ParameterError, ResultsError
+        from genrekit.library.records import skipped_line
         from genrekit.library.results import open_results
 
         path = Path(path)
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise SimilarityError(f"{path}: no such results file (make one with genrekit classify "
                                   f"FOLDER --out {path.name})")
         try:
-            store = open_results(path)
-        except (ResultsError, OSError, ParameterError) as exc:  # ParameterError: not a results file's suffix
+            store = open_results(path, mode="r")  # read-only: the library's results are never changed
+        except ResultsError as exc:  # names the file and the problem
+            raise SimilarityError(str(exc)) from None
+        except (OSError, ParameterError) as exc:  # ParameterError: not a results file's suffix
             raise SimilarityError(f"{path}: cannot read the results: {exc}") from None
         try:
             records = [r for r in store.records() if r.get("error") is None and r.get("embedding") is not None]
+            skipped = list(store.skipped)
+        except ResultsError as exc:
+            raise SimilarityError(str(exc)) from None
         finally:
             store.close()
         if not records:
@@ -78,6 +87,11 @@ class SimilarityIndex:
         records = [r for r in records if r["model_key"] == key]
         if not records:
             raise SimilarityError(f"{path}: no song classified with model {key} (it holds {', '.join(keys)})")
+        # One model's embeddings have one length: a record of another length is damaged or hand-made.
+        dim = Counter(len(r["embedding"]) for r in records).most_common(1)[0][0]
+        skipped += [(r["path"], f"an embedding of {len(r['embedding'])} values, not {dim}")
+                    for r in records if len(r["embedding"]) != dim]
+        records = [r for r in records if len(r["embedding"]) == dim]
         # One entry per content: the same song under two names is one song.
         by_hash = {}
         for r in records:
@@ -85,7 +99,8 @@ class SimilarityIndex:
         chosen = sorted(by_hash.values(), key=lambda r: r["path"])
         vectors = _unit(np.asarray([r["embedding"] for r in chosen], dtype=np.float64))
         return cls([r["path"] for r in chosen], [r.get("label") or "" for r in chosen],
-                   [r.get("content_hash") or "" for r in chosen], vectors, key, str(path))
+                   [r.get("content_hash") or "" for r in chosen], vectors, key, str(path),
+                   skipped_line(path, skipped) if skipped else None)
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -37,6 +37,30 @@ DEFAULT_NAMES: dict[str, str] = {
 
 _NOT_KEY = re.compile(r"[\W_]+", re.UNICODE)
 
+#: The longest label or genre name accepted (``--names`` values, training labels), in characters.
+LABEL_MAX = 100
+#: The largest ``--names`` file read, in bytes.
+NAMES_FILE_MAX = 1 << 20
+
+
+def label_problem(value: str) -> str | None:
+    """What makes ``value`` unfit as a genre label or name, or ``None``.
+
+    A label is a value shown on one line, written into tags and playlists: it holds no
+    control or format character (a newline, ESC, a zero-width space), is at most
+    :data:`LABEL_MAX` characters long, and has a letter or digit (:func:`name_key` is not
+    empty, so ``"!!!"`` and ``"???"`` cannot merge into one nameless genre).
+    """
+    import unicodedata
+
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for ch in value):
+        return "holds a control character"
+    if len(value) > LABEL_MAX:
+        return f"is {len(value)} characters long (at most {LABEL_MAX})"
+    if not name_key(value):
+        return "has no letter or digit"
+    return None
+
 
 def name_key(value: str) -> str:
     """How two genre names are compared: case-folded, letters and digits only (``"Hip-Hop"`` → ``"hiphop"``)."""
@@ -140,26 +164,58 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
+    from genrekit.audio.files import open_regular
+
     path = os.fspath(path)
+    shown = path  # the command line escapes its error lines (genrekit.commands.common.error_line)
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        with open_regular(path) as fh:
+            raw = fh.read(NAMES_FILE_MAX + 1)
     except OSError as exc:
-        raise TagError(f"names file {path}: cannot read it: {exc.strerror or exc}") from None
+        raise TagError(f"names file {shown}: cannot read it: {exc.strerror or exc}") from None
+    if len(raw) > NAMES_FILE_MAX:
+        raise TagError(f"names file {shown}: larger than {NAMES_FILE_MAX >> 20} MiB; a names file is a few lines")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TagError(f"names file {path}: not valid TOML: {exc}") from None
+        raise TagError(f"names file {shown}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError):  # integers of thousands of digits, nesting thousands deep
+        raise TagError(f"names file {shown}: not a names file (values nested too deep or numbers too long)") from None
+
+    def check(what: str, value: str) -> None:
+        problem = label_problem(value)
+        if problem is not None:
+            raise TagError(f"names file {shown}: {what} {_quoted(value)} {problem}")
+
     names = dict(base.names)
     aliases: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # a name's key -> the file's label that names it
     for label, value in data.items():
         if label == "aliases":
             if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
-                raise TagError(f"names file {path}: [aliases] must map tag values to labels (strings)")
+                raise TagError(f"names file {shown}: [aliases] must map tag values to labels (strings)")
+            for alias, target in value.items():
+                check("alias", alias)
+                check("label", target)
             aliases.update(value)
             continue
+        check("label", label)
         if isinstance(value, str):
             value = [value] if value.strip() else []
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise TagError(f"names file {path}: {label!r} must be a name, a list of names, or \"\" "
-                           f"(never write it); got {value!r}")
+            raise TagError(f"names file {shown}: {_quoted(label)} must be a name, a list of names, "
+                           f"or \"\" (never write it); got {_quoted(value)}")
+        for v in value:
+            check("name", v.strip())
+            other = claimed.setdefault(name_key(v), label)
+            if other != label:  # "Hip Hop" for hiphop and "HipHop" for rap: which would a tag mean?
+                raise TagError(f"names file {shown}: the name {_quoted(v.strip())} of {_quoted(label)} is the same "
+                               f"genre as a name of {_quoted(other)} (case and punctuation do not count)")
         names[label] = tuple(v.strip() for v in value)
     return NameMap(names, aliases, source=path)
+
+
+def _quoted(value, limit: int = 60) -> str:
+    """``value`` quoted for a message: control characters escaped (``repr``), at most ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:limit]) + (f"… ({len(text) - limit} more characters)" if len(text) > limit else "")

@@ -31,6 +31,7 @@ what to do by :class:`OwnGenresOptions`; the labels come from :func:`labels_from
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -42,8 +43,8 @@ from typing import Any
 import numpy as np
 
 from genrekit.errors import DatasetError, TagError
-from genrekit.audio.files import collect_audio_files
-from genrekit.tagging.names import NameMap, name_key
+from genrekit.audio.files import collect_audio_files, open_regular
+from genrekit.tagging.names import LABEL_MAX, NameMap, label_problem, name_key
 from genrekit.training.base import RunSummary, Trainer
 from genrekit.training.run_folder import model_folder, write_results
 
@@ -120,10 +121,22 @@ class _Canon:
         self.names = names or NameMap.default()
         self.seen: dict[str, str] = {}
 
-    def __call__(self, values) -> list[str]:
+    def __call__(self, values, where) -> list[str]:
+        """The labels of one file's genre ``values`` (``where``: the file, or the CSV row, for errors).
+
+        Raises :class:`DatasetError` for a value unfit as a label (:func:`label_problem`: a control
+        character, over :data:`LABEL_MAX` characters, no letter or digit), naming it.
+        """
         out: list[str] = []
         for value in values:
-            label = self.names.canonical(value) or self.seen.setdefault(name_key(value), value.strip())
+            label = self.names.canonical(value)
+            if label is None:
+                problem = label_problem(value.strip())
+                if problem is not None:
+                    shown = repr(value[:60]) + (f"… ({len(value) - 60} more characters)" if len(value) > 60 else "")
+                    raise DatasetError(f"{where}: the genre {shown} {problem}; a label needs a letter or digit, "
+                                       f"no control characters and at most {LABEL_MAX} characters: fix or remove it")
+                label = self.seen.setdefault(name_key(value), value.strip())
             if label and label not in out:
                 out.append(label)
         return out
@@ -171,7 +184,7 @@ def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) ->
     files, genres, skipped, unreadable = [], [], [], []
     for path in collect_audio_files([folder]):
         try:
-            values = canon(read_genres(path))
+            values = canon(read_genres(path), path)
         except TagError as exc:
             unreadable.append((path, str(exc)))
             continue
@@ -190,15 +203,18 @@ def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: Nam
     canon = _Canon(names)
     files, genres, skipped = [], [], []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8") as fh:  # never a FIFO or device
             rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the labels file: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: cannot read the labels file: {exc}") from None
     if rows and not {"path", "label"} <= set(rows[0]):
         raise DatasetError(f"{path}: a labels file needs the columns path,label; found {', '.join(rows[0])}")
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
         file = Path(root) / (row.get("path") or "")
-        values = canon(v for v in (row.get("label") or "").split(CSV_SEPARATOR) if v.strip())
+        values = canon((v for v in (row.get("label") or "").split(CSV_SEPARATOR) if v.strip()),
+                       f"{path}, row {number}")
         if values:
             files.append(file)
             genres.append(values)
