@@ -35,7 +35,7 @@ def open_library(path: Path):
     """The results store at ``path``, opened for reading (the one place the server opens its library)."""
     from genrekit.library.results import open_results
 
-    return open_results(path)
+    return open_results(path, mode="r")  # read-only: a served library is never changed (issue 30)
 
 
 def _row_problem(record) -> str | None:
@@ -87,7 +87,8 @@ def load_library(path: Path):
         raise SimilarityError(f"{path}: cannot read the results: {exc}") from None
     finally:
         store.close()
-    bad: list[str] = []
+    # rows the read-only store already refused as not genrekit results, then the server's own checks
+    bad: list[str] = [f"{printable(where)}: {problem}" for where, problem in getattr(store, "skipped", [])]
     usable = []
     for number, record in enumerate(records, 1):
         if isinstance(record, dict) and (record.get("error") is not None or record.get("embedding") is None):
