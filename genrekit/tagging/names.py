@@ -16,6 +16,12 @@ The shipped map (:data:`DEFAULT_NAMES`) names the GTZAN labels. A user's TOML fi
     "Rap" = "hiphop"
 
 Labels no map names (a trained model's own labels) are shown and written as they are.
+
+Styles roll up to genres through the genre tree (:mod:`genrekit.taxonomy.tree`, FMA's taxonomy) when
+asked: ``--names tree`` (or ``"*" = "tree"`` in a file) reads a tag value the map does not know, but
+the tree does, as the nearest genre above it that the map knows, else its top-level genre
+(``"Alternative Rock"`` -> ``rock``, ``"Death Metal"`` -> ``metal``, ``"Techno"`` -> ``Electronic``); ``"*" = ["rock", "electronic"]`` rolls it to the nearest of those genres above it
+instead (a value with none of them above it stays as it is). Values the map knows keep their label.
 Tag values are compared by their *key*: case-folded, with everything but letters and
 digits removed, so ``Hip-Hop``, ``hip hop`` and ``HipHop`` are the same genre.
 """
@@ -68,6 +74,9 @@ class NameMap:
     names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    #: Roll tag values the map does not know up the genre tree: ``"top"`` (its top-level genres), a
+    #: tuple of chosen genres (the nearest above), or ``None`` (no rolling up).
+    roll_up: str | tuple[str, ...] | None = None
 
     @classmethod
     def default(cls) -> NameMap:
@@ -91,9 +100,24 @@ class NameMap:
         """The model label a tag value stands for, or ``None`` when no label matches.
 
         ``value`` matches a label, any of its names (shipped or from the file) or an alias,
-        by :func:`name_key` (case and punctuation do not count).
+        by :func:`name_key` (case and punctuation do not count). With :attr:`roll_up`, a value none
+        matches but the genre tree knows stands for the genre it rolls up to (that genre's label when
+        the map knows it, else the tree's title).
         """
-        return self._lookup.get(name_key(value))
+        lookup = self._lookup
+        label = lookup.get(name_key(value))
+        if label is None and self.roll_up is not None:
+            from genrekit.taxonomy.tree import GenreTree
+
+            tree = GenreTree.fma()
+            if self.roll_up == "top":  # the nearest genre above that the map knows, else the top level
+                chain = tree.chain(value)
+                label = next((lookup[name_key(g)] for g in chain if name_key(g) in lookup),
+                             chain[-1] if chain else None)
+            else:
+                genre = tree.roll_up(value, self.roll_up)
+                label = None if genre is None else lookup.get(name_key(genre), genre)
+        return label
 
     def same(self, a: str, b: str) -> bool:
         """Whether two tag values name the same genre (through the map, else by :func:`name_key`)."""
@@ -136,6 +160,8 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
     base = NameMap.default()
     if path is None:
         return base
+    if os.fspath(path) == TREE and not os.path.exists(path):
+        return NameMap(base.names, roll_up="top", source=TREE)
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -150,7 +176,11 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
         raise TagError(f"names file {path}: not valid TOML: {exc}") from None
     names = dict(base.names)
     aliases: dict[str, str] = {}
+    roll_up = None
     for label, value in data.items():
+        if label == "*":
+            roll_up = _roll_up_value(path, value)
+            continue
         if label == "aliases":
             if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
                 raise TagError(f"names file {path}: [aliases] must map tag values to labels (strings)")
@@ -162,4 +192,18 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
             raise TagError(f"names file {path}: {label!r} must be a name, a list of names, or \"\" "
                            f"(never write it); got {value!r}")
         names[label] = tuple(v.strip() for v in value)
-    return NameMap(names, aliases, source=path)
+    return NameMap(names, aliases, source=path, roll_up=roll_up)
+
+
+#: ``--names tree``: the shipped names, rolling styles up to the genre tree's top-level genres.
+TREE = "tree"
+
+
+def _roll_up_value(path, value) -> str | tuple[str, ...]:
+    """A names file's ``"*"`` entry: ``"tree"`` (roll up to the top level) or a list of chosen genres."""
+    if value == TREE:
+        return "top"
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    raise TagError(f"names file {path}: \"*\" must be \"tree\" (roll styles up to the genre tree's top level) "
+                   f"or a list of genres to roll up to; got {value!r}")
