@@ -84,3 +84,26 @@ def test_training_from_tags_counts_a_style_for_its_genre(tmp_path):
     plain = labels_from_tags(tmp_path / "lib", None)
     assert plain.counts == {"Alternative Rock": 1, "Baroque": 1, "Hard Rock": 1, "House": 1, "Techno": 1,
                             "rock": 1}
+
+
+def test_classify_writes_a_style_after_its_genre_on_request(bundle_dir, tmp_path, capsys):
+    """The test model's "metal" is a style of Rock in the tree: --with-style writes "Rock" then "Metal"
+    (beets' discogs plugin's genre-then-style order); "classical", a top-level genre, is written alone;
+    without --with-style nothing changes."""
+    from genrekit.tagging.formats import read_genres
+
+    from cli_helpers import classify_main
+    from synthetic_songs import write_song
+
+    for option, metal_values in ((["--with-style"], ["Rock", "Metal"]), ([], ["Metal"])):
+        lib = tmp_path / ("styled" if option else "plain")
+        metal = write_song(lib / "metal.flac", "metal", 5.0, seed=3)
+        classical = write_song(lib / "classical.ogg", "classical", 5.0, seed=4)
+        code, _, err = classify_main(capsys, lib, "--model", bundle_dir, "--write-tags", *option)
+        assert code == 0, err
+        assert read_genres(metal) == metal_values
+        assert read_genres(classical) == ["Classical"]
+    assert load_names(None).tag_names("metal") == ["Metal"]
+    with pytest.raises(SystemExit) as exit_:
+        classify_main(capsys, lib, "--model", bundle_dir, "--with-style")
+    assert exit_.value.code == 2 and "--with-style: only with --write-tags" in capsys.readouterr().err

@@ -77,6 +77,9 @@ class NameMap:
     #: Roll tag values the map does not know up the genre tree: ``"top"`` (its top-level genres), a
     #: tuple of chosen genres (the nearest above), or ``None`` (no rolling up).
     roll_up: str | tuple[str, ...] | None = None
+    #: Write a style with its genre (``classify --write-tags --with-style``): a label the genre tree
+    #: knows as a style is written as its top-level genre's name, then its own.
+    styles: bool = False
 
     @classmethod
     def default(cls) -> NameMap:
@@ -94,7 +97,23 @@ class NameMap:
     def tag_names(self, label: str) -> list[str]:
         """The names written into tags for ``label`` (empty: never write it)."""
         names = self.names.get(label)
-        return list(names) if names is not None else [label]
+        names = list(names) if names is not None else [label]
+        if self.styles and names:
+            genre = self.genre_of_style(label)
+            if genre is not None and name_key(genre) not in {name_key(n) for n in names}:
+                names.insert(0, genre)
+        return names
+
+    def genre_of_style(self, label: str) -> str | None:
+        """The name of the top-level genre ``label`` is a style of, in the genre tree (this map's name
+        for it where the map has one; ``None``: not a style the tree knows)."""
+        from genrekit.taxonomy.tree import GenreTree
+
+        chain = GenreTree.fma().chain(self.display(label))
+        if len(chain) < 2:
+            return None
+        top = self._lookup.get(name_key(chain[-1]))
+        return self.display(top) if top is not None else chain[-1]
 
     def canonical(self, value: str) -> str | None:
         """The model label a tag value stands for, or ``None`` when no label matches.
