@@ -188,3 +188,30 @@ def test_evaluate_counts_unknown_songs_in_its_usual_report(open_bundle, tmp_path
     figures = json.loads(out_json.read_text())
     assert figures["flagged_unknown"]["songs"] == 8 and figures["flagged_unknown"]["flagged"] >= 2
     assert f"flagged unknown: {figures['flagged_unknown']['flagged']} of 8 songs" in out
+
+
+@pytest.mark.slow  # the backbone analyses 8 real songs
+def test_the_default_on_real_emotify_songs_through_the_ready_made_map(shared_data, tmp_path, capsys):
+    """Two real Emotify songs of each genre (chosen by a labels CSV over the shared folder, read where
+    they lie), scored by the shipped default through emotify-gtzan: electronic is right only when flagged."""
+    import csv
+
+    root = shared_data / "emotify"
+    if not (root / "labels.csv").is_file():
+        pytest.skip("the shared Emotify songs are absent")
+    with open(root / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    chosen = [r for g in ("classical", "electronic", "pop", "rock") for r in [r for r in rows if r["genre"] == g][:2]]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{r['path']},{r['genre']}\n" for r in chosen))
+    out_json = tmp_path / "figures.json"
+    code, out, err = evaluate(capsys, "--model", "gtzan-musicnn", "--data", root, "--labels", labels,
+                              "--label-map", "emotify-gtzan", "--out", out_json)
+    assert code == 0, err
+    f = json.loads(out_json.read_text())
+    assert f["n"] == 8 and all(b["n"] == 2 for b in f["per_label"].values())
+    assert f["per_label"]["electronic"]["counts_as"] == "flagged unknown"
+    for s in f["songs"]:
+        assert s["named"] in f["labels"] and isinstance(s["unknown"], bool)
+    assert f["right"] == sum((s["unknown"] if s["label"] == "electronic" else s["named"] == s["label"])
+                             for s in f["songs"])
