@@ -215,3 +215,10 @@ def test_the_default_on_real_emotify_songs_through_the_ready_made_map(shared_dat
         assert s["named"] in f["labels"] and isinstance(s["unknown"], bool)
     assert f["right"] == sum((s["unknown"] if s["label"] == "electronic" else s["named"] == s["label"])
                              for s in f["songs"])
+
+
+def test_a_map_named_with_control_characters_is_named_escaped(tmp_path, capsys):
+    path = tmp_path / "evil\x1b[2J.csv"
+    code = main(["evaluate", "--model", "gtzan-musicnn", "--data", str(tmp_path), "--label-map", str(path)])
+    err = capsys.readouterr().err
+    assert code != 0 and "\x1b" not in err and len(err.strip().splitlines()) == 1 and "cannot read it" in err

@@ -114,11 +114,12 @@ class LabelMap:
         return " or ".join(parts)
 
 
-def _read_bounded(path: str | os.PathLike) -> bytes:
+def _read_bounded(path: str | os.PathLike, shown: str) -> bytes:
     """The bytes of a regular file of at most :data:`MAX_BYTES` (a FIFO or device is refused, not opened
-    for a blocking read)."""
+    for a blocking read); ``shown``: the path as messages name it."""
+    path, opened = shown, path
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(opened, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ParameterError(f"label map {path}: cannot read it: {exc.strerror or exc}") from None
     try:
@@ -162,7 +163,7 @@ def read_label_map(path: str | os.PathLike) -> LabelMap:
     if suffix not in (".csv", ".json"):
         raise ParameterError(f"label map {shown}: must be a .csv (dataset_label,model_label rows) or a .json "
                              f"object")
-    data = _read_bounded(path)
+    data = _read_bounded(path, shown)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
