@@ -196,9 +196,10 @@ def test_the_default_on_real_emotify_songs_through_the_ready_made_map(shared_dat
     they lie), scored by the shipped default through emotify-gtzan: electronic is right only when flagged."""
     import csv
 
-    root = shared_data / "emotify"
-    if not (root / "labels.csv").is_file():
-        pytest.skip("the shared Emotify songs are absent")
+    from shared_data_policy import require
+
+    root = require(shared_data / "emotify")
+    require(root / "labels.csv")
     with open(root / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     chosen = [r for g in ("classical", "electronic", "pop", "rock") for r in [r for r in rows if r["genre"] == g][:2]]
