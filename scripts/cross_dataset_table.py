@@ -1,6 +1,8 @@
 """The cross-dataset table of docs/RESULTS.md: every shipped model on GTZAN and on music from elsewhere.
 
-    python scripts/cross_dataset_table.py [--data ../shared/data] [--out docs]
+    python scripts/cross_dataset_table.py [--data ../shared/data] [--out docs] [--models NAME ...]
+
+(``--models``: recompute those models' rows only, keeping the others' from the existing JSON.)
 
 For each model the registry ships (``genrekit models``: a new default appears by itself) and each of
 
@@ -150,7 +152,7 @@ def model_row(name: str, data: Path, log) -> dict:
     card = bundle.card
     trained = trained_on(card)
     row = {"model": name, "trained_on": card.get("data", "not stated"), "datasets_seen": trained,
-           "labels": list(bundle.labels), "cells": {}}
+           "labels": list(bundle.labels), "unknown_decision": bundle.unknown is not None, "cells": {}}
     for cell, compute in (("gtzan_test", lambda: gtzan_test(bundle, data)),
                           ("gtzan_valid_audio", lambda: gtzan_valid_audio(clf, data)),
                           ("emotify", lambda: emotify(clf, bundle, data))):
@@ -209,8 +211,9 @@ def section(cd: dict | None) -> list[str]:
         e = row["cells"].get("emotify", {})
         if "per_label" in e:
             parts = [f"{k} {v['right']}/{v['n']} (right when {v['counts_as']})" for k, v in e["per_label"].items()]
-            lines.append(f"- `{row['model']}` on Emotify: " + "; ".join(parts)
-                         + f"; flagged unknown {e['flagged_unknown']} of {e['n']}.")
+            flagged = (f"flagged unknown {e['flagged_unknown']} of {e['n']}" if row.get("unknown_decision", True)
+                       else "the model has no unknown decision, so no electronic song can be right")
+            lines.append(f"- `{row['model']}` on Emotify: " + "; ".join(parts) + f"; {flagged}.")
     lines.append("")
     return lines
 
@@ -219,16 +222,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--models", nargs="*", default=None, help="these shipped models only (default: all)")
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="recompute these shipped models' rows only, keeping the others' (default: all)")
     args = parser.parse_args(argv)
     from genrekit.models.registry import shipped_models
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     names = args.models or shipped_models()
-    result = {"command": "python scripts/cross_dataset_table.py",
-              "models": [model_row(name, args.data.resolve(), log) for name in names]}
-    (args.out / "cross_dataset.json").write_text(json.dumps(result, indent=1) + "\n")
-    log(f"wrote {args.out / 'cross_dataset.json'}; now: python scripts/make_results.py --render-only")
+    rows = {name: model_row(name, args.data.resolve(), log) for name in names}
+    out = args.out / "cross_dataset.json"
+    if args.models and out.exists():  # the other models' rows are kept, in the registry's order
+        kept = {row["model"]: row for row in json.loads(out.read_text())["models"]}
+        rows = {name: rows.get(name) or kept[name] for name in [*shipped_models(), *names]
+                if name in rows or name in kept}
+    result = {"command": "python scripts/cross_dataset_table.py", "models": list(rows.values())}
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    log(f"wrote {out}; now: python scripts/make_results.py --render-only")
     return 0
 
 
