@@ -255,6 +255,7 @@ def markdown(results) -> str:
                   "Chance is 10%. The synthetic test (tests/test_cnn.py) shows the default network does learn "
                   "rhythm and timbre when the data allow it.", ""]
     lines += _finetune_section(results.get("finetune"))
+    lines += _cross_dataset_section(results.get("cross_dataset"))
     lines += ["## References", "", *(f"- {ref}" for ref in REFERENCES), ""]
     return "\n".join(lines)
 
@@ -488,7 +489,18 @@ def _finetune_section(ft) -> list[str]:
 #: The other scripts' recorded runs, by their key in the results: the JSON file each wrote into docs/.
 RECORDED = {"default_model": "default_model.json", "musicnn_model": "musicnn_model.json",
             "cnn": "cnn_gtzan_cv.json", "finetune": "finetune_gtzan_cv.json", "patch_plan": "patch_plan.json",
-            "own_genres": "own_genres_study.json", "calibration": "calibration.json"}
+            "own_genres": "own_genres_study.json", "calibration": "calibration.json",
+            "cross_dataset": "cross_dataset.json"}
+
+
+def _cross_dataset_section(cd) -> list[str]:
+    """RESULTS.md section of ``docs/cross_dataset.json`` (scripts/cross_dataset_table.py renders it)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from cross_dataset_table import section
+
+    return section(cd)
 
 
 def _recorded_runs(docs: Path) -> dict:

@@ -38,6 +38,7 @@ EXAMPLES = {
     "docs/cli.md": (2, 0),
     "docs/cluster.md": (0, 0),
     "docs/datasets.md": (0, 0),
+    "docs/evaluation.md": (0, 0),
     "docs/features.md": (1, 0),
     "docs/models.md": (1, 0),
     "docs/own-genres.md": (0, 0),

@@ -66,6 +66,9 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                       help="with --write-tags: write up to K genres (best first) scoring at least --min-score "
                            "(default 1)")
     add_names_argument(tags, "the genres written (a list writes several, \"\" never writes that label) and shown")
+    tags.add_argument("--with-style", action="store_true",
+                      help="with --write-tags: a genre that is a style in the genre tree (FMA's taxonomy) is written "
+                           "after its top-level genre, as beets' discogs plugin appends styles: Electronic; House")
     tags.add_argument("--id3v23-sep", metavar="SEP", default=ID3V23_SEP,
                       help=f"how ID3v2.3 tags join several genres, reading and writing (default {ID3V23_SEP!r})")
     tags.add_argument("--dry-run", action="store_true",
@@ -85,7 +88,7 @@ def _plan(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.min_score and not args.write_tags:
         error("--min-score: only with --write-tags (it skips files whose top score is below it)")
     for option, given in (("--tag-mode", args.tag_mode != "fill"), ("--genres", args.genres != 1),
-                          ("--id3v23-sep", args.id3v23_sep != ID3V23_SEP)):
+                          ("--id3v23-sep", args.id3v23_sep != ID3V23_SEP), ("--with-style", args.with_style)):
         if given and not args.write_tags:
             error(f"{option}: only with --write-tags")
     if args.keep is not None and not args.demo:
@@ -234,9 +237,14 @@ def _genre_names(args: argparse.Namespace):
     from genrekit.tagging.names import load_names
 
     try:
-        return load_names(args.names)
+        names = load_names(args.names)
     except TagError as exc:
         raise CommandError(str(exc)) from exc
+    if getattr(args, "with_style", False):
+        import dataclasses
+
+        names = dataclasses.replace(names, styles=True)
+    return names
 
 
 def _tagger(args: argparse.Namespace, clf, genre_names, dest: str):

@@ -200,9 +200,10 @@ def engine_from_args(args: argparse.Namespace):
 
 def add_names_argument(p, use: str) -> None:
     """``--names FILE``, the genre-names file (:mod:`genrekit.tagging.names`), with what this verb uses it for."""
-    p.add_argument("--names", metavar="FILE", type=Path,
+    p.add_argument("--names", metavar="FILE|tree", type=Path,
                    help=f"TOML file of genre names (hiphop = \"Hip-Hop\"; [aliases] \"Rap\" = \"Hip-Hop\"; "
-                        f"default: the shipped names): {use}")
+                        f"\"*\" = \"tree\" rolls styles up the genre tree), or tree: the shipped names, styles "
+                        f"rolled up to top-level genres (\"Alternative Rock\" -> Rock); default: the shipped names: {use}")
 
 
 def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, what: str = "model") -> None:

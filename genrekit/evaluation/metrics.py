@@ -22,7 +22,7 @@ from genrekit.errors import ParameterError
 
 __all__ = [
     "aggregate_tracks", "evaluate", "split_summary", "model_entry", "results_json",
-    "select_model", "write_json_atomic", "SELECTED_BY",
+    "select_model", "write_json_atomic", "SELECTED_BY", "hit_rate_interval",
 ]
 
 SELECTED_BY = "valid accuracy (track level; ties: window level)"
@@ -136,6 +136,18 @@ def _interval(samples: np.ndarray, confidence: float) -> list[float]:
     tail = (1.0 - confidence) / 2.0 * 100.0
     lo, hi = np.percentile(samples, [tail, 100.0 - tail])
     return [float(lo), float(hi)]
+
+
+def hit_rate_interval(hits, *, n_bootstrap: int = N_BOOTSTRAP, confidence: float = CONFIDENCE,
+                      seed: int = 0) -> list[float]:
+    """The bootstrap interval of a share of right answers, one per song (``hits``: 1 right, 0 wrong),
+    songs resampled with replacement as :func:`evaluate` resamples tracks; ``[0, 0]`` for no songs."""
+    hits = np.asarray(hits, dtype=float)
+    if len(hits) == 0:
+        return [0.0, 0.0]
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(hits), np.full(len(hits), 1.0 / len(hits)), size=n_bootstrap)
+    return _interval(draws @ hits / len(hits), confidence)
 
 
 def evaluate(

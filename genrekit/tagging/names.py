@@ -16,6 +16,12 @@ The shipped map (:data:`DEFAULT_NAMES`) names the GTZAN labels. A user's TOML fi
     "Rap" = "hiphop"
 
 Labels no map names (a trained model's own labels) are shown and written as they are.
+
+Styles roll up to genres through the genre tree (:mod:`genrekit.taxonomy.tree`, FMA's taxonomy) when
+asked: ``--names tree`` (or ``"*" = "tree"`` in a file) reads a tag value the map does not know, but
+the tree does, as the nearest genre above it that the map knows, else its top-level genre
+(``"Alternative Rock"`` -> ``rock``, ``"Death Metal"`` -> ``metal``, ``"Techno"`` -> ``Electronic``); ``"*" = ["rock", "electronic"]`` rolls it to the nearest of those genres above it
+instead (a value with none of them above it stays as it is). Values the map knows keep their label.
 Tag values are compared by their *key*: case-folded, with everything but letters and
 digits removed, so ``Hip-Hop``, ``hip hop`` and ``HipHop`` are the same genre.
 """
@@ -92,6 +98,12 @@ class NameMap:
     names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    #: Roll tag values the map does not know up the genre tree: ``"top"`` (its top-level genres), a
+    #: tuple of chosen genres (the nearest above), or ``None`` (no rolling up).
+    roll_up: str | tuple[str, ...] | None = None
+    #: Write a style with its genre (``classify --write-tags --with-style``): a label the genre tree
+    #: knows as a style is written as its top-level genre's name, then its own.
+    styles: bool = False
 
     @classmethod
     def default(cls) -> NameMap:
@@ -109,15 +121,46 @@ class NameMap:
     def tag_names(self, label: str) -> list[str]:
         """The names written into tags for ``label`` (empty: never write it)."""
         names = self.names.get(label)
-        return list(names) if names is not None else [label]
+        names = list(names) if names is not None else [label]
+        if self.styles and names:
+            genre = self.genre_of_style(label)
+            if genre is not None and name_key(genre) not in {name_key(n) for n in names}:
+                names.insert(0, genre)
+        return names
+
+    def genre_of_style(self, label: str) -> str | None:
+        """The name of the top-level genre ``label`` is a style of, in the genre tree (this map's name
+        for it where the map has one; ``None``: not a style the tree knows)."""
+        from genrekit.taxonomy.tree import GenreTree
+
+        chain = GenreTree.fma().chain(self.display(label))
+        if len(chain) < 2:
+            return None
+        top = self._lookup.get(name_key(chain[-1]))
+        return self.display(top) if top is not None else chain[-1]
 
     def canonical(self, value: str) -> str | None:
         """The model label a tag value stands for, or ``None`` when no label matches.
 
         ``value`` matches a label, any of its names (shipped or from the file) or an alias,
-        by :func:`name_key` (case and punctuation do not count).
+        by :func:`name_key` (case and punctuation do not count). With :attr:`roll_up`, a value none
+        matches but the genre tree knows stands for the genre it rolls up to (that genre's label when
+        the map knows it, else the tree's title).
         """
-        return self._lookup.get(name_key(value))
+        lookup = self._lookup
+        label = lookup.get(name_key(value))
+        if label is None and self.roll_up is not None:
+            from genrekit.taxonomy.tree import GenreTree
+
+            tree = GenreTree.fma()
+            if self.roll_up == "top":  # the nearest genre above that the map knows, else the top level
+                chain = tree.chain(value)
+                label = next((lookup[name_key(g)] for g in chain if name_key(g) in lookup),
+                             chain[-1] if chain else None)
+            else:
+                genre = tree.roll_up(value, self.roll_up)
+                label = None if genre is None else lookup.get(name_key(genre), genre)
+        return label
 
     def same(self, a: str, b: str) -> bool:
         """Whether two tag values name the same genre (through the map, else by :func:`name_key`)."""
@@ -160,6 +203,8 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
     base = NameMap.default()
     if path is None:
         return base
+    if os.fspath(path) == TREE and not os.path.exists(path):
+        return NameMap(base.names, roll_up="top", source=TREE)
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -190,7 +235,11 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
     names = dict(base.names)
     aliases: dict[str, str] = {}
     claimed: dict[str, str] = {}  # a name's key -> the file's label that names it
+    roll_up = None
     for label, value in data.items():
+        if label == "*":
+            roll_up = _roll_up_value(path, value)
+            continue
         if label == "aliases":
             if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
                 raise TagError(f"names file {shown}: [aliases] must map tag values to labels (strings)")
@@ -212,10 +261,24 @@ def load_names(path: str | os.PathLike | None = None) -> NameMap:
                 raise TagError(f"names file {shown}: the name {_quoted(v.strip())} of {_quoted(label)} is the same "
                                f"genre as a name of {_quoted(other)} (case and punctuation do not count)")
         names[label] = tuple(v.strip() for v in value)
-    return NameMap(names, aliases, source=path)
+    return NameMap(names, aliases, source=path, roll_up=roll_up)
 
 
 def _quoted(value, limit: int = 60) -> str:
     """``value`` quoted for a message: control characters escaped (``repr``), at most ``limit`` characters."""
     text = value if isinstance(value, str) else repr(value)
     return repr(text[:limit]) + (f"… ({len(text) - limit} more characters)" if len(text) > limit else "")
+
+
+#: ``--names tree``: the shipped names, rolling styles up to the genre tree's top-level genres.
+TREE = "tree"
+
+
+def _roll_up_value(path, value) -> str | tuple[str, ...]:
+    """A names file's ``"*"`` entry: ``"tree"`` (roll up to the top level) or a list of chosen genres."""
+    if value == TREE:
+        return "top"
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    raise TagError(f"names file {path}: \"*\" must be \"tree\" (roll styles up to the genre tree's top level) "
+                   f"or a list of genres to roll up to; got {_quoted(value)}")
