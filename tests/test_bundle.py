@@ -98,6 +98,23 @@ def test_bundle_contents(bundle_dir):
     assert "logreg" in b.describe() and "test track accuracy 0.900" in b.describe()
 
 
+def test_figures_by_dataset_are_kept_in_bundle_json_and_tabled_in_the_card(tmp_path, logreg):
+    """``metrics["evaluation"]``: one figure per dataset and protocol, as the shipped default stores them
+    (scripts/build_broad_model.py) and the cross-dataset table reads them; entries of another shape are
+    left out of the card, and a "|" from the file cannot break its table."""
+    figure = {"dataset": "emotify", "split": "shared-200", "protocol": "artist-grouped nested 5-fold CV",
+              "labels": "classical/pop/rock", "n": 150, "correct": 96, "accuracy": 0.64, "ci": [0.563, 0.713],
+              "seen_in_training": False}
+    entries = [figure, {"dataset": "gtzan | x", "accuracy": 0.5}, {"dataset": "no figure"}, "not an object"]
+    save(tmp_path / "m", logreg, metrics={"evaluation": entries})
+    assert json.loads((tmp_path / "m" / "bundle.json").read_text())["metrics"]["evaluation"] == entries
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "## Figures by dataset" in card
+    assert ("| emotify | shared-200 | artist-grouped nested 5-fold CV | classical/pop/rock | 96 / 150 | "
+            "0.640 [0.563, 0.713] | False |") in card
+    assert "| gtzan / x | – | – | – | – / – | 0.500 | – |" in card and "no figure" not in card
+
+
 def test_loading_twice_returns_the_same_object_until_the_bundle_changes(tmp_path, bundle_dir, logreg):
     first = load_bundle(bundle_dir)
     assert load_bundle(bundle_dir) is first
