@@ -1,4 +1,4 @@
-"""CPU cost of a 30-s clip under the default model against the one it replaced, in the same run.
+"""CPU cost of a 30-s clip under broad-musicnn against the default (gtzan-musicnn), in the same run.
 
     python bench/bench_heads.py [--model broad-musicnn] [--reference gtzan-musicnn] [--repeat 15]
 
@@ -7,7 +7,7 @@ differ only in the head. Each is loaded once (as in a library run) and classifie
 shared 30-s clip ``blues.00000.wav`` (decode + front end + network + head + unknown decision),
 the two alternating so that a busy machine slows both alike; printed: the median CPU seconds
 (``time.process_time``, all threads of this process) and wall seconds per call of each, and
-the ratio. Target (issue 27): the new default costs at most 10% more CPU than the old one.
+the ratio. Target (issue 27): a new default costs at most 10% more CPU than today's.
 Thread settings are left as they are: both models run under the same ones.
 """
 

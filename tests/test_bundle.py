@@ -283,3 +283,21 @@ def test_unfaithful_conversions_are_refused_before_writing(tmp_path, data):
     with pytest.raises(ValueError, match="disagrees with scikit-learn"):
         save(tmp_path / "knn", pipe)
     assert not (tmp_path / "knn").exists()
+
+
+def test_shipped_figures_by_dataset_carry_n_and_an_interval_around_the_figure():
+    """The contract the cross-dataset table reads from a shipped bundle's ``metrics["evaluation"]``
+    (broad-musicnn's, scripts/build_broad_model.py): every figure names its data and protocol, counts
+    its songs, and its 95% interval holds it."""
+    from genrekit.models.registry import SHIPPED_MODELS, shipped_models
+
+    found = 0
+    for name in shipped_models():
+        for e in json.loads((SHIPPED_MODELS / name / "bundle.json").read_text())["metrics"].get("evaluation", []):
+            found += 1
+            assert {"dataset", "split", "protocol", "labels", "n", "correct", "accuracy", "ci",
+                    "seen_in_training"} <= set(e), (name, e)
+            assert e["n"] > 0 and e["accuracy"] == pytest.approx(e["correct"] / e["n"])
+            assert e["ci"][0] <= e["accuracy"] <= e["ci"][1] and isinstance(e["seen_in_training"], bool)
+    labels = json.loads((SHIPPED_MODELS / "broad-musicnn" / "bundle.json").read_text())["labels"]
+    assert found >= 8 and "electronic" in labels and len(labels) == 11
