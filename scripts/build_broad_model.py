@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     truth = np.array([LABELS.index(v) for v in y])
     nested_ece = {"none": ece(raw, truth), **{m: ece(p, truth) for m, p in calibrated.items()}}
     method = min(CALIBRATION_METHODS, key=lambda m: nested_ece[m])
-    log(f"  nested ECE: " + ", ".join(f"{k} {v:.3f}" for k, v in nested_ece.items()) + f"; chose {method}")
+    log("  nested ECE: " + ", ".join(f"{k} {v:.3f}" for k, v in nested_ece.items()) + f"; chose {method}")
     # the figures are the shipped head's: calibrated by the chosen method (per-genre Platt scaling can
     # move the top genre); each entry also says what the head gave before calibration
     pred, before = (np.asarray(LABELS)[p.argmax(1)] for p in (calibrated[method], raw))
