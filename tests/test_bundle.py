@@ -98,6 +98,23 @@ def test_bundle_contents(bundle_dir):
     assert "logreg" in b.describe() and "test track accuracy 0.900" in b.describe()
 
 
+def test_figures_by_dataset_are_kept_in_bundle_json_and_tabled_in_the_card(tmp_path, logreg):
+    """``metrics["evaluation"]``: one figure per dataset and protocol, as the shipped default stores them
+    (scripts/build_broad_model.py) and the cross-dataset table reads them; entries of another shape are
+    left out of the card, and a "|" from the file cannot break its table."""
+    figure = {"dataset": "emotify", "split": "shared-200", "protocol": "artist-grouped nested 5-fold CV",
+              "labels": "classical/pop/rock", "n": 150, "correct": 96, "accuracy": 0.64, "ci": [0.563, 0.713],
+              "seen_in_training": False}
+    entries = [figure, {"dataset": "gtzan | x", "accuracy": 0.5}, {"dataset": "no figure"}, "not an object"]
+    save(tmp_path / "m", logreg, metrics={"evaluation": entries})
+    assert json.loads((tmp_path / "m" / "bundle.json").read_text())["metrics"]["evaluation"] == entries
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "## Figures by dataset" in card
+    assert ("| emotify | shared-200 | artist-grouped nested 5-fold CV | classical/pop/rock | 96 / 150 | "
+            "0.640 [0.563, 0.713] | False |") in card
+    assert "| gtzan / x | – | – | – | – / – | 0.500 | – |" in card and "no figure" not in card
+
+
 def test_loading_twice_returns_the_same_object_until_the_bundle_changes(tmp_path, bundle_dir, logreg):
     first = load_bundle(bundle_dir)
     assert load_bundle(bundle_dir) is first
@@ -266,3 +283,21 @@ def test_unfaithful_conversions_are_refused_before_writing(tmp_path, data):
     with pytest.raises(ValueError, match="disagrees with scikit-learn"):
         save(tmp_path / "knn", pipe)
     assert not (tmp_path / "knn").exists()
+
+
+def test_shipped_figures_by_dataset_carry_n_and_an_interval_around_the_figure():
+    """The contract the cross-dataset table reads from a shipped bundle's ``metrics["evaluation"]``
+    (broad-musicnn's, scripts/build_broad_model.py): every figure names its data and protocol, counts
+    its songs, and its 95% interval holds it."""
+    from genrekit.models.registry import SHIPPED_MODELS, shipped_models
+
+    found = 0
+    for name in shipped_models():
+        for e in json.loads((SHIPPED_MODELS / name / "bundle.json").read_text())["metrics"].get("evaluation", []):
+            found += 1
+            assert {"dataset", "split", "protocol", "labels", "n", "correct", "accuracy", "ci",
+                    "seen_in_training"} <= set(e), (name, e)
+            assert e["n"] > 0 and e["accuracy"] == pytest.approx(e["correct"] / e["n"])
+            assert e["ci"][0] <= e["accuracy"] <= e["ci"][1] and isinstance(e["seen_in_training"], bool)
+    labels = json.loads((SHIPPED_MODELS / "broad-musicnn" / "bundle.json").read_text())["labels"]
+    assert found >= 8 and "electronic" in labels and len(labels) == 11

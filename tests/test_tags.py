@@ -103,6 +103,20 @@ def test_a_file_without_genre_is_written_and_undone_to_none(tmp_path, kind):
     assert audio_frames(path) == frames
 
 
+def test_the_default_models_electronic_is_written_and_read_back_as_electronic(tmp_path):
+    """broad-musicnn's eleventh genre has a display name like GTZAN's ten: "Electronic", not the label."""
+    pred = Prediction(path="x", label="electronic", probabilities={"electronic": 0.74, "pop": 0.2, "rock": 0.06},
+                      duration=2.0, model="broad-musicnn")
+    path = make_tagged(tmp_path, "flac", None)
+    change = TagPlan(count=2, min_score=0.1).apply(path, pred)
+    assert (change.status, change.new) == (WRITTEN, ["Electronic", "Pop"])
+    assert raw_tags(path, "flac") == (["Electronic", "Pop"], ["Electronic 0.74; Pop 0.20 (broad-musicnn)"])
+    (tmp_path / "m").mkdir()
+    merged = make_tagged(tmp_path / "m", "flac", ["electronica", "ELECTRONIC"])
+    change = TagPlan(mode="merge").apply(merged, pred)  # the same genre written another way is not added twice
+    assert raw_tags(merged, "flac")[0] == ["electronica", "ELECTRONIC"] and change.status == UNCHANGED
+
+
 def test_a_file_changed_after_writing_is_left_alone_by_undo(tmp_path):
     from tagged_files import set_raw_genres
 

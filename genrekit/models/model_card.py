@@ -105,6 +105,7 @@ def model_card_markdown(meta: dict) -> str:
                     "| --- " * (len(meta["labels"]) + 1) + "|"]
             for genre, row in zip(meta["labels"], conf):
                 out.append(f"| **{genre}** | " + " | ".join(str(v) for v in row) + " |")
+    out += _dataset_evaluations(metrics.get("evaluation"))
     cal, unk = meta.get("calibration"), meta.get("unknown")
     if cal or unk:
         out += ["", "## Calibration and unknown songs", ""]
@@ -134,6 +135,32 @@ def model_card_markdown(meta: dict) -> str:
             f"- `{meta['weights']['file']}` (ONNX), SHA-256 `{meta['weights']['sha256']}`",
             f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
     return "\n".join(out) + "\n"
+
+def _cell(value: Any) -> str:
+    return _fmt(value).replace("|", "/").replace("\n", " ")
+
+
+def _dataset_evaluations(entries: Any) -> list[str]:
+    """The card's table of ``metrics["evaluation"]``: one figure per entry (``dataset``, ``split``,
+    ``protocol``, ``labels``, ``n``, ``correct``, ``accuracy``, ``ci``, ``seen_in_training``);
+    entries of another shape are left out."""
+    rows = [e for e in entries if isinstance(e, dict) and isinstance(e.get("accuracy"), (int, float))] \
+        if isinstance(entries, list) else []
+    if not rows:
+        return []
+    out = ["", "## Figures by dataset", "",
+           "Accuracy with a 95% bootstrap interval (songs resampled); n songs.", "",
+           "| dataset | split | protocol | genres | right / n | accuracy [95% CI] | seen in training |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in rows:
+        ci = e.get("ci")
+        ci_text = (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if isinstance(ci, list) and len(ci) == 2
+                   and all(isinstance(v, (int, float)) for v in ci) else "")
+        out.append(f"| {_cell(e.get('dataset'))} | {_cell(e.get('split'))} | {_cell(e.get('protocol'))} | "
+                   f"{_cell(e.get('labels'))} | {_cell(e.get('correct'))} / {_cell(e.get('n'))} | "
+                   f"{_fmt(float(e['accuracy']))}{ci_text} | {_cell(e.get('seen_in_training'))} |")
+    return out
+
 
 def seconds_text(value: float | None) -> str:
     return "whole signal" if value is None else f"{value:g} s"

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 
 from genrekit.errors import TagError
 
-#: Display and tag names of the GTZAN labels (the shipped models' labels).
+#: Display and tag names of the shipped models' labels (GTZAN's ten, and broad-musicnn's electronic).
 DEFAULT_NAMES: dict[str, str] = {
     "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
     "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock",
+    "electronic": "Electronic",  # broad-musicnn's eleventh genre
 }
 
 _NOT_KEY = re.compile(r"[\W_]+", re.UNICODE)
