@@ -35,6 +35,7 @@ from genrekit.commands.report import report_arguments, report_run
 from genrekit.commands.serve import serve_arguments, serve_run
 from genrekit.commands.similar import similar_arguments, similar_run
 from genrekit.commands.playlists import playlists_arguments, playlists_run
+from genrekit.commands.results import results_arguments, results_run
 from genrekit.commands.tags import tags_arguments, tags_run
 from genrekit.commands.train import train_arguments, train_run
 from genrekit.errors import GenrekitError
@@ -70,6 +71,8 @@ VERBS: tuple[Verb, ...] = (
          classify_arguments, classify_run),
     Verb("tags", "undo a run's tag writing (tags undo), list the runs that wrote tags (tags history)",
          tags_arguments, tags_run),
+    Verb("results", "print or export what classify --out kept (table, JSON, CSV), without classifying again",
+         results_arguments, results_run),
     Verb("playlists", "one M3U8 playlist per genre from classify's results, best-scoring songs first",
          playlists_arguments, playlists_run),
     Verb("similar", "the songs of a classified library that sound most like a given one",

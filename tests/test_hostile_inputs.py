@@ -876,21 +876,6 @@ def test_the_classify_table_escapes_labels_and_names_from_elsewhere():
     assert "Rock\\x1b[2J\\nfake line" in text and "Jazz\\r\\x1b[31m" in text
 
 
-def test_beet_genrekit_on_an_item_that_became_a_fifo_names_it_and_goes_on(tmp_path, bundle_dir):
-    import os
-
-    pytest.importorskip("beets")
-    from test_beets import beet, library
-
-    beetsdir, songs = library(tmp_path, bundle_dir)
-    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
-    songs["c.ogg"].unlink()
-    os.mkfifo(songs["c.ogg"])  # beets still lists it; reading it would wait for a writer forever
-    run = beet(beetsdir, "-v", "genrekit", "-W")  # beet() fails on a traceback; its timeout guards against a hang
-    assert "not classified: not a regular file" in run.stderr, run.stderr
-    assert ": written (none -> Metal)" in run.stderr and ": kept (Folk -> Folk)" in run.stderr  # the others go on
-
-
 def test_classify_out_refuses_another_programs_sqlite_database_without_changing_it(bundle_dir, tmp_path, capsys):
     import sqlite3
 
