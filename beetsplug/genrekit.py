@@ -141,7 +141,7 @@ class GenrekitPlugin(BeetsPlugin):
     def _apply(self, plan, run, item, result, write: bool) -> None:
         pred = result.prediction
         if not pred.ok:
-            self._log.warning("{}: not classified: {}", item, pred.error)
+            self._log.warning("{}: not classified: {}", _shown(item), pred.error)
             return
         chosen = plan.choose(pred)  # none for a song the model calls unknown
         names = plan.tag_names(chosen)
@@ -165,13 +165,21 @@ class GenrekitPlugin(BeetsPlugin):
             item.store()
             return
         old = self._genres(item)
-        outcome, new = plan.new_values(old, names) if names else ("skipped (uncertain)", old)
+        if names:
+            outcome, new = plan.new_values(old, names)
+        elif pred.unknown:
+            outcome, new = f"skipped (unknown: none of the model's genres; closest {plan.names.display(pred.label)})", old
+        else:
+            outcome, new = "skipped (uncertain)", old
         if new != old:
             self._set_genres(item, new)
             item["genrekit"] = plan.provenance(chosen, pred.model)
-        elif outcome != "kept":
+        elif names and outcome != "kept":
             outcome = "unchanged"
-        self._log.info("{}: {} ({} -> {})", item, outcome, "; ".join(old) or "none", "; ".join(new) or "none")
+        if not names:  # nothing chosen: say so, and what the genre stays
+            self._log.info("{}: {}; genre stays {}", _shown(item), outcome, "; ".join(old) or "none")
+        else:
+            self._log.info("{}: {} ({} -> {})", _shown(item), outcome, "; ".join(old) or "none", "; ".join(new) or "none")
         item.store()  # the library only: files are written by genrekit's plan above
 
     def _genres(self, item) -> list[str]:
@@ -186,3 +194,10 @@ class GenrekitPlugin(BeetsPlugin):
             item[LIST_FIELD] = values
         else:
             item["genre"] = self.config["separator"].as_str().join(values)
+
+
+def _shown(item) -> str:
+    """An item named by its file (its artist - album - title may all be empty), escaped to one line."""
+    from genrekit import printable
+
+    return printable(os.fsdecode(item.path))

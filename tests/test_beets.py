@@ -169,3 +169,25 @@ def test_beet_genrekit_on_an_item_that_became_a_fifo_names_it_and_goes_on(tmp_pa
     run = beet(beetsdir, "-v", "genrekit", "-W")  # beet() fails on a traceback; its timeout guards against a hang
     assert "not classified: not a regular file" in run.stderr, run.stderr
     assert ": written (none -> Metal)" in run.stderr and ": kept (Folk -> Folk)" in run.stderr  # the others go on
+
+
+def test_beets_names_an_untitled_file_it_cannot_classify_and_an_unknown_song_is_not_unchanged(tmp_path, bundle_dir):
+    """Was: `genrekit:  -  - : not classified: file not found` (an item without artist, album or title,
+    named by them), and a song the model calls unknown reported "unchanged (Country -> Country)"."""
+    beetsdir, songs = library(tmp_path, bundle_dir)
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    songs["a.flac"].unlink()
+    run = beet(beetsdir, "-v", "genrekit")
+    assert f"{songs['a.flac']}: not classified" in run.stderr, run.stderr
+
+    # the default model calls 31 s of loud noise none of its genres (a library of its own: beets
+    # would skip a second untitled album as a duplicate)
+    beetsdir, _ = library(tmp_path / "two", bundle_dir)
+    noise = write_song(tmp_path / "two" / "music" / "noise.flac", "metal", seconds=31.0, seed=2)
+    set_raw_genres(noise, "flac", ["Country"])
+    config = beetsdir / "config.yaml"
+    config.write_text(config.read_text().replace(f"  model: {bundle_dir}\n", "").replace("write: yes", "write: no"))
+    beet(beetsdir, "import", "-A", "-q", noise.parent)
+    run = beet(beetsdir, "-v", "genrekit", f"path:{noise}")
+    line = next((x for x in run.stderr.splitlines() if "noise.flac:" in x), run.stderr)
+    assert "unknown" in line and "unchanged" not in line and "Country -> Country" not in line, line
