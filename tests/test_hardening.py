@@ -318,3 +318,30 @@ def test_no_telemetry_file_from_onnxruntime(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert not (home / ".cache" / "Microsoft").exists(), sorted(map(str, home.rglob("*")))
+
+
+def test_a_write_tags_run_killed_mid_copy_leaves_no_temporary_copy(bundle_dir, tmp_path):
+    # Was: kill -9 while a file was being tagged left a hidden .genrekit-tmp copy of the song beside
+    # it until the next --write-tags in that folder. The copy is now a file with no name until it
+    # replaces the song: killed before that, it is gone with the process.
+    pytest.importorskip("mutagen")
+    from processes import sigkill_when
+
+    music = tmp_path / "music"
+    for i in range(6):  # long FLACs: copying and verifying each takes a while
+        write_song(music / f"song{i}.flac", "classical", seconds=240.0, seed=i, format="FLAC")
+    names = sorted(p.name for p in music.iterdir())
+    proc = subprocess.Popen([sys.executable, "-m", "genrekit", "classify", str(music), "--model", str(bundle_dir),
+                             "--write-tags", "--tag-mode", "replace", "--min-score", "0"],
+                            env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def copying() -> bool:  # the run holds a file of the folder open that is not one of the songs
+        try:
+            links = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
+        except OSError:
+            return False
+        return any(link.startswith(str(music) + "/") and Path(link.split(" (deleted)")[0]).name not in names
+                   for link in links)
+
+    sigkill_when(proc, copying, "a tagged copy being written")
+    assert sorted(p.name for p in music.iterdir()) == names  # nothing but the songs

@@ -169,12 +169,22 @@ def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -
     """
     folder = os.path.dirname(real) or "."
     before = os.stat(real)
-    # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
-    # exists, so that remove_stale_copies in another run leaves it alone.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
+    unnamed = _unnamed_file(folder)
+    if unnamed is not None:
+        # A file with no name in the song's folder (Linux's O_TMPFILE): a run killed before the
+        # copy replaces the song leaves nothing behind. It gets a name only for the instant
+        # between linking it in and renaming it over the song.
+        fd, tmp = unnamed, UnnamedCopy(f"/proc/self/fd/{unnamed}")
+    else:
+        # Hidden, so that a folder scan running meanwhile does not pick it up; locked while it
+        # exists, so that remove_stale_copies in another run leaves it alone.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=TMP_SUFFIX)
     try_lock(fd)
+    named = None if unnamed is not None else tmp
     try:
-        shutil.copy2(real, tmp)  # bytes, mode bits, times, extended attributes
+        with open(real, "rb") as src, open(tmp, "r+b") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        shutil.copystat(real, tmp)  # mode bits, times, extended attributes
         with contextlib.suppress(OSError):  # only root may give a file away; others keep their own
             os.chown(tmp, before.st_uid, before.st_gid)
         f, kind = open_tags(tmp, cls)
@@ -192,8 +202,7 @@ def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -
         if not _same_stream(_stream(again), stream):
             raise TagError(f"the audio stream looks different after tagging "
                            f"(length, rate, channels {_stream(again)} instead of {stream})")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        os.fsync(fd)
         os.chmod(tmp, stat.S_IMODE(before.st_mode))
         if before_replace is not None:
             before_replace(real, tmp)
@@ -201,14 +210,51 @@ def replace_with_tagged_copy(real: str, cls, edit, check, before_replace=None) -
         now = os.stat(real)
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise TagError("the file changed while its tag was being written")
-        os.replace(tmp, real)
+        if named is None:
+            named = _link_in(tmp, folder, os.path.basename(real))
+        os.replace(named, real)
     except BaseException:  # Ctrl-C and SIGTERM included: no copy is left behind
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if named is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(named)
         raise
     finally:
         os.close(fd)
     fsync_dir(folder)
+
+
+class UnnamedCopy(str):
+    """The path (``/proc/self/fd/N``) of the unnamed copy this process is writing: a link readers
+    must follow, where every path from elsewhere is opened without following links."""
+
+
+def _unnamed_file(folder: str) -> int | None:
+    """A read-write descriptor of a new file with no name in ``folder`` (``O_TMPFILE``), or ``None``
+    where the system or the file system has none (the named, hidden copy is used then)."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_RDWR, 0o600)
+    except OSError:  # EOPNOTSUPP, EISDIR on old kernels, EINVAL on some file systems
+        return None
+
+
+def _link_in(tmp: str, folder: str, base: str) -> str:
+    """Give the unnamed file ``tmp`` (``/proc/self/fd/N``) a hidden name in ``folder``, just before it
+    replaces the song (a name of the pattern remove_stale_copies knows, in case of a crash right here)."""
+    folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        while True:
+            name = f".{base}.{os.urandom(4).hex()}{TMP_SUFFIX}"  # 8 characters, as mkstemp's
+            try:
+                # With a dir_fd, Python calls linkat(AT_SYMLINK_FOLLOW): the file, not the /proc link.
+                os.link(tmp, name, dst_dir_fd=folder_fd, follow_symlinks=True)
+                return os.path.join(folder, name)
+            except FileExistsError:
+                continue
+    finally:
+        os.close(folder_fd)
 
 
 def ext_of(path) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from genrekit._io import fsync_dir
 from genrekit.errors import TagError
-from genrekit.tagging.safe_write import TMP_SUFFIX, try_lock
+from genrekit.tagging.safe_write import TMP_SUFFIX, UnnamedCopy, try_lock
 
 #: Read size of the streaming passes.
 CHUNK = 1 << 20
@@ -52,7 +52,7 @@ class Fingerprint:
 def open_regular(path: str | os.PathLike, flags: int = os.O_RDONLY) -> int:
     """A descriptor of ``path`` when it is a regular file (a FIFO, device or symlink raises
     :class:`OSError`, without blocking on a FIFO)."""
-    for name in ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC"):
+    for name in ("O_NONBLOCK", "O_CLOEXEC") if isinstance(path, UnnamedCopy) else ("O_NONBLOCK", "O_NOFOLLOW", "O_CLOEXEC"):
         flags |= getattr(os, name, 0)
     fd = os.open(path, flags)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
