@@ -283,3 +283,40 @@ def test_undo_leaves_a_file_made_read_only_since_as_it_is(tmp_path):
     finally:
         os.chmod(song, 0o644)
     assert [r.status for r in undo(journal.path)] == [RESTORED]
+
+
+def test_a_journal_of_the_first_format_in_genrekits_folder_is_undone_by_values(tmp_path, capsys):
+    """Journals written before content checks existed (format 1) keep the way back for runs still
+    pending: their genre values are restored where the file still holds what that run wrote."""
+    import json
+
+    from mutagen.flac import FLAC
+
+    music = tmp_path / "music"
+    music.mkdir()
+    song, other = _flac(music / "song.flac", ["Rock"]), _flac(music / "other.flac", ["Jazz"])
+    f = FLAC(song)
+    f["GENREKIT"] = "Rock 0.91 (gtzan-musicnn)"
+    f.save()  # as the old run left it: genre and genrekit's field written over an untagged file
+    folder = journal_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    old = folder / "20261101T120000.000000-4242.jsonl"
+    untagged = {"kind": "vorbis", "genre": None, "field": None, "gnre": None, "id3_version": None}
+    lines = [{"journal": 1, "time": "2026-11-01T12:00:00+00:00", "copies": [str(old)], "mode": "fill",
+              "model": "gtzan-musicnn"},
+             {"path": str(song), "before": untagged, "time": "t",
+              "after": {**untagged, "genre": ["Rock"], "field": "Rock 0.91 (gtzan-musicnn)"}},
+             {"path": str(other), "before": untagged, "time": "t",  # changed by hand since: left alone
+              "after": {**untagged, "genre": ["Blues"], "field": "Blues 0.80 (gtzan-musicnn)"}}]
+    old.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    other_bytes = other.read_bytes()
+
+    assert main(["tags", "undo", str(old)]) == 1  # one file could not be restored: said, status 1
+    err = capsys.readouterr().err
+    assert "older genrekit" in err and "changed after genrekit wrote them" in err, err
+    assert read_genres(song) == [] and "GENREKIT" not in FLAC(song)
+    assert other.read_bytes() == other_bytes
+    (info,) = [i for i in history() if i.name == old.name]
+    assert info.undone_files == 1 and info.files == 2
+    undo_journal = [i for i in history() if i.meta.get("undoes") == old.name]
+    assert len(undo_journal) == 1  # the undo keeps its own journal: it can be taken back
