@@ -21,7 +21,7 @@ from genrekit.features.extract import extract
 from genrekit.features.sets import feature_set
 from genrekit.features.export import write_table
 from genrekit.features.gtzan57 import COLUMNS
-from genrekit.audio.files import content_hash
+from genrekit.audio.identity import identity
 from genrekit.features.cache import FeatureStore
 
 SR = 22050
@@ -322,13 +322,13 @@ def test_audio_folder_loads_through_the_cache(tmp_path, audio_folder):
     files = sorted(audio_folder.glob("*/*.wav"))
     with FeatureStore(cache) as store:
         assert store.count(fs) == 6
-        created = [store.get(content_hash(f), fs).created for f in files]
+        created = [store.get(identity(f), fs).created for f in files]
     time.sleep(0.01)
     again = load_table(audio_folder, cache=cache)  # second load: from the cache, nothing recomputed
     np.testing.assert_array_equal(again.X, table.X)
     with FeatureStore(cache) as store:
         assert store.count(fs) == 6
-        assert [store.get(content_hash(f), fs).created for f in files] == created
+        assert [store.get(identity(f), fs).created for f in files] == created
 
     # The same rows as genrekit's own `features --out table.csv` output, read back.
     results, _ = extract(files, fs, store=None, progress=False)

@@ -57,7 +57,7 @@ def test_second_run_skips_everything_and_changes_nothing(capsys, library, bundle
     assert sorted(Path(r["path"]).name for r in records) == sorted(Path(r["path"]).name for r in json.loads(first))
     r = records[0]
     assert {"content_hash", "model_key", "time", "timeline", "probabilities"} <= set(r)
-    assert len(r["content_hash"]) == 64 and r["timeline"][0]["start"] == 0.0
+    assert r["content_hash"].startswith("a1:") and len(r["content_hash"]) == 67 and r["timeline"][0]["start"] == 0.0
 
     # Without --out nothing is skipped: the store is only used when named.
     code, _, err = classify_main(capsys, library, "--model", bundle_dir, "--format", "json")

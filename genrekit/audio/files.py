@@ -146,20 +146,21 @@ def content_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-# --- file identity: (path, size, mtime) -> content hash -------------------------------------------
+# --- file identity: (path, size, mtime) -> identity key (genrekit.audio.identity) -----------------
 #: The table in which the feature cache and SQLite results stores remember file hashes.
 FILE_HASHES_TABLE = """
 CREATE TABLE IF NOT EXISTS file_hashes (
     path         TEXT PRIMARY KEY,  -- absolute, symlinks resolved
     size         INTEGER NOT NULL,
     mtime_ns     INTEGER NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL      -- genrekit.audio.identity key (a bare hex hash: written before it)
 );
 """
 
 
 class FileId(NamedTuple):
-    """A file's content hash and the ``stat`` values it was computed at."""
+    """A file's identity key (:func:`genrekit.audio.identity.identity`: its audio payload's hash,
+    or its whole content's) and the ``stat`` values it was computed at."""
 
     content_hash: str
     file: str  # absolute, symlinks resolved
@@ -168,8 +169,9 @@ class FileId(NamedTuple):
 
 
 class FileHashes:
-    """Content hashes remembered by (path, size, modification time): the one file identity of
-    genrekit, used by the feature cache and the results stores.
+    """Identity keys remembered by (path, size, modification time): the one file identity of
+    genrekit, used by the feature cache and the results stores. The key is the hash of the file's
+    audio payload where its container parses (:mod:`genrekit.audio.identity`), so a tag edit keeps it.
 
     A rerun over unchanged files only ``stat``-s them; a file is hashed again whenever
     its size or modification time (ns) changes. This base class remembers in memory
@@ -196,9 +198,11 @@ class FileHashes:
         real = os.path.realpath(path)  # never raises, even for a symlink loop (stat below does)
         st = os.stat(real)
         known = self.recall(real, st.st_size, st.st_mtime_ns)
-        if known is not None:
+        if known is not None and ":" in known:  # a bare hash was remembered before identities: read again
             return FileId(known, real, st.st_size, st.st_mtime_ns)
-        fid = FileId(content_hash(real), real, st.st_size, st.st_mtime_ns)
+        from genrekit.audio.identity import identity
+
+        fid = FileId(identity(real), real, st.st_size, st.st_mtime_ns)
         after = os.stat(real)
         # Remember only if the file did not change while it was read.
         if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
@@ -225,3 +229,36 @@ class SqliteFileHashes(FileHashes):
     def remember(self, fid: FileId) -> None:
         self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
                   (sql_name(fid.file), fid.size, fid.mtime_ns, fid.content_hash))
+
+
+# --- migration: stores written before identities keyed files by their whole content ---------------
+def identity_plan(sql) -> dict[str, tuple[str, list]]:
+    """Legacy keys of a database's :data:`FILE_HASHES_TABLE` mapped to today's identities
+    (:func:`genrekit.audio.identity.legacy_map`), reading each file still there unchanged once.
+
+    ``sql(query, params) -> rows`` runs a statement on the database; nothing is written.
+    """
+    from genrekit._io import name_from_sql
+    from genrekit.audio.identity import legacy_map
+
+    if not sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_hashes'", ()):
+        return {}
+    rows = sql("SELECT path, size, mtime_ns, content_hash FROM file_hashes", ())
+    return legacy_map((name_from_sql(p), s, m, h) for p, s, m, h in rows)
+
+
+def apply_identity_plan(sql, plan: dict[str, tuple[str, list]], table: str, newest: str) -> None:
+    """Re-key ``table``'s rows (column ``content_hash``) by ``plan``, inside the caller's transaction.
+
+    Where two legacy keys become one identity (a file before and after a tag write), the row
+    with the latest ``newest`` column wins. Legacy rows of files gone keep their keys (still
+    readable); the remembered file hashes are replaced by the identities verified.
+    """
+    order = sql(f"SELECT content_hash, MAX({newest}) FROM {table} GROUP BY content_hash", ())
+    for old, _ in sorted((r for r in order if r[0] in plan), key=lambda r: (r[1] is not None, r[1] or 0)):
+        sql(f"UPDATE OR REPLACE {table} SET content_hash = ? WHERE content_hash = ?", (plan[old][0], old))
+    sql("DELETE FROM file_hashes WHERE instr(content_hash, ':') = 0", ())
+    for new, files in plan.values():
+        for path, size, mtime_ns in files:
+            sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
+                (sql_name(path), size, mtime_ns, new))

@@ -1,4 +1,7 @@
-"""A feature cache on disk: arrays keyed by (content hash, feature-set key), in embedded SQLite.
+"""A feature cache on disk: arrays keyed by (file identity, feature-set key), in embedded SQLite.
+
+The identity is the hash of a file's audio (:mod:`genrekit.audio.identity`): a tag edit keeps the
+file's cached features. A cache written before identities is re-keyed when opened.
 
 Why SQLite: one file, no server, atomic commits, and safe concurrent readers. Each
 :meth:`FeatureStore.put` is its own committed transaction, so a run killed at any
@@ -28,12 +31,13 @@ import numpy as np
 from genrekit.config import settings
 from genrekit.errors import StoreError
 from genrekit.features.sets import FeatureSet
-from genrekit.audio.files import FILE_HASHES_TABLE, SqliteFileHashes
+from genrekit.audio.files import FILE_HASHES_TABLE, SqliteFileHashes, apply_identity_plan, identity_plan
 
 STORE_FILENAME = "features.sqlite"
 
-#: Bump with a migration when the tables change (2: the ``checksum`` column).
-SCHEMA_VERSION = 2
+#: Bump with a migration when the tables change (2: the ``checksum`` column; 3: files keyed by their
+#: audio, :mod:`genrekit.audio.identity`).
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (
@@ -71,7 +75,7 @@ class Entry:
     Attributes
     ----------
     content_hash : str
-        Hash of the audio file's bytes (:func:`genrekit.audio.files.content_hash`).
+        The file's identity key (:func:`genrekit.audio.identity.identity`: its audio's hash).
     feature_key : str
         :attr:`FeatureSet.key` of the recipe.
     array : np.ndarray
@@ -130,11 +134,16 @@ class FeatureStore:
                     f"{self.path} was written by a newer genrekit (schema {version}, "
                     f"this version reads {SCHEMA_VERSION}); use another --cache folder"
                 )
+            # Schema 3: files keyed by their audio; the files are read before the write lock is taken.
+            plan = identity_plan(self._sql) if version < 3 else {}
             self._db.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(features)")}
             if "checksum" not in columns:  # schema 1: entries without a checksum stay readable
                 self._db.execute("ALTER TABLE features ADD COLUMN checksum TEXT")
+            self._db.execute("BEGIN IMMEDIATE")
+            apply_identity_plan(self._sql, plan, "features", "created")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(self._damaged_message(exc)) from None
@@ -229,7 +238,7 @@ class FeatureStore:
 
     # --- file hashes ----------------------------------------------------------
     def file_hash(self, path: str | os.PathLike) -> str:
-        """Content hash of a file, remembered by (path, size, mtime) to skip re-reading
+        """Identity key of a file (its audio's hash), remembered by (path, size, mtime) to skip re-reading
         (:class:`genrekit.audio.files.FileHashes`). Raises ``OSError`` when the file cannot be read."""
         return self.hashes.identify(path).content_hash
 

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from genrekit._io import jsonable, name_from_sql, sql_name
 from genrekit.errors import ParameterError, ResultsError
-from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
+from genrekit.audio.identity import is_legacy, legacy_map
+from genrekit.audio.files import (FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes, apply_identity_plan,
+                                  identity_plan)
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
@@ -95,7 +97,9 @@ class JsonlResults(ResultsStore):
             _lock(self._fd, self.path)
             self._by_key: dict[tuple[str, str], tuple[int, int]] = {}  # -> (offset, length) of the line
             self.hashes = FileHashes()  # seeded from the lines' file, size and mtime_ns
+            self._legacy: list[tuple[str, int, int, str]] = []  # lines keyed by whole-file hashes
             self._load()
+            self._migrate()
         except BaseException:
             os.close(self._fd)
             raise
@@ -137,6 +141,18 @@ class JsonlResults(ResultsStore):
             if isinstance(record.get("file"), str) and isinstance(record.get("size"), int) \
                     and isinstance(record.get("mtime_ns"), int):
                 self.hashes.remember(FileId(h, record["file"], record["size"], record["mtime_ns"]))
+                if is_legacy(h):
+                    self._legacy.append((record["file"], record["size"], record["mtime_ns"], h))
+
+    def _migrate(self) -> None:
+        """Lines written before identities, of files still there unchanged, appended again under
+        the file's identity (the latest line wins); those of files gone keep their keys."""
+        plan = legacy_map(self._legacy) if self._legacy else {}
+        self._legacy = []
+        moved = [(self._read(where), plan[h][0]) for (h, key), where in list(self._by_key.items()) if h in plan]
+        for record, new in sorted(moved, key=lambda m: str(m[0].get("time") or "")):
+            file, size, mtime_ns = plan[record["content_hash"]][1][0]
+            self.put(dict(record, content_hash=new), FileId(new, file, size, mtime_ns))
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
@@ -194,11 +210,11 @@ def _lock(fd: int, path: Path) -> None:
 
 
 #: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
-    content_hash  TEXT NOT NULL,     -- genrekit.audio.files.content_hash of the file's bytes
+    content_hash  TEXT NOT NULL,     -- genrekit.audio.identity key of the file (its audio's hash)
     model_key     TEXT NOT NULL,     -- genrekit.library.run.model_key
     path          TEXT NOT NULL,     -- as given when it was classified
     label         TEXT,              -- NULL when error is set
@@ -216,7 +232,8 @@ CREATE TABLE IF NOT EXISTS results (
 """ + FILE_HASHES_TABLE
 #: Statements taking a database of version N - 1 to N.
 _MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;",
-               3: "ALTER TABLE results ADD COLUMN unknown INTEGER;"}
+               3: "ALTER TABLE results ADD COLUMN unknown INTEGER;",
+               4: ""}  # 4: keys re-computed from the files' audio (genrekit.audio.files.apply_identity_plan)
 
 
 class SqliteResults(ResultsStore):
@@ -245,7 +262,12 @@ class SqliteResults(ResultsStore):
             has_results = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'").fetchone()
             steps = "".join(_MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)) if has_results else ""
-            self._db.executescript(f"BEGIN; {_SCHEMA} {steps} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            # Schema 4: files keyed by their audio; the files are read before the write lock is taken.
+            plan = identity_plan(self._sql) if has_results and version < 4 else {}
+            self._db.executescript(f"BEGIN; {_SCHEMA} {steps}")
+            apply_identity_plan(self._sql, plan, "results", "time")
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise ResultsError(f"{self.path}: not a usable SQLite results database ({exc})") from None

@@ -2,7 +2,7 @@
 
 The job behind ``genrekit classify``. For each file:
 
-1. its content hash is found (:func:`genrekit.audio.files.content_hash`, remembered by
+1. its identity is found (:func:`genrekit.audio.identity.identity`, its audio's hash, remembered by
    path, size and modification time so an unchanged library is only ``stat``-ed);
 2. a results store (:mod:`genrekit.library.results`: a JSON-lines log or a SQLite database) is asked for a result of
    that content with this model (:func:`model_key`); one found means the file is
@@ -291,9 +291,11 @@ class LibraryRun:
     def refile(self, result: FileResult) -> FileId | None:
         """File ``result`` under its file's content as it is now, after the file's tags were written.
 
-        Writing tags changes a file's bytes but not its audio: the result is stored under the new
-        content hash too, so that the next run skips the file. Returns the file's identity now, or
-        ``None`` without a results store or when the file cannot be read (then nothing is stored).
+        Writing tags changes a file's bytes but not its audio, so its identity stays (a file whose
+        container does not parse is keyed by its whole content, which changes): the result is stored
+        again with the file's size and mtime now, so that the next run skips the file without reading
+        it. Returns the file's identity now, or ``None`` without a results store or when the file
+        cannot be read (then nothing is stored).
         """
         if self.store is None:
             return None
@@ -301,9 +303,8 @@ class LibraryRun:
             fid = self.store.file_id(result.path)
         except OSError:
             return None
-        if fid.content_hash != result.content_hash:
-            result.content_hash = fid.content_hash
-            self.store.put(result.record, fid)
+        result.content_hash = fid.content_hash
+        self.store.put(result.record, fid)
         return fid
 
 

@@ -9,8 +9,8 @@ ranks them against a query song's embedding:
 >>> index.query_file("new-song.mp3", top=5)                          # doctest: +SKIP
 [{'path': 'jazz/take-five.flac', 'label': 'jazz', 'score': 0.93}, ...]
 
-A song already in the library is found by its content hash (not its name) and is not
-listed as similar to itself; one that is not is analysed first with the library's model.
+A song already in the library is found by its identity (:mod:`genrekit.audio.identity`: the hash of
+its audio, not its name nor its tags) and is not listed as similar to itself; one that is not is analysed first with the library's model.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class SimilarityIndex:
     labels : list of str
         Each song's top genre.
     hashes : list of str
-        Each song's content hash.
+        Each song's identity key (:func:`genrekit.audio.identity.identity`).
     vectors : ndarray, shape (n_songs, dim)
         L2-normalised embeddings.
     model_key : str
@@ -92,10 +92,14 @@ class SimilarityIndex:
         skipped += [(r["path"], f"an embedding of {len(r['embedding'])} values, not {dim}")
                     for r in records if len(r["embedding"]) != dim]
         records = [r for r in records if len(r["embedding"]) == dim]
-        # One entry per content: the same song under two names is one song.
-        by_hash = {}
-        for r in records:
-            by_hash.setdefault(r.get("content_hash") or r["path"], r)
+        # One entry per identity (the audio's hash): the same song under two names, or before and
+        # after a tag write, is one song, named by its newest record. And a path holds one song: an
+        # older record of a path (its content then, e.g. a store's key from before identities) is left out.
+        by_hash, paths = {}, set()
+        for r in sorted(records, key=lambda r: str(r.get("time") or ""), reverse=True):
+            if r["path"] not in paths:
+                paths.add(r["path"])
+                by_hash.setdefault(r.get("content_hash") or r["path"], r)
         chosen = sorted(by_hash.values(), key=lambda r: r["path"])
         vectors = _unit(np.asarray([r["embedding"] for r in chosen], dtype=np.float64))
         return cls([r["path"] for r in chosen], [r.get("label") or "" for r in chosen],
@@ -127,9 +131,11 @@ class SimilarityIndex:
 
     def query_file(self, song: str | os.PathLike, *, model=None, top: int = 10) -> list[dict]:
         """Songs similar to a file: its stored embedding if the library has it, else analysed now."""
-        from genrekit.audio.files import content_hash
+        from genrekit.audio.identity import file_keys
 
-        digest = content_hash(song)
+        digest, whole = file_keys(song)
+        if whole in self.hashes:  # a library written before identities that was not migrated
+            digest = whole
         for h, v in zip(self.hashes, self.vectors):
             if h == digest:
                 return self.query(v, top=top, exclude_hash=digest)
