@@ -29,6 +29,7 @@ from collections.abc import Iterable
 
 #: Bytes read at a time.
 CHUNK = 1 << 20
+_BLOCK = 1 << 16  # read-ahead for headers and small chunks (Ogg pages)
 AUDIO_PREFIX, FILE_PREFIX = "a1:", "f1:"
 _MAX_STREAMS = 64  # logical streams in one Ogg file before it is not parsed (whole-file key)
 
@@ -46,45 +47,58 @@ class _Stream:
     """The file read once, front to back: every byte goes into the whole-file digest, the ones
     :meth:`take` is told are audio into the audio digest too."""
 
-    def __init__(self, f, size: int) -> None:
+    def __init__(self, f, size: int, whole: bool) -> None:
         self.f, self.size, self.pos = f, size, 0
-        self.whole = hashlib.blake2b(digest_size=32)
+        self.whole = hashlib.blake2b(digest_size=32) if whole else None
         self.audio = hashlib.blake2b(digest_size=32)
         self.audio_bytes = 0
-        self._ahead = b""
+        self._buf, self._off = b"", 0  # bytes read and hashed whole, not yet parsed: _buf[_off:]
+
+    def _fill(self, n: int) -> None:
+        """At least ``n`` bytes ahead in the buffer, if the file has them (reads of :data:`_BLOCK`)."""
+        if len(self._buf) - self._off >= n:
+            return
+        parts, have = [self._buf[self._off:]], len(self._buf) - self._off
+        while have < n:
+            more = self.f.read(max(n - have, _BLOCK))
+            if not more:
+                break
+            if self.whole:
+                self.whole.update(more)
+            parts.append(more)
+            have += len(more)
+        self._buf, self._off = b"".join(parts), 0
+
+    def peek(self, n: int) -> bytes:
+        """Up to ``n`` (small) bytes ahead, not consumed."""
+        self._fill(n)
+        return self._buf[self._off:self._off + n]
 
     def read(self, n: int) -> bytes:
         """Exactly ``n`` (small) bytes, or :class:`_Unparsed` at the file's end."""
         data = self.peek(n)
         if len(data) < n:
             raise _Unparsed("truncated")
-        self._ahead = self._ahead[n:]
+        self._off += n
         self.pos += n
         return data
-
-    def peek(self, n: int) -> bytes:
-        while len(self._ahead) < n:
-            more = self.f.read(max(n - len(self._ahead), 4096))
-            if not more:
-                break
-            self.whole.update(more)
-            self._ahead += more
-        return self._ahead[:n]
 
     def take(self, n: int, audio: bool) -> None:
         """Move ``n`` bytes on, hashing them as audio if ``audio``; :class:`_Unparsed` if the file is shorter."""
         if n < 0 or n > self.size - self.pos:
             raise _Unparsed("a size beyond the file's end")
+        if n <= _BLOCK:
+            self._fill(n)
         while n:
-            step = min(n, CHUNK)
-            if self._ahead:
-                data = self._ahead[:step]
-                self._ahead = self._ahead[len(data):]
+            if self._off < len(self._buf):
+                data = memoryview(self._buf)[self._off:self._off + n]
+                self._off += len(data)
             else:
-                data = self.f.read(step)
+                data = self.f.read(min(n, CHUNK))
                 if not data:
                     raise _Unparsed("truncated")
-                self.whole.update(data)
+                if self.whole:
+                    self.whole.update(data)
             if audio:
                 self.audio.update(data)
                 self.audio_bytes += len(data)
@@ -92,29 +106,37 @@ class _Stream:
             self.pos += len(data)
 
     def drain(self) -> None:
-        self._ahead = b""
+        """Read the rest into the whole-file digest (started over from the file's start if there was none)."""
+        self._buf, self._off = b"", 0
+        if self.whole is None:
+            self.f.seek(0)
+            self.whole = hashlib.blake2b(digest_size=32)
         while data := self.f.read(CHUNK):
             self.whole.update(data)
 
 
-def file_keys(path: str | os.PathLike) -> tuple[str, str]:
+def file_keys(path: str | os.PathLike, whole: bool = True) -> tuple[str, str | None]:
     """``(identity key, whole-file hash)`` of a file, in one pass over its bytes.
 
     The identity is ``a1:...`` (audio payload) or ``f1:<whole-file hash>``; the whole-file hash is
-    :func:`genrekit.audio.files.content_hash`'s. Raises ``OSError`` when the file cannot be read.
+    :func:`genrekit.audio.files.content_hash`'s (``None`` with ``whole=False`` where the audio
+    parsed: one digest instead of two, and the file read again only where it did not parse).
+    Raises ``OSError`` when the file cannot be read.
     """
     with _open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
-        s = _Stream(f, size)
+        s = _Stream(f, size, whole)
         try:
             kind = _parse(s, f, size)
         except (_Unparsed, struct.error):
             kind = None
-        s.drain()
-    whole = s.whole.hexdigest()
-    if kind is None or s.audio_bytes == 0:
-        return FILE_PREFIX + whole, whole
-    return AUDIO_PREFIX + s.audio.hexdigest(), whole
+        parsed = kind is not None and s.audio_bytes > 0
+        if whole or not parsed:
+            s.drain()
+    digest = s.whole.hexdigest() if s.whole else None
+    if not parsed:
+        return FILE_PREFIX + digest, digest
+    return AUDIO_PREFIX + s.audio.hexdigest(), digest
 
 
 def _open_regular(path):
@@ -134,7 +156,7 @@ def _open_regular(path):
 
 def identity(path: str | os.PathLike) -> str:
     """The identity key of a file (:func:`file_keys`)."""
-    return file_keys(path)[0]
+    return file_keys(path, whole=False)[0]
 
 
 def _parse(s: _Stream, f, size: int) -> str | None:
@@ -225,6 +247,7 @@ def _flac(s: _Stream) -> None:
 def _ogg(s: _Stream) -> None:
     """Hash the payload of every packet after each logical stream's header packets."""
     streams: dict[int, list] = {}  # serial -> [header packets still to skip (None: unknown yet), packet so far]
+    lengths = hashlib.blake2b(digest_size=32)  # the audio packets' lengths, in order
     s.audio.update(b"ogg\0")
     while s.pos < s.size:
         header = s.read(27)
@@ -237,6 +260,14 @@ def _ogg(s: _Stream) -> None:
             if not header[5] & 0x02 or len(streams) >= _MAX_STREAMS:
                 raise _Unparsed("a page of a stream that did not begin")
             state = streams[serial] = [None, 0]
+        if state[0] == 0:  # past the header packets: the page's body is audio
+            s.take(sum(lacing), audio=True)
+            for n in lacing:
+                state[1] += n
+                if n < 255:  # a packet ends: its length counts (whatever the pages), not where pages end
+                    lengths.update(state[1].to_bytes(8, "little"))
+                    state[1] = 0
+            continue
         for n in lacing:
             if state[0] is None:  # the stream's first packet says how many header packets it has
                 first = s.peek(8)
@@ -246,13 +277,17 @@ def _ogg(s: _Stream) -> None:
                     state[0] = 2
                 else:
                     raise _Unparsed("an Ogg codec without a known header")
-            audio = state[0] == 0
-            s.take(n, audio=audio)
-            if n < 255:  # the packet ends here
-                if audio:
-                    s.audio.update(b"\0packet\0")
-                elif state[0]:
-                    state[0] -= 1
+            if state[0] == 0:  # the first audio packet begins on the page of the last header packet
+                s.take(n, audio=True)
+                state[1] += n
+                if n < 255:
+                    lengths.update(state[1].to_bytes(8, "little"))
+                    state[1] = 0
+                continue
+            s.take(n, audio=False)
+            if n < 255:  # a header packet ends here
+                state[0] -= 1
+    s.audio.update(lengths.digest())
 
 
 def _chunks(s: _Stream, order: str, wanted: set[bytes], name: bytes) -> None:
