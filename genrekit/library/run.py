@@ -283,17 +283,18 @@ class LibraryRun:
         if self.tagger is not None:
             result.tag = self.tagger.apply(result.path, result.prediction)
             self.tags.append(result.tag)
-            if result.tag.changed and self.refile(result) is not None:
+            if result.tag.changed and self.refile(result, store=store_always) is not None:
                 return
         if store_always and self.store is not None and fid is not None:
             self.store.put(result.record, fid)
 
-    def refile(self, result: FileResult) -> FileId | None:
+    def refile(self, result: FileResult, *, store: bool = False) -> FileId | None:
         """File ``result`` under its file's content as it is now, after the file's tags were written.
 
-        Writing tags changes a file's bytes but not its audio, so its identity stays (a file whose
-        container does not parse is keyed by its whole content, which changes): the result is stored
-        again with the file's size and mtime now, so that the next run skips the file without reading
+        Writing tags changes a file's bytes but not its audio, so its identity mostly stays (a file
+        whose container does not parse is keyed by its whole content, which changes): the result is
+        stored under the identity now if it changed (or ``store``: a result not stored yet), and the
+        file's size and mtime now are remembered, so that the next run skips the file without reading
         it. Returns the file's identity now, or ``None`` without a results store or when the file
         cannot be read (then nothing is stored).
         """
@@ -303,8 +304,11 @@ class LibraryRun:
             fid = self.store.file_id(result.path)
         except OSError:
             return None
-        result.content_hash = fid.content_hash
-        self.store.put(result.record, fid)
+        if store or fid.content_hash != result.content_hash:
+            result.content_hash = fid.content_hash
+            self.store.put(result.record, fid)
+        else:
+            self.store.hashes.remember(fid)
         return fid
 
 
