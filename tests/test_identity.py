@@ -109,7 +109,7 @@ HOSTILE = {
     "id3-not-syncsafe": b"ID3\x04\x00\x00\xff\xff\xff\xff" + MPEG,
     "id3-repeated-to-the-end": _id3v2(0) * 500,
     "id3-then-nothing-known": _id3v2(4) + b"abcd" + b"plain text",
-    "ape-claims-more-than-the-file": MPEG + b"APETAGEX" + struct.pack("<IIII", 2000, 0xFFFFFFF0, 0, 0x80000000) + bytes(8),
+    "ape-claims-more-than-the-file": MPEG + b"APETAGEX" + struct.pack("<IIII", 2000, 0xFFFFFFF0, 1, 0x80000000) + bytes(8),
     "lyrics3-claims-more": MPEG + b"999999LYRICS200",
     "appended-id3-claims-more": MPEG + b"3DI\x04\x00\x00\x7f\x7f\x7f\x7f",
     "only-tags": _id3v2(0) + b"TAG" + bytes(125),
@@ -136,6 +136,27 @@ def test_hostile_or_truncated_headers_fall_back_to_the_whole_file(tmp_path, name
     path = tmp_path / f"{name}.mp3"
     path.write_bytes(HOSTILE[name])
     assert identity(path) == _whole(path)
+
+
+def test_mp3_tags_at_the_end_are_not_audio(tmp_path):
+    from mutagen.apev2 import APEv2
+    from mutagen.id3 import ID3
+
+    path = _song(tmp_path, "mp3-v24")
+    first = identity(path)
+    _set_genre(path, "mp3-v24", ["Rock"])
+    ID3(path).save(path, v1=2)  # an ID3v1 tag at the end too
+    assert path.read_bytes()[-128:-125] == b"TAG" and identity(path) == first
+    ape = APEv2()
+    ape["Genre"] = "Jazz"
+    ape.save(path)  # APEv2 before the ID3v1 tag
+    assert b"APETAGEX" in path.read_bytes()[-300:] and identity(path) == first
+    with open(path, "ab") as f:
+        f.write(b"LYRICSBEGIN" + b"words" + b"000016LYRICS200")  # a Lyrics3 v2 block last
+    assert identity(path) == first
+    with open(path, "ab") as f:
+        f.write(b"TAG" + bytes(125))  # and another ID3v1 tag after it
+    assert identity(path) == first
 
 
 def test_a_truncated_song_falls_back_and_big_claims_allocate_nothing(tmp_path):
@@ -183,13 +204,16 @@ def library(shared_data, tmp_path):
 
 
 def _store(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as db:
-        return db.execute("SELECT content_hash, path FROM results ORDER BY path").fetchall()
+    from genrekit.library.results import open_results
+
+    with open_results(path) as store:
+        return sorted((r["content_hash"], r["path"]) for r in store.records())
 
 
-def test_tag_writes_keep_the_song_and_similar_lists_each_song_once(library, tmp_path, capsys):
+@pytest.mark.parametrize("store", ["r.sqlite", "r.jsonl"])
+def test_tag_writes_keep_the_song_and_similar_lists_each_song_once(library, tmp_path, capsys, store):
     folder, songs = library
-    out = tmp_path / "r.sqlite"
+    out = tmp_path / store
     code, _, err = classify_main(capsys, folder, "--out", out)
     assert code == 0 and summary(err)["done"] == 4
     before = {p.name: p.read_bytes() for p in songs}
@@ -234,8 +258,10 @@ def test_a_store_written_before_identities_migrates_on_open(library, tmp_path, c
     assert classify_main(capsys, folder, "--out", out)[0] == 0
     (model_key,) = {r[0] for r in sqlite3.connect(out).execute("SELECT model_key FROM results")}
     _make_legacy(out, {"0" * 64: (model_key, str(tmp_path / "gone.wav"), "rock", "m", "2020-01-01T00:00:00Z")})
-    legacy = _store(out)
-    assert not any(h.startswith("a1:") for h, _ in legacy)
+    with sqlite3.connect(out) as db:
+        legacy = db.execute("SELECT content_hash FROM results").fetchall()
+    db.close()
+    assert len(legacy) == 5 and not any(h.startswith("a1:") for (h,) in legacy)
     code, _, err = classify_main(capsys, folder, "--out", out)
     assert summary(err) == {"total": 4, "done": 0, "skipped": 4, "failed": 0}, err  # no re-analysis
     rows = _store(out)

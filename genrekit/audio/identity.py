@@ -212,7 +212,7 @@ def _mpeg_end(f, size: int, start: int) -> int:
         if end - start >= 128 and os.pread(f.fileno(), 3, end - 128) == b"TAG":
             end -= 128
         elif len(tail) == 32 and tail[:8] == b"APETAGEX":
-            length, flags = struct.unpack("<II", tail[12:20])
+            (length,), (flags,) = struct.unpack("<I", tail[12:16]), struct.unpack("<I", tail[20:24])
             end -= length + (32 if flags & 0x80000000 else 0)
         elif len(tail) >= 15 and tail[-9:] == b"LYRICS200" and tail[-15:-9].isdigit():
             end -= int(tail[-15:-9]) + 15
