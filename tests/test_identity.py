@@ -300,6 +300,11 @@ def test_a_jsonl_store_and_a_feature_cache_written_before_identities_migrate(tmp
     with JsonlResults(tmp_path / "r.jsonl") as store:
         assert store.lookup(store.file_id(song).content_hash, "k")["label"] == "rock"
         assert store.file_id(song).content_hash == identity(song)
+    migrated = (tmp_path / "r.jsonl").read_bytes()
+    assert migrated.count(b"\n") == 2  # the line again, under the identity
+    with JsonlResults(tmp_path / "r.jsonl") as store:  # once: a second opening adds nothing
+        assert store.lookup(identity(song), "k")["label"] == "rock"
+    assert (tmp_path / "r.jsonl").read_bytes() == migrated
 
     fs = feature_set("logmel")
     cache = tmp_path / "cache"

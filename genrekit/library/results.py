@@ -147,9 +147,12 @@ class JsonlResults(ResultsStore):
     def _migrate(self) -> None:
         """Lines written before identities, of files still there unchanged, appended again under
         the file's identity (the latest line wins); those of files gone keep their keys."""
-        plan = legacy_map(self._legacy) if self._legacy else {}
+        # A file whose size and mtime are remembered under an identity already was migrated before.
+        legacy = [row for row in self._legacy if ":" not in (self.hashes.recall(*row[:3]) or "")]
+        plan = legacy_map(legacy) if legacy else {}
         self._legacy = []
-        moved = [(self._read(where), plan[h][0]) for (h, key), where in list(self._by_key.items()) if h in plan]
+        moved = [(self._read(where), plan[h][0]) for (h, key), where in list(self._by_key.items())
+                 if h in plan and (plan[h][0], key) not in self._by_key]
         for record, new in sorted(moved, key=lambda m: str(m[0].get("time") or "")):
             file, size, mtime_ns = plan[record["content_hash"]][1][0]
             self.put(dict(record, content_hash=new), FileId(new, file, size, mtime_ns))
