@@ -3,6 +3,7 @@ hostile headers fall back to the whole file's hash, and stores written before it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -20,6 +21,7 @@ from tagged_files import KINDS, audio_frames, make_song, set_raw_genres, suffix
 from genrekit.audio.files import content_hash
 from genrekit.audio.identity import file_keys, identity
 from genrekit.cli import main
+from genrekit.library.results import open_results
 
 FORMATS = (*KINDS, "opus", "aiff")
 
@@ -204,8 +206,6 @@ def library(shared_data, tmp_path):
 
 
 def _store(path: Path) -> list[tuple]:
-    from genrekit.library.results import open_results
-
     with open_results(path) as store:
         return sorted((r["content_hash"], r["path"]) for r in store.records())
 
@@ -256,12 +256,23 @@ def test_a_store_written_before_identities_migrates_on_open(library, tmp_path, c
     folder, songs = library
     out = tmp_path / "r.sqlite"
     assert classify_main(capsys, folder, "--out", out)[0] == 0
-    (model_key,) = {r[0] for r in sqlite3.connect(out).execute("SELECT model_key FROM results")}
+    with contextlib.closing(sqlite3.connect(out)) as db:
+        (model_key,) = {r[0] for r in db.execute("SELECT model_key FROM results")}
     _make_legacy(out, {"0" * 64: (model_key, str(tmp_path / "gone.wav"), "rock", "m", "2020-01-01T00:00:00Z")})
     with sqlite3.connect(out) as db:
         legacy = db.execute("SELECT content_hash FROM results").fetchall()
     db.close()
     assert len(legacy) == 5 and not any(h.startswith("a1:") for (h,) in legacy)
+    # Read-only (similar, playlists, serve --library): the keys are mapped in memory, no byte changes.
+    before = out.read_bytes()
+    assert main(["similar", str(songs[1]), "--library", str(out), "--format", "json"]) == 0
+    found = [r["path"] for r in json.loads(capsys.readouterr().out)]
+    assert str(songs[1]) not in found and len(found) == len(set(found))
+    with open_results(out, mode="r") as store:
+        keys = sorted(r["content_hash"] for r in store.records())
+        assert keys[0] == "0" * 64 and all(k.startswith("a1:") for k in keys[1:]) and len(keys) == 5
+        assert store.lookup(identity(songs[1]), model_key)["path"] == str(songs[1])
+    assert out.read_bytes() == before
     code, _, err = classify_main(capsys, folder, "--out", out)
     assert summary(err) == {"total": 4, "done": 0, "skipped": 4, "failed": 0}, err  # no re-analysis
     rows = _store(out)
@@ -297,6 +308,11 @@ def test_a_jsonl_store_and_a_feature_cache_written_before_identities_migrate(tmp
     line = {"content_hash": old, "model_key": "k", "path": str(song), "label": "rock", "model": "m",
             "time": "2020-01-01T00:00:00Z", "file": os.path.realpath(song), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     (tmp_path / "r.jsonl").write_text(json.dumps(line) + "\n")
+    legacy = (tmp_path / "r.jsonl").read_bytes()
+    with open_results(tmp_path / "r.jsonl", mode="r") as store:  # read-only: keys mapped in memory only
+        assert store.lookup(identity(song), "k")["label"] == "rock"
+        assert [r["content_hash"] for r in store.records()] == [identity(song)]
+    assert (tmp_path / "r.jsonl").read_bytes() == legacy
     with JsonlResults(tmp_path / "r.jsonl") as store:
         assert store.lookup(store.file_id(song).content_hash, "k")["label"] == "rock"
         assert store.file_id(song).content_hash == identity(song)

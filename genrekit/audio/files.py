@@ -230,35 +230,3 @@ class SqliteFileHashes(FileHashes):
         self._sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
                   (sql_name(fid.file), fid.size, fid.mtime_ns, fid.content_hash))
 
-
-# --- migration: stores written before identities keyed files by their whole content ---------------
-def identity_plan(sql) -> dict[str, tuple[str, list]]:
-    """Legacy keys of a database's :data:`FILE_HASHES_TABLE` mapped to today's identities
-    (:func:`genrekit.audio.identity.legacy_map`), reading each file still there unchanged once.
-
-    ``sql(query, params) -> rows`` runs a statement on the database; nothing is written.
-    """
-    from genrekit._io import name_from_sql
-    from genrekit.audio.identity import legacy_map
-
-    if not sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_hashes'", ()):
-        return {}
-    rows = sql("SELECT path, size, mtime_ns, content_hash FROM file_hashes", ())
-    return legacy_map((name_from_sql(p), s, m, h) for p, s, m, h in rows)
-
-
-def apply_identity_plan(sql, plan: dict[str, tuple[str, list]], table: str, newest: str) -> None:
-    """Re-key ``table``'s rows (column ``content_hash``) by ``plan``, inside the caller's transaction.
-
-    Where two legacy keys become one identity (a file before and after a tag write), the row
-    with the latest ``newest`` column wins. Legacy rows of files gone keep their keys (still
-    readable); the remembered file hashes are replaced by the identities verified.
-    """
-    order = sql(f"SELECT content_hash, MAX({newest}) FROM {table} GROUP BY content_hash", ())
-    for old, _ in sorted((r for r in order if r[0] in plan), key=lambda r: (r[1] is not None, r[1] or 0)):
-        sql(f"UPDATE OR REPLACE {table} SET content_hash = ? WHERE content_hash = ?", (plan[old][0], old))
-    sql("DELETE FROM file_hashes WHERE instr(content_hash, ':') = 0", ())
-    for new, files in plan.values():
-        for path, size, mtime_ns in files:
-            sql("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, content_hash) VALUES (?, ?, ?, ?)",
-                (sql_name(path), size, mtime_ns, new))

@@ -21,9 +21,7 @@ header can only make it fall back to the whole-file key.
 from __future__ import annotations
 
 import hashlib
-import errno
 import os
-import stat
 import struct
 from collections.abc import Iterable
 
@@ -123,7 +121,9 @@ def file_keys(path: str | os.PathLike, whole: bool = True) -> tuple[str, str | N
     parsed: one digest instead of two, and the file read again only where it did not parse).
     Raises ``OSError`` when the file cannot be read.
     """
-    with _open_regular(path) as f:
+    from genrekit.audio.files import open_regular  # a pipe or device is refused, never read
+
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         s = _Stream(f, size, whole)
         try:
@@ -137,21 +137,6 @@ def file_keys(path: str | os.PathLike, whole: bool = True) -> tuple[str, str | N
     if not parsed:
         return FILE_PREFIX + digest, digest
     return AUDIO_PREFIX + s.audio.hexdigest(), digest
-
-
-def _open_regular(path):
-    """``path`` opened for reading, refused (``OSError``) unless it is a regular file: a named pipe
-    or a device is never read (it could block or never end)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "is not a regular file", os.fspath(path))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return open(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def identity(path: str | os.PathLike) -> str:

@@ -31,7 +31,8 @@ import numpy as np
 from genrekit.config import settings
 from genrekit.errors import StoreError
 from genrekit.features.sets import FeatureSet
-from genrekit.audio.files import FILE_HASHES_TABLE, SqliteFileHashes, apply_identity_plan, identity_plan
+from genrekit.audio.files import FILE_HASHES_TABLE, SqliteFileHashes
+from genrekit.audio.rekey import apply_identity_plan, identity_plan
 
 STORE_FILENAME = "features.sqlite"
 

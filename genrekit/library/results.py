@@ -20,9 +20,9 @@ from pathlib import Path
 
 from genrekit._io import jsonable, name_from_sql, sql_name
 from genrekit.errors import ParameterError, ResultsError
+from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 from genrekit.audio.identity import is_legacy, legacy_map
-from genrekit.audio.files import (FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes, apply_identity_plan,
-                                  identity_plan)
+from genrekit.audio.rekey import KeyMap, apply_identity_plan, identity_plan, legacy_lines
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}
@@ -99,7 +99,8 @@ class JsonlResults(ResultsStore):
             self.hashes = FileHashes()  # seeded from the lines' file, size and mtime_ns
             self._legacy: list[tuple[str, int, int, str]] = []  # lines keyed by whole-file hashes
             self._load()
-            self._migrate()
+            for record, fid in legacy_lines(self._legacy, self.hashes.recall, self._by_key, self._read):
+                self.put(record, FileId(*fid))  # migrated: the line again, under the file's identity
         except BaseException:
             os.close(self._fd)
             raise
@@ -143,19 +144,6 @@ class JsonlResults(ResultsStore):
                 self.hashes.remember(FileId(h, record["file"], record["size"], record["mtime_ns"]))
                 if is_legacy(h):
                     self._legacy.append((record["file"], record["size"], record["mtime_ns"], h))
-
-    def _migrate(self) -> None:
-        """Lines written before identities, of files still there unchanged, appended again under
-        the file's identity (the latest line wins); those of files gone keep their keys."""
-        # A file whose size and mtime are remembered under an identity already was migrated before.
-        legacy = [row for row in self._legacy if ":" not in (self.hashes.recall(*row[:3]) or "")]
-        plan = legacy_map(legacy) if legacy else {}
-        self._legacy = []
-        moved = [(self._read(where), plan[h][0]) for (h, key), where in list(self._by_key.items())
-                 if h in plan and (plan[h][0], key) not in self._by_key]
-        for record, new in sorted(moved, key=lambda m: str(m[0].get("time") or "")):
-            file, size, mtime_ns = plan[record["content_hash"]][1][0]
-            self.put(dict(record, content_hash=new), FileId(new, file, size, mtime_ns))
 
     def _append(self, data: bytes) -> None:
         view = memoryview(data)
@@ -380,6 +368,8 @@ class _ReadOnly(ResultsStore):
 
     read_only = True
     skipped: list[tuple[str, str]]
+    #: Keys written before identities -> the files' identities, kept in memory only.
+    keymap = KeyMap()
 
     def put(self, record: dict, fid: FileId | None) -> None:
         raise ResultsError(f"{self.path} was opened read-only")
@@ -416,6 +406,7 @@ class JsonlReader(_ReadOnly):
         self._by_key: dict[tuple[str, str], tuple[int, int]] = {}
         self.hashes = FileHashes()
         self.skipped = []
+        self._legacy: list[tuple[str, int, int, str]] = []
         try:
             self._load()
         except BaseException:
@@ -446,17 +437,22 @@ class JsonlReader(_ReadOnly):
                     self._remember(record)
             offset += length
         self._refuse_foreign(number, "line")
+        if self._legacy:  # keys written before identities: mapped in memory
+            self.keymap = KeyMap(legacy_map(self._legacy))
+            self.keymap.offsets(self._by_key)
 
     def _remember(self, record: dict) -> None:
         if isinstance(record.get("file"), str) and all(
                 isinstance(record.get(k), int) and not isinstance(record[k], bool) for k in ("size", "mtime_ns")):
             self.hashes.remember(FileId(record["content_hash"], record["file"], record["size"], record["mtime_ns"]))
+            if is_legacy(record["content_hash"]):
+                self._legacy.append((record["file"], record["size"], record["mtime_ns"], record["content_hash"]))
 
     def _read(self, where: tuple[int, int]) -> dict | None:
         from genrekit.library.records import record_problem
 
         record = _json_object(os.pread(self._file.fileno(), where[1], where[0]))
-        return record if record is not None and record_problem(record) is None else None
+        return self.keymap.record(record) if record is not None and record_problem(record) is None else None
 
     def lookup(self, content_hash: str, key: str) -> dict | None:
         where = self._by_key.get((content_hash, key))
@@ -513,6 +509,9 @@ class SqliteReader(_ReadOnly):
                                f"this version reads {SCHEMA_VERSION})")
         self._columns = [c for c in SqliteResults._COLUMNS if c in columns]
         self.hashes = FileHashes()
+        if version < 4:  # keys written before identities: the files still there are read, nothing written
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self.keymap = KeyMap(identity_plan(lambda query, params: self._db.execute(query, params).fetchall()))
 
     def _rows(self, where: str = "", params=()) -> list:
         try:
@@ -537,15 +536,20 @@ class SqliteReader(_ReadOnly):
         return record
 
     def lookup(self, content_hash: str, key: str) -> dict | None:
-        rows = self._rows("WHERE content_hash = ? AND model_key = ?", (content_hash, key))
-        return self._checked(rows[0]) if rows else None
+        keys = self.keymap.keys(content_hash)
+        rows = self._rows(f"WHERE content_hash IN ({', '.join('?' * len(keys))}) AND model_key = ? "
+                          f"ORDER BY time DESC", (*keys, key))
+        return self.keymap.record(self._checked(rows[0])) if rows else None
 
     def records(self) -> list[dict]:
         self.skipped = []
-        rows = self._rows("ORDER BY rowid")
-        records = [r for r in map(self._checked, rows) if r is not None]
+        rows = self._rows("ORDER BY time")
+        latest = {}  # two legacy keys of one identity (a file before and after a tag write): the newest
+        for r in map(self._checked, rows):
+            if r is not None:
+                latest[(self.keymap.record(r)["content_hash"], r["model_key"])] = r
         self._refuse_foreign(len(rows), "row")
-        return sorted(records, key=lambda r: (r["path"], r["model_key"]))
+        return sorted(latest.values(), key=lambda r: (r["path"], r["model_key"]))
 
     def close(self) -> None:
         if self._db is not None:
