@@ -21,7 +21,7 @@ from genrekit.features.extract import extract
 from genrekit.features.sets import feature_set
 from genrekit.features.export import write_table
 from genrekit.features.gtzan57 import COLUMNS
-from genrekit.audio.identity import identity
+from genrekit.audio.files import identity
 from genrekit.features.cache import FeatureStore
 
 SR = 22050

@@ -18,8 +18,7 @@ import soundfile as sf
 
 from cli_helpers import classify_main, summary
 from tagged_files import KINDS, audio_frames, make_song, set_raw_genres, suffix
-from genrekit.audio.files import content_hash
-from genrekit.audio.identity import file_keys, identity
+from genrekit.audio.files import content_hash, file_keys, identity
 from genrekit.cli import main
 from genrekit.library.results import open_results
 

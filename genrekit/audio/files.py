@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from genrekit._io import sql_name
+from genrekit.audio.identity import keys_of
 from genrekit.errors import ParameterError
 
 #: Extensions picked up when walking folders (compared lower-case).
@@ -132,6 +133,19 @@ def open_regular(path: str | os.PathLike):
         raise
 
 
+def file_keys(path: str | os.PathLike, whole: bool = True) -> tuple[str, str | None]:
+    """``(identity key, whole-file hash)`` of a regular file (:func:`genrekit.audio.identity.keys_of`:
+    the hash of its audio payload, tags left out, or of its whole content). Raises ``OSError`` (a
+    pipe or device is refused, never read) when the file cannot be read."""
+    with open_regular(path) as f:
+        return keys_of(f, whole)
+
+
+def identity(path: str | os.PathLike) -> str:
+    """The identity key of a file (:func:`file_keys`), the key of the feature cache and results stores."""
+    return file_keys(path, whole=False)[0]
+
+
 def content_hash(path: str | os.PathLike) -> str:
     """Hex BLAKE2b-256 digest of a file's bytes, read in 1-MiB chunks.
 
@@ -159,7 +173,7 @@ CREATE TABLE IF NOT EXISTS file_hashes (
 
 
 class FileId(NamedTuple):
-    """A file's identity key (:func:`genrekit.audio.identity.identity`: its audio payload's hash,
+    """A file's identity key (:func:`genrekit.audio.files.identity`: its audio payload's hash,
     or its whole content's) and the ``stat`` values it was computed at."""
 
     content_hash: str
@@ -200,8 +214,6 @@ class FileHashes:
         known = self.recall(real, st.st_size, st.st_mtime_ns)
         if known is not None and ":" in known:  # a bare hash was remembered before identities: read again
             return FileId(known, real, st.st_size, st.st_mtime_ns)
-        from genrekit.audio.identity import identity
-
         fid = FileId(identity(real), real, st.st_size, st.st_mtime_ns)
         after = os.stat(real)
         # Remember only if the file did not change while it was read.

@@ -1,6 +1,6 @@
 """A song's identity: a hash of its audio payload, tag blocks excluded, so that a tag edit keeps it.
 
-:func:`file_keys` reads a file once, front to back, in bounded chunks, and parses its container
+:func:`keys_of` reads a file once, front to back, in bounded chunks, and parses its container
 as it goes: MP3 (ID3v2 tags at the start skipped, ID3v1, APEv2, Lyrics3 and an appended ID3v2 at
 the end), FLAC (metadata blocks skipped, frames hashed), Ogg Vorbis, Opus and FLAC (the packets
 after the header packets: page headers, sequence numbers and CRCs, which a tagger rewrites when
@@ -12,8 +12,7 @@ it repaginates the comment header, do not count), MP4/M4A (the ``mdat`` payloads
   (a truncated file, a header claiming more bytes than the file has, no audio bytes at all).
 
 Keys written before (plain hex, no ``:``) are whole-file hashes: :func:`is_legacy` tells them, and
-:func:`legacy_map` maps them to today's keys where the file is still there unchanged (the stores'
-migration on open). The parser never seeks, never reads past the file's end, never allocates by a
+:mod:`genrekit.audio.rekey` maps them to today's keys where the file is still there unchanged. The parser never seeks, never reads past the file's end, never allocates by a
 header's claim (reads are at most :data:`CHUNK` bytes) and always moves forward, so a hostile
 header can only make it fall back to the whole-file key.
 """
@@ -23,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable
 
 #: Bytes read at a time.
 CHUNK = 1 << 20
@@ -113,35 +111,27 @@ class _Stream:
             self.whole.update(data)
 
 
-def file_keys(path: str | os.PathLike, whole: bool = True) -> tuple[str, str | None]:
-    """``(identity key, whole-file hash)`` of a file, in one pass over its bytes.
+def keys_of(f, whole: bool = True) -> tuple[str, str | None]:
+    """``(identity key, whole-file hash)`` of the binary file ``f``, open at its start, in one pass.
 
     The identity is ``a1:...`` (audio payload) or ``f1:<whole-file hash>``; the whole-file hash is
     :func:`genrekit.audio.files.content_hash`'s (``None`` with ``whole=False`` where the audio
     parsed: one digest instead of two, and the file read again only where it did not parse).
-    Raises ``OSError`` when the file cannot be read.
+    Files are opened by :func:`genrekit.audio.files.file_keys`, which refuses pipes and devices.
     """
-    from genrekit.audio.files import open_regular  # a pipe or device is refused, never read
-
-    with open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size
-        s = _Stream(f, size, whole)
-        try:
-            kind = _parse(s, f, size)
-        except (_Unparsed, struct.error):
-            kind = None
-        parsed = kind is not None and s.audio_bytes > 0
-        if whole or not parsed:
-            s.drain()
+    size = os.fstat(f.fileno()).st_size
+    s = _Stream(f, size, whole)
+    try:
+        kind = _parse(s, f, size)
+    except (_Unparsed, struct.error):
+        kind = None
+    parsed = kind is not None and s.audio_bytes > 0
+    if whole or not parsed:
+        s.drain()
     digest = s.whole.hexdigest() if s.whole else None
     if not parsed:
         return FILE_PREFIX + digest, digest
     return AUDIO_PREFIX + s.audio.hexdigest(), digest
-
-
-def identity(path: str | os.PathLike) -> str:
-    """The identity key of a file (:func:`file_keys`)."""
-    return file_keys(path, whole=False)[0]
 
 
 def _parse(s: _Stream, f, size: int) -> str | None:
@@ -301,30 +291,3 @@ def _mp4(s: _Stream) -> None:
         if length < header:
             raise _Unparsed("an MP4 box smaller than its header")
         s.take(length - header, audio=box == b"mdat")
-
-
-def legacy_map(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, tuple[str, list]]:
-    """Today's keys of files remembered under legacy whole-file hashes.
-
-    ``rows``: ``(path, size, mtime_ns, key)`` as the stores' ``file_hashes`` tables hold them. A file
-    still there with the same size and mtime is read once; when its whole-file hash is the one
-    remembered, the legacy key maps to its identity. Returns ``{legacy key: (identity, [(path,
-    size, mtime_ns), ...])}`` (the files it was verified on); files gone or changed are left out.
-    """
-    out: dict[str, tuple[str, list]] = {}
-    for path, size, mtime_ns, key in rows:
-        if not isinstance(key, str) or not is_legacy(key) or not isinstance(path, str):
-            continue
-        try:
-            st = os.stat(path)
-            if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or not os.path.isfile(path):
-                continue
-            if key in out:
-                out[key][1].append((path, size, mtime_ns))
-                continue
-            new, whole = file_keys(path)
-        except OSError:
-            continue
-        if whole == key:
-            out[key] = (new, [(path, size, mtime_ns)])
-    return out

@@ -8,13 +8,44 @@ mtime and whole-file hash remembered for it, so no result moves to another file'
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 from genrekit._io import name_from_sql, sql_name
-from genrekit.audio.identity import is_legacy, legacy_map
+from genrekit.audio.files import file_keys
+from genrekit.audio.identity import is_legacy
+
+
+def legacy_map(rows: Iterable[tuple[str, int, int, str]]) -> dict[str, tuple[str, list]]:
+    """Today's keys of files remembered under legacy whole-file hashes.
+
+    ``rows``: ``(path, size, mtime_ns, key)`` as the stores' ``file_hashes`` tables hold them. A file
+    still there with the same size and mtime is read once; when its whole-file hash is the one
+    remembered, the legacy key maps to its identity. Returns ``{legacy key: (identity, [(path,
+    size, mtime_ns), ...])}`` (the files it was verified on); files gone or changed are left out.
+    """
+    out: dict[str, tuple[str, list]] = {}
+    for path, size, mtime_ns, key in rows:
+        if not isinstance(key, str) or not is_legacy(key) or not isinstance(path, str):
+            continue
+        try:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or not os.path.isfile(path):
+                continue
+            if key in out:
+                out[key][1].append((path, size, mtime_ns))
+                continue
+            new, whole = file_keys(path)
+        except OSError:
+            continue
+        if whole == key:
+            out[key] = (new, [(path, size, mtime_ns)])
+    return out
 
 
 def identity_plan(sql) -> dict[str, tuple[str, list]]:
     """Legacy keys of a database's ``file_hashes`` table (:data:`genrekit.audio.files.FILE_HASHES_TABLE`)
-    mapped to today's identities (:func:`genrekit.audio.identity.legacy_map`), reading each file still
+    mapped to today's identities (:func:`legacy_map`), reading each file still
     there unchanged once.
 
     ``sql(query, params) -> rows`` runs a statement on the database; nothing is written.

@@ -76,7 +76,7 @@ class Entry:
     Attributes
     ----------
     content_hash : str
-        The file's identity key (:func:`genrekit.audio.identity.identity`: its audio's hash).
+        The file's identity key (:func:`genrekit.audio.files.identity`: its audio's hash).
     feature_key : str
         :attr:`FeatureSet.key` of the recipe.
     array : np.ndarray

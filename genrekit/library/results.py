@@ -21,8 +21,8 @@ from pathlib import Path
 from genrekit._io import jsonable, name_from_sql, sql_name
 from genrekit.errors import ParameterError, ResultsError
 from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
-from genrekit.audio.identity import is_legacy, legacy_map
-from genrekit.audio.rekey import KeyMap, apply_identity_plan, identity_plan, legacy_lines
+from genrekit.audio.identity import is_legacy
+from genrekit.audio.rekey import KeyMap, apply_identity_plan, identity_plan, legacy_lines, legacy_map
 
 #: Suffixes of ``--out`` files that are results stores (resumable), by kind.
 STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite"}

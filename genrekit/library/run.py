@@ -2,7 +2,7 @@
 
 The job behind ``genrekit classify``. For each file:
 
-1. its identity is found (:func:`genrekit.audio.identity.identity`, its audio's hash, remembered by
+1. its identity is found (:func:`genrekit.audio.files.identity`, its audio's hash, remembered by
    path, size and modification time so an unchanged library is only ``stat``-ed);
 2. a results store (:mod:`genrekit.library.results`: a JSON-lines log or a SQLite database) is asked for a result of
    that content with this model (:func:`model_key`); one found means the file is

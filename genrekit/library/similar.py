@@ -36,7 +36,7 @@ class SimilarityIndex:
     labels : list of str
         Each song's top genre.
     hashes : list of str
-        Each song's identity key (:func:`genrekit.audio.identity.identity`).
+        Each song's identity key (:func:`genrekit.audio.files.identity`).
     vectors : ndarray, shape (n_songs, dim)
         L2-normalised embeddings.
     model_key : str
@@ -131,7 +131,7 @@ class SimilarityIndex:
 
     def query_file(self, song: str | os.PathLike, *, model=None, top: int = 10) -> list[dict]:
         """Songs similar to a file: its stored embedding if the library has it, else analysed now."""
-        from genrekit.audio.identity import file_keys
+        from genrekit.audio.files import file_keys
 
         digest, whole = file_keys(song)
         if whole in self.hashes:  # a library written before identities that was not migrated
