@@ -57,7 +57,9 @@ def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration:
 def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: float | None) -> tuple:
     """:func:`analyse_upload` in an analysis worker, its errors as plain tuples.
 
-    Returns ``("ok", prediction, png, meta, elapsed)``, ``("too long", problem)``,
+    Returns ``("ok", prediction, png, meta, elapsed, identity)`` (``identity``: the upload's audio
+    key, :func:`genrekit.audio.files.identity`, so that a library's copy of the same song is not
+    listed as similar to itself), ``("too long", problem)``,
     ``("bad audio", problem)`` or ``("bad model", problem)``. Plain tuples, because exceptions with custom constructors
     do not always survive the trip back from a worker process.
     """
@@ -71,7 +73,13 @@ def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: f
         for w in caught:  # decoder chatter and silence: logged by the server with the client's name
             if isinstance(w.message, (DecoderWarning, SilentAudioWarning)):
                 log.info("%s", w.message)
-        return ("ok", *result)
+        from genrekit.audio.files import identity
+
+        try:
+            key = identity(path)
+        except OSError:
+            key = None
+        return ("ok", *result, key)
     except TooLongError as exc:
         return ("too long", exc.problem)
     except AudioError as exc:

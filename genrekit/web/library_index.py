@@ -180,8 +180,9 @@ class LibraryIndex:
                 self._index = (identity, self._index[1])  # not read again until the file changes once more
         return self._index[1]
 
-    def similar_to(self, clf, prediction, top: int = 5) -> list[dict] | None:
-        """The library's songs most like ``prediction``'s, or ``None`` (no library, or another model's)."""
+    def similar_to(self, clf, prediction, top: int = 5, exclude: str | None = None) -> list[dict] | None:
+        """The library's songs most like ``prediction``'s, or ``None`` (no library, or another model's);
+        ``exclude``: the upload's audio key, so that the library's own copy of it is not listed."""
         from genrekit.library.run import model_key
 
         if self.path is None or prediction.embedding is None:
@@ -191,7 +192,7 @@ class LibraryIndex:
             return None
         root = _common_folder(index.paths)
         return [{**s, "path": _below(s["path"], root), "score": round(s["score"], 4)}
-                for s in index.query(prediction.embedding, top=top)]
+                for s in index.query(prediction.embedding, top=top, exclude_hash=exclude)]
 
 
 #: A common folder this shallow (``/``, ``/home``, ``/mnt``) says nothing: songs are named by folder and file.

@@ -127,7 +127,7 @@ async def classify(
             raise HTTPException(422, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
         if kind == "bad model":
             raise HTTPException(422, f"{upload.name}: model {clf.name!r} cannot be used: {outcome[1]}")
-        prediction, png, meta, elapsed = outcome[1:]
+        prediction, png, meta, elapsed, identity = outcome[1:]
     finally:
         state.uploads -= 1
         upload.discard()  # at once, whatever happened: aborted and refused uploads included
@@ -144,7 +144,7 @@ async def classify(
         label=public["label"], name=public["name"], unknown=public["unknown"], genres=public.get("genres"),
         probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
-        tags=public.get("tags"), similar=state.library.similar_to(clf, prediction),
+        tags=public.get("tags"), similar=state.library.similar_to(clf, prediction, exclude=identity),
         filename=upload.name, elapsed=seconds(elapsed), spectrogram=info,
     )
 
