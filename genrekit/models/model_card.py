@@ -63,7 +63,7 @@ def model_card_markdown(meta: dict) -> str:
     out.append(f"- Window {seconds_text(meta['window'])}, hop {seconds_text(meta['hop'])}; "
                f"a track's probabilities are the {meta['aggregate']} of its windows'")
     out += ["", "## Training", ""]
-    for key, label in (("data", "Data"), ("split", "Split"), ("command", "Command"),
+    for key, label in (("data", "Data"), ("split", "Split"), ("fitted", "Fitted"), ("command", "Command"),
                        ("created", "Created"), ("genrekit_version", "genrekit")):
         if card.get(key):
             value = f"`{card[key]}`" if key == "command" else card[key]
