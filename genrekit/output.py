@@ -14,7 +14,7 @@
   learned from, and uncertain results.
 - **Unknown**: ``unknown`` (true/false; null for a model that stores no such decision)
   says the song fits none of the genres the model knows; ``label`` stays the closest
-  genre, and tables show ``unknown (closest: rock)`` (:func:`shown_label`).
+  genre, and tables show ``unknown (closest: Rock)`` (:func:`shown_label`).
 - **Several genres**: a model trained on several genres per song gives ``genres``, every
   genre reaching its own threshold, best first (absent for single-genre models); tables
   show them joined by :data:`GENRES_JOIN` (``Rock + Blues``), CSV in a ``genres`` column
