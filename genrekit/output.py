@@ -14,7 +14,7 @@
   learned from, and uncertain results.
 - **Unknown**: ``unknown`` (true/false; null for a model that stores no such decision)
   says the song fits none of the genres the model knows; ``label`` stays the closest
-  genre, and tables show ``unknown (closest: rock)`` (:func:`shown_label`).
+  genre, and tables show ``unknown (closest: Rock)`` (:func:`shown_label`).
 - **Several genres**: a model trained on several genres per song gives ``genres``, every
   genre reaching its own threshold, best first (absent for single-genre models); tables
   show them joined by :data:`GENRES_JOIN` (``Rock + Blues``), CSV in a ``genres`` column
@@ -125,7 +125,7 @@ def duration_text(value: float) -> str:
     return f"{value:.1f}" if value >= 0.95 else f"{value:.3g}"
 
 
-def prediction_notes(prediction, model=None) -> list[str]:
+def prediction_notes(prediction, model=None, names=None) -> list[str]:
     """The cautions a result deserves, as sentences (empty when none).
 
     Parameters
@@ -134,6 +134,8 @@ def prediction_notes(prediction, model=None) -> list[str]:
         Anything with ``probabilities`` and ``duration`` (s), as attributes or keys.
     model : genrekit.models.protocol.GenreClassifier, Bundle or None
         The model that made it (for the length of its training clips).
+    names : NameMap or None
+        Genres are named by their display names (default: the shipped map's), as tables show them.
 
     Notes
     -----
@@ -157,6 +159,9 @@ def prediction_notes(prediction, model=None) -> list[str]:
                      f"{SHORT_SHARE * clip:g} s are less reliable")
     ordered = list(ranked(probabilities, None).items())
     (first, p1), (second, p2) = ordered[0], (ordered[1] if len(ordered) > 1 else (None, 0.0))
+    # genres by their display names, as the tables show them ("unknown (closest: Metal)")
+    display = _names(names).display
+    first, second = display(first), None if second is None else display(second)
     if get("unknown"):
         notes.append(f"unknown: fits none of the model's genres well (closest: {first})")
     if p1 < LOW_SCORE:

@@ -438,6 +438,19 @@ def test_an_unknown_genre_is_a_clear_error(tmp_path, capsys):
     assert "unknown genre 'polka'" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
 
 
+def test_label_is_accepted_by_the_name_tables_print(tmp_path, capsys):
+    """Issue 29 item 7: ``--label Country`` (as every table says it) and ``hip hop`` name the labels."""
+    song = _song(tmp_path / "song.wav", 16000, 4.0)
+    for given, label in (("Country", "country"), ("hip hop", "hiphop"), ("HIP-HOP", "hiphop")):
+        out = tmp_path / f"{label}.png"
+        assert main(["explain", str(song), "--label", given, "--bands", "2", "--out", str(out)]) == 0
+        assert json.loads(out.with_suffix(".json").read_text())["label"] == label
+    err = capsys.readouterr().err
+    assert ": Country (" in err and ": Hip-Hop (" in err
+    assert main(["explain", str(song), "--label", "Polka", "--out", str(tmp_path / "x.png")]) == 1
+    assert "the model knows Blues, Classical, Country, Disco, Hip-Hop" in capsys.readouterr().err
+
+
 def test_filters_of_a_model_without_conv_bundle_point_to_saliency(tiny, tmp_path, capsys):
     code = main(["explain", "filters", "--model", "gtzan57", "--data", str(tiny["data"]), "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err

@@ -305,9 +305,9 @@ def test_the_order_rule_and_the_note_thresholds():
     assert ranked({"a": 1 / 3}) == {"a": 0.3333} and ranked({"a": 1 / 3}, 6) == {"a": 0.333333}
     flat = {"rock": LOW_SCORE - 0.01, "metal": 0.3, "pop": 1 - LOW_SCORE - 0.29}
     assert prediction_notes({"probabilities": flat, "duration": 30.0}) == [
-        f"uncertain: the top score, rock {LOW_SCORE - 0.01:.2f}, is below {LOW_SCORE:g}"]
+        f"uncertain: the top score, Rock {LOW_SCORE - 0.01:.2f}, is below {LOW_SCORE:g}"]  # display names
     close = {"rock": 0.5, "metal": 0.5 - SMALL_MARGIN / 2}
-    assert prediction_notes({"probabilities": close, "duration": 30.0})[0].startswith("close call: rock 0.50")
+    assert prediction_notes({"probabilities": close, "duration": 30.0})[0].startswith("close call: Rock 0.50 against Metal")
     assert prediction_notes({"probabilities": {"rock": 0.9, "metal": 0.1}, "duration": 30.0}) == []
 
 

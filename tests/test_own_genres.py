@@ -154,3 +154,71 @@ def test_a_fifo_as_the_labels_file_is_refused_not_read(tmp_path):
                     timeout=120)  # the old reader waited for a writer forever
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "labels.csv: cannot read the labels file: is not a regular file" in proc.stderr, proc.stderr
+
+
+# --- issue 29 item 5: "" drops a label, cards count songs, refit on every labelled song ------------------
+
+
+def test_an_empty_name_drops_a_label_and_its_only_files_are_counted_as_left_out(tmp_path):
+    from genrekit.tagging.names import load_names
+
+    lib = tmp_path / "lib"
+    tagged_library(lib, [("metal", ["Metal"], None, None), ("metal", ["Polka", "Metal"], None, None),
+                         ("classical", ["Polka"], None, None), ("hiphop", ["polka"], None, None),
+                         ("classical", ["Classical"], None, None)], seconds=1.0)
+    names = tmp_path / "names.toml"
+    names.write_text('Polka = ""\n')
+    labelled = labels_from_tags(lib, load_names(names))
+    assert labelled.genres == [["metal"], ["metal"], ["classical"]]
+    assert [p.name for p in labelled.dropped] == ["song02.ogg", "song03.flac"] and not labelled.skipped
+    assert labelled.summary()["left_out_dropped_genres"] == 2
+    # without it, the refusal says how to leave a label out
+    with pytest.raises(DatasetError, match='leave them out \\(--names FILE with classical = ""\\)'):
+        check_counts(labels_from_tags(lib), 3)  # the hint names the rarest (classical 1, metal 2)
+
+
+def _long_songs_library(lib):
+    """``plan()``'s 24 songs, the first of each genre 65 s long (several windows), and 3 songs tagged Polka only."""
+    songs = tagged_library(lib, plan())
+    for i in (0, 8, 16):  # one song of each kind made long: more windows than songs
+        kind = plan()[i][0]
+        genres, artist, album = plan()[i][1:]
+        tag(write_song(songs[i], kind, seconds=65.0, seed=i), genres, artist, album)
+    for j, kind in enumerate(("classical", "metal", "hiphop")):
+        tag(write_song(lib / f"polka{j}.flac", kind, seconds=6.0, seed=500 + j), ["Polka"], "Polka band", "Polkas")
+
+
+@pytest.mark.slow
+def test_training_drops_empty_names_counts_songs_and_refits_on_every_labelled_song(tmp_path):
+    lib = tmp_path / "lib"
+    _long_songs_library(lib)
+    names = tmp_path / "names.toml"
+    names.write_text('Polka = ""\n')
+    proc = genrekit("train", "--data", lib, "--labels", "tags", "--names", names, "--out", tmp_path / "run",
+                    "--cache", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "24 files labelled from tags; 0 without a genre skipped; 3 left out (only genres --names drops)" in proc.stderr
+    results = json.loads((tmp_path / "run/results.json").read_text())
+    assert results["labels"]["counts"] == {"classical": 8, "hiphop": 8, "metal": 8}
+    assert results["labels"]["left_out_dropped_genres"] == 3
+    n_rows, sizes = results["data"]["n_rows"], results["split"]["sizes"]
+    assert n_rows > 24 and sizes["train"] + sizes["test"] == 24 and sizes["test"] > 0
+    meta = json.loads((tmp_path / "run/own-genres/bundle.json").read_text())
+    # refitted on all 24 songs: the calibration says songs (and windows apart), not windows as songs
+    assert f"on the 24 training songs ({n_rows} windows)" in meta["calibration"]["fitted_on"]
+    assert "on the 24 training songs" in meta["unknown"]["fitted_on"]
+    card = (tmp_path / "run/own-genres/MODEL_CARD.md").read_text()
+    assert f"held out); this model was then refitted on all 24 labelled songs" in card
+    assert "refitted on all 24 labelled songs after the test" in proc.stderr
+
+    # --no-refit keeps the split's model: the same test figures, fitted on the training part's songs
+    kept = genrekit("train", "--data", lib, "--labels", "tags", "--names", names, "--out", tmp_path / "kept",
+                    "--cache", tmp_path / "cache", "--no-refit")
+    assert kept.returncode == 0, kept.stderr
+    kept_results = json.loads((tmp_path / "kept/results.json").read_text())
+    assert kept_results["models"]["own-genres"]["test"] == results["models"]["own-genres"]["test"]
+    kept_meta = json.loads((tmp_path / "kept/own-genres/bundle.json").read_text())
+    assert f"on the {sizes['train']} training songs (" in kept_meta["calibration"]["fitted_on"]
+    assert kept_meta["unknown"]["means"] != meta["unknown"]["means"]
+    kept_card = (tmp_path / "kept/own-genres/MODEL_CARD.md").read_text()
+    assert f"(--no-refit): fitted on {sizes['train']} of the 24 labelled songs" in kept_card

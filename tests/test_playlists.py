@@ -169,3 +169,48 @@ def test_songs_outside_the_results_folder_need_root(capsys, tmp_path):
     assert code == 0 and "left out 1 song(s)" in err and "--root DIR lists the songs below another folder" in err
     code, err = _playlists(capsys, results, tmp_path / "pl", "--root", tmp_path / "music")
     assert code == 0 and "left out" not in err and (tmp_path / "pl" / "Metal.m3u8").exists()
+
+
+# --- issue 29 item 6: unknown songs in their own playlist, #EXTINF from artist and title tags -------------
+
+
+def test_unknown_songs_get_their_own_playlist_and_entries_show_artist_and_title(capsys, tmp_path):
+    from tagged_songs import tag
+
+    def titled(path, artist=None, title=None):
+        song = tag(write_song(path, "metal", seconds=1.0), ["Metal"], artist)
+        if title is not None:
+            import mutagen
+
+            f = mutagen.File(song, easy=True)
+            f["title"] = [title]
+            f.save()
+        return song
+
+    music = tmp_path / "music"
+    known = titled(music / "a.mp3", "Ünïcode Band", "First Song")
+    strange = titled(music / "b.flac", "Drone Unit", "Hum\n#EXTINF:1,pwned")
+    no_title = titled(music / "c.ogg", "Only Artist")
+    other = titled(music / "d.flac", "Somebody", "Odd One")
+    results = write_jsonl(tmp_path / "results.jsonl", [
+        hand_made(known), hand_made(strange, unknown=True), hand_made(no_title),
+        hand_made(other, label="hiphop", unknown=True, probabilities={"hiphop": 0.4, "metal": 0.3})])
+    names = tmp_path / "names.toml"
+    names.write_text('hiphop = "Hip Hop"\n')
+    code, err = _playlists(capsys, results, tmp_path / "pl")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "pl").iterdir()) == ["Metal.m3u8", "Unknown.m3u8"]
+    metal = (tmp_path / "pl" / "Metal.m3u8").read_text(encoding="utf-8").splitlines()
+    assert metal == ["#EXTM3U", "#PLAYLIST:Metal", "#EXTINF:5,Ünïcode Band - First Song (Metal 0.90)", "../music/a.mp3",
+                     "#EXTINF:5,c (Metal 0.90)", "../music/c.ogg"]
+    unknown = (tmp_path / "pl" / "Unknown.m3u8").read_text(encoding="utf-8").splitlines()
+    assert unknown[:2] == ["#EXTM3U", "#PLAYLIST:Unknown"]
+    assert unknown[2:] == ["#EXTINF:5,Drone Unit - Hum\\n#EXTINF:1,pwned (Unknown, closest: Metal 0.90)",
+                           "../music/b.flac",
+                           "#EXTINF:5,Somebody - Odd One (Unknown, closest: Hip-Hop 0.40)", "../music/d.flac"]
+    # the unknown playlist is named through the names map, as the genres are
+    names.write_text('unknown = "Unclassified"\nhiphop = "Hip Hop"\n')
+    code, err = _playlists(capsys, results, tmp_path / "named", "--names", names)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "named").iterdir()) == ["Metal.m3u8", "Unclassified.m3u8"]
+    assert "(Unclassified, closest: Hip Hop 0.40)" in (tmp_path / "named" / "Unclassified.m3u8").read_text()

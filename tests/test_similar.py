@@ -169,3 +169,28 @@ def test_the_servers_library_is_opened_read_only(tmp_path, kind):
     with pytest.raises(SimilarityError, match="not a genrekit results file"):
         LibraryIndex(path)
     assert fingerprint(path) == before
+
+
+def test_the_similar_table_shows_genres_by_their_display_names(tmp_path):
+    """Issue 29 item 7: the genre column says "Hip-Hop" and "Metal", as every other table, not the labels."""
+    from genrekit.tagging.names import NameMap
+
+    from synthetic_songs import write_song
+
+    music = tmp_path / "music"
+    for i, kind in enumerate(("metal", "hiphop", "classical", "metal")):
+        write_song(music / f"{kind}{i}.flac", kind, seconds=6.0, seed=i)
+    out = tmp_path / "r.sqlite"
+    run = _cli("classify", music, "--out", out, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    song = music / "metal0.flac"
+    found = json.loads(_cli("similar", song, "--library", out, "--format", "json").stdout)
+    assert found and all(f["name"] == NameMap.default().display(f["label"]) for f in found)
+    table = _cli("similar", song, "--library", out)
+    assert table.returncode == 0, table.stderr
+    rows = [line.rsplit(None, 1)[-1] for line in table.stdout.splitlines()[1:]]
+    assert rows == [f["name"] for f in found] and all(r[0].isupper() for r in rows)
+    names = tmp_path / "names.toml"
+    names.write_text("".join(f'{g} = "{g.upper()}!"\n' for g in {f["label"] for f in found}))
+    named = _cli("similar", song, "--library", out, "--names", names)
+    assert [line.rsplit(None, 1)[-1] for line in named.stdout.splitlines()[1:]] == [f["label"].upper() + "!" for f in found]

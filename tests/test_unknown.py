@@ -132,3 +132,16 @@ def test_classify_in_python_says_unknown_on_the_result_not_only_in_a_warning(tmp
     assert ranked.unknown is True and any("unknown" in n for n in ranked.notes)
     assert known.unknown in (True, False) and isinstance(known, list)
     assert ranked == [dict(r) for r in ranked]  # still the plain list of {"label", "score"}
+
+
+def test_the_unknown_note_names_the_closest_genre_as_the_table_does(tmp_path):
+    """Issue 29 item 7: "unknown (closest: Metal)" in the table and "(closest: Metal)" in its note, not "metal"."""
+    import re
+
+    song = write_song(tmp_path / "noise.flac", "metal", seconds=31.0, seed=2)
+    proc = subprocess.run([sys.executable, "-m", "genrekit", "classify", str(song)], capture_output=True, text=True,
+                          env=cli_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (shown,) = re.findall(r"unknown \(closest: ([^)]+)\)", proc.stdout)
+    (noted,) = re.findall(r"note: unknown: fits none of the model's genres well \(closest: ([^)]+)\)", proc.stdout)
+    assert noted == shown and shown[0].isupper(), proc.stdout

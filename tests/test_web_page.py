@@ -155,3 +155,19 @@ def test_error_message(browser, server, tmp_path):
     # Chromium logs the 422 itself as a failed resource load; nothing else may appear.
     assert [e for e in watch.errors if "status of 422" not in e] == []
     context.close()
+
+
+def test_the_header_names_the_model_in_words(browser, server):
+    """Issue 29 item 7: "Model: gtzan-musicnn — MSD-musicnn tags + logistic regression/SVM vote, GTZAN's ten
+    genres", not the card's recipe; the genres listed by their display names."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(context, page)
+    page.goto(server + "/")
+    page.wait_for_function("() => document.getElementById('model-name').textContent.startsWith('Model:')")
+    header = page.text_content("#model-name")
+    assert header == "Model: gtzan-musicnn \u2014 MSD-musicnn tags + logistic regression/SVM vote, GTZAN's ten genres"
+    about = page.text_content("#about-list")
+    assert "Hip-Hop" in about and "hiphop" not in about
+    assert watch.errors == [] and watch.blocked == []
+    context.close()

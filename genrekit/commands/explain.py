@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from genrekit.explain import BANDS, SECONDS
-from genrekit.commands.common import add_model_argument, model_path, no_audio_error, output_option, positive_int, seconds
+from genrekit.commands.common import (add_model_argument, add_names_argument, model_path, no_audio_error, output_option,
+                                     positive_int, seconds)
 from genrekit.errors import CommandError
 from genrekit.output import printable
 
@@ -89,11 +90,14 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
     output_option(s, "--out", "-o", metavar="PNG",
                    help="the image to write, a JSON file with the same stem beside it "
                         "(default: SONG's name + .saliency.png in the current folder)")
-    s.add_argument("--label", metavar="GENRE", help="explain this genre (default: the model's top genre for the song)")
+    s.add_argument("--label", metavar="GENRE", help="explain this genre, by its label or its name as tables show it "
+                                                    "(Country, hip hop; case and punctuation do not count; "
+                                                    "default: the model's top genre for the song)")
     s.add_argument("--bands", metavar="N", type=positive_int, default=BANDS,
                    help=f"rows of the grid: equal runs of mel bands (default {BANDS})")
     s.add_argument("--seconds", metavar="S", type=seconds, default=SECONDS,
                    help=f"length of a grid cell in seconds (default {SECONDS:g})")
+    add_names_argument(s, "--label accepts these names, and the summary line shows them")
     s.set_defaults(parser=s)
 
 
@@ -148,13 +152,26 @@ def _saliency(args) -> int:
     from genrekit.explain.saliency import occlusion_saliency
     from genrekit.models.registry import load_model
 
+    from genrekit.errors import TagError
+    from genrekit.tagging.names import load_names
+
+    try:
+        names = load_names(args.names)
+    except TagError as exc:
+        raise CommandError(str(exc)) from exc
     try:
         model = load_model(model_path(args.model))
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
+    label = None
+    if args.label is not None:  # a label, or its display name as every table prints it
+        label = names.label_among(args.label, model.labels)
+        if label is None:
+            raise CommandError(f"--label: unknown genre {printable(args.label)!r}; the model knows "
+                               + ", ".join(printable(names.display(g)) for g in model.labels))
     try:
         y = audio.load(args.file, sr=model.sample_rate, min_samples=model.min_samples)
-        result = occlusion_saliency(model, y, label=args.label, bands=args.bands, seconds=args.seconds)
+        result = occlusion_saliency(model, y, label=label, bands=args.bands, seconds=args.seconds)
     except (AudioError, ExplainError) as exc:
         raise CommandError(str(exc)) from exc
     out = args.out or Path(f"{args.file.stem}.saliency.png")
@@ -167,6 +184,7 @@ def _saliency(args) -> int:
                                     **result.to_dict()})
     except OSError as exc:
         raise CommandError(f"cannot write {out}: {exc}") from exc
-    print(f"explain: {args.file}: {result.label} ({result.probabilities[result.label]:.2f}, model {result.model}) "
+    print(f"explain: {printable(args.file)}: {printable(names.display(result.label))} "
+          f"({result.probabilities[result.label]:.2f}, model {result.model}) "
           f"-> {out}, {sidecar.name}", file=sys.stderr)
     return 0

@@ -149,6 +149,7 @@ def read_labelled(args, verb: str, several: str = "several on some files"):
     print(f"{verb}: {len(labelled.files)} files labelled from {labelled.source}; "
           f"{len(labelled.skipped)} without a genre skipped"
           + (f"; {len(labelled.unreadable)} whose tags could not be read" if labelled.unreadable else "")
+          + (f"; {len(labelled.dropped)} left out (only genres --names drops)" if labelled.dropped else "")
           + f"; {len(labelled.counts)} genres"
           + (f", {several}" if labelled.multilabel else ""), file=sys.stderr)
     return labelled

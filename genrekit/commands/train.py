@@ -32,6 +32,9 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
                         "default's kind of head")
     data_argument(p)
     labels_arguments(p, "training")
+    p.add_argument("--no-refit", action="store_true",
+                   help="with --labels tags or FILE.csv: keep the model the test figures measured, fitted on "
+                        "the split's training part (default: after the test, refit on every labelled song)")
     split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
@@ -56,6 +59,8 @@ def train_run(args) -> int:
         return own_genres_run(args)
     if args.names is not None:
         args.parser.error("--names: only with --labels tags or --labels FILE.csv")
+    if args.no_refit:
+        args.parser.error("--no-refit: only with --labels tags or --labels FILE.csv")
     args.model = args.model or "all"
     if args.model == "cnn":
         try:
@@ -119,7 +124,7 @@ def own_genres_run(args) -> int:
     try:
         command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         options = OwnGenresOptions(model=args.model, seed=args.seed, test_size=or_default(args.test_size, 0.25),
-                                   cache=args.cache)
+                                   cache=args.cache, refit=not args.no_refit)
         with engine_from_args(args) as engine:
             trainer = OwnGenresTrainer(labelled, args.data, options, engine=engine, command=command,
                                        progress=lambda line: print("  " + line, file=sys.stderr))
@@ -129,6 +134,10 @@ def own_genres_run(args) -> int:
     figures = results["models"]["own-genres"]["figures"]
     print("train: test (" + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in figures.items()) + ")", file=sys.stderr)
+    labels = results["labels"]
+    print(f"train: the model saved was refitted on all {labels['fitted_songs']} labelled songs after the test"
+          if labels["refit"] else f"train: --no-refit: the model saved is the one tested, fitted on "
+                                  f"{labels['fitted_songs']} songs", file=sys.stderr)
     print(f"train: wrote {results_path(args.out)}", file=sys.stderr)
     print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     return 0

@@ -1,10 +1,15 @@
 """Playlists by genre from a results store: one extended M3U8 file per genre.
 
 Each classified file goes into the playlist of its top genre when that genre's score is
-at least ``min_score``; a playlist lists its songs best-scoring first (ties by path).
+at least ``min_score``; a song the model called unknown (its record's ``unknown``: it fits
+none of the model's genres) goes into its own playlist, ``Unknown`` (named through the name
+map as the genres are: ``unknown = "Unclassified"``), never into a genre's, and its entry
+names its closest genre. A playlist lists its songs best-scoring first (ties by path).
 Files are named by genre display name (:class:`genrekit.tagging.names.NameMap`:
 ``Hip-Hop.m3u8``); entries carry ``#EXTINF:<seconds>,<title>`` and the song's path,
-relative to the playlists' folder where it can be (same drive), else absolute. A file
+relative to the playlists' folder where it can be (same drive), else absolute. The title is
+``Artist - Title`` from the file's tags when it has both (read with mutagen), else the
+file's name. A file
 classified several times (before and after its tags were written, or by several models)
 counts once: its latest result. Files that no longer exist are left out.
 
@@ -36,11 +41,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FILE_NAME_MAX = 120
 #: The longest genre name shown in a playlist's ``#PLAYLIST`` and ``#EXTINF`` lines, in characters.
 SHOWN_NAME_MAX = 100
+#: The label of unknown songs' playlist in a name map, and its name when the map gives none.
+UNKNOWN_LABEL, UNKNOWN_NAME = "unknown", "Unknown"
 
 
 @dataclass(frozen=True)
 class Playlist:
-    """One genre's playlist: its display name, file, and ``(path, score, duration)`` entries, best first."""
+    """One genre's playlist: its display name, file, and ``(path, score, duration, closest)`` entries,
+    best first (``closest``: the display name of an unknown song's closest genre, else ``None``)."""
 
     name: str
     path: Path
@@ -106,6 +114,7 @@ def plan_playlists(records, out_dir: str | os.PathLike, *, root: str | os.PathLi
             if rec["path"] not in latest or (latest[rec["path"]].get("time") or "") <= (rec.get("time") or ""):
                 latest[rec["path"]] = rec
     groups: dict[str, list] = {}
+    unknown_name = names.display(UNKNOWN_LABEL) if names.names.get(UNKNOWN_LABEL) else UNKNOWN_NAME
     for path, rec in latest.items():
         score = float((rec.get("probabilities") or {}).get(rec["label"], 0.0))
         if score < min_score:
@@ -114,7 +123,10 @@ def plan_playlists(records, out_dir: str | os.PathLike, *, root: str | os.PathLi
         if problem is not None:
             left_out.append((path, problem))
             continue
-        groups.setdefault(names.display(rec["label"]), []).append((path, score, rec.get("duration")))
+        if rec.get("unknown") is True:  # fits none of the genres: never listed as one of them
+            groups.setdefault(unknown_name, []).append((path, score, rec.get("duration"), names.display(rec["label"])))
+        else:
+            groups.setdefault(names.display(rec["label"]), []).append((path, score, rec.get("duration"), None))
     out_dir = Path(out_dir)
     playlists, taken = [], set()
     for name in sorted(groups):
@@ -142,12 +154,40 @@ def _one_line(text: str) -> str:
     return printable(text, limit=SHOWN_NAME_MAX)
 
 
+def song_title(path: str | os.PathLike) -> str:
+    """``Artist - Title`` from the song's tags when it has both (first values), else its file name's stem.
+
+    Tags are read with mutagen from the regular file only (never a FIFO or device); a file
+    mutagen cannot read is named by its file name. The text is raw: :func:`m3u8_text` escapes it
+    onto one bounded line."""
+    import mutagen
+
+    from genrekit.audio.files import open_regular
+
+    def first(tags, key):
+        try:
+            values = tags.get(key) or []
+        except (KeyError, ValueError, TypeError):
+            return None
+        value = str(values[0]).strip() if values else ""
+        return value[: 4 * SHOWN_NAME_MAX] or None
+
+    try:
+        with open_regular(path) as fh:
+            f = mutagen.File(fh, easy=True)
+        tags = None if f is None else f.tags
+        artist, title = (first(tags, "artist"), first(tags, "title")) if tags is not None else (None, None)
+    except Exception:  # noqa: BLE001 (mutagen raises many kinds for a damaged file; the name still serves)
+        artist = title = None
+    return f"{artist} - {title}" if artist and title else Path(path).stem
+
+
 def m3u8_text(playlist: Playlist) -> str:
     """The extended M3U8 text of ``playlist``."""
     folder = os.path.abspath(playlist.path.parent)
     name = _one_line(playlist.name)
     lines = ["#EXTM3U", f"#PLAYLIST:{name}"]
-    for path, score, duration in playlist.entries:
+    for path, score, duration, closest in playlist.entries:
         absolute = os.path.abspath(path)
         try:
             shown = os.path.relpath(absolute, folder)
@@ -157,7 +197,8 @@ def m3u8_text(playlist: Playlist) -> str:
         if shown.startswith("#"):  # a song named "#EXTINF..." is a path, not a tag
             shown = "./" + shown
         seconds = -1 if duration is None else int(round(float(duration)))
-        lines += [f"#EXTINF:{seconds},{_one_line(Path(path).stem)} ({name} {score:.2f})", shown]
+        what = f"{name} {score:.2f}" if closest is None else f"{name}, closest: {_one_line(closest)} {score:.2f}"
+        lines += [f"#EXTINF:{seconds},{_one_line(song_title(path))} ({what})", shown]
     return "\n".join(lines) + "\n"
 
 

@@ -386,7 +386,11 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
     truth = np.array([labels.index(v) for v in y])
     calibration = fit_calibrator(method, proba, truth)
     means, precision = class_gaussians(X, y, labels)
-    how = f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(y)} training songs"
+    if song_of_row is None:
+        how = f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(y)} training songs"
+    else:  # rows are windows: count the songs, then their windows
+        how = (f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(np.unique(song_of_row))} "
+               f"training songs ({len(y)} windows)")
     return {
         "calibration": {
             **calibration, "fitted_on": how,

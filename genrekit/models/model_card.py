@@ -63,7 +63,7 @@ def model_card_markdown(meta: dict) -> str:
     out.append(f"- Window {seconds_text(meta['window'])}, hop {seconds_text(meta['hop'])}; "
                f"a track's probabilities are the {meta['aggregate']} of its windows'")
     out += ["", "## Training", ""]
-    for key, label in (("data", "Data"), ("split", "Split"), ("command", "Command"),
+    for key, label in (("data", "Data"), ("split", "Split"), ("fitted", "Fitted"), ("command", "Command"),
                        ("created", "Created"), ("genrekit_version", "genrekit")):
         if card.get(key):
             value = f"`{card[key]}`" if key == "command" else card[key]
@@ -164,3 +164,42 @@ def _dataset_evaluations(entries: Any) -> list[str]:
 
 def seconds_text(value: float | None) -> str:
     return "whole signal" if value is None else f"{value:g} s"
+
+
+# --- the model in words (the page's header, the model picker) ------------------------------------------------
+_FAMILIES = {"logreg": "logistic regression", "svm-linear": "SVM", "svm-poly": "SVM", "svm-rbf": "SVM",
+             "knn": "k-nearest neighbours", "forest": "random forest", "tree": "decision tree", "mlp": "MLP",
+             "gboost": "gradient boosting"}
+_FEATURES = {"msd_musicnn": "MSD-musicnn tags", "gtzan57": "the Kaggle GTZAN table's 57 audio features"}
+
+
+def model_in_words(meta: dict) -> str:
+    """A short description of a bundle for people: what it listens to, how it decides, which genres.
+
+    ``"MSD-musicnn tags + logistic regression/SVM vote, GTZAN's ten genres"`` for the shipped
+    default, where its card's ``model`` says ``vote(logreg(C=0.05) + svm-rbf(C=1.0))``.
+    """
+    import re
+
+    from genrekit.tagging.names import DEFAULT_NAMES
+
+    card = meta.get("card") or {}
+    fs = (meta.get("feature_set") or {}).get("name", "")
+    if meta.get("kind") == "cnn":
+        features = "a CNN on log-mel spectrograms"
+    else:
+        features = _FEATURES.get(fs, f"{fs} features" if fs else "audio features")
+    spec = str(card.get("model") or "")
+    families = []
+    for name in re.findall(r"svm-linear|svm-poly|svm-rbf|logreg|knn|forest|tree|mlp|gboost", spec):
+        if _FAMILIES[name] not in families:
+            families.append(_FAMILIES[name])
+    head = "/".join(families)
+    if spec.startswith("vote"):
+        head = f"{head} vote" if head else "a vote of classifiers"
+    if "one-vs-rest" in spec:
+        head += " (one-vs-rest)"
+    labels = [str(g) for g in meta.get("labels") or []]
+    genres = ("GTZAN's ten genres" if sorted(labels) == sorted(DEFAULT_NAMES) else
+              f"{len(labels)} genre{'s' if len(labels) != 1 else ''}")
+    return (f"{features} + {head}" if head and meta.get("kind") != "cnn" else features) + f", {genres}"

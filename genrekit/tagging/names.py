@@ -163,6 +163,23 @@ class NameMap:
                 label = None if genre is None else lookup.get(name_key(genre), genre)
         return label
 
+    def label_among(self, value: str, labels: Iterable[str]) -> str | None:
+        """The label of ``labels`` (a model's) that ``value`` names, or ``None``.
+
+        ``value`` may be the label, its display name as tables print it, any of its names or a value
+        the map reads as it (:meth:`canonical`); case and punctuation do not count (:func:`name_key`),
+        so ``Country``, ``country`` and ``Hip Hop`` name ``country`` and ``hiphop``.
+        """
+        labels = list(labels)
+        if value in labels:
+            return value
+        key = name_key(value)
+        for label in labels:
+            if key in {name_key(label), name_key(self.display(label)), *map(name_key, self.names.get(label, ()))}:
+                return label
+        label = self.canonical(value)
+        return label if label in labels else None
+
     def same(self, a: str, b: str) -> bool:
         """Whether two tag values name the same genre (through the map, else by :func:`name_key`)."""
         ka, kb = self.canonical(a) or name_key(a), self.canonical(b) or name_key(b)

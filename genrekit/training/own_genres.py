@@ -84,6 +84,8 @@ class LabelledFiles:
         Files without a genre.
     unreadable : list of (Path, str)
         Files whose tags could not be read, and why.
+    dropped : list of Path
+        Files whose only genres the name map drops (``genre = ""`` in ``--names``): left out.
     names : str or None
         The name map's file (``None``: the shipped map).
     """
@@ -96,6 +98,7 @@ class LabelledFiles:
     skipped: list[Path] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     names: str | None = None
+    dropped: list[Path] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -111,25 +114,34 @@ class LabelledFiles:
         """What the run folder and the bundle record about the labels."""
         return {"source": self.source, "names": self.names, "n_files": len(self.files),
                 "skipped_without_genre": len(self.skipped), "unreadable": len(self.unreadable),
+                "left_out_dropped_genres": len(self.dropped),
                 "grouped_by": self.grouped_by, "multilabel": self.multilabel, "counts": self.counts}
 
 
 class _Canon:
-    """Tag values to labels: the name map's label, else the first spelling met of the same key."""
+    """Tag values to labels: the name map's label, else the first spelling met of the same key.
+
+    A label the map gives ``""`` (never written) is dropped: training leaves it out."""
 
     def __init__(self, names: NameMap | None) -> None:
         self.names = names or NameMap.default()
         self.seen: dict[str, str] = {}
+        self.dropped = False  # whether the last call dropped a value
 
     def __call__(self, values, where) -> list[str]:
-        """The labels of one file's genre ``values`` (``where``: the file, or the CSV row, for errors).
+        """The labels of one file's genre ``values`` (``where``: the file, or the CSV row, for errors),
+        less those the name map drops (:attr:`dropped` says whether any was).
 
         Raises :class:`DatasetError` for a value unfit as a label (:func:`label_problem`: a control
         character, over :data:`LABEL_MAX` characters, no letter or digit), naming it.
         """
         out: list[str] = []
+        self.dropped = False
         for value in values:
             label = self.names.canonical(value)
+            if label is not None and self.names.names.get(label, None) == ():  # `label = ""`: leave it out
+                self.dropped = True
+                continue
             if label is None:
                 problem = label_problem(value.strip())
                 if problem is not None:
@@ -163,7 +175,7 @@ def _grouping(path: Path) -> tuple[str | None, str | None]:
     return first("albumartist") or first("artist"), first("album")
 
 
-def _with_groups(files, genres, source, *, skipped=(), unreadable=(), names=None) -> LabelledFiles:
+def _with_groups(files, genres, source, *, skipped=(), unreadable=(), dropped=(), names=None) -> LabelledFiles:
     tags = [_grouping(p) for p in files]
     if any(album for _, album in tags):
         grouped_by = "album"
@@ -173,7 +185,8 @@ def _with_groups(files, genres, source, *, skipped=(), unreadable=(), names=None
         groups = [artist if artist else f"file:{p}" for p, (artist, _) in zip(files, tags)]
     else:
         grouped_by, groups = "file", [f"file:{p}" for p in files]
-    return LabelledFiles(list(files), genres, groups, grouped_by, source, list(skipped), list(unreadable), names)
+    return LabelledFiles(list(files), genres, groups, grouped_by, source, list(skipped), list(unreadable), names,
+                         list(dropped))
 
 
 def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
@@ -181,7 +194,7 @@ def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) ->
     from genrekit.tagging.formats import read_genres
 
     canon = _Canon(names)
-    files, genres, skipped, unreadable = [], [], [], []
+    files, genres, skipped, unreadable, dropped = [], [], [], [], []
     for path in collect_audio_files([folder]):
         try:
             values = canon(read_genres(path), path)
@@ -192,8 +205,8 @@ def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) ->
             files.append(path)
             genres.append(values)
         else:
-            skipped.append(path)
-    return _with_groups(files, genres, "tags", skipped=skipped, unreadable=unreadable,
+            (dropped if canon.dropped else skipped).append(path)
+    return _with_groups(files, genres, "tags", skipped=skipped, unreadable=unreadable, dropped=dropped,
                         names=None if names is None else names.source)
 
 
@@ -201,7 +214,7 @@ def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: Nam
     """Files and labels from a CSV with columns ``path,label`` (paths relative to ``root``; several
     labels in one cell separated by ``;``; an empty cell: skipped)."""
     canon = _Canon(names)
-    files, genres, skipped = [], [], []
+    files, genres, skipped, dropped = [], [], [], []
     try:
         with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8") as fh:  # never a FIFO or device
             rows = list(csv.DictReader(fh))
@@ -219,8 +232,9 @@ def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: Nam
             files.append(file)
             genres.append(values)
         else:
-            skipped.append(file)
-    return _with_groups(files, genres, str(path), skipped=skipped, names=None if names is None else names.source)
+            (dropped if canon.dropped else skipped).append(file)
+    return _with_groups(files, genres, str(path), skipped=skipped, dropped=dropped,
+                        names=None if names is None else names.source)
 
 
 def check_counts(labelled: LabelledFiles, minimum: int) -> None:
@@ -229,12 +243,22 @@ def check_counts(labelled: LabelledFiles, minimum: int) -> None:
         raise DatasetError(f"no file has a genre to learn from ({len(labelled.skipped)} files without one)")
     few = [(label, n) for label, n in labelled.counts.items() if n < minimum]
     if few:
-        listed = ", ".join(f"{label} ({n})" for label, n in sorted(few, key=lambda kv: (kv[1], kv[0])))
+        few = sorted(few, key=lambda kv: (kv[1], kv[0]))
+        listed = ", ".join(f"{label} ({n})" for label, n in few)
         raise DatasetError(f"labels with too few files for the split (each needs {minimum}): {listed}; "
-                           f"tag more files, merge them with --names, or leave them out")
+                           f"tag more files, merge them with --names, or leave them out "
+                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\")")
     if len(labelled.counts) < 2:
         raise DatasetError(f"only one genre ({next(iter(labelled.counts))}) among {len(labelled.files)} files: "
                            f"a model needs at least two")
+
+
+def _quoted_label(label: str) -> str:
+    """``label`` as a TOML key (a bare key where it can be)."""
+    import json
+    import re
+
+    return label if re.fullmatch(r"[A-Za-z0-9_-]+", label) else json.dumps(label, ensure_ascii=False)
 
 
 def recipe(seed: int = 0, svm_folds: int = 3):
@@ -312,12 +336,17 @@ class OwnGenresOptions:
         Share of files (by group) held out for the test figures.
     cache : FeatureStore, path or None
         Feature cache of the backbone's rows (``None``: the default one).
+    refit : bool
+        After the test, fit the head (and its calibration, thresholds and "none of these" decision)
+        again on every labelled song, the model saved (default); ``False`` saves the split's model,
+        the one the test figures measured.
     """
 
     model: str | None = None
     seed: int = 0
     test_size: float = TEST_SIZE
     cache: Any = None
+    refit: bool = True
 
 
 class OwnGenresTrainer(Trainer):
@@ -377,21 +406,32 @@ class OwnGenresTrainer(Trainer):
             warnings.simplefilter("ignore")  # convergence chatter of small folds
             try:
                 fit = _multilabel if labelled.multilabel else _single
-                entry, bundle_args = fit(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model)
+                entry, bundle_args = fit(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model,
+                                         refit=self.options.refit)
             except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
                 raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
                                    f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
                                    f"tag more files of the rarest genres") from None
         name = MODEL
+        n_train, n_all = len(train_files), len(train_files) + len(test_files)
+        if self.options.refit:
+            fitted = (f"the test figures are the split's model's ({n_train} training songs, {len(test_files)} held "
+                      f"out); this model was then refitted on all {n_all} labelled songs")
+        else:
+            fitted = (f"this is the split's model (--no-refit): fitted on {n_train} of the {n_all} labelled songs, "
+                      f"tested on the {len(test_files)} held out")
+        summary.update({"refit": self.options.refit, "fitted_songs": n_all if self.options.refit else n_train})
         card = {
             "model": head_description(model) + (" one-vs-rest" if labelled.multilabel else ""),
             "params": {"C_logreg": 0.05, "C_svm": 1.0} if model in (None, DEFAULT_HEAD) else {"model": model},
             "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
-                     f"({len(labelled.skipped)} without a genre skipped); MSD-musicnn tag means of "
+                     f"({len(labelled.skipped)} without a genre skipped"
+                     + (f", {len(labelled.dropped)} with only genres --names drops left out" if labelled.dropped else "")
+                     + "); MSD-musicnn tag means of "
                      f"{WINDOW:g}-s windows"),
             "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
                       f"(no {labelled.grouped_by} on both sides), seed {seed}"),
-            "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
+            "fitted": fitted, "labels": summary, "figures": {"test": entry["figures"]}, "command": command,
         }
         from genrekit.models.bundle_save import save_bundle
 
@@ -410,23 +450,28 @@ class OwnGenresTrainer(Trainer):
         return RunSummary(Path(out), results)
 
 
-def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
+def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True):
     from genrekit.datasets.feature_table import FeatureTable
     from genrekit.evaluation.metrics import evaluate
-    from genrekit.models.calibration import fit_calibration
+    from genrekit.models.calibration import apply_calibration, fit_calibration
 
     y = np.array([labelled.genres[i][0] for i in file_of_row])
     groups = np.array([labelled.groups[i] for i in file_of_row])
-    model = head(name, seed).fit(table.X[train_rows], y[train_rows])
-    fields = fit_calibration(head(name, seed), table.X[train_rows], y[train_rows], labels, groups=groups[train_rows],
-                             grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[train_rows])
-    from genrekit.models.calibration import apply_calibration
 
+    def fit(rows):
+        model = head(name, seed).fit(table.X[rows], y[rows])
+        fields = fit_calibration(head(name, seed), table.X[rows], y[rows], labels, groups=groups[rows],
+                                 grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[rows])
+        return model, fields
+
+    model, fields = fit(train_rows)
     part = FeatureTable(table.X[test_rows], y[test_rows], table.tracks[test_rows], table.rows[test_rows],
                         table.feature_names, table.source, table.feature_set)
     proba = model.predict_proba(part.X)[:, [list(model.classes_).index(g) for g in labels]]
     test = evaluate(apply_calibration(proba, fields["calibration"]), part, labels, seed=seed)
     figures = {"track_accuracy": test["track"]["accuracy"], "ece": test["track"].get("ece"), "n_tracks": test["n_tracks"]}
+    if refit:  # the test is done: every labelled song now trains the model that is saved
+        model, fields = fit(train_rows | test_rows)
     return ({"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD}},
             {"pipeline": model, "labels": labels, "metrics": {"test": test}, "calibration": fields})
 
@@ -446,38 +491,47 @@ def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds, labels)
             "macro_f1": float(np.mean([v["f1"] for v in per.values()])), "per_genre": per}
 
 
-def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None):
+def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True):
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
     from sklearn.multiclass import OneVsRestClassifier
 
-    Y = np.array([[g in labelled.genres[i] for g in labels] for i in file_of_row], dtype=int)
-    groups = np.array([labelled.groups[i] for i in file_of_row])
-    model = OneVsRestClassifier(head(name, seed, svm_folds=2)).fit(table.X[train_rows], Y[train_rows])
-    # thresholds: each genre's best F1 on out-of-fold song probabilities of the training part
-    Xt, Yt, gt, ft = table.X[train_rows], Y[train_rows], groups[train_rows], file_of_row[train_rows]
-    oof = np.zeros(Yt.shape)
-    for tr, va in GroupKFold(min(3, len(set(gt)))).split(Xt, Yt, gt):
-        oof[va] = clone(model).fit(Xt[tr], Yt[tr]).predict_proba(Xt[va])
     from genrekit.models.calibration import song_means, unknown_decision
 
-    songs, oof_songs, first = song_means(oof, ft)
-    truth_songs = Yt[first]
-    thresholds = [_best_threshold(truth_songs[:, j], oof_songs[:, j]) for j in range(len(labels))]
-    # "none of these": genre means over the training songs carrying each genre (a song of two counts
-    # for both), threshold from their out-of-fold distances, folds grouped as the split is
-    _, song_rows, _ = song_means(Xt, ft)  # a song is scored by its windows' mean
-    unknown = unknown_decision(song_rows, truth_songs, labels, groups=np.array([labelled.groups[i] for i in songs]),
-                               grouped_by=labelled.grouped_by, seed=seed)
+    Y = np.array([[g in labelled.genres[i] for g in labels] for i in file_of_row], dtype=int)
+    groups = np.array([labelled.groups[i] for i in file_of_row])
+
+    def fit(rows):
+        model = OneVsRestClassifier(head(name, seed, svm_folds=2)).fit(table.X[rows], Y[rows])
+        # thresholds: each genre's best F1 on out-of-fold song probabilities of these rows
+        Xt, Yt, gt, ft = table.X[rows], Y[rows], groups[rows], file_of_row[rows]
+        oof = np.zeros(Yt.shape)
+        for tr, va in GroupKFold(min(3, len(set(gt)))).split(Xt, Yt, gt):
+            oof[va] = clone(model).fit(Xt[tr], Yt[tr]).predict_proba(Xt[va])
+        songs, oof_songs, first = song_means(oof, ft)
+        truth_songs = Yt[first]
+        thresholds = [_best_threshold(truth_songs[:, j], oof_songs[:, j]) for j in range(len(labels))]
+        # "none of these": genre means over the songs carrying each genre (a song of two counts
+        # for both), threshold from their out-of-fold distances, folds grouped as the split is
+        _, song_rows, _ = song_means(Xt, ft)  # a song is scored by its windows' mean
+        unknown = unknown_decision(song_rows, truth_songs, labels, groups=np.array([labelled.groups[i] for i in songs]),
+                                   grouped_by=labelled.grouped_by, seed=seed)
+        return model, thresholds, unknown
+
+    model, thresholds, unknown = fit(train_rows)
     _, proba, first = song_means(model.predict_proba(table.X[test_rows]), file_of_row[test_rows])
     truth = Y[test_rows][first]
     test = multilabel_metrics(truth, proba, thresholds, labels)
     figures = {"subset_accuracy": test["subset_accuracy"], "mean_average_precision": test["mean_average_precision"],
                "macro_f1": test["macro_f1"], "n_tracks": test["n_tracks"]}
-    return ({"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD},
-             "thresholds": dict(zip(labels, thresholds))},
+    entry = {"test": test, "figures": figures, "params": {"model": name or DEFAULT_HEAD},
+             "thresholds": dict(zip(labels, thresholds))}
+    if refit:  # the test is done: every labelled song now trains the model that is saved
+        model, thresholds, unknown = fit(train_rows | test_rows)
+        entry["refit_thresholds"] = dict(zip(labels, thresholds))
+    return (entry,
             {"pipeline": model, "labels": labels, "metrics": {"test": test}, "calibration": {"unknown": unknown},
-             "multilabel": {"thresholds": thresholds, "fitted_on": "best F1 per genre on out-of-fold training songs"}})
+             "multilabel": {"thresholds": thresholds, "fitted_on": "best F1 per genre on out-of-fold songs"}})
 
 
 def _best_threshold(truth: np.ndarray, score: np.ndarray) -> float:

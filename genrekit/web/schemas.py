@@ -95,6 +95,9 @@ class HealthResponse(BaseModel):
 # --- GET /api/models -------------------------------------------------------------------------
 class ModelCard(BaseModel):
     model: str | None = None
+    summary: str | None = Field(None, description="The model in words: what it listens to, how it decides, which "
+                                                  "genres (\"MSD-musicnn tags + logistic regression/SVM vote, "
+                                                  "GTZAN's ten genres\").")
     data: str | None = None
     split: str | None = None
     created: str | None = None

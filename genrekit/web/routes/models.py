@@ -14,6 +14,8 @@ models_router = APIRouter(prefix="/api", tags=["models"])
 
 
 def _model_info(name: str, meta: dict, default: bool, names=None) -> ModelInfo:
+    from genrekit.models.model_card import model_in_words
+
     card = meta.get("card") or {}
     fs = meta.get("feature_set") or {}
     return ModelInfo(
@@ -24,7 +26,7 @@ def _model_info(name: str, meta: dict, default: bool, names=None) -> ModelInfo:
         # The card minus `command`, which may name folders on the server.
         card=ModelCard(**{k: card.get(k) for k in ("model", "data", "split", "created", "genrekit_version",
                                                         "limitations")},
-                       figures=card.get("figures") or {}),
+                       summary=model_in_words(meta), figures=card.get("figures") or {}),
     )
 
 

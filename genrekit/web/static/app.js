@@ -127,14 +127,13 @@
       const model = models.models.find((m) => m.default) || models.models[0];
       if (model) {
         page.labels = model.labels.slice();
-        $("model-name").textContent = "Model: " + model.name +
-          (model.card.model && model.card.model !== model.name ? " (" + model.card.model + ")" : "");
+        $("model-name").textContent = "Model: " + modelInWords(model);
         describeModel(model);
       }
       if (models.models.length > 1) {
         const select = $("model-select");
         for (const m of models.models) {
-          const label = m.name + (m.card.model && m.card.model !== m.name ? " (" + m.card.model + ")" : "");
+          const label = modelInWords(m);
           select.append(el("option", { value: m.name }, label));
         }
         select.value = model.name;
@@ -147,14 +146,21 @@
     }
   }
 
+  // the model by name and in words ("gtzan-musicnn — MSD-musicnn tags + logistic regression/SVM vote,
+  // GTZAN's ten genres"), not its card's recipe ("vote(logreg(C=0.05) + ...)")
+  function modelInWords(model) {
+    return model.name + (model.card.summary ? " \u2014 " + model.card.summary : "");
+  }
+
   function describeModel(model) {
     const list = $("about-list");
     list.replaceChildren();
     const add = (k, v) => {
       if (v) list.append(el("dt", {}, k), el("dd", {}, v));
     };
-    add("Model", model.name + (model.card.model ? " (" + model.card.model + ", " + model.kind + ")" : ""));
-    add("Genres", model.labels.join(", "));
+    add("Model", modelInWords(model));
+    add("Recipe", model.card.model ? model.card.model + " (" + model.kind + ")" : "");
+    add("Genres", model.labels.map((g) => (model.names || {})[g] || g).join(", "));
     add("Windows", model.window ? model.window + " s, every " + model.hop + " s" : "the whole song");
     const figures = model.card.figures || {};
     for (const [name, f] of Object.entries(figures)) {
