@@ -248,3 +248,31 @@ def no_audio_error(paths) -> CommandError:
 
     return CommandError(f"no audio files found in {', '.join(map(str, paths))} "
                         f"(looked for {' '.join(sorted(AUDIO_EXTENSIONS))})")
+
+
+def read_results_store(path: Path) -> list[dict]:
+    """The records of the results store ``path``, opened read-only (a verb that only reads one:
+    ``results``, ``playlists``), with a warning line for records skipped as not genrekit results.
+
+    Raises :class:`~genrekit.errors.CommandError` naming the file when it is missing, not a
+    genrekit results store, or unreadable.
+    """
+    import os
+
+    from genrekit.errors import CommandError, ResultsError
+    from genrekit.library.results import open_results
+    from genrekit.output import printable
+
+    if not os.path.lexists(path):
+        raise CommandError(f"{path}: no such results file")
+    try:
+        with open_results(path, mode="r") as store:
+            records = store.records()
+            warning = store.skipped_warning()
+    except ResultsError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    if warning:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    return records

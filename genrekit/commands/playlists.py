@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -29,22 +28,16 @@ def playlists_run(args: argparse.Namespace) -> int:
     from genrekit.errors import ResultsError, TagError
     from genrekit.library.playlists import write_playlists
     from genrekit.library.records import NAMED_MAX
-    from genrekit.library.results import open_results
+    from genrekit.commands.common import read_results_store
     from genrekit.output import printable
     from genrekit.tagging.names import load_names
 
-    if not os.path.lexists(args.results):
-        raise CommandError(f"{args.results}: no such results file")
     root = args.root if args.root is not None else args.results.absolute().parent
+    records = read_results_store(args.results)
     if not root.is_dir():
         raise CommandError(f"--root {root}: not a folder")
     try:
         names = load_names(args.names)
-        with open_results(args.results, mode="r") as store:
-            records = store.records()
-            warning = store.skipped_warning()
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
         playlists, left_out = write_playlists(records, args.out, root=root, min_score=args.min_score, names=names)
     except (ResultsError, TagError) as exc:
         raise CommandError(str(exc)) from exc

@@ -27,25 +27,17 @@ def results_arguments(p: argparse.ArgumentParser) -> None:
 
 def results_run(args: argparse.Namespace) -> int:
     from genrekit._io import atomic_write
-    from genrekit.errors import CommandError, ResultsError, TagError
-    from genrekit.library.results import open_results
+    from genrekit.commands.common import read_results_store
+    from genrekit.errors import CommandError, TagError
     from genrekit.output import printable, render
     from genrekit.prediction import Prediction
     from genrekit.tagging.names import load_names
 
-    if not args.results.is_file():
-        raise CommandError(f"{args.results}: no such results file")
+    records = read_results_store(args.results)
     try:
         names = load_names(args.names)
-        with open_results(args.results, mode="r") as store:
-            records = store.records()
-            skipped = store.skipped_warning()
-    except (ResultsError, TagError) as exc:
+    except TagError as exc:
         raise CommandError(str(exc)) from exc
-    except OSError as exc:
-        raise CommandError(f"{args.results}: cannot read it: {exc.strerror or exc}") from exc
-    if skipped:
-        print(f"warning: {printable(skipped)}", file=sys.stderr)
     models = sorted({str(r.get("model") or "") for r in records})
     if args.model is not None:
         records = [r for r in records if r.get("model") == args.model]
