@@ -145,13 +145,13 @@ def test_a_folder_of_another_feature_set_is_one_line(tmp_path, capsys):
 def test_a_cache_of_a_newer_genrekit_is_a_store_error_the_cli_names_as_a_cache_option(tmp_path, capsys):
     import sqlite3
 
-    from genrekit.features.cache import FeatureStore
+    from genrekit.features.cache import SCHEMA_VERSION, FeatureStore
 
     cache = tmp_path / "cache"
     cache.mkdir()
     with sqlite3.connect(cache / "features.sqlite") as db:
         db.execute("PRAGMA user_version = 99")
-    newer = (f"{cache / 'features.sqlite'} was written by a newer genrekit (schema 99, this version reads 2); "
+    newer = (f"{cache / 'features.sqlite'} was written by a newer genrekit (schema 99, this version reads {SCHEMA_VERSION}); "
              f"use another --cache folder")
     with pytest.raises(errors.StoreError) as caught:
         FeatureStore(cache)

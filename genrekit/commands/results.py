@@ -18,10 +18,13 @@ def results_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", "-f", choices=FORMATS, default="table",
                    help="table (default), json, jsonl or csv: the same outputs as classify's")
     p.add_argument("--timeline", action="store_true", help="add each song's timeline, where it was stored")
-    p.add_argument("--top", metavar="K", type=positive_int, help="keep each song's K best genres")
+    p.add_argument("--top", metavar="K", type=positive_int,
+                   help="keep each song's K best genres (default: every genre, as stored)")
     p.add_argument("--model", metavar="NAME",
-                   help="only the songs classified by this model (a store may hold several models' results)")
-    output_option(p, "--out", "-o", metavar="FILE", help="write the export to FILE (atomically) instead of stdout")
+                   help="only the songs classified by this model (a store may hold several models' results; "
+                        "default: every song)")
+    output_option(p, "--out", "-o", metavar="FILE",
+                  help="write the export to FILE (atomically; default: standard output)")
     add_names_argument(p, "genres are shown by them")
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.fft
 
 from genrekit.audio.windows import TAIL_TOLERANCE, window_bounds
+from genrekit.engines.threads import on_one_blas_thread
 from genrekit.features import spectral
 from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
@@ -277,6 +278,7 @@ class _WholeSignal:
         return self.fs.compute(np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32))
 
 
+@on_one_blas_thread
 def compute_stream(fs, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
     """:meth:`FeatureSet.compute` of the concatenated ``blocks``, in bounded memory: ``(array, n_samples)``.
 

@@ -19,6 +19,7 @@ import numpy as np
 from genrekit.audio import decode as audio
 from genrekit.engines import make_engine
 from genrekit.engines.batch import Summary, progress_bar
+from genrekit.engines.threads import on_one_blas_thread
 from genrekit.engines.cached import cached_or_computed
 from genrekit.features.sets import FeatureSet
 from genrekit.features.cache import FeatureStore
@@ -49,6 +50,7 @@ class FileFeatures:
     cached: bool
 
 
+@on_one_blas_thread
 def compute_file(path: str | os.PathLike, fs: FeatureSet) -> tuple[np.ndarray, int]:
     """Decode one file for ``fs`` and compute its features: ``(array, n_samples)``.
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 from genrekit.features.defaults import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE
 
+from genrekit.engines.threads import on_one_blas_thread
 from genrekit.errors import ParameterError
 
 #: Bump when a change alters the numbers a feature set produces; it enters every key,
@@ -207,6 +208,7 @@ class FeatureSet:
         return list(COLUMNS)
 
     # --- computing ------------------------------------------------------------
+    @on_one_blas_thread  # as in every worker: the same numbers from the API and from a batch job
     def compute(self, y: np.ndarray) -> np.ndarray:
         """Compute the features of a mono float signal at :attr:`sample_rate`.
 

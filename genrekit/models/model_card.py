@@ -181,8 +181,6 @@ def model_in_words(meta: dict) -> str:
     """
     import re
 
-    from genrekit.tagging.names import DEFAULT_NAMES
-
     card = meta.get("card") or {}
     fs = (meta.get("feature_set") or {}).get("name", "")
     if meta.get("kind") == "cnn":
@@ -200,6 +198,9 @@ def model_in_words(meta: dict) -> str:
     if "one-vs-rest" in spec:
         head += " (one-vs-rest)"
     labels = [str(g) for g in meta.get("labels") or []]
-    genres = ("GTZAN's ten genres" if sorted(labels) == sorted(DEFAULT_NAMES) else
+    from genrekit.datasets.gtzan import GENRES
+
+    genres = ("GTZAN's ten genres" if sorted(labels) == sorted(GENRES) else
+              "GTZAN's ten genres + Electronic" if sorted(labels) == sorted([*GENRES, "electronic"]) else
               f"{len(labels)} genre{'s' if len(labels) != 1 else ''}")
     return (f"{features} + {head}" if head and meta.get("kind") != "cnn" else features) + f", {genres}"
