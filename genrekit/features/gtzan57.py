@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from genrekit.audio.windows import window_bounds
+from genrekit.engines.threads import on_one_blas_thread
 from genrekit.features import spectral
 from genrekit.features.chroma import chroma_from_power, spectral_peaks, tuning_from_peaks
 from genrekit.features.hpss import hpss_signals
@@ -46,6 +47,7 @@ PAD_MODE = "reflect"
 TOP_DB = 80.0
 
 
+@on_one_blas_thread  # the same numbers whichever way it is called (genrekit.engines.threads)
 def gtzan57_features(y: np.ndarray, sr: int = 22050) -> np.ndarray:
     """The 57 features of one whole signal, float64 array in :data:`COLUMNS` order.
 
@@ -59,6 +61,7 @@ def gtzan57_features(y: np.ndarray, sr: int = 22050) -> np.ndarray:
     return gtzan57_windows(y, sr, [(0, len(y))])[0]
 
 
+@on_one_blas_thread
 def gtzan57_table(y: np.ndarray, sr: int = 22050, window: float | None = 30.0,
                   hop: float | None = None) -> np.ndarray:
     """One row per analysis window, each computed on its window alone, shape ``(n_windows, 57)``.
@@ -71,6 +74,7 @@ def gtzan57_table(y: np.ndarray, sr: int = 22050, window: float | None = 30.0,
     return np.stack([gtzan57_features(y[start:stop], sr) for start, stop in bounds])
 
 
+@on_one_blas_thread
 def gtzan57_windows(y: np.ndarray, sr: int, bounds: list[tuple[int, int]]) -> np.ndarray:
     """Rows for many (possibly overlapping) windows of one signal, analysing the signal once.
 
