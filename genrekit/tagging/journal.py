@@ -398,10 +398,7 @@ def parse_journal(path: Path, data: bytes) -> JournalInfo:
                            f"journal {path}: not a genrekit tag journal")
     try:
         n = 0
-        first = _parse(lines[0])
-        if isinstance(first, dict) and first.get("journal") == 1 and type(first.get("journal")) is int:
-            return _legacy_journal(path, first, lines[1:])
-        header = _header(first)
+        header = _header(_parse(lines[0]))
         entries = []
         for n, line in enumerate(lines[1:], start=2):
             entries.append(_entry(_parse(line), len(entries)))
@@ -410,34 +407,6 @@ def parse_journal(path: Path, data: bytes) -> JournalInfo:
     except _Bad as exc:
         raise JournalError(f"journal {path}: line {n or 1}: {exc}") from None
     return JournalInfo(path, header["name"], header["time"], len(entries), header["meta"], entries=entries)
-
-
-def _legacy_journal(path: Path, header: dict, lines: list[bytes]) -> JournalInfo:
-    """A journal of genrekit's first format (``"journal": 1``): the genre tags before and after each
-    change, no content checks. Only values can be undone from it (:mod:`genrekit.tagging.undo` does
-    so for such a journal in genrekit's own folder, where the file still holds the recorded values);
-    its name is its file name, and an ``{"undone": TIME}`` line marks a run undone by that version."""
-    if not NAME.match(path.name):
-        raise _Bad("'name' is not a journal name genrekit gives")
-    time = _text(header.get("time"), "'time'", 64)
-    meta = {k: _text(header[k], repr(k), META_TEXT_MAX) for k in ("model", "mode") if isinstance(header.get(k), str)}
-    entries, undone = [], False
-    for line in lines:
-        obj = _parse(line)
-        if isinstance(obj, dict) and "undone" in obj:
-            undone = True
-            continue
-        if not isinstance(obj, dict):
-            raise _Bad("an entry must be an object")
-        entry_path = _text(obj.get("path"), "'path'", PATH_MAX)
-        if not os.path.isabs(entry_path) or os.path.normpath(entry_path) != entry_path:
-            raise _Bad("'path' must be an absolute, normal path")
-        before, after = _tag_state(obj.get("before"), "before"), _tag_state(obj.get("after"), "after")
-        entries.append({"n": len(entries), "path": entry_path, "legacy": True,
-                        "tags": {"before": before, "after": after}})
-    meta["format"] = 1
-    info = JournalInfo(path, path.name, time, len(entries), meta, entries=entries)
-    return JournalInfo(path, path.name, time, len(entries), meta, len(entries), entries) if undone else info
 
 
 def read_journal(path: str | os.PathLike) -> JournalInfo:
@@ -482,8 +451,8 @@ def history(folder: str | os.PathLike | None = None, skipped: list | None = None
             if skipped is not None:
                 skipped.append(str(exc))
     done = _undone(infos)
-    return [JournalInfo(i.path, i.name, i.time, i.files, i.meta, max(len(done.get(i.name, ())), i.undone_files),
-                        i.entries) for i in infos]
+    return [JournalInfo(i.path, i.name, i.time, i.files, i.meta, len(done.get(i.name, ())), i.entries)
+            for i in infos]
 
 
 def last_journal(folder=None) -> Path:

@@ -124,8 +124,6 @@ def undo(path: str | os.PathLike | None = None, *, dry_run: bool = False) -> lis
 
 
 def _undo_one(info: JournalInfo, entry: dict, journal: Journal | None, later: _Later, dry_run: bool) -> UndoResult:
-    if entry.get("legacy"):
-        return _undo_values(entry, journal, dry_run)
     file = entry["path"]
     before, after = _fp(entry["before"]), _fp(entry["after"])
     if os.path.realpath(file) != file:
@@ -176,48 +174,6 @@ def _undo_one(info: JournalInfo, entry: dict, journal: Journal | None, later: _L
     except (TagError, OSError) as exc:
         reason = str(exc) if isinstance(exc, TagError) else (exc.strerror or str(exc))
         return UndoResult(file, UNDO_FAILED, f"{reason}; the file was left unchanged")
-
-
-def _undo_values(entry: dict, journal: Journal | None, dry_run: bool) -> UndoResult:
-    """Undo one change recorded by genrekit's first journal format (values, no content checks): the
-    genre tags go back where the file still holds exactly the values that run wrote."""
-    from genrekit.tagging.formats import open_state, write_state
-
-    file = entry["path"]
-    wrote, had = _state(entry["tags"]["after"]), _state(entry["tags"]["before"])
-    if os.path.realpath(file) != file:
-        return UndoResult(file, UNDO_FAILED, "its path now goes through a symbolic link (left alone)")
-    try:
-        fingerprint(file)  # a regular file, not through a link, readable
-        state, cls = open_state(file)
-    except FileNotFoundError:
-        return UndoResult(file, UNDO_FAILED, "the file is gone")
-    except (TagError, OSError) as exc:
-        reason = str(exc) if isinstance(exc, TagError) else (exc.strerror or str(exc) or "not a regular file")
-        return UndoResult(file, UNDO_FAILED, f"{reason} (left alone)")
-    now = (state.kind, list(state.genre or []), state.field)
-    if now == (had.kind, list(had.genre or []), had.field):
-        return UndoResult(file, ALREADY)
-    if now != (wrote.kind, list(wrote.genre or []), wrote.field):
-        return UndoResult(file, CHANGED_SINCE, "its genre tags changed after genrekit wrote them (left alone)")
-    blocked = read_only_reason(file)
-    if blocked:
-        return UndoResult(file, UNDO_FAILED, f"{blocked} (left alone)")
-    if dry_run:
-        return UndoResult(file, TAGS_ONLY, "dry run: would restore the genre tags")
-
-    def record(tmp: str) -> None:
-        journal.record_replacement(file, tmp, entry=entry["n"], before=wrote, after=had)
-
-    try:
-        write_state(file, type(had)(state.kind, had.genre, had.field, had.gnre, state.id3_version), cls,
-                    before_replace=record)
-    except JournalError:
-        raise
-    except (TagError, OSError) as exc:
-        reason = str(exc) if isinstance(exc, TagError) else (exc.strerror or str(exc))
-        return UndoResult(file, UNDO_FAILED, f"{reason}; the file was left unchanged")
-    return UndoResult(file, TAGS_ONLY, "the genre tags only: a journal of an older genrekit kept no bytes")
 
 
 def _state(obj: dict):
