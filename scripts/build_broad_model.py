@@ -70,8 +70,8 @@ from genrekit.datasets.musicnn_taggrams import fault_filtered_taggrams  # noqa: 
 from genrekit.evaluation.metrics import evaluate  # noqa: E402
 from genrekit.features.sets import feature_set  # noqa: E402
 from genrekit.models.bundle_save import add_calibration, save_bundle  # noqa: E402
-from genrekit.models.calibration import (  # noqa: E402
-    CALIBRATION_METHODS, apply_calibration, ece, fit_calibrator, unknown_decision)
+from genrekit.models.calibration import CALIBRATION_METHODS, apply_calibration, ece, fit_calibrator  # noqa: E402
+from genrekit.models.unknown import unknown_decision  # noqa: E402
 from genrekit.models.classical import make_model  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402

@@ -83,7 +83,7 @@ def nested_ece(recipe, X, y, artists, labels, *, seed: int = 0, folds: int = 5) 
         p = fitted.predict_proba(X[te])[:, [list(fitted.classes_).index(v) for v in labels]]
         raw[te] = p
         for scheme in SCHEMES:
-            inner, _ = out_of_fold(recipe, X[tr], y[tr], artists[tr] if scheme == "artist" else None, labels, seed=seed)
+            inner = out_of_fold(recipe, X[tr], y[tr], artists[tr] if scheme == "artist" else None, labels, seed=seed)
             for method in CALIBRATION_METHODS:
                 calibrated[(method, scheme)][te] = apply_calibration(p, fit_calibrator(method, inner, truth[tr]))
     out = {"none": {"ece": ece(raw, truth), "accuracy": float(np.mean(raw.argmax(1) == truth))}}

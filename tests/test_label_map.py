@@ -31,7 +31,7 @@ def open_bundle(bundle_dir, tmp_path_factory):
     from genrekit.audio.windows import window_bounds
     from genrekit.features.gtzan57 import gtzan57_windows
     from genrekit.models.bundle_save import add_calibration
-    from genrekit.models.calibration import unknown_decision
+    from genrekit.models.unknown import unknown_decision
 
     folder = tmp_path_factory.getbasetemp() / "label-map-bundle"
     if not (folder / "bundle.json").exists():

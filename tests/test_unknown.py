@@ -17,8 +17,9 @@ import pytest
 from genrekit.datasets.tables import load_table
 from genrekit.datasets.gtzan import read_artist_index
 from genrekit.library.run import classify_library
-from genrekit.models.calibration import (UnknownDetector, apply_calibration, apply_temperature, check_meta,
-                                         conformal_threshold, ece, fit_calibration, fit_calibrator, reliability)
+from genrekit.models.calibration import (apply_calibration, apply_temperature, check_meta, ece, fit_calibration,
+                                         fit_calibrator, reliability)
+from genrekit.models.unknown import UnknownDetector, conformal_threshold
 from genrekit.models.classical import make_model
 from genrekit.tagging.formats import read_genres
 from genrekit.tagging.plan import UNCERTAIN, TagPlan

@@ -135,7 +135,7 @@ def _table_unknown(bundle, part, proba, flags=None) -> dict:
     detector = bundle.unknown_detector()
     if detector is None:
         return _count_flagged([None] * len(order))
-    from genrekit.models.calibration import log_rows
+    from genrekit.models.unknown import log_rows
 
     measured = log_rows(proba) if detector.meta.get("rows", "features") == "log_probabilities" else part.X
     return _count_flagged([detector.is_unknown(measured[tracks == t]) for t in order])

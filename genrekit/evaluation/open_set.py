@@ -25,7 +25,8 @@ import warnings
 
 import numpy as np
 
-from genrekit.models.calibration import FALSE_UNKNOWN_RATE, FOLDS, UnknownDetector, apply_calibration, fit_calibration
+from genrekit.models.calibration import apply_calibration, fit_calibration
+from genrekit.models.unknown import FALSE_UNKNOWN_RATE, FOLDS, UnknownDetector
 
 
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:

@@ -108,8 +108,8 @@ class Bundle:
         return f"Bundle({str(self.path)!r}, model={self.card.get('model')!r}, labels={len(self.labels)})"
 
     def unknown_detector(self):
-        """The stored "none of these" decision (:class:`~genrekit.models.calibration.UnknownDetector`), or ``None``."""
-        from genrekit.models.calibration import UnknownDetector
+        """The stored "none of these" decision (:class:`~genrekit.models.unknown.UnknownDetector`), or ``None``."""
+        from genrekit.models.unknown import UnknownDetector
 
         return UnknownDetector(self.unknown) if self.unknown else None
 

@@ -39,7 +39,7 @@ class SpectrogramCNNModel(GenreClassifier):
     def _scores(self, n_samples: int, bounds, inputs: np.ndarray, timeline: bool) -> WindowScores:
         """The windows' probabilities and, for the bundle's "none of these" decision, their logs:
         a CNN's decision measures its output (``unknown.rows == "log_probabilities"``)."""
-        from genrekit.models.calibration import log_rows
+        from genrekit.models.unknown import log_rows
 
         proba = self.bundle.predict_proba(inputs)
         rows = log_rows(self.bundle.predict_proba(inputs, calibrated=False)) if self.bundle.calibration else log_rows(proba)

@@ -496,7 +496,8 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
     from sklearn.model_selection import GroupKFold
     from sklearn.multiclass import OneVsRestClassifier
 
-    from genrekit.models.calibration import song_means, unknown_decision
+    from genrekit.models.calibration import song_means
+    from genrekit.models.unknown import unknown_decision
 
     Y = np.array([[g in labelled.genres[i] for g in labels] for i in file_of_row], dtype=int)
     groups = np.array([labelled.groups[i] for i in file_of_row])

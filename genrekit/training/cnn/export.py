@@ -116,7 +116,8 @@ def fit_unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed
     not used: the network has fitted them, so their outputs are more confident than a new song's.
     ``None`` when the validation tracks do not cover two genres.
     """
-    from genrekit.models.calibration import log_rows, song_means, unknown_decision
+    from genrekit.models.calibration import song_means
+    from genrekit.models.unknown import log_rows, unknown_decision
 
     idx, rows, _ = song_means(log_rows(proba), owners)
     y = tracks.labels[idx]
