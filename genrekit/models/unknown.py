@@ -31,6 +31,7 @@ K. Lee, K. Lee, H. Lee, J. Shin, "A simple unified framework for detecting out-o
 samples and adversarial attacks", NeurIPS 2018.
 J. Ren, S. Fort, J. Liu, A. G. Roy, S. Padhy, B. Lakshminarayanan, "A simple fix to Mahalanobis
 distance for improving near-OOD detection", ICML UDL workshop 2021.
+D. Hendrycks, M. Mazeika, T. Dietterich, "Deep anomaly detection with outlier exposure", ICLR 2019.
 Y. Sun, Y. Ming, X. Zhu, Y. Li, "Out-of-distribution detection with deep nearest neighbors", ICML 2022.
 M. Müller, M. Hein, "Mahalanobis++: improving OOD detection via feature normalization", ICML 2025.
 O. Ledoit, M. Wolf, "A well-conditioned estimator for large-dimensional covariance matrices", 2004.
@@ -132,18 +133,37 @@ def apply_transform(rows: np.ndarray, transform: dict | None) -> np.ndarray:
 
 
 def fit_scorer(method: str, X: np.ndarray, y: np.ndarray, labels, *, components: int = PCA_COMPONENTS,
-               k: int = KNN_K) -> dict:
+               k: int = KNN_K, exposure: np.ndarray | None = None, exposure_labels=None) -> dict:
     """The parameters of scorer ``method`` fitted on song rows ``X`` with genres ``y`` (labels, or an
-    indicator matrix), as arrays; :func:`score_rows` applies them."""
+    indicator matrix), as arrays; :func:`score_rows` applies them.
+
+    ``exposure``: rows of songs known to lie outside ``labels`` (outlier exposure, Hendrycks et al.
+    2019: in an owner's library, the songs whose genres they did not choose), with their own genres
+    ``exposure_labels`` (``None``: one group). The score then subtracts the song's score against
+    them (its distance to the nearest exposure genre's mean; its similarity to the ``k``-th nearest
+    exposure song), so a song nearer the exposure songs than the known ones scores higher.
+    """
     if method not in SCORERS:
         raise ParameterError(f"unknown scorer {method!r}; expected one of {', '.join(SCORERS)}")
     X = np.asarray(X, dtype=np.float64)
+    exposed = exposure is not None and len(exposure) > 0
+    if exposed:
+        exposure = np.asarray(exposure, dtype=np.float64)
+        exposure_labels = (np.zeros(len(exposure), dtype=str) if exposure_labels is None
+                           else np.asarray(exposure_labels).astype(str))
     if method == "mahalanobis":
         means, precision = class_gaussians(X, y, labels)
-        return {"method": method, "means": means, "precision": precision}
+        fitted = {"method": method, "means": means, "precision": precision}
+        if exposed:
+            groups = sorted(set(exposure_labels.tolist()))
+            fitted["exposure_means"] = np.stack([exposure[exposure_labels == e].mean(axis=0) for e in groups])
+        return fitted
     if method == "knn":
         transform = fit_transform(X, None)
-        return {"method": method, "transform": transform, "k": int(k), "reference": apply_transform(X, transform)}
+        fitted = {"method": method, "transform": transform, "k": int(k), "reference": apply_transform(X, transform)}
+        if exposed:
+            fitted["exposure_reference"] = apply_transform(exposure, transform)
+        return fitted
     from sklearn.covariance import LedoitWolf
 
     transform = fit_transform(X, components)
@@ -152,7 +172,17 @@ def fit_scorer(method: str, X: np.ndarray, y: np.ndarray, labels, *, components:
     fitted = {"method": method, "transform": transform, "means": means, "precision": precision}
     if method == "relative-mahalanobis":
         fitted.update(background_mean=Z.mean(axis=0), background_precision=LedoitWolf().fit(Z).precision_)
+    if exposed:
+        E = apply_transform(exposure, transform)
+        groups = sorted(set(exposure_labels.tolist()))
+        fitted["exposure_means"] = np.stack([E[exposure_labels == e].mean(axis=0) for e in groups])
     return fitted
+
+
+def _kth_similarity(Z: np.ndarray, reference, k: int) -> np.ndarray:
+    reference = np.asarray(reference)
+    k = min(int(k), len(reference))
+    return np.sort(Z @ reference.T, axis=1)[:, -k]
 
 
 def score_rows(scorer: dict, rows: np.ndarray) -> np.ndarray:
@@ -160,12 +190,15 @@ def score_rows(scorer: dict, rows: np.ndarray) -> np.ndarray:
     method = scorer["method"]
     Z = apply_transform(rows, scorer.get("transform"))
     if method == "knn":
-        k = min(int(scorer["k"]), len(scorer["reference"]))
-        similarity = Z @ np.asarray(scorer["reference"]).T
-        return -np.sort(similarity, axis=1)[:, -k]
+        score = -_kth_similarity(Z, scorer["reference"], scorer["k"])
+        if "exposure_reference" in scorer:
+            score = score + _kth_similarity(Z, scorer["exposure_reference"], scorer["k"])
+        return score
     score = distances(Z, scorer["means"], scorer["precision"])
     if method == "relative-mahalanobis":
         score = score - distances(Z, np.asarray(scorer["background_mean"])[None], scorer["background_precision"])
+    if "exposure_means" in scorer:
+        score = score - distances(Z, scorer["exposure_means"], scorer["precision"])
     return score
 
 
@@ -242,12 +275,16 @@ def unknown_decision(X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray
     rows : one of :data:`UNKNOWN_ROWS`, what ``X`` is, recorded in the bundle
     songs : what the songs are, for the bundle's ``fitted_on`` line
     method : one of :data:`SCORERS`
+    params : passed to :func:`fit_scorer` (``components``, ``k``, ``exposure`` rows and ``exposure_labels``:
+        the exposure songs serve every fold, being never known songs)
     """
     check_rate(rate)
     X = np.asarray(X, dtype=np.float64)
     oof, n_splits = out_of_fold_scores(method, X, y, labels, groups=groups, seed=seed, folds=folds, **params)
     scorer = fit_scorer(method, X, y, labels, **params)
     how = f"{n_splits}-fold cross-validation grouped by {grouped_by} on the {len(X)} {songs}"
+    if params.get("exposure") is not None and len(params["exposure"]):
+        how += f", with {len(params['exposure'])} songs of other genres as outlier exposure"
     return unknown_fields(oof, scorer, rate, how, rows)
 
 
@@ -266,13 +303,14 @@ class UnknownDetector:
         oof = meta.get("oof_scores")
         self.oof_scores = None if oof is None else np.sort(np.asarray(oof, dtype=np.float64))
         self.scorer = {key: meta[key] for key in ("method", "means", "precision", "background_mean",
-                                                  "background_precision", "k") if key in meta}
+                                                  "background_precision", "k", "exposure_means") if key in meta}
         self.scorer["method"] = self.method
-        if "reference" in meta:
-            self.scorer["reference"] = np.asarray(meta["reference"], dtype=np.float64)
+        for key in ("reference", "exposure_reference"):
+            if key in meta:
+                self.scorer[key] = np.asarray(meta[key], dtype=np.float64)
         if "transform" in meta:
             self.scorer["transform"] = {key: np.asarray(v, dtype=np.float64) for key, v in meta["transform"].items()}
-        for key in ("means", "precision", "background_mean", "background_precision"):
+        for key in ("means", "precision", "background_mean", "background_precision", "exposure_means"):
             if key in self.scorer:
                 self.scorer[key] = np.asarray(self.scorer[key], dtype=np.float64)
 
@@ -337,8 +375,8 @@ def check_unknown(unknown, n_labels: int, n_features: int, rows: str | None = No
         return f"unknown.method must be one of {', '.join(SCORERS)}"
     for key in ("threshold", "false_unknown_rate"):
         v = unknown.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            return f"unknown.{key} must be a non-negative number, found {v!r}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"unknown.{key} must be a number, found {v!r}"  # scores may be negative (knn, exposure)
     if not 0 < unknown["false_unknown_rate"] < 1:
         return "unknown.false_unknown_rate must lie strictly between 0 and 1"
     space = unknown.get("rows", "features")
@@ -379,7 +417,13 @@ def check_unknown(unknown, n_labels: int, n_features: int, rows: str | None = No
             return f"unknown.reference must be 1 to {MAX_STORED} rows"
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(ref):
             return f"unknown.k must be a whole number from 1 to {len(ref)}"
-        return _array(ref, (len(ref), space_d), "reference")[1]
+        problem = _array(ref, (len(ref), space_d), "reference")[1]
+        exp = unknown.get("exposure_reference")
+        if problem or exp is None:
+            return problem
+        if not isinstance(exp, list) or not 1 <= len(exp) <= MAX_STORED:
+            return f"unknown.exposure_reference must be 1 to {MAX_STORED} rows"
+        return _array(exp, (len(exp), space_d), "exposure_reference")[1]
     for key, shape in (("means", (n_labels, space_d)), ("precision", (space_d, space_d))):
         problem = _array(unknown.get(key), shape, key)[1]
         if problem:
@@ -389,4 +433,9 @@ def check_unknown(unknown, n_labels: int, n_features: int, rows: str | None = No
             problem = _array(unknown.get(key), shape, key)[1]
             if problem:
                 return problem
+    exp = unknown.get("exposure_means")
+    if exp is not None:
+        if not isinstance(exp, list) or not 1 <= len(exp) <= MAX_STORED:
+            return f"unknown.exposure_means must be 1 to {MAX_STORED} rows"
+        return _array(exp, (len(exp), space_d), "exposure_means")[1]
     return None
