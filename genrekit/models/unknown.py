@@ -237,9 +237,9 @@ def _stored(value):
 def unknown_fields(oof: np.ndarray, scorer: dict, rate: float, how: str, rows: str = "features") -> dict:
     """A bundle's stored ``unknown``: the fitted ``scorer``, the sorted out-of-fold scores ``oof`` of the
     known training songs and the threshold at their conformal rank for ``rate``."""
-    oof = np.sort(np.asarray(oof, dtype=np.float64))
+    oof = np.round(np.sort(np.asarray(oof, dtype=np.float64)), 8)  # the threshold is one of the stored scores
     return {**_stored(scorer), "false_unknown_rate": rate, "threshold": conformal_threshold(oof, rate),
-            "oof_scores": np.round(oof, 8).tolist(), "fitted_on": how,
+            "oof_scores": oof.tolist(), "fitted_on": how,
             **({"rows": rows} if rows != "features" else {})}
 
 

@@ -188,7 +188,8 @@ def _fit_one_split(table, split, name, config, groups, labels, out, command, n_j
     entry = model_entry(valid=figures.get("valid"), test=figures.get("test"), params=info.get("params"),
                         search=info.get("search"), search_cv=info.get("cv"))
     if out is not None and not split.leaky and table.feature_set is not None:
-        _save(model_folder(out, name), model, table, split, name, info, figures, classes, command)
+        unknown = _unknown(train, classes, groups[split.train], config.seed)
+        _save(model_folder(out, name), model, table, split, name, info, figures, classes, command, unknown)
         entry["bundle"] = name
     elif out is not None:
         # A bundle must be able to compute its own inputs from audio; a leaky model is not one to ship.
@@ -228,7 +229,21 @@ def _proba(model, X, classes, labels) -> np.ndarray:
     return out
 
 
-def _save(folder: Path, model, table, split, name, info, figures, classes, command) -> None:
+def _unknown(train: FeatureTable, classes, groups, seed: int) -> dict | None:
+    """The bundle's "none of these" decision (:func:`genrekit.models.unknown.unknown_decision`), fitted on the
+    training tracks' mean rows as a song is measured when classified; ``None`` with too few tracks to fold."""
+    from genrekit.models.calibration import song_means
+    from genrekit.models.unknown import unknown_decision
+
+    _, rows, first = song_means(train.X, np.asarray(train.tracks).astype(str))
+    if len(rows) < 4:
+        return None
+    y = np.asarray(train.labels).astype(str)[first]
+    return unknown_decision(rows, y, list(classes), groups=np.asarray(groups)[first], grouped_by="group",
+                            seed=seed, songs="training tracks")
+
+
+def _save(folder: Path, model, table, split, name, info, figures, classes, command, unknown=None) -> None:
     from genrekit.models.bundle_save import save_bundle
 
     fs = table.feature_set
@@ -245,7 +260,7 @@ def _save(folder: Path, model, table, split, name, info, figures, classes, comma
     save_bundle(folder, model, labels=classes, feature_set=fs,
                 feature_names=table.feature_names, window=window,
                 hop=(window / 2 if window else None), metrics=figures, card=card,
-                sample=table.X[: min(256, len(table.X))])
+                sample=table.X[: min(256, len(table.X))], calibration={"unknown": unknown} if unknown else None)
 
 
 def _folds_summary(splits, table) -> dict:

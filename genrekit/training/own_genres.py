@@ -17,7 +17,7 @@ training run on the same library takes seconds.
   every genre whose probability reaches its own threshold is reported. Thresholds maximise
   each genre's F1 on out-of-fold probabilities of the training part. The "none of these"
   decision is fitted as for one genre, each genre's mean over the training songs carrying it
-  (:func:`genrekit.models.calibration.unknown_decision`: one row per song, its windows' mean,
+  (:func:`genrekit.models.unknown.unknown_decision`: one row per song, its windows' mean,
   as songs are measured when classified, for one genre per song as for several).
 
 The split keeps every album (else every artist, else every file) on one side, from the

@@ -111,7 +111,7 @@ def fit_unknown_decision(proba, owners, tracks: TrackSet, classes, artists, seed
     A CNN's input is a spectrogram, not a table row, so the decision measures its output: the mean
     over a song's windows of the log of the network's probabilities
     (:func:`genrekit.models.calibration.log_rows`), Mahalanobis distance to the nearest genre's mean
-    (:func:`genrekit.models.calibration.unknown_decision`; threshold at 5% of the validation tracks'
+    (:func:`genrekit.models.unknown.unknown_decision`; threshold at 5% of the validation tracks'
     out-of-fold distances, folds grouped by artist where artists are known). Training tracks are
     not used: the network has fitted them, so their outputs are more confident than a new song's.
     ``None`` when the validation tracks do not cover two genres.
