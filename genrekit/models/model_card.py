@@ -9,6 +9,15 @@ from genrekit.models.bundle_json import BUNDLE_JSON
 
 
 # --- the model card ----------------------------------------------------------------------
+#: How the card names each scorer of :mod:`genrekit.models.unknown`.
+SCORER_WORDS = {
+    "mahalanobis": "Mahalanobis distance to the nearest genre",
+    "mahalanobis-pca": "Mahalanobis distance to the nearest genre (standardised, L2-normalised, principal components)",
+    "relative-mahalanobis": "relative Mahalanobis distance to the nearest genre",
+    "knn": "cosine distance to the k-th nearest training song",
+}
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, bool) or value is None:
         return "–" if value is None else str(value)
@@ -118,9 +127,12 @@ def model_card_markdown(meta: dict) -> str:
         if unk:
             what = ("mean log-probability over its windows" if unk.get("rows") == "log_probabilities"
                     else "mean input row")
-            out.append(f"- A song is called unknown when the Mahalanobis distance of its {what} to the nearest genre exceeds "
+            score = SCORER_WORDS.get(unk.get("method"), "score")
+            out.append(f"- A song is called unknown when the {score} of its {what} exceeds "
                        f"{_fmt(unk.get('threshold'))}: about {_fmt(100 * unk.get('false_unknown_rate', 0), 0)}% of "
-                       f"known songs, set on {unk.get('fitted_on', 'training data')}")
+                       f"known songs, set on {unk.get('fitted_on', 'training data')}"
+                       + (f"; the {len(unk['oof_scores'])} out-of-fold scores are stored, so `classify --unknown-rate` "
+                          "can move that share" if isinstance(unk.get("oof_scores"), list) else ""))
     figures = card.get("figures")
     if isinstance(figures, dict) and figures:
         out += ["", "## Figures", ""]

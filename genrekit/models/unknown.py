@@ -58,7 +58,7 @@ UNKNOWN_ROWS = ("features", "log_probabilities")
 #: The scorers a bundle can store (see the module's docstring).
 SCORERS = ("mahalanobis", "mahalanobis-pca", "relative-mahalanobis", "knn")
 #: The scorer new bundles get, chosen by ``scripts/unknown_study.py`` on training data (docs/RESULTS.md).
-DEFAULT_SCORER = "mahalanobis-pca"
+DEFAULT_SCORER = "mahalanobis"
 #: Principal components kept by the ``-pca`` scorers (at most the training songs' rank).
 PCA_COMPONENTS = 20
 #: Neighbour whose similarity the ``knn`` scorer uses.
@@ -139,9 +139,10 @@ def fit_scorer(method: str, X: np.ndarray, y: np.ndarray, labels, *, components:
 
     ``exposure``: rows of songs known to lie outside ``labels`` (outlier exposure, Hendrycks et al.
     2019: in an owner's library, the songs whose genres they did not choose), with their own genres
-    ``exposure_labels`` (``None``: one group). The score then subtracts the song's score against
-    them (its distance to the nearest exposure genre's mean; its similarity to the ``k``-th nearest
-    exposure song), so a song nearer the exposure songs than the known ones scores higher.
+    ``exposure_labels`` (``None``: one group). A song nearer the exposure songs than the known ones
+    (by distance to the nearest genre's mean, or similarity to the ``k``-th nearest song) then scores
+    higher by that margin; a song nearer the known ones keeps its score, so songs unlike both are
+    judged as without exposure.
     """
     if method not in SCORERS:
         raise ParameterError(f"unknown scorer {method!r}; expected one of {', '.join(SCORERS)}")
@@ -190,15 +191,17 @@ def score_rows(scorer: dict, rows: np.ndarray) -> np.ndarray:
     method = scorer["method"]
     Z = apply_transform(rows, scorer.get("transform"))
     if method == "knn":
-        score = -_kth_similarity(Z, scorer["reference"], scorer["k"])
-        if "exposure_reference" in scorer:
-            score = score + _kth_similarity(Z, scorer["exposure_reference"], scorer["k"])
+        near = _kth_similarity(Z, scorer["reference"], scorer["k"])
+        score = -near
+        if "exposure_reference" in scorer:  # nearer the exposure songs than the known ones: that much more unknown
+            score = score + np.maximum(0.0, _kth_similarity(Z, scorer["exposure_reference"], scorer["k"]) - near)
         return score
-    score = distances(Z, scorer["means"], scorer["precision"])
+    known = distances(Z, scorer["means"], scorer["precision"])
+    score = known
     if method == "relative-mahalanobis":
         score = score - distances(Z, np.asarray(scorer["background_mean"])[None], scorer["background_precision"])
     if "exposure_means" in scorer:
-        score = score - distances(Z, scorer["exposure_means"], scorer["precision"])
+        score = score + np.maximum(0.0, known - distances(Z, scorer["exposure_means"], scorer["precision"]))
     return score
 
 
