@@ -412,7 +412,7 @@ def _own_genres_section(study, calibration) -> list[str]:
                   *(f"| {name} | {r['ece']:.3f} | {pct(r['accuracy'])} |" for name, r in cv.items()), "",
                   f"Fault-filtered **test**, scored once ({t['n_tracks']} clips): ECE **{t['ece_before']:.3f} → "
                   f"{t['ece_after']:.3f}**, accuracy {pct(t['accuracy_before'])}% → {pct(t['accuracy_after'])}%; "
-                  f"{pct(t['known_called_unknown'])}% of these known songs are called unknown (5% on training). "
+                  f"{pct(t['known_called_unknown'])}% of these known songs are called unknown (5% on training; with the threshold of that run: the refitted decision's figure is in the section on unknown genres below). "
                   + cal["discarded"], ""]
     return lines
 
