@@ -228,7 +228,15 @@ def main(argv=None) -> int:
             log(f"emotify {name}: " + ", ".join(f"{m} {study['emotify'][name]['summary'][m]['auroc']['mean']:.3f}"
                                                 for m in ALL))
     if "exposure" in parts:
-        study["exposure"] = exposure_protocol(both["X"], both["y"], both["groups"], log)
+        study["exposure"] = {"train": exposure_protocol(gtzan["train"].X, gtzan["train"].y, gtzan["train"].groups, log),
+                             "all": exposure_protocol(both["X"], both["y"], both["groups"], log)}
+        cases = study["exposure"]["train"]
+        mean5 = lambda m: np.mean([c["summary"][m]["detection_5"]["mean"] for c in cases.values()])  # noqa: E731
+        chosen = max((m for m in cases["same_genres"]["summary"] if m.endswith("+exposure")), key=mean5)
+        study["chosen_with_exposure"] = {
+            "scorer": chosen.split("+")[0], "by": "highest mean detection at 5% false unknown with exposure songs, "
+            "averaged over the two cases (exposure of other genres; of the held-out genres by other artists), over "
+            "the 45 pairs of the fault-filtered train list (443 clips)"}
     study["seconds"] = round(time.time() - started)
     args.out.write_text(json.dumps(study, indent=1) + "\n")
     log(f"wrote {args.out} in {study['seconds']} s")
@@ -258,7 +266,8 @@ def section(study) -> list[str]:
         lines += [f"**Chosen: `{study['chosen']['scorer']}`** ({study['chosen']['by']}).", ""]
     names = {"train": "fault-filtered train list, 443 clips (where the scorer is chosen)",
              "test": "fault-filtered test list, 290 clips (reported only)",
-             "all": "train + test, 733 clips (the issue's baseline set: 0.855 AUROC, 38% detection at 5%)"}
+             "all": "train + test, 733 clips (the issue's baseline set: AUROC 0.855, and 38% of unknown songs "
+                    "flagged at the stored 5% threshold, the last column here)"}
     for part, title in names.items():
         if part in study.get("gtzan", {}):
             lines += [f"**GTZAN, two genres held out (45 pairs), {title}**, tags (50):", "", *HEADER]
@@ -270,9 +279,16 @@ def section(study) -> list[str]:
                              "exposure of *other* genres than the new songs'",
               "same_genres": "each pair held out; songs of the pair by half its artists given as exposure, the "
                              "other half's scored (8 known genres): exposure of the *same* genres by other artists"}
-    for case, e in study.get("exposure", {}).items():
-        lines += [f"**Outlier exposure**, 733 clips, {titles[case]}; the same folds with and without:", "", *HEADER]
-        lines += [_row(m, s) for m, s in e["summary"].items() if m.split("+")[0] in EXPOSED] + [""]
+    if "chosen_with_exposure" in study:
+        lines += [f"**With exposure songs, chosen: `{study['chosen_with_exposure']['scorer']}`** "
+                  f"({study['chosen_with_exposure']['by']}).", ""]
+    sets = {"train": "fault-filtered train list, 443 clips (where the choice is made)",
+            "all": "train + test, 733 clips"}
+    for part, cases in study.get("exposure", {}).items():
+        for case, e in cases.items():
+            lines += [f"**Outlier exposure**, {sets[part]}, {titles[case]}; the same folds with and without:", "",
+                      *HEADER]
+            lines += [_row(m, s) for m, s in e["summary"].items() if m.split("+")[0] in EXPOSED] + [""]
     return lines
 
 

@@ -59,6 +59,8 @@ UNKNOWN_ROWS = ("features", "log_probabilities")
 SCORERS = ("mahalanobis", "mahalanobis-pca", "relative-mahalanobis", "knn")
 #: The scorer new bundles get, chosen by ``scripts/unknown_study.py`` on training data (docs/RESULTS.md).
 DEFAULT_SCORER = "mahalanobis"
+#: The scorer of a decision fitted with outlier exposure, chosen the same way with exposure songs.
+EXPOSURE_SCORER = "mahalanobis"
 #: Principal components kept by the ``-pca`` scorers (at most the training songs' rank).
 PCA_COMPONENTS = 20
 #: Neighbour whose similarity the ``knn`` scorer uses.
@@ -268,7 +270,7 @@ def out_of_fold_scores(method: str, X: np.ndarray, y: np.ndarray, labels, *, gro
 def unknown_decision(X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray | None = None,
                      grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0,
                      folds: int = FOLDS, rows: str = "features", songs: str = "training songs",
-                     method: str = DEFAULT_SCORER, **params) -> dict:
+                     method: str | None = None, **params) -> dict:
     """The stored ``unknown`` of songs' rows ``X`` (one per song) with genres ``y`` (labels, or an
     indicator matrix for several genres per song), without a classifier.
 
@@ -277,11 +279,15 @@ def unknown_decision(X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray
     groups : artist (or album) of each song; the out-of-fold scores never mix a group across folds
     rows : one of :data:`UNKNOWN_ROWS`, what ``X`` is, recorded in the bundle
     songs : what the songs are, for the bundle's ``fitted_on`` line
-    method : one of :data:`SCORERS`
+    method : one of :data:`SCORERS`; ``None``: :data:`DEFAULT_SCORER`, or :data:`EXPOSURE_SCORER` when
+        exposure songs are given
     params : passed to :func:`fit_scorer` (``components``, ``k``, ``exposure`` rows and ``exposure_labels``:
         the exposure songs serve every fold, being never known songs)
     """
     check_rate(rate)
+    if method is None:
+        exposed = params.get("exposure") is not None and len(params["exposure"]) > 0
+        method = EXPOSURE_SCORER if exposed else DEFAULT_SCORER
     X = np.asarray(X, dtype=np.float64)
     oof, n_splits = out_of_fold_scores(method, X, y, labels, groups=groups, seed=seed, folds=folds, **params)
     scorer = fit_scorer(method, X, y, labels, **params)
