@@ -69,7 +69,8 @@ def _now() -> str:
 
 
 # --- classifying ------------------------------------------------------------------------
-def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> tuple[str, Prediction]:
+def classify_worker(path: str | os.PathLike, model, timeline: bool = False,
+                    unknown_rate: float | None = None) -> tuple[str, Prediction]:
     """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
 
     ``model`` is a bundle path (or ``None``) or a :class:`genrekit.models.registry.PackedModel`
@@ -77,12 +78,14 @@ def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> t
     (:func:`genrekit.models.registry.worker_model`). Returns the model's :func:`model_key` and
     the file's :class:`~genrekit.prediction.Prediction`; ``timeline``: with its timeline (the dense
     plan, every second of the song read; without, the bundle's patch budget, which may read only
-    part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`).
+    part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`);
+    ``unknown_rate``: the run's false-unknown rate (``None``: the bundle's), which travels with
+    each task since workers load the model from its files.
     Raises :class:`genrekit.errors.AudioError` for a file that cannot be decoded.
     """
     from genrekit.models.registry import worker_model
 
-    clf = worker_model(model)
+    clf = worker_model(model).at_unknown_rate(unknown_rate)
     return model_key(clf), clf.classify_file(path, timeline=timeline)
 
 
@@ -216,12 +219,13 @@ class LibraryRun:
             pending[path] = (index_of[path], fid, previous)
             if (previous is not None and previous.get("error") is None
                     and (previous.get("timeline") is not None or not self.timeline)):
-                return previous
+                holds, unknown = self.clf.stored_unknown(previous)  # decided again at this run's rate
+                return dict(previous, unknown=unknown) if holds else None
             return None
 
         def make_worker(todo):
             return functools.partial(classify_worker, model=self._worker_model() if todo else None,
-                                     timeline=self.timeline)
+                                     timeline=self.timeline, unknown_rate=self.clf.unknown_rate)
 
         try:
             for path, previous, outcome in cached_or_computed(self.paths, lookup, self.engine, make_worker):
