@@ -22,7 +22,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
+from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, add_unknown_rate_argument, at_unknown_rate, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
 from genrekit.errors import CommandError
 
 from genrekit.output import FORMATS, LINE_MAX, PRECISION, TABLE_TOP, json_line, printable, public, render
@@ -41,6 +41,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --demo: write the demo song to FILE (.wav, .flac, .ogg) and keep it "
                         "(default: a temporary file, deleted at the end)")
     add_model_argument(p)
+    add_unknown_rate_argument(p)
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: table; with --out, from its suffix)")
     p.add_argument("--precision", metavar="DIGITS", type=positive_int, default=None,
@@ -163,6 +164,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         clf = load_model(model)
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
+    clf = at_unknown_rate(args, clf)
     genre_names = _genre_names(args)
 
     store = None
