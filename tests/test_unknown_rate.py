@@ -115,6 +115,24 @@ def test_a_bundle_without_out_of_fold_scores_refuses_another_rate_in_one_line(op
     assert {n: r["unknown"] for n, r in old.items()} == {n: r["unknown"] for n, r in new.items()}
 
 
+def test_the_python_api_gives_the_score_and_moves_the_rate(open_bundle, old_bundle, songs):
+    import warnings
+
+    from genrekit import classify, load_model
+    from genrekit.errors import ParameterError
+
+    model = load_model(open_bundle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unknown note also comes as a warning
+        for rate in (0.5, 0.05):
+            for ranked in classify([str(s) for s in songs], model.at_unknown_rate(rate)):
+                assert ranked.unknown is (ranked.unknown_score >= 1 - rate)
+        assert classify(str(songs[0]), old_bundle).unknown_score is None
+    assert model.unknown_rate is None  # the model the process keeps is left at its own rate
+    with pytest.raises(ParameterError, match="retrain it to move it"):
+        load_model(old_bundle).at_unknown_rate(0.2)
+
+
 def test_the_rate_travels_to_pool_workers(open_bundle, songs, capsys):
     alone = classify_json(capsys, open_bundle, songs, "--unknown-rate", "0.5")
     pooled = classify_json(capsys, open_bundle, songs, "--unknown-rate", "0.5", "--jobs", "2")
