@@ -153,13 +153,17 @@ def test_unknown_songs_at_the_rate_asked_are_listed_and_never_tagged(open_bundle
     for c in copies:
         if rates[c.name]["unknown"]:
             assert read_genres(c) == []
-            (line,) = [ln for ln in err.splitlines() if c.name in ln]
+            # listed under the run's summary line, and in the tag report
+            assert f"\n  unknown: {c.name} (closest: {rates[c.name]['name']}; unknown score " \
+                   f"{rates[c.name]['unknown_score']:g})" in err.split("classify: ", 1)[1], err
+            (line,) = [ln for ln in err.splitlines() if c.name in ln and "tags not written" in ln]
             assert line.endswith(f"tags not written, uncertain: unknown: fits none of the model's genres (closest: "
                                  f"{line.split('(closest: ')[1].split(';')[0]}; unknown score "
                                  f"{rates[c.name]['unknown_score']:g})"), line
         else:
             assert read_genres(c) != []
     unknown = sum(r["unknown"] for r in rates.values())
+    assert err.count("\n  unknown: ") == unknown, err
     assert f"tags: {len(songs) - unknown} written, 0 kept, 0 unchanged, {unknown} skipped (uncertain)" in err, err
 
 

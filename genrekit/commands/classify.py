@@ -11,8 +11,8 @@ Where results go:
 - ``--out FILE`` of any other kind: written whole at the end (atomically), in
   ``--format`` or the format its suffix names (``.json``, ``.csv``; else a table).
 
-The summary (done / skipped / failed, with each failure's reason) and tag changes
-go to stderr. Exit status 1 when a file failed or a tag could not be written.
+The summary (done / skipped / failed, with each failure's reason, and the songs of none of
+the model's genres) and tag changes go to stderr. Exit status 1 when a file failed or a tag could not be written.
 """
 
 from __future__ import annotations
@@ -229,6 +229,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         print(f"demo song kept in {args.keep}", file=sys.stderr)
     # Failures named as the results name them: relative to the folder given.
     run.summary.failed = [Failure(names.get(Path(f.item), f.item), f.reason) for f in run.summary.failed]
+    run.summary.unknown = [(names.get(Path(item), item), genre_names.display(label), score)
+                           for item, label, score in run.summary.unknown]
     run.summary.print()
     return 1 if run.summary.failed or not tags_ok else 0
 

@@ -238,6 +238,7 @@ class LibraryRun:
                     result = FileResult(index, path, pred, previous.get("content_hash"), self.key, skipped=True,
                                         time=previous.get("time") or "")
                     self._tag(result, fid, store_always=False)
+                    self._note_unknown(result)
                     _tick(bar)
                     yield result
                     continue
@@ -249,6 +250,7 @@ class LibraryRun:
                 result = self._result(index, outcome, fid)
                 if result.ok:
                     self._tag(result, fid, store_always=True)
+                    self._note_unknown(result)
                 elif self.store is not None and fid is not None and (
                         stored is None or stored.get("error") != result.prediction.error):
                     self.store.put(result.record, fid)  # a repeated, unchanged failure is not logged again
@@ -257,6 +259,11 @@ class LibraryRun:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _note_unknown(self, result: FileResult) -> None:
+        """List a song of none of the model's genres in the summary (:attr:`genrekit.engines.batch.Summary.unknown`)."""
+        if result.prediction.unknown:
+            self.summary.unknown.append((str(result.path), result.prediction.label, result.prediction.unknown_score))
 
     def _remove_stale_copies(self) -> None:
         """Delete tagged copies a killed run left next to these files (genrekit's own pattern only)."""
