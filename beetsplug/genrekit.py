@@ -141,8 +141,7 @@ class GenrekitPlugin(BeetsPlugin):
 
     def _model(self):
         """The model, deciding "none of these" at ``unknown_rate`` where that is set."""
-        from genrekit import load_model
-        from genrekit.errors import ParameterError
+        from genrekit import GenrekitError, load_model
 
         model, rate = self.config["model"].get(), self.config["unknown_rate"].get()
         clf = load_model(os.path.expanduser(model) if model else None)
@@ -150,8 +149,8 @@ class GenrekitPlugin(BeetsPlugin):
             return clf
         try:
             return clf.at_unknown_rate(rate if isinstance(rate, (int, float)) else float(str(rate)))
-        except ValueError as exc:  # ParameterError is one, as is float("many")
-            problem = exc if isinstance(exc, ParameterError) else "not a number strictly between 0 and 1"
+        except ValueError as exc:  # genrekit's ParameterError is one, as is float("many")
+            problem = exc if isinstance(exc, GenrekitError) else "not a number strictly between 0 and 1"
             raise ui.UserError(f"genrekit: unknown_rate {rate}: {problem}") from None
 
     def _apply(self, plan, run, item, result, write: bool) -> None:
