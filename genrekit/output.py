@@ -42,8 +42,8 @@ SMALL_MARGIN = 0.05
 SHORT_SHARE = 0.5
 #: Fields of a public result object, in output order (``timeline`` only when asked for,
 #: ``tags`` only from models that give them).
-PUBLIC_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
-                 "error")
+PUBLIC_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "name", "probabilities", "tags", "timeline",
+                 "duration", "model", "notes", "error")
 #: Formats of :func:`render`.
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``top`` is not given.
@@ -260,7 +260,8 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
 
 
 def render_csv(rows: list[dict], labels: list[str]) -> str:
-    """``path,label,unknown,unknown_score,[genres,]<one column per genre, the model's order>,[tags,]duration,notes,error``.
+    """``path,label,unknown,unknown_score,[genres,]<one column per genre, the model's order>,[tags,]duration,
+    notes,error``.
 
     ``rows`` are :func:`public` objects. ``genres`` (models trained on several genres per song
     only) holds the genres above their thresholds joined by :data:`GENRES_SEPARATOR` (empty: none

@@ -67,8 +67,9 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     -------
     :class:`Genres`: ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a
     list of them for a list of paths), with ``.unknown`` (the song is of none of the model's
-    genres; ``model.at_unknown_rate(P)`` moves that decision), ``.unknown_score`` and ``.notes``. A result with notes (an input much shorter than
-    the model's clips, an uncertain result) also issues a :class:`GenreNote` warning.
+    genres; ``model.at_unknown_rate(P)`` moves that decision), ``.unknown_score`` and ``.notes``.
+    A result with notes (an input much shorter than the model's clips, an uncertain result) also
+    issues a :class:`GenreNote` warning.
     """
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if isinstance(inputs, (list, tuple)):

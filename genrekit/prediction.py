@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Fields a stored record holds besides the store's own keys (content hash, model key, time).
-RECORD_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "probabilities", "timeline", "tags", "embedding", "duration", "model",
-                 "notes", "error")
+RECORD_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "probabilities", "timeline", "tags", "embedding",
+                 "duration", "model", "notes", "error")
 
 
 @dataclass

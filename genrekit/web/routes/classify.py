@@ -170,8 +170,8 @@ async def classify(
                                **{**meta.to_dict(), "duration": seconds(meta.duration)})
     public = output.public(prediction, timeline=True, names=state.names)  # the CLI's JSON convention
     return ClassifyResponse(
-        label=public["label"], name=public["name"], unknown=public["unknown"], unknown_score=public["unknown_score"],
-        genres=public.get("genres"),
+        label=public["label"], name=public["name"], unknown=public["unknown"],
+        unknown_score=public["unknown_score"], genres=public.get("genres"),
         probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
         tags=public.get("tags"), similar=state.library.similar_to(clf, prediction, exclude=identity),
