@@ -10,6 +10,7 @@ Enable it in beets' ``config.yaml`` (``pip install "genrekit[beets]"``)::
         names: ~          # a TOML names file (see docs/tagging.md); default: the shipped names
         auto: no          # yes: classify on `beet import`
         model: ~          # a genrekit model bundle; default: the shipped gtzan-musicnn
+        unknown_rate: ~   # 0 < P < 1: call songs unknown more (0.2) or less (0.01) often; default: the model's
         results: ~        # genrekit's results store; default: genrekit.sqlite in beets' config folder
 
 ``beet genrekit [QUERY]`` classifies the matching items (``-w``/``-W`` write or not
@@ -19,7 +20,8 @@ through genrekit's results store, keyed by the audio's content, so a rerun is in
 Each item gets its genres (the list ``genres`` field where beets has it, else ``genre``
 joined by ``separator``), with the same modes, count, threshold and name map as
 ``genrekit classify --write-tags``, and flexible attributes ``genrekit_genre`` (the
-display names chosen), ``genrekit_score`` (the best score), ``genrekit_model`` and
+display names chosen), ``genrekit_score`` (the best score), ``genrekit_unknown_score`` (how
+unlike the model's training songs the song is, 0 to 1, where the model gives it), ``genrekit_model`` and
 ``genrekit`` (the provenance, also written to files as genrekit's own field: ID3
 ``TXXX:GENREKIT``, Vorbis ``GENREKIT``, MP4 ``----:org.genrekit:GENREKIT``).
 """
@@ -43,7 +45,7 @@ class GenrekitPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.config.add({"mode": "fill", "count": 1, "min_score": 0.0, "names": None, "auto": False,
-                         "model": None, "results": None, "separator": ", "})
+                         "model": None, "results": None, "separator": ", ", "unknown_rate": None})
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self._write_as_is)
@@ -122,11 +124,10 @@ class GenrekitPlugin(BeetsPlugin):
         plan = None
         try:
             plan = self._plan(write)
-            model = self.config["model"].get()
+            model = self._model()
             by_path = {os.fsdecode(item.path): item for item in items}
             with self._store() as store:
-                run = LibraryRun(list(by_path), os.path.expanduser(model) if model else None, store=store,
-                                 progress=False)
+                run = LibraryRun(list(by_path), model, store=store, progress=False)
                 for result in run:
                     self._apply(plan, run, by_path[str(result.path)], result, write)
         except GenrekitError as exc:
@@ -138,6 +139,20 @@ class GenrekitPlugin(BeetsPlugin):
                     self._log.info("tag changes journalled in {}; `genrekit tags undo` restores them",
                                    plan.journal.path)
 
+    def _model(self):
+        """The model, deciding "none of these" at ``unknown_rate`` where that is set."""
+        from genrekit import GenrekitError, load_model
+
+        model, rate = self.config["model"].get(), self.config["unknown_rate"].get()
+        clf = load_model(os.path.expanduser(model) if model else None)
+        if rate is None:
+            return clf
+        try:
+            return clf.at_unknown_rate(rate if isinstance(rate, (int, float)) else float(str(rate)))
+        except ValueError as exc:  # genrekit's ParameterError is one, as is float("many")
+            problem = exc if isinstance(exc, GenrekitError) else "not a number strictly between 0 and 1"
+            raise ui.UserError(f"genrekit: unknown_rate {rate}: {problem}") from None
+
     def _apply(self, plan, run, item, result, write: bool) -> None:
         pred = result.prediction
         if not pred.ok:
@@ -148,6 +163,8 @@ class GenrekitPlugin(BeetsPlugin):
         item["genrekit_genre"] = "; ".join(plan.names.display(label) for label, _ in chosen)
         item["genrekit_score"] = round(float(pred.probabilities[pred.label]), 4)
         item["genrekit_model"] = pred.model
+        if pred.unknown_score is not None:
+            item["genrekit_unknown_score"] = pred.unknown_score
         if write:
             from genrekit import printable
 

@@ -42,8 +42,8 @@ SMALL_MARGIN = 0.05
 SHORT_SHARE = 0.5
 #: Fields of a public result object, in output order (``timeline`` only when asked for,
 #: ``tags`` only from models that give them).
-PUBLIC_FIELDS = ("path", "label", "unknown", "genres", "name", "probabilities", "tags", "timeline", "duration", "model", "notes",
-                 "error")
+PUBLIC_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "name", "probabilities", "tags", "timeline",
+                 "duration", "model", "notes", "error")
 #: Formats of :func:`render`.
 FORMATS = ("table", "json", "csv", "jsonl")
 #: Genres listed per file in a table when ``top`` is not given.
@@ -163,7 +163,9 @@ def prediction_notes(prediction, model=None, names=None) -> list[str]:
     display = _names(names).display
     first, second = display(first), None if second is None else display(second)
     if get("unknown"):
-        notes.append(f"unknown: fits none of the model's genres well (closest: {first})")
+        score = get("unknown_score")
+        score = "" if score is None else f"; unknown score {round(float(score), 4):g}"
+        notes.append(f"unknown: fits none of the model's genres well (closest: {first}{score})")
     if p1 < LOW_SCORE:
         notes.append(f"uncertain: the top score, {first} {p1:.2f}, is below {LOW_SCORE:g}")
     elif second is not None and p1 - p2 < SMALL_MARGIN:
@@ -209,7 +211,8 @@ def public(prediction, *, timeline: bool = False, top: int | None = None, precis
         probs = dict(list(ranked(probs, digits).items())[:top])
     out = {
         "path": prediction.path if name is None else name, "label": prediction.label,
-        "unknown": getattr(prediction, "unknown", None), "genres": getattr(prediction, "genres", None),
+        "unknown": getattr(prediction, "unknown", None), "unknown_score": getattr(prediction, "unknown_score", None),
+        "genres": getattr(prediction, "genres", None),
         "name": None if prediction.label is None else _names(names).display(prediction.label), "probabilities": probs,
         "tags": scores(prediction.tags, digits), "timeline": timeline_of(prediction.timeline, digits),
         "duration": seconds(prediction.duration), "model": prediction.model, "notes": list(prediction.notes),
@@ -257,7 +260,8 @@ def render(predictions, fmt: str, *, labels: list[str], timeline: bool = False, 
 
 
 def render_csv(rows: list[dict], labels: list[str]) -> str:
-    """``path,label,unknown,[genres,]<one column per genre, the model's order>,[tags,]duration,notes,error``.
+    """``path,label,unknown,unknown_score,[genres,]<one column per genre, the model's order>,[tags,]duration,
+    notes,error``.
 
     ``rows`` are :func:`public` objects. ``genres`` (models trained on several genres per song
     only) holds the genres above their thresholds joined by :data:`GENRES_SEPARATOR` (empty: none
@@ -271,7 +275,7 @@ def render_csv(rows: list[dict], labels: list[str]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     with_tags = any(rec.get("tags") for rec in rows)
     with_genres = any(rec.get("genres") is not None for rec in rows)
-    writer.writerow(["path", "label", "unknown", *(["genres"] if with_genres else []), *labels,
+    writer.writerow(["path", "label", "unknown", "unknown_score", *(["genres"] if with_genres else []), *labels,
                      *(["tags"] if with_tags else []), "duration", "notes", "error"])
     for rec in rows:
         probs = rec.get("probabilities") or {}
@@ -280,7 +284,7 @@ def render_csv(rows: list[dict], labels: list[str]) -> str:
         unknown = rec.get("unknown")
         genres = [GENRES_SEPARATOR.join(rec.get("genres") or [])] if with_genres else []
         writer.writerow([rec["path"], rec.get("label") or "", "" if unknown is None else str(bool(unknown)).lower(),
-                         *genres, *(_num(probs.get(g)) for g in labels), *tags,
+                         _num(rec.get("unknown_score")), *genres, *(_num(probs.get(g)) for g in labels), *tags,
                          _num(rec.get("duration")), "; ".join(rec.get("notes") or []), rec.get("error") or ""])
     return buf.getvalue()
 

@@ -34,11 +34,14 @@ class GenreNote(UserWarning):
 class Genres(list):
     """What :func:`classify` returns for one input: the ``[{"label", "score"}, ...]`` list, which
     also says whether the song is of none of the model's genres (``unknown``: ``True``/``False``,
-    ``None`` for a model without that decision) and carries the result's ``notes``."""
+    ``None`` for a model without that decision) and how unlike the model's training songs it is
+    (``unknown_score``, 0 to 1; ``None`` where the model stores no out-of-fold scores), and carries
+    the result's ``notes``."""
 
-    def __init__(self, items, *, unknown: bool | None = None, notes=()):
+    def __init__(self, items, *, unknown: bool | None = None, notes=(), unknown_score: float | None = None):
         super().__init__(items)
         self.unknown = unknown
+        self.unknown_score = unknown_score
         self.notes = tuple(notes)
 
 
@@ -64,8 +67,9 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     -------
     :class:`Genres`: ``[{"label": ..., "score": ...}, ...]`` sorted by score, ties by label (a
     list of them for a list of paths), with ``.unknown`` (the song is of none of the model's
-    genres) and ``.notes``. A result with notes (an input much shorter than
-    the model's clips, an uncertain result) also issues a :class:`GenreNote` warning.
+    genres; ``model.at_unknown_rate(P)`` moves that decision), ``.unknown_score`` and ``.notes``.
+    A result with notes (an input much shorter than the model's clips, an uncertain result) also
+    issues a :class:`GenreNote` warning.
     """
     clf = model if isinstance(model, GenreClassifier) else load_model(model)
     if isinstance(inputs, (list, tuple)):
@@ -79,4 +83,5 @@ def classify(inputs, model: str | os.PathLike | GenreClassifier | None = None, *
     if prediction.notes:  # the list has no room for them: say them as a warning, as the CLI prints them
         where = prediction.path or "signal"
         warnings.warn(f"{where}: {'; '.join(prediction.notes)}", GenreNote, stacklevel=2)
-    return Genres(prediction.top(top_k, precision), unknown=prediction.unknown, notes=prediction.notes)
+    return Genres(prediction.top(top_k, precision), unknown=prediction.unknown, notes=prediction.notes,
+                  unknown_score=prediction.unknown_score)

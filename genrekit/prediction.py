@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Fields a stored record holds besides the store's own keys (content hash, model key, time).
-RECORD_FIELDS = ("path", "label", "unknown", "genres", "probabilities", "timeline", "tags", "embedding", "duration", "model",
-                 "notes", "error")
+RECORD_FIELDS = ("path", "label", "unknown", "unknown_score", "genres", "probabilities", "timeline", "tags", "embedding",
+                 "duration", "model", "notes", "error")
 
 
 @dataclass
@@ -51,6 +51,11 @@ class Prediction:
     unknown : bool or None
         Whether the song lies outside the genres the model knows ("none of these"; ``label`` is
         then still the closest genre); ``None`` when the model stores no such decision.
+    unknown_score : float or None
+        How unlike the model's training songs the song is, in [0, 1): the share of known training
+        songs lying nearer (one minus the conformal p-value, 4 decimals); the song is unknown at a
+        false-unknown rate ``r`` when it reaches ``1 - r``. ``None`` when the model stores no
+        out-of-fold scores (older bundles) or no decision.
     genres : list of str or None
         Every genre whose probability reaches its own threshold, best first (a model trained on
         songs with several genres: its probabilities are then independent and need not sum to
@@ -69,6 +74,7 @@ class Prediction:
     embedding: np.ndarray | None = field(default=None, repr=False)
     error: str | None = None
     unknown: bool | None = None
+    unknown_score: float | None = None
     genres: list[str] | None = None
 
     @classmethod
@@ -102,7 +108,7 @@ class Prediction:
             "embedding": None if self.embedding is None else [float(v) for v in self.embedding],
             "duration": None if self.duration is None else round(float(self.duration), 3),
             "model": self.model, "notes": list(self.notes), "error": self.error, "unknown": self.unknown,
-            "genres": self.genres,
+            "unknown_score": self.unknown_score, "genres": self.genres,
         }
 
     @classmethod
@@ -116,5 +122,6 @@ class Prediction:
             timeline=timeline, windows=int(record.get("windows") or 0),
             notes=list(record.get("notes") or []), tags=record.get("tags"),
             embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
-            error=record.get("error"), unknown=record.get("unknown"), genres=record.get("genres"),
+            error=record.get("error"), unknown=record.get("unknown"), unknown_score=record.get("unknown_score"),
+            genres=record.get("genres"),
         )

@@ -76,10 +76,10 @@ class Server:
         assert status == 200, body
         return json.loads(body)
 
-    def upload(self, name: str, data: bytes, field: str = "file", query: str = ""):
+    def upload(self, name: str, data: bytes, field: str = "file", query: str = "", fields: dict | None = None):
         """POST ``data`` as multipart field ``field`` with file name ``name`` (``query``: e.g.
-        ``"?model=NAME"``): (status, parsed JSON)."""
-        boundary, body = multipart(name, data, field)
+        ``"?model=NAME"``; ``fields``: other form fields, name to text): (status, parsed JSON)."""
+        boundary, body = multipart(name, data, field, fields)
         status, headers, raw = self.request("POST", "/api/classify" + query, body,
                                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         assert headers.get("content-type", "").startswith("application/json"), (status, raw[:200])
@@ -108,12 +108,15 @@ class Server:
 
 
 
-def multipart(name: str, data: bytes, field: str = "file") -> tuple[str, bytes]:
-    """A multipart/form-data body with ``data`` as file ``name`` in ``field``: (boundary, body)."""
+def multipart(name: str, data: bytes, field: str = "file", fields: dict | None = None) -> tuple[str, bytes]:
+    """A multipart/form-data body with ``data`` as file ``name`` in ``field``, after the text ``fields``
+    (name to value): (boundary, body)."""
     boundary = "genrekit-test-" + secrets.token_hex(8)
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode()
-    return boundary, head + data + f"\r\n--{boundary}--\r\n".encode()
+    head = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                   for k, v in (fields or {}).items())
+    head += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n")
+    return boundary, head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
 
 
 

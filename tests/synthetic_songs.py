@@ -93,3 +93,31 @@ def build_bundle(folder: Path) -> Path:
                 feature_names=list(COLUMNS), window=3.0, hop=1.5, metrics={},
                 card={"model": "logreg", "data": "synthetic test clips", "split": "none"}, sample=X)
     return folder
+
+
+def build_open_bundle(folder: Path, base: Path, *, out_of_fold: bool = True, per_genre: int = 8) -> Path:
+    """The small test bundle ``base`` copied to ``folder`` with a real "none of these" decision fitted
+    on ``per_genre`` training songs per genre (once: reused if already there); without ``out_of_fold``
+    the decision lacks its out-of-fold scores, as bundles made before them do (its rate cannot move)."""
+    import shutil
+
+    if (folder / "bundle.json").exists():
+        return folder
+    from genrekit.audio.windows import window_bounds
+    from genrekit.features.gtzan57 import gtzan57_windows
+    from genrekit.models.bundle_save import add_calibration
+    from genrekit.models.unknown import unknown_decision
+
+    shutil.copytree(base, folder)
+    rows, labels = [], []
+    for kind in GENRES:
+        for seed in range(per_genre):
+            signal = synth(kind, 4.5, seed=2000 + seed)
+            rows.append(gtzan57_windows(signal, SR, window_bounds(len(signal), SR, 3.0, 1.5, cover_end=True))
+                        .mean(axis=0))
+            labels.append(kind)
+    decision = unknown_decision(np.array(rows), np.array(labels), list(GENRES))
+    if not out_of_fold:
+        del decision["oof_scores"]
+    add_calibration(folder, {"unknown": decision})
+    return folder

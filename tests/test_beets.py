@@ -191,3 +191,44 @@ def test_beets_names_an_untitled_file_it_cannot_classify_and_an_unknown_song_is_
     run = beet(beetsdir, "-v", "genrekit", f"path:{noise}")
     line = next((x for x in run.stderr.splitlines() if "noise.flac:" in x), run.stderr)
     assert "unknown" in line and "unchanged" not in line and "Country -> Country" not in line, line
+
+
+def test_beets_unknown_rate_moves_the_decision_and_a_model_that_cannot_move_is_refused(tmp_path, bundle_dir):
+    """`unknown_rate: 0.5` in the config: songs of the model's own genres whose unknown score reaches 0.5
+    are unknown, as `genrekit classify --unknown-rate 0.5` says, and get no genre, in the library or
+    the files; a bundle without out-of-fold scores is refused in one line, nothing classified."""
+    import json
+
+    from synthetic_songs import build_open_bundle
+
+    bundle = build_open_bundle(tmp_path / "open-bundle", bundle_dir)
+    beetsdir, songs = library(tmp_path, bundle, unknown_rate=0.5)
+    before = {name: read_genres(path) for name, path in songs.items()}
+    beet(beetsdir, "import", "-A", "-q", tmp_path / "music")
+    cli = subprocess.run([sys.executable, "-m", "genrekit", "classify", *map(str, songs.values()), "--model", str(bundle),
+                          "--unknown-rate", "0.5", "--format", "json"], capture_output=True, text=True, env=cli_env(),
+                         timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    said = {Path(r["path"]).name: r for r in json.loads(cli.stdout)}
+    assert any(r["unknown"] for r in said.values()) and not all(r["unknown"] for r in said.values())
+    run = beet(beetsdir, "-v", "genrekit", "-w")
+    out = beet(beetsdir, "ls", "-f", "$path|$genrekit_genre|$genrekit_unknown_score")
+    shown = {Path(p).name: (g, s) for p, g, s in (line.split("|") for line in out.stdout.splitlines())}
+    for name, record in said.items():
+        genre, score = shown[name]
+        assert float(score) == record["unknown_score"], (name, score, record)
+        if record["unknown"]:
+            assert genre == "" and read_genres(songs[name]) == before[name], name
+            line = next(x for x in run.stderr.splitlines() if f"{name}:" in x)
+            assert "unknown: fits none of the model's genres" in line, line
+        else:
+            assert genre != "" and read_genres(songs[name]) != before[name], name
+
+    old = build_open_bundle(tmp_path / "old-bundle", bundle_dir, out_of_fold=False)
+    config = beetsdir / "config.yaml"
+    config.write_text(config.read_text().replace(f"  model: {bundle}\n", f"  model: {old}\n"))
+    refused = subprocess.run([sys.executable, "-m", "beets", "genrekit"], env=dict(cli_env(), BEETSDIR=str(beetsdir)),
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        "error: genrekit: unknown_rate 0.5: this model stores no out-of-fold unknown scores"), refused.stderr

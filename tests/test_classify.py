@@ -68,7 +68,7 @@ def test_json_lists_every_file_with_every_genre(capsys, songs, bundle_dir):
     results = json.loads(out)
     assert [Path(r["path"]).name for r in results] == ["classical.0.wav", "hiphop.0.wav", "metal.0.wav"]
     for r in results:
-        assert list(r) == ["path", "label", "unknown", "name", "probabilities", "duration", "model", "notes", "error"]
+        assert list(r) == ["path", "label", "unknown", "unknown_score", "name", "probabilities", "duration", "model", "notes", "error"]
         assert set(r["probabilities"]) == set(GENRES)
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         scores = list(r["probabilities"].values())
@@ -95,10 +95,10 @@ def test_csv_table_and_jsonl_agree_with_json(capsys, songs, bundle_dir, tmp_path
     assert code == 0
     lines = out.splitlines()
     labels = sorted(GENRES)  # the bundle's label order: LogisticRegression.classes_
-    assert lines[0] == ",".join(["path", "label", "unknown", *labels, "duration", "notes", "error"])
+    assert lines[0] == ",".join(["path", "label", "unknown", "unknown_score", *labels, "duration", "notes", "error"])
     for cells, r in zip(list(csv.reader(io.StringIO(out)))[1:], results):
         assert cells[:2] == [r["path"], r["label"]] and cells[-1] == ""
-        assert [float(c) for c in cells[3:-3]] == [r["probabilities"][g] for g in labels]
+        assert cells[3] == "" and [float(c) for c in cells[4:-3]] == [r["probabilities"][g] for g in labels]
         assert float(cells[-3]) == r["duration"] and cells[-2] == "; ".join(r["notes"])
 
     code, out, _ = classify_main(capsys, songs, "--model", bundle_dir, "--format", "jsonl", *store)
@@ -186,7 +186,7 @@ def test_out_file_formats_and_the_real_command(songs, bundle_dir, tmp_path):
                            "--out", str(out)], capture_output=True, text=True, env=cli_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""  # the results went to the file
-    assert out.read_text().startswith("path,label,unknown,classical,hiphop,metal,duration,notes,error\n")
+    assert out.read_text().startswith("path,label,unknown,unknown_score,classical,hiphop,metal,duration,notes,error\n")
     assert len(out.read_text().splitlines()) == 4
     assert summary(proc.stderr)["done"] == 3
 

@@ -109,6 +109,27 @@ def test_classify_on_ray_matches_local(ray_instance, songs, bundle_dir):
     assert failure.item == str(songs / "metal" / "broken.wav") and "not an audio file" in failure.reason
 
 
+def test_the_unknown_rate_travels_to_ray_tasks(ray_instance, songs, bundle_dir, tmp_path_factory):
+    """Ray workers rebuild the model from its bytes: the run's false-unknown rate must go with each task."""
+    from genrekit.audio.files import collect_audio_files
+    from genrekit.models.registry import load_model
+    from synthetic_songs import build_open_bundle
+
+    bundle = build_open_bundle(tmp_path_factory.getbasetemp() / "ray-unknown-rate-bundle", bundle_dir)
+    paths = [p for p in collect_audio_files([songs]) if p.name != "broken.wav"]
+
+    def flags(model, engine=None):
+        return {r.path: (r.prediction.unknown, r.prediction.unknown_score)
+                for r in LibraryRun(paths, model, engine=engine, progress=False)}
+
+    moved = load_model(bundle).at_unknown_rate(0.5)
+    local = flags(moved)
+    with _engine() as engine:
+        remote = flags(moved, engine)
+    assert remote == local and all(u is (s >= 0.5) for u, s in remote.values())
+    assert remote != flags(load_model(bundle))  # some songs are unknown at 0.5 and not at the stored 0.05
+
+
 def test_features_on_ray_match_local_and_fill_the_cache(ray_instance, songs, tmp_path):
     from genrekit.audio.files import collect_audio_files
 

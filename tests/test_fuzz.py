@@ -55,7 +55,7 @@ def test_classify_gives_every_corrupted_file_a_result_or_a_named_error(corpus):
                 internal.append(f"{r['path']}: {r['error']}")
     assert not internal, "\n".join(internal)
     for line in run.stderr.splitlines():  # decoder chatter only as warnings naming a file
-        assert line.startswith(("warning: ", "  failed: ", "classify: ")), line
+        assert line.startswith(("warning: ", "  failed: ", "  unknown: ", "classify: ")), line
     failed = sum(r["error"] is not None for r in results)
     print(f"classify: {len(results)} corrupted files, {len(results) - failed} classified, {failed} named errors")
 

@@ -20,7 +20,7 @@ from cli_helpers import classify_main, summary
 from tagged_files import KINDS, audio_frames, make_song, set_raw_genres, suffix
 from genrekit.audio.files import content_hash, file_keys, identity
 from genrekit.cli import main
-from genrekit.library.results import open_results
+from genrekit.library.results import SCHEMA_VERSION, open_results
 
 FORMATS = (*KINDS, "opus", "aiff")
 
@@ -278,7 +278,7 @@ def test_a_store_written_before_identities_migrates_on_open(library, tmp_path, c
     assert len(rows) == 5 and sum(h.startswith("a1:") for h, _ in rows) == 4
     assert ("0" * 64, str(tmp_path / "gone.wav")) in rows  # a file gone: its record kept as it was
     with sqlite3.connect(out) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_similar_counts_a_song_once_in_a_store_with_its_pre_tagging_record(library, tmp_path, capsys):

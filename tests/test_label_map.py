@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
-import numpy as np
 import pytest
 
 from genrekit.cli import main
 from genrekit.errors import ParameterError
 from genrekit.evaluation.label_map import MAX_BYTES, map_figures, read_label_map, shipped_map
 
-from synthetic_songs import GENRES, SR, synth, write_song
+from synthetic_songs import GENRES, build_open_bundle, write_song
 
 #: The dataset's words for the test model's genres; "sweeps" has none.
 WORDS = {"orchestral": "classical", "beats": "hiphop", "noise": "metal"}
@@ -28,23 +26,7 @@ PER_LABEL = 4
 @pytest.fixture(scope="module")
 def open_bundle(bundle_dir, tmp_path_factory):
     """The test bundle with a "none of these" decision fitted on 8 training songs per genre."""
-    from genrekit.audio.windows import window_bounds
-    from genrekit.features.gtzan57 import gtzan57_windows
-    from genrekit.models.bundle_save import add_calibration
-    from genrekit.models.unknown import unknown_decision
-
-    folder = tmp_path_factory.getbasetemp() / "label-map-bundle"
-    if not (folder / "bundle.json").exists():
-        shutil.copytree(bundle_dir, folder)
-        rows, labels = [], []
-        for kind in GENRES:
-            for seed in range(8):
-                signal = synth(kind, 4.5, seed=2000 + seed)
-                rows.append(gtzan57_windows(signal, SR, window_bounds(len(signal), SR, 3.0, 1.5, cover_end=True))
-                            .mean(axis=0))
-                labels.append(kind)
-        add_calibration(folder, {"unknown": unknown_decision(np.array(rows), np.array(labels), list(GENRES))})
-    return folder
+    return build_open_bundle(tmp_path_factory.getbasetemp() / "label-map-bundle", bundle_dir)
 
 
 @pytest.fixture(scope="module")

@@ -215,7 +215,7 @@ def test_library_api(library, bundle_dir, tmp_path):
         row = store.lookup(results[0].record["content_hash"], model_key(clf))
     assert row["label"] == results[0].record["label"] and row["timeline"] == results[0].record["timeline"]
     public = results[0].public(top=1)
-    assert list(public) == ["path", "label", "unknown", "name", "probabilities", "duration", "model", "notes", "error"]
+    assert list(public) == ["path", "label", "unknown", "unknown_score", "name", "probabilities", "duration", "model", "notes", "error"]
     assert list(public["probabilities"]) == [public["label"]]
 
 

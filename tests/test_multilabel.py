@@ -67,7 +67,7 @@ def test_table_and_csv_name_every_genre_above_its_threshold(run, new_songs):
     assert "Hip-Hop + Noise" in table or "Metal + Noise" in table
 
     sheet = list(csv.DictReader(io.StringIO(_classify(folder, run, "csv"))))
-    assert list(sheet[0])[:4] == ["path", "label", "unknown", "genres"]
+    assert list(sheet[0])[:5] == ["path", "label", "unknown", "unknown_score", "genres"]
     for row in sheet:
         assert (row["genres"].split(";") if row["genres"] else []) == records[row["path"]]["genres"]
 

@@ -11,8 +11,8 @@ Where results go:
 - ``--out FILE`` of any other kind: written whole at the end (atomically), in
   ``--format`` or the format its suffix names (``.json``, ``.csv``; else a table).
 
-The summary (done / skipped / failed, with each failure's reason) and tag changes
-go to stderr. Exit status 1 when a file failed or a tag could not be written.
+The summary (done / skipped / failed, with each failure's reason, and the songs of none of
+the model's genres) and tag changes go to stderr. Exit status 1 when a file failed or a tag could not be written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
+from genrekit.commands.common import add_engine_arguments, add_jobs_argument, add_model_argument, add_names_argument, add_unknown_rate_argument, at_unknown_rate, engine_from_args, fraction, model_path, no_audio_error, output_option, positive_int
 from genrekit.errors import CommandError
 
 from genrekit.output import FORMATS, LINE_MAX, PRECISION, TABLE_TOP, json_line, printable, public, render
@@ -41,6 +41,7 @@ def classify_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --demo: write the demo song to FILE (.wav, .flac, .ogg) and keep it "
                         "(default: a temporary file, deleted at the end)")
     add_model_argument(p)
+    add_unknown_rate_argument(p)
     p.add_argument("--format", "-f", choices=FORMATS,
                    help="output format (default: table; with --out, from its suffix)")
     p.add_argument("--precision", metavar="DIGITS", type=positive_int, default=None,
@@ -163,6 +164,7 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         clf = load_model(model)
     except BundleError as exc:
         raise CommandError(f"cannot load the model: {exc}") from exc
+    clf = at_unknown_rate(args, clf)
     genre_names = _genre_names(args)
 
     store = None
@@ -227,6 +229,8 @@ def _classify_job(args: argparse.Namespace, engine) -> int:
         print(f"demo song kept in {args.keep}", file=sys.stderr)
     # Failures named as the results name them: relative to the folder given.
     run.summary.failed = [Failure(names.get(Path(f.item), f.item), f.reason) for f in run.summary.failed]
+    run.summary.unknown = [(names.get(Path(item), item), genre_names.display(label), score)
+                           for item, label, score in run.summary.unknown]
     run.summary.print()
     return 1 if run.summary.failed or not tags_ok else 0
 

@@ -216,6 +216,24 @@ def add_model_argument(p: argparse.ArgumentParser, *, required: bool = False, wh
                         f"(`genrekit models` lists them; {default})")
 
 
+def add_unknown_rate_argument(p: argparse.ArgumentParser, what: str = "songs") -> None:
+    """``--unknown-rate P``: the "none of these" decision's false-unknown rate (:func:`at_unknown_rate`)."""
+    p.add_argument("--unknown-rate", metavar="P", type=open_fraction, default=None,
+                   help=f"call {what} unknown (\"none of these\") when their unknown score reaches 1 - P, so that "
+                        f"about a share P of songs of the model's own genres are wrongly called so (0 < P < 1; "
+                        f"default: the rate the model was fitted for, 0.05 for new models)")
+
+
+def at_unknown_rate(args: argparse.Namespace, clf):
+    """``clf`` deciding "none of these" at ``--unknown-rate`` (a usage error, exit 2, where it cannot)."""
+    from genrekit.errors import ParameterError
+
+    try:
+        return clf.at_unknown_rate(args.unknown_rate)
+    except ParameterError as exc:
+        args.parser.error(f"--unknown-rate {args.unknown_rate:g}: {exc}")
+
+
 def model_path(spec) -> Path:
     """The bundle folder ``--model`` names (:func:`genrekit.models.registry.resolve_model`); :class:`CommandError` if none."""
     from genrekit.errors import BundleError

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import add_model_argument, model_path, output_option
+from genrekit.commands.common import add_model_argument, add_unknown_rate_argument, model_path, output_option
 from genrekit.errors import CommandError
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
@@ -38,6 +38,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
                         "dataset_label,model_label rows (model_label 'none': the model lacks it; right when "
                         "flagged unknown) or a JSON object, or a ready-made map's name (emotify-gtzan, "
                         "emotify-electronic); every file is classified (default: labels must be the model's)")
+    add_unknown_rate_argument(p)
     split_arguments(p)
     output_option(p, "--out", "-o", metavar="FILE", help="also write the metrics as JSON (default: print them only)")
     cache_arguments(p)
@@ -61,6 +62,7 @@ def evaluate_run(args) -> int:
         bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
+    _check_unknown_rate(args, bundle)
     if args.label_map is not None:
         return _mapped_run(args, bundle)
     if args.labels != "folders":
@@ -112,7 +114,7 @@ def evaluate_run(args) -> int:
     figures = evaluate(proba, part, bundle.labels, seed=args.seed)
     figures["data"] = {"source": table.source, "rows": description}
     figures["model"] = str(args.model)
-    figures["flagged_unknown"] = _table_unknown(bundle, part, proba, flags)
+    figures["flagged_unknown"] = _table_unknown(bundle, part, proba, flags, args.unknown_rate)
     for level in ("track", "window"):
         print(_figures_line(level, figures[level]))
     print(f"({figures['n_tracks']} tracks, {figures['n_windows']} windows; {description})")
@@ -122,10 +124,27 @@ def evaluate_run(args) -> int:
     return 0
 
 
-def _table_unknown(bundle, part, proba, flags=None) -> dict:
+def _check_unknown_rate(args, bundle) -> None:
+    """``--unknown-rate`` where the bundle can decide at it; a usage error (exit 2) where it cannot."""
+    from genrekit.errors import ParameterError
+
+    if args.unknown_rate is None:
+        return
+    detector = bundle.unknown_detector()
+    try:
+        if detector is None:
+            raise ParameterError("the model makes no \"none of these\" decision, so it has no "
+                                 "false-unknown rate to set")
+        detector.threshold_at(args.unknown_rate)
+    except ParameterError as exc:
+        args.parser.error(f"--unknown-rate {args.unknown_rate:g}: {exc}")
+
+
+def _table_unknown(bundle, part, proba, flags=None, rate: float | None = None) -> dict:
     """How many of ``part``'s tracks the model flags unknown (:func:`_count_flagged`): from ``flags``
     (track -> flag) where given, else the bundle's stored decision on each track's rows, as the model
-    decides it for a song (the mean of its input rows, or of its windows' log probabilities)."""
+    decides it for a song (the mean of its input rows, or of its windows' log probabilities), at
+    false-unknown rate ``rate`` (``None``: the bundle's)."""
     import numpy as np
 
     tracks = np.asarray(part.tracks)
@@ -138,7 +157,7 @@ def _table_unknown(bundle, part, proba, flags=None) -> dict:
     from genrekit.models.unknown import log_rows
 
     measured = log_rows(proba) if detector.meta.get("rows", "features") == "log_probabilities" else part.X
-    return _count_flagged([detector.is_unknown(measured[tracks == t]) for t in order])
+    return _count_flagged([detector.is_unknown(measured[tracks == t], rate) for t in order])
 
 
 def _count_flagged(flags) -> dict:
@@ -263,7 +282,7 @@ def _classify_files(args, bundle, files, truth):
     from genrekit.errors import AudioError, ParameterError
     from genrekit.models.registry import classifier
 
-    clf = classifier(bundle, Path(bundle.path).name)
+    clf = classifier(bundle, Path(bundle.path).name).at_unknown_rate(args.unknown_rate)
     rows, names, kept, failed, said = [], [], [], [], []
     for path, genres in zip(files, truth):
         try:

@@ -16,7 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import add_model_argument, add_names_argument, megabytes, model_path, positive_int, seconds, tcp_port
+from genrekit.commands.common import add_model_argument, add_names_argument, add_unknown_rate_argument, at_unknown_rate, megabytes, model_path, positive_int, seconds, tcp_port
 from genrekit.errors import CommandError
 from genrekit.web.connections import HEADER_TIMEOUT
 from genrekit.web.settings import (DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_DURATION, DEFAULT_MAX_UPLOAD_MB,
@@ -50,6 +50,7 @@ def serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="results of genrekit classify --out (.sqlite/.jsonl, default model): the page also shows "
                         "the most similar songs there (default: none)")
     add_names_argument(p, "the genres' display names")
+    add_unknown_rate_argument(p, "uploaded songs (a request's unknown_rate field overrides it)")
     p.add_argument("--workers", metavar="N", type=positive_int,
                    help="analyses run at the same time (default: one per CPU)")
     limits = p.add_argument_group("limits")
@@ -132,7 +133,7 @@ def serve_run(args: argparse.Namespace) -> int:
             settings = WebSettings(model=model, max_upload_mb=args.max_upload_mb, runs_dir=args.runs,
                                    library=args.library, names=names, workers=args.workers,
                                    max_duration=args.max_duration * 60, max_uploads=args.max_uploads,
-                                   body_timeout=args.body_timeout,
+                                   body_timeout=args.body_timeout, unknown_rate=args.unknown_rate,
                                    warm_up=True)  # workers load the model before the first upload
             app = create_app(settings)
         except (GenrekitError, OSError) as exc:  # a bad --model, --runs or --library
@@ -143,7 +144,7 @@ def serve_run(args: argparse.Namespace) -> int:
 
         for warning in app.state.web.library.warnings:  # rows of --library skipped, named
             print(f"genrekit serve: warning: {printable(warning, limit=None)}", file=sys.stderr)
-        default = app.state.web.models.default
+        default = at_unknown_rate(args, app.state.web.models.default)  # a model that cannot move: exit 2
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"genrekit serve: model '{default.name}' ({len(default.labels)} genres), "
               f"uploads up to {args.max_upload_mb:g} MB, {settings.analysis_workers} analysis worker(s)\n"

@@ -72,6 +72,8 @@ class Summary:
         Items in the batch.
     done_label, cached_label : str
         How to name items processed now and items taken from a cache (or skipped).
+    unknown : list of (item, closest genre, unknown score or None)
+        Items of none of the model's genres ("none of these"), listed after the line.
     """
 
     verb: str
@@ -82,6 +84,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     done_label: str = "computed"
     cached_label: str = "from cache"
+    unknown: list[tuple[str, str, float | None]] = field(default_factory=list)
 
     def record(self, result: Result) -> None:
         """Count a result from :func:`run_batch` (a success counts as done)."""
@@ -108,6 +111,9 @@ class Summary:
         lines.append(self.line)
         # Sorted: pool runs finish in any order, the report should not.
         lines += [f"  failed: {printable(str(f), LINE_MAX)}" for f in sorted(self.failed, key=lambda f: f.item)]
+        for item, closest, score in sorted(self.unknown, key=lambda u: str(u[0])):
+            said = "" if score is None else f"; unknown score {score:g}"
+            lines.append(printable(f"  unknown: {item} (closest: {closest}{said})", LINE_MAX))
         return "\n".join(lines)
 
     def print(self, stream: TextIO | None = None) -> None:

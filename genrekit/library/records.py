@@ -34,7 +34,8 @@ def record_problem(record) -> str | None:
     Checked: ``content_hash``, ``model_key`` and ``path`` are non-empty strings; ``label``,
     ``error``, ``model`` and ``time`` strings or absent; ``probabilities`` a map of genre to a
     finite number; ``duration`` a finite number >= 0; ``embedding`` a non-empty list of finite
-    numbers; ``timeline`` and ``tags`` lists; ``unknown`` true, false or absent.
+    numbers; ``timeline`` and ``tags`` lists; ``unknown`` true, false or absent; ``unknown_score``
+    a number from 0 to 1 or absent (stores written before it have none).
     """
     if not isinstance(record, dict):
         return "not a JSON object"
@@ -59,6 +60,9 @@ def record_problem(record) -> str | None:
             return f"{field} is not a list"
     if record.get("unknown") is not None and not isinstance(record["unknown"], bool):
         return "unknown is not true or false"
+    score = record.get("unknown_score")
+    if score is not None and not (_number(score) and 0 <= float(score) <= 1):
+        return "unknown_score is not a number from 0 to 1"
     return None
 
 

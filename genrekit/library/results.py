@@ -29,13 +29,10 @@ STORE_SUFFIXES = {".jsonl": "jsonl", ".sqlite": "sqlite", ".sqlite3": "sqlite", 
 
 
 class ResultsStore:
-    """Where results go as they finish, and where a rerun finds them.
-
-    Subclasses: :class:`JsonlResults` and :class:`SqliteResults`; open one with
-    :func:`open_results`. A record is a dict with the :data:`~genrekit.prediction.RECORD_FIELDS` (all
-    probabilities in the model's label order, the whole timeline) and
-    ``content_hash``, ``model_key`` and ``time``.
-    """
+    """Where results go as they finish, and where a rerun finds them: :class:`JsonlResults` or
+    :class:`SqliteResults` (:func:`open_results`). A record is a dict with the
+    :data:`~genrekit.prediction.RECORD_FIELDS` (probabilities in the model's label order, the whole
+    timeline) and ``content_hash``, ``model_key`` and ``time``."""
 
     path: Path
 
@@ -201,7 +198,7 @@ def _lock(fd: int, path: Path) -> None:
 
 
 #: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -217,6 +214,7 @@ CREATE TABLE IF NOT EXISTS results (
     model         TEXT NOT NULL,     -- the model's name
     error         TEXT,              -- why the file could not be classified
     unknown       INTEGER,           -- 1: fits none of the model's genres, 0: fits one, NULL: not decided
+    unknown_score REAL,              -- [0, 1): share of known training songs nearer; NULL: none
     time          TEXT NOT NULL,     -- ISO 8601, UTC
     PRIMARY KEY (content_hash, model_key)
 );
@@ -224,7 +222,9 @@ CREATE TABLE IF NOT EXISTS results (
 #: Statements taking a database of version N - 1 to N.
 _MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results ADD COLUMN embedding BLOB;",
                3: "ALTER TABLE results ADD COLUMN unknown INTEGER;",
-               4: ""}  # 4: keys re-computed from the files' audio (genrekit.audio.files.apply_identity_plan)
+               4: "", 5: ""}  # 4: keys re-computed from the files' audio (genrekit.audio.files.apply_identity_plan)
+#: Columns added since (schema 5 on), added where a table lacks them whatever its version says.
+_ADDED = {"unknown_score": "REAL"}
 
 
 class SqliteResults(ResultsStore):
@@ -257,6 +257,8 @@ class SqliteResults(ResultsStore):
             plan = identity_plan(self._sql) if has_results and version < 4 else {}
             self._db.executescript(f"BEGIN; {_SCHEMA} {steps}")
             apply_identity_plan(self._sql, plan, "results", "time")
+            for column in set(_ADDED) - {row[1] for row in self._db.execute("PRAGMA table_info(results)")}:
+                self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {_ADDED[column]}")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -268,7 +270,7 @@ class SqliteResults(ResultsStore):
         self.hashes = SqliteFileHashes(self._sql)
 
     _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
-                "timeline", "tags", "embedding", "model", "error", "unknown", "time")
+                "timeline", "tags", "embedding", "model", "error", "unknown", "unknown_score", "time")
     _JSON = ("probabilities", "timeline", "tags")
 
     def _sql(self, query: str, params=()) -> list:

@@ -69,7 +69,8 @@ def _now() -> str:
 
 
 # --- classifying ------------------------------------------------------------------------
-def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> tuple[str, Prediction]:
+def classify_worker(path: str | os.PathLike, model, timeline: bool = False,
+                    unknown_rate: float | None = None) -> tuple[str, Prediction]:
     """Classify one file: the worker of :class:`LibraryRun` (module-level: pool processes import it).
 
     ``model`` is a bundle path (or ``None``) or a :class:`genrekit.models.registry.PackedModel`
@@ -77,12 +78,14 @@ def classify_worker(path: str | os.PathLike, model, timeline: bool = False) -> t
     (:func:`genrekit.models.registry.worker_model`). Returns the model's :func:`model_key` and
     the file's :class:`~genrekit.prediction.Prediction`; ``timeline``: with its timeline (the dense
     plan, every second of the song read; without, the bundle's patch budget, which may read only
-    part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`).
+    part of a long song: :meth:`genrekit.models.protocol.GenreClassifier.classify_file`);
+    ``unknown_rate``: the run's false-unknown rate (``None``: the bundle's), which travels with
+    each task since workers load the model from its files.
     Raises :class:`genrekit.errors.AudioError` for a file that cannot be decoded.
     """
     from genrekit.models.registry import worker_model
 
-    clf = worker_model(model)
+    clf = worker_model(model).at_unknown_rate(unknown_rate)
     return model_key(clf), clf.classify_file(path, timeline=timeline)
 
 
@@ -216,12 +219,13 @@ class LibraryRun:
             pending[path] = (index_of[path], fid, previous)
             if (previous is not None and previous.get("error") is None
                     and (previous.get("timeline") is not None or not self.timeline)):
-                return previous
+                holds, unknown = self.clf.stored_unknown(previous)  # decided again at this run's rate
+                return dict(previous, unknown=unknown) if holds else None
             return None
 
         def make_worker(todo):
             return functools.partial(classify_worker, model=self._worker_model() if todo else None,
-                                     timeline=self.timeline)
+                                     timeline=self.timeline, unknown_rate=self.clf.unknown_rate)
 
         try:
             for path, previous, outcome in cached_or_computed(self.paths, lookup, self.engine, make_worker):
@@ -234,6 +238,7 @@ class LibraryRun:
                     result = FileResult(index, path, pred, previous.get("content_hash"), self.key, skipped=True,
                                         time=previous.get("time") or "")
                     self._tag(result, fid, store_always=False)
+                    self._note_unknown(result)
                     _tick(bar)
                     yield result
                     continue
@@ -245,6 +250,7 @@ class LibraryRun:
                 result = self._result(index, outcome, fid)
                 if result.ok:
                     self._tag(result, fid, store_always=True)
+                    self._note_unknown(result)
                 elif self.store is not None and fid is not None and (
                         stored is None or stored.get("error") != result.prediction.error):
                     self.store.put(result.record, fid)  # a repeated, unchanged failure is not logged again
@@ -253,6 +259,11 @@ class LibraryRun:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _note_unknown(self, result: FileResult) -> None:
+        """List a song of none of the model's genres in the summary (:attr:`genrekit.engines.batch.Summary.unknown`)."""
+        if result.prediction.unknown:
+            self.summary.unknown.append((str(result.path), result.prediction.label, result.prediction.unknown_score))
 
     def _remove_stale_copies(self) -> None:
         """Delete tagged copies a killed run left next to these files (genrekit's own pattern only)."""

@@ -40,6 +40,8 @@ from genrekit.prediction import Prediction
 REGIONS_FROM = 60.0
 #: Regions are read only when they hold at most this fraction of the song (seeks cost too).
 REGIONS_BELOW = 0.6
+#: Decimals a bundle's out-of-fold unknown scores are stored to (:func:`genrekit.models.unknown.unknown_fields`).
+STORED_DIGITS = 8
 
 
 @dataclass
@@ -90,6 +92,9 @@ class GenreClassifier:
 
     #: Whether the model is a head on a pretrained network (it then also gives tags and embeddings).
     has_backbone: bool = False
+    #: Share of known songs the "none of these" decision may wrongly call unknown (``None``: the rate
+    #: the bundle was fitted for); set through :meth:`at_unknown_rate`.
+    unknown_rate: float | None = None
 
     def __init__(self, bundle, name: str) -> None:
         self.bundle = bundle
@@ -252,8 +257,9 @@ class GenreClassifier:
             path=path, label=next(iter(probabilities)), probabilities=probabilities,
             duration=scores.n_samples / self.sample_rate, model=self.name, timeline=line,
             windows=len(scores.bounds), tags=scores.tags, embedding=scores.embedding,
-            unknown=self.is_unknown(scores), genres=self.genres_above_threshold(probabilities),
+            genres=self.genres_above_threshold(probabilities),
         )
+        prediction.unknown, prediction.unknown_score = self.assess_unknown(scores)
         return self.annotate(prediction)
 
     def genres_above_threshold(self, probabilities: dict) -> list[str] | None:
@@ -265,13 +271,57 @@ class GenreClassifier:
         threshold = dict(zip(self.labels, multilabel["thresholds"]))
         return [g for g, p in probabilities.items() if p >= threshold[g]]
 
-    def is_unknown(self, scores: WindowScores) -> bool | None:
-        """Whether the song lies outside the genres the model knows (the bundle's stored decision on
-        the song's input rows); ``None`` for a bundle that stores none."""
+    def assess_unknown(self, scores: WindowScores) -> tuple[bool | None, float | None]:
+        """``(unknown, unknown_score)``: whether the song lies outside the genres the model knows (the
+        bundle's stored decision on the song's input rows, at :attr:`unknown_rate`) and its unknown
+        score (4 decimals; ``None`` where the bundle stores no out-of-fold scores); ``(None, None)``
+        for a bundle that stores no decision."""
         detector = self._unknown_detector
         if detector is None or scores.rows is None or len(scores.rows) == 0:
-            return None
-        return detector.is_unknown(scores.rows)
+            return None, None
+        unknown, score = detector.assess(scores.rows, self.unknown_rate)
+        return unknown, None if score is None else round(score, 4)
+
+    def is_unknown(self, scores: WindowScores) -> bool | None:
+        """Whether the song lies outside the genres the model knows (:meth:`assess_unknown`)."""
+        return self.assess_unknown(scores)[0]
+
+    def at_unknown_rate(self, rate: float | None) -> "GenreClassifier":
+        """This model deciding "none of these" at false-unknown rate ``rate`` (``None``: itself, at
+        the bundle's rate): a shallow copy sharing the loaded weights, so the model that
+        :func:`genrekit.models.registry.load_model` keeps for the process is left as it is.
+
+        Raises :class:`~genrekit.errors.ParameterError` for a rate outside (0, 1), a bundle that
+        makes no such decision, or one whose rate cannot move (it stores no out-of-fold scores).
+        """
+        import copy
+
+        from genrekit.models.unknown import check_rate
+
+        if rate is None:
+            return self
+        rate = check_rate(rate)
+        detector = self._unknown_detector
+        if detector is None:
+            raise ParameterError(f"model {self.name} makes no \"none of these\" decision, so it has no "
+                                 f"false-unknown rate to set")
+        detector.threshold_at(rate)  # a bundle that cannot move says so here
+        moved = copy.copy(self)
+        moved.unknown_rate = rate
+        return moved
+
+    def stored_unknown(self, record: dict) -> tuple[bool, bool | None]:
+        """``(holds, unknown)``: a stored result's "none of these" flag decided again at
+        :attr:`unknown_rate` from its ``unknown_score`` (the rate of the run that stored it may have
+        been another); ``holds`` is false where that cannot be done exactly (a result stored
+        without a score while a rate is asked for), and the song is to be classified again."""
+        detector, score = self._unknown_detector, record.get("unknown_score")
+        if detector is None:
+            return True, record.get("unknown")
+        if score is None or not detector.movable:
+            return self.unknown_rate is None, record.get("unknown")
+        decided = decided_from_score(detector.oof_scores, float(score), detector.threshold_at(self.unknown_rate))
+        return decided is not None, decided
 
     @property
     def _unknown_detector(self):
@@ -315,6 +365,33 @@ class GenreClassifier:
                                  f"analysis frame ({self.min_samples} samples)")
         return y
 
+
+
+def decided_from_score(oof: np.ndarray, shown: float, threshold: float) -> bool | None:
+    """Whether a song whose unknown score was ``shown`` (4 decimals) lies past ``threshold``, from the
+    sorted out-of-fold scores ``oof`` it was ranked among; ``None`` when that cannot be told exactly
+    (the rounded score fits several ranks, or the threshold falls between the song's neighbours).
+    A threshold within :data:`STORED_DIGITS` rounding of a stored score is that score (a bundle's
+    threshold is computed before its out-of-fold scores are rounded for storing)."""
+    n = len(oof)
+    at = int(np.searchsorted(oof, threshold))
+    for k in (at - 1, at):
+        if 0 <= k < n and abs(oof[k] - threshold) <= 10.0 ** -STORED_DIGITS:
+            threshold = oof[k]
+
+    def shown_at(below: int) -> float:  # the score a song with ``below`` known songs nearer shows
+        return round(float(1.0 - (1 + (n - below)) / (n + 1)), 4)
+
+    near = round(shown * (n + 1))
+    ranks = [j for j in range(near - 1, near + 2) if 0 <= j <= n and shown_at(j) == shown]
+    if len(ranks) != 1:
+        return None
+    j = ranks[0]  # the song's score lies in (oof[j - 1], oof[j]]
+    if j > 0 and oof[j - 1] >= threshold:
+        return True
+    if j < n and oof[j] <= threshold:
+        return False
+    return None
 
 
 def table_scores(n_samples: int, bounds, probabilities: np.ndarray, timeline: bool,

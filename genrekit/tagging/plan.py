@@ -196,7 +196,9 @@ class TagPlan:
             label = prediction.label
             score = (prediction.probabilities or {}).get(label, 0.0)
             if getattr(prediction, "unknown", None):
-                why = f"unknown: fits none of the model's genres (closest: {self.names.display(label)})"
+                shown = getattr(prediction, "unknown_score", None)
+                shown = "" if shown is None else f"; unknown score {round(float(shown), 4):g}"
+                why = f"unknown: fits none of the model's genres (closest: {self.names.display(label)}{shown})"
             elif score < self.min_score:
                 why = f"top score {label} {score:.2f} < --min-score {self.min_score:g}"
             else:

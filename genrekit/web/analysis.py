@@ -27,11 +27,13 @@ from genrekit.errors import AudioError, BundleError, TooLongError
 log = logging.getLogger("genrekit.web")
 
 
-def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration: float | None):
+def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration: float | None,
+                   unknown_rate: float | None = None):
     """Decode, classify and draw one upload, block by block (in an analysis worker process).
 
     ``model`` is the bundle folder (``None``: the bundled default) and ``name`` the name
-    the server lists it under. One pass of the decoder feeds both the classifier and the
+    the server lists it under; ``unknown_rate`` the "none of these" decision's false-unknown rate
+    (``None``: the bundle's). One pass of the decoder feeds both the classifier and the
     spectrogram, and neither keeps the audio, so memory does not grow with the song.
     Raises :class:`genrekit.errors.AudioError` (``TooLongError`` past ``max_duration``)
     or ``ValueError`` for bad audio.
@@ -41,7 +43,7 @@ def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration:
     from genrekit.web.spectrogram import spectrogram_png
 
     t0 = time.perf_counter()
-    clf = load_model(model)
+    clf = load_model(model).at_unknown_rate(unknown_rate)
     image = LogmelStream(clf.sample_rate) if spectrogram else None
     # The spectrogram is one more consumer of the blocks the model's decode loop reads.
     prediction = clf.classify_file(path, timeline=True, max_duration=max_duration,
@@ -54,7 +56,8 @@ def analyse_upload(model, name: str, path: str, spectrogram: bool, max_duration:
     return prediction, png, meta, time.perf_counter() - t0
 
 
-def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: float | None) -> tuple:
+def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: float | None,
+                 unknown_rate: float | None = None) -> tuple:
     """:func:`analyse_upload` in an analysis worker, its errors as plain tuples.
 
     Returns ``("ok", prediction, png, meta, elapsed, identity)`` (``identity``: the upload's audio
@@ -69,7 +72,7 @@ def analysis_job(model, name: str, path: str, spectrogram: bool, max_duration: f
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with one_blas_thread():  # one analysis worker, one core (genrekit.engines.threads)
-                result = analyse_upload(model, name, path, spectrogram, max_duration)
+                result = analyse_upload(model, name, path, spectrogram, max_duration, unknown_rate)
         for w in caught:  # decoder chatter and silence: logged by the server with the client's name
             if isinstance(w.message, (DecoderWarning, SilentAudioWarning)):
                 log.info("%s", w.message)
@@ -124,7 +127,7 @@ class AnalysisWorkers:
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.workers)
 
-    async def run(self, model, name: str, path: str, spectrogram: bool) -> tuple:
+    async def run(self, model, name: str, path: str, spectrogram: bool, unknown_rate: float | None = None) -> tuple:
         """Run :func:`analysis_job` on a worker; its outcome tuple.
 
         ``model`` is what the worker passes to :func:`genrekit.models.registry.load_model`
@@ -133,7 +136,7 @@ class AnalysisWorkers:
         import asyncio
         from concurrent.futures.process import BrokenProcessPool
 
-        job = partial(analysis_job, model, name, path, spectrogram, self.max_duration)
+        job = partial(analysis_job, model, name, path, spectrogram, self.max_duration, unknown_rate)
         async with self.limiter:
             self.busy += 1
             try:

@@ -59,6 +59,10 @@ class ClassifyResponse(BaseModel):
     name: str = Field(description="Its display name (the server's name map: hiphop is Hip-Hop).")
     unknown: bool | None = Field(None, description="Whether the song fits none of the model's genres (label: the "
                                                    "closest); null for a model that stores no such decision.")
+    unknown_score: float | None = Field(
+        None, description="How unlike the model's training songs the song is, 0 to 1 (4 decimals): the share of "
+                          "known training songs lying nearer. The song is unknown at false-unknown rate r when it "
+                          "reaches 1 - r. Null for a model that stores no out-of-fold scores or no decision.")
     genres: list[str] | None = Field(None, description="Models trained on several genres per song only: every "
                                                        "genre at or above its own threshold, best first.")
     probabilities: dict[str, float] = Field(

@@ -82,6 +82,9 @@ class WebSettings:
         Seconds an upload may stall (or trickle in slower than :data:`MIN_BODY_RATE`) before 408.
     processes : bool
         Analyse in worker processes (default) rather than threads.
+    unknown_rate : float or None
+        The "none of these" decision's false-unknown rate for every analysis (``None``: each
+        model's own); a request's ``unknown_rate`` field overrides it.
     warm_up : bool
         Start the analysis workers with the server and have each load the default model, so
         the first upload does not wait for them (``genrekit serve`` does).
@@ -104,10 +107,15 @@ class WebSettings:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     processes: bool = True
     warm_up: bool = False
+    unknown_rate: float | None = None
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
             raise ParameterError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
+        if self.unknown_rate is not None:
+            from genrekit.models.unknown import check_rate
+
+            check_rate(self.unknown_rate)
         for name in ("runs_dir", "library"):  # frozen: set through object's own setattr
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):

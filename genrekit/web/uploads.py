@@ -37,7 +37,7 @@ log = logging.getLogger("genrekit.web")
 
 #: Headers of a 413 or 408: the server stops reading, so the connection cannot be reused.
 CLOSE = {"Connection": "close"}
-#: Bytes of non-file form fields accepted (they are ignored).
+#: Bytes of non-file form fields accepted (kept in :attr:`MultipartUpload.fields`).
 MAX_OTHER_FIELDS = 16 * 1024
 #: Name prefix of the servers' private temp folders: ``genrekit-web-<pid>-<random>``.
 TMP_PREFIX = "genrekit-web-"
@@ -81,6 +81,8 @@ class MultipartUpload:
         self._writing = False
         self._other = 0
         self.other_fields: list[str] = []  # names of the form's other parts, files marked "(a file)"
+        self.fields: dict[str, bytes] = {}  # the values of its other parts that are not files
+        self._other_name: str | None = None
         self._headers: dict[bytes, bytes] = {}
         self._field = self._value = b""
         self._parser = MultipartParser(boundary, callbacks={
@@ -118,8 +120,10 @@ class MultipartUpload:
             self._fh = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="upload-", suffix=suffix, delete=False)
             self.path = self._fh.name
             self._writing = True
-        elif len(self.other_fields) < 8:
-            name = display_name(options.get(b"name"))
+            return
+        name = display_name(options.get(b"name"))
+        self._other_name = None if b"filename" in options else name
+        if len(self.other_fields) < 8:
             self.other_fields.append(f"'{name}' (a file)" if b"filename" in options else f"'{name}'")
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -134,6 +138,8 @@ class MultipartUpload:
             self._other += n
             if self._other > MAX_OTHER_FIELDS:
                 raise _WrongField(self.wrong_field_message())
+            if self._other_name is not None:
+                self.fields[self._other_name] = self.fields.get(self._other_name, b"") + data[start:end]
 
     def wrong_field_message(self) -> str:
         """What to tell a client whose form has no ``file`` part (naming the fields it did send)."""
@@ -142,6 +148,7 @@ class MultipartUpload:
 
     def _part_end(self) -> None:
         self._writing = False
+        self._other_name = None
 
     def _end(self) -> None:
         self.complete = True

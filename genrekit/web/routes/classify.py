@@ -1,10 +1,13 @@
 """``POST /api/classify``: the genres of an uploaded song; ``GET /api/spectrogram/{id}.png``: its image.
 
-``POST /api/classify`` — multipart form, field ``file`` (the audio); optional query
-``model=NAME`` (one of ``/api/models``) and ``spectrogram=false`` (skip the image). Returns
+``POST /api/classify`` — multipart form, field ``file`` (the audio) and optional field
+``unknown_rate`` (the "none of these" decision's false-unknown rate, 0 < P < 1; default the
+server's ``--unknown-rate``, else the model's own); optional query ``model=NAME`` (one of
+``/api/models``) and ``spectrogram=false`` (skip the image). Returns
 :class:`~genrekit.web.schemas.ClassifyResponse`::
 
-    {"label": "jazz", "probabilities": {"jazz": 0.7102, "blues": 0.1203, ...},  # by score, sum 1
+    {"label": "jazz", "unknown": false, "unknown_score": 0.41,
+     "probabilities": {"jazz": 0.7102, "blues": 0.1203, ...},  # by score, sum 1
      "timeline": [{"start": 0.0, "end": 30.0, "probabilities": {...}}, ...],
      "duration": 30.013, "windows": 1, "model": "gtzan57", "notes": [], "filename": "song.mp3",
      "elapsed": 0.41,
@@ -27,7 +30,8 @@ form; 404 unknown model; 408 an upload that stalls or trickles; 413 upload over 
 (refused as soon as ``Content-Length`` or the bytes received pass it, and the connection is
 closed: the rest is never read) or audio longer than ``max_duration``; 415 not
 ``multipart/form-data``; 422 audio that cannot be decoded or is too short, the message
-naming the problem (the client's file name appears only as text); 503 too many uploads in
+naming the problem (the client's file name appears only as text), or an ``unknown_rate`` that is
+not a number strictly between 0 and 1 or that the model cannot move to; 503 too many uploads in
 progress (with ``Retry-After``).
 
 The upload is streamed to a server-named temp file (:mod:`genrekit.web.uploads`), analysed
@@ -63,10 +67,34 @@ _MULTIPART_BODY = {
         "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
-                                    "description": "The audio: mp3, wav, flac, ogg (m4a/aac with PyAV)."}},
+                                    "description": "The audio: mp3, wav, flac, ogg (m4a/aac with PyAV)."},
+                           "unknown_rate": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                                            "description": "Share of songs of the model's own genres wrongly "
+                                                           "called unknown (default: the server's)."}},
         }}},
     }
 }
+
+
+def _unknown_rate(upload: MultipartUpload, settings, clf) -> float | None:
+    """The request's false-unknown rate (form field ``unknown_rate``; absent or empty: the server's),
+    checked against the model; 422 where it is no rate or the model cannot move to it."""
+    from genrekit.errors import ParameterError
+    from genrekit.models.unknown import check_rate
+
+    raw = upload.fields.get("unknown_rate", b"").decode("utf-8", "replace").strip()
+    rate = settings.unknown_rate
+    if raw:
+        try:
+            rate = check_rate(float(raw))
+        except ValueError:
+            raise HTTPException(422, f"unknown_rate must be a number strictly between 0 and 1, "
+                                     f"found {output.printable(raw, 40)!r}") from None
+    try:
+        clf.at_unknown_rate(rate)
+    except ParameterError as exc:
+        raise HTTPException(422, f"unknown_rate {rate:g}: {exc}") from None
+    return rate
 
 
 def _problem(text: str, upload: MultipartUpload, tmp_dir: str) -> str:
@@ -119,7 +147,8 @@ async def classify(
         finally:
             state.note_request(upload.received)
 
-        outcome = await state.analyses.run(state.models.source(model), clf.name, upload.path, spectrogram)
+        rate = _unknown_rate(upload, settings, clf)
+        outcome = await state.analyses.run(state.models.source(model), clf.name, upload.path, spectrogram, rate)
         kind = outcome[0]
         if kind == "too long":
             raise HTTPException(413, f"{upload.name}: {_problem(outcome[1], upload, state.tmp_dir)}")
@@ -141,7 +170,8 @@ async def classify(
                                **{**meta.to_dict(), "duration": seconds(meta.duration)})
     public = output.public(prediction, timeline=True, names=state.names)  # the CLI's JSON convention
     return ClassifyResponse(
-        label=public["label"], name=public["name"], unknown=public["unknown"], genres=public.get("genres"),
+        label=public["label"], name=public["name"], unknown=public["unknown"],
+        unknown_score=public["unknown_score"], genres=public.get("genres"),
         probabilities=public["probabilities"], timeline=public["timeline"],
         duration=public["duration"], windows=prediction.windows, model=public["model"], notes=public["notes"],
         tags=public.get("tags"), similar=state.library.similar_to(clf, prediction, exclude=identity),

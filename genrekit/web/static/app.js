@@ -228,10 +228,10 @@
   }
 
   // --- drawing ------------------------------------------------------------------------------
-  // What a person reads, as output.py's shown_label says it: a model of several genres per song
-  // names every genre above its threshold ("Rock + Blues").
+  // What a person reads: a song of none of the model's genres is "none of these (closest: Rock)";
+  // a model of several genres per song names every genre above its threshold ("Rock + Blues").
   function shownGenres(result, shown) {
-    if (result.unknown) return "unknown (closest: " + shown + ")";
+    if (result.unknown) return "none of these (closest: " + shown + ")";
     if (!Array.isArray(result.genres)) return shown;
     return result.genres.length ? result.genres.map(genreName).join(" + ")
                                 : "none above threshold (closest: " + shown + ")";
@@ -248,6 +248,8 @@
     facts.replaceChildren();
     const rows = [["File", result.filename], ["Length", seconds(result.duration)],
                   ["Model", result.model], ["Analysed in", result.elapsed.toFixed(2) + " s"]];
+    // share of the model's training songs lying nearer to its genres than this song (0 to 1)
+    if (typeof result.unknown_score === "number") rows.push(["Unknown score", result.unknown_score.toFixed(2)]);
     for (const note of result.notes || []) rows.push(["Note", note]);
     for (const [k, v] of rows) {
       facts.append(el("dt", {}, k), el("dd", { title: v }, v));
