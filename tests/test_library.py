@@ -230,3 +230,26 @@ def test_a_timeline_is_computed_only_when_asked_and_then_reused(tmp_path, bundle
     assert all(r.prediction.timeline and not r.skipped for r in lined)
     again = list(LibraryRun(songs, bundle_dir, store=store, progress=False))
     assert all(r.skipped and r.prediction.timeline for r in again)
+
+
+def test_a_refitted_decision_or_calibration_is_another_model(capsys, bundle_dir, tmp_path):
+    """Same weights, another "none of these" decision (a refit: scripts/refit_unknown.py) or calibration:
+    stored flags, scores and probabilities came from the old one, so the songs are classified again."""
+    from synthetic_songs import build_open_bundle
+
+    folder = tmp_path / "music"
+    write_song(folder / "a.wav", "metal", seed=1)
+    out = tmp_path / "results.jsonl"
+    first = build_open_bundle(tmp_path / "decided", bundle_dir)
+    classify_main(capsys, folder, "--model", first, "--out", out)
+    refitted = tmp_path / "refitted"
+    shutil.copytree(first, refitted)
+    meta = json.loads((refitted / "bundle.json").read_text())
+    meta["unknown"]["threshold"] = meta["unknown"]["oof_scores"][0]  # a refit that calls far more songs unknown
+    (refitted / "bundle.json").write_text(json.dumps(meta))
+    code, _, err = classify_main(capsys, folder, "--model", refitted, "--out", out)
+    assert code == 0 and summary(err) == dict(total=1, done=1, skipped=0, failed=0), err
+    assert len({r["model_key"] for r in jsonl_records(out)}) == 2
+    # the same bundle again: nothing to do
+    code, _, err = classify_main(capsys, folder, "--model", refitted, "--out", out)
+    assert summary(err) == dict(total=1, done=0, skipped=1, failed=0), err

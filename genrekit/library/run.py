@@ -28,6 +28,8 @@ so its result is stored under the new content hash as well.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +52,9 @@ def model_key(clf) -> str:
 
     The weights' SHA-256 (first 16 hex digits) and the feature set's key, which
     together fix every number, plus the window and hop, which fix the timeline:
-    ``"3f2a...-9c1e...-w30-h15"``.
+    ``"3f2a...-9c1e...-w30-h15"``; and, for a bundle that stores a calibration, a "none of these"
+    decision or several-genre thresholds, the first 8 hex digits of their SHA-256 (``-d...``): a
+    refit of those changes the probabilities, flags and scores a stored result holds.
 
     Parameters
     ----------
@@ -61,7 +65,12 @@ def model_key(clf) -> str:
     def seconds(value):
         return "all" if value is None else f"{value:g}"
 
-    return f"{b.sha256[:16]}-{b.feature_set.key}-w{seconds(b.window)}-h{seconds(b.hop)}"
+    key = f"{b.sha256[:16]}-{b.feature_set.key}-w{seconds(b.window)}-h{seconds(b.hop)}"
+    decided = {name: getattr(b, name, None) for name in ("calibration", "unknown", "multilabel")}
+    if any(v is not None for v in decided.values()):
+        text = json.dumps(decided, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        key += "-d" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return key
 
 
 def _now() -> str:
