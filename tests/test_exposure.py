@@ -79,6 +79,19 @@ def test_songs_names_leaves_out_are_the_unknown_decisions_outlier_exposure(tmp_p
     assert plain_results["labels"]["exposure"] == {"used": False, "songs": 0, "failed": 0, "genres": {}}
     assert plain_results["models"]["own-genres"]["test"] == results["models"]["own-genres"]["test"]
 
+    # --leave-out-rare: the same 6 songs (a genre on fewer than 8 files) left out and used the same way
+    rare = genrekit("train", "--data", lib, "--labels", "tags", "--cache", tmp_path / "cache", "--out",
+                    tmp_path / "rare", "--leave-out-rare")
+    assert rare.returncode == 0, rare.stderr
+    assert "--leave-out-rare: left out Noise Rock (6 files)" in rare.stderr
+    rare_results = json.loads((tmp_path / "rare/results.json").read_text())
+    assert rare_results["labels"]["left_out_rare"] == {"Noise Rock": 6}
+    assert rare_results["labels"]["exposure"] == labels["exposure"]
+    assert json.loads((tmp_path / "rare/own-genres/bundle.json").read_text())["unknown"] == unknown
+    refused = genrekit("train", "--data", lib, "--labels", "tags", "--cache", tmp_path / "cache", "--out",
+                       tmp_path / "refused")
+    assert refused.returncode == 1 and "Noise Rock (6)" in refused.stderr and "--leave-out-rare" in refused.stderr
+
     # a new song of the left-out kind: called unknown with exposure, and further past the threshold than
     # without it (this one, seeded, is not called unknown without exposure)
     new = write_song(tmp_path / "new.flac", "chirp", seconds=6.0, seed=900)
@@ -106,7 +119,24 @@ def _margin(bundle_path, path):
     return (detector.score(rows) - detector.threshold) / spread
 
 
-def test_no_exposure_is_refused_without_own_labels(tmp_path):
-    proc = genrekit("train", "--data", tmp_path, "--out", tmp_path / "run", "--no-exposure")
+@pytest.mark.parametrize("flag", ["--no-exposure", "--leave-out-rare"])
+def test_exposure_flags_are_refused_without_own_labels(tmp_path, flag):
+    proc = genrekit("train", "--data", tmp_path, "--out", tmp_path / "run", flag)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "--no-exposure: only with --labels tags or --labels FILE.csv" in proc.stderr
+    assert f"{flag}: only with --labels tags or --labels FILE.csv" in proc.stderr
+
+
+def test_leave_out_rare_moves_files_left_without_a_genre_to_the_left_out_ones(tmp_path):
+    from genrekit.training.exposure import leave_out_rare
+
+    lib = tmp_path / "lib"
+    tagged_library(lib, [("metal", ["Metal"], None, None), ("metal", ["Metal", "Polka"], None, None),
+                         ("classical", ["Polka"], None, None), ("classical", ["Classical"], None, None),
+                         ("hiphop", ["Waltz"], None, None), ("metal", ["Metal"], None, None)], seconds=1.0)
+    names = tmp_path / "names.toml"
+    names.write_text('Waltz = ""\n')
+    left, rare = leave_out_rare(labels_from_tags(lib, load_names(names)), 3)
+    assert rare == [("classical", 1), ("Polka", 2)]  # rarest first; metal (3 files) stays
+    assert left.genres == [["metal"], ["metal"], ["metal"]] and len(left.groups) == 3
+    assert [p.name for p in left.dropped] == ["song04.mp3", "song02.ogg", "song03.flac"]
+    assert left.dropped_genres == [["Waltz"], ["Polka"], ["classical"]]

@@ -81,3 +81,31 @@ def exposure_songs(labelled, root, *, cache=None, engine=None) -> Exposure:
 def no_exposure() -> Exposure:
     """No exposure songs (``--no-exposure``, or none in the library)."""
     return Exposure(np.zeros((0, 0)), np.zeros(0, dtype=str), 0, 0)
+
+
+def leave_out_rare(labelled, minimum: int):
+    """``labelled`` less its labels on fewer than ``minimum`` files (``--leave-out-rare``), and those
+    labels with their counts, rarest first.
+
+    Each such label is removed from every file's genres; a file left with none joins the files the
+    name map left out (``dropped``, with the removed labels as its ``dropped_genres``): it becomes
+    an exposure song, as a genre given ``""`` by ``--names`` would. The other labels' counts do not
+    change (a label's count is the files carrying it).
+    """
+    from dataclasses import replace
+
+    rare = {label: n for label, n in labelled.counts.items() if n < minimum}
+    if not rare:
+        return labelled, []
+    files, genres, groups, dropped, dropped_genres = [], [], [], list(labelled.dropped), list(labelled.dropped_genres)
+    for path, labels, group in zip(labelled.files, labelled.genres, labelled.groups):
+        kept = [g for g in labels if g not in rare]
+        if kept:
+            files.append(path)
+            genres.append(kept)
+            groups.append(group)
+        else:
+            dropped.append(path)
+            dropped_genres.append(labels)
+    left = replace(labelled, files=files, genres=genres, groups=groups, dropped=dropped, dropped_genres=dropped_genres)
+    return left, sorted(rare.items(), key=lambda kv: (kv[1], kv[0]))

@@ -259,7 +259,7 @@ def check_counts(labelled: LabelledFiles, minimum: int) -> None:
         listed = ", ".join(f"{label} ({n})" for label, n in few)
         raise DatasetError(f"labels with too few files for the split (each needs {minimum}): {listed}; "
                            f"tag more files, merge them with --names, or leave them out "
-                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\")")
+                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\", or --leave-out-rare)")
     if len(labelled.counts) < 2:
         raise DatasetError(f"only one genre ({next(iter(labelled.counts))}) among {len(labelled.files)} files: "
                            f"a model needs at least two")
@@ -355,6 +355,9 @@ class OwnGenresOptions:
     exposure : bool
         Fit the "none of these" decision with the files ``--names`` leaves out as outlier exposure
         (:mod:`genrekit.training.exposure`; default); ``False`` (``--no-exposure``): without them.
+    leave_out_rare : bool
+        Leave out labels on fewer than :func:`min_files` files instead of refusing them
+        (``--leave-out-rare``): files left without a label join those ``--names`` leaves out.
     """
 
     model: str | None = None
@@ -363,6 +366,7 @@ class OwnGenresOptions:
     cache: Any = None
     refit: bool = True
     exposure: bool = True
+    leave_out_rare: bool = False
 
 
 class OwnGenresTrainer(Trainer):
@@ -402,14 +406,20 @@ class OwnGenresTrainer(Trainer):
         labelled, root, command = self.labelled, self.root, self.command
         model, seed, test_size = self.options.model, self.options.seed, self.options.test_size
         say = self.progress or (lambda line: None)
+        from genrekit.training.exposure import exposure_songs, leave_out_rare, no_exposure
+
+        rare = []
+        if self.options.leave_out_rare:
+            labelled, rare = leave_out_rare(labelled, min_files(test_size))
+            if rare:
+                say(f"left out, on fewer than {min_files(test_size)} files: "
+                    + ", ".join(f"{label} ({n})" for label, n in rare))
         check_counts(labelled, min_files(test_size))
         table, file_of_row = backbone_table(labelled, root, cache=self.options.cache, engine=self.engine)
         analysed = sorted(set(file_of_row.tolist()))
         failed = len(labelled.files) - len(analysed)
         say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
             f"grouped by {labelled.grouped_by}")
-        from genrekit.training.exposure import exposure_songs, no_exposure
-
         exposure = (exposure_songs(labelled, root, cache=self.options.cache, engine=self.engine)
                     if self.options.exposure else no_exposure())
         if exposure.listed:
@@ -425,7 +435,8 @@ class OwnGenresTrainer(Trainer):
         summary = labelled.summary()
         summary.update({"analysed": len(analysed), "failed": failed,
                         "train_files": len(train_files), "test_files": len(test_files),
-                        "exposure": {"used": self.options.exposure, **exposure.summary()}})
+                        "exposure": {"used": self.options.exposure, **exposure.summary()},
+                        "left_out_rare": dict(rare)})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter of small folds
             try:
