@@ -259,7 +259,7 @@ def check_counts(labelled: LabelledFiles, minimum: int) -> None:
         listed = ", ".join(f"{label} ({n})" for label, n in few)
         raise DatasetError(f"labels with too few files for the split (each needs {minimum}): {listed}; "
                            f"tag more files, merge them with --names, or leave them out "
-                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\", or --leave-out-rare)")
+                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\") or add --leave-out-rare")
     if len(labelled.counts) < 2:
         raise DatasetError(f"only one genre ({next(iter(labelled.counts))}) among {len(labelled.files)} files: "
                            f"a model needs at least two")
