@@ -140,3 +140,24 @@ def test_leave_out_rare_moves_files_left_without_a_genre_to_the_left_out_ones(tm
     assert left.genres == [["metal"], ["metal"], ["metal"]] and len(left.groups) == 3
     assert [p.name for p in left.dropped] == ["song04.mp3", "song02.ogg", "song03.flac"]
     assert left.dropped_genres == [["Waltz"], ["Polka"], ["classical"]]
+
+
+@pytest.mark.slow
+def test_a_several_genres_model_gets_outlier_exposure_too(tmp_path):
+    lib = tmp_path / "lib"
+    tagged_library(lib, plan(several=True))
+    for j in range(6):
+        tag(write_song(lib / f"noise{j}.flac", "chirp", seconds=6.0, seed=700 + j), ["Noise Rock"],
+            f"Noise band {j % 2}", f"Noise album {j % 2}")
+    names = tmp_path / "names.toml"
+    names.write_text('"Noise Rock" = ""\n')
+    proc = genrekit("train", "--data", lib, "--labels", "tags", "--names", names, "--out", tmp_path / "run",
+                    "--cache", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "several on some files (one-vs-rest)" in proc.stderr
+    meta = json.loads((tmp_path / "run/own-genres/bundle.json").read_text())
+    assert meta["multilabel"] and "with 6 songs of other genres as outlier exposure" in meta["unknown"]["fitted_on"]
+    assert len(meta["unknown"]["exposure_means"]) == 1
+    record = json.loads(genrekit("classify", write_song(tmp_path / "new.flac", "chirp", seconds=6.0, seed=901),
+                                 "--model", tmp_path / "run", "--format", "json").stdout)[0]
+    assert record["unknown"] is True
