@@ -161,3 +161,23 @@ def test_a_several_genres_model_gets_outlier_exposure_too(tmp_path):
     record = json.loads(genrekit("classify", write_song(tmp_path / "new.flac", "chirp", seconds=6.0, seed=901),
                                  "--model", tmp_path / "run", "--format", "json").stdout)[0]
     assert record["unknown"] is True
+
+
+@pytest.mark.slow
+def test_a_left_out_file_that_cannot_be_analysed_is_counted_not_fatal(tmp_path):
+    lib = tmp_path / "lib"
+    songs = tagged_library(lib, plan())
+    (lib / "broken.flac").write_bytes(b"fLaC not really" * 100)
+    (lib / "gone.flac").write_bytes(b"")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{p.name},{plan()[i][1][0]}\n" for i, p in enumerate(songs))
+                      + "broken.flac,Noise Rock\ngone.flac,Noise Rock\n", encoding="utf-8")
+    names = tmp_path / "names.toml"
+    names.write_text('"Noise Rock" = ""\n')
+    proc = genrekit("train", "--data", lib, "--labels", labels, "--names", names, "--out", tmp_path / "run",
+                    "--cache", tmp_path / "cache")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "0 songs of genres --names leaves out as outlier exposure of the unknown decision (2 failed)" in proc.stderr
+    exposure = json.loads((tmp_path / "run/results.json").read_text())["labels"]["exposure"]
+    assert exposure == {"used": True, "songs": 0, "failed": 2, "genres": {}}
+    assert "exposure" not in json.loads((tmp_path / "run/own-genres/bundle.json").read_text())["unknown"]["fitted_on"]

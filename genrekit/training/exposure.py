@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genrekit.errors import DatasetError
+
 
 @dataclass
 class Exposure:
@@ -61,7 +63,7 @@ class Exposure:
 def exposure_songs(labelled, root, *, cache=None, engine=None) -> Exposure:
     """The rows of ``labelled.dropped`` (:class:`~genrekit.training.own_genres.LabelledFiles`), through the
     feature cache as the labelled files' (:func:`~genrekit.training.own_genres.backbone_table`); files that
-    cannot be analysed are counted and left out, as labelled ones are."""
+    cannot be analysed are counted and left out (all of them: no exposure; training goes on)."""
     from genrekit.models.calibration import song_means
     from genrekit.training.own_genres import LabelledFiles, backbone_table
 
@@ -70,8 +72,9 @@ def exposure_songs(labelled, root, *, cache=None, engine=None) -> Exposure:
     if not dropped:
         return no_exposure()
     songs = LabelledFiles(dropped, genres, [str(p) for p in dropped], "file", labelled.source)
-    table, file_of_row = backbone_table(songs, root, cache=cache, engine=engine)
-    if not len(table.X):
+    try:
+        table, file_of_row = backbone_table(songs, root, cache=cache, engine=engine)
+    except DatasetError:  # none could be analysed: they only help, so training goes on without them
         return Exposure(np.zeros((0, 0)), np.zeros(0, dtype=str), len(dropped), len(dropped))
     ids, rows, _ = song_means(table.X, file_of_row)
     labels = np.array([genres[i][0] if genres[i] else "" for i in ids.tolist()], dtype=str)
