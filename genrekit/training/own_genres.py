@@ -23,6 +23,10 @@ training run on the same library takes seconds.
 The split keeps every album (else every artist, else every file) on one side, from the
 files' album and artist tags, so no album is in both training and test.
 
+Files whose genres ``--names`` all leaves out (``""``; with ``--leave-out-rare``, also those of genres
+on too few files) are neither training nor test songs: they are the "none of these" decision's
+outlier exposure (:mod:`genrekit.training.exposure`; ``--no-exposure`` turns it off).
+
 The trainer is :class:`OwnGenresTrainer` (:mod:`genrekit.training.base`'s contract), told
 what to do by :class:`OwnGenresOptions`; the labels come from :func:`labels_from_tags` or
 :func:`labels_from_csv`.
