@@ -252,7 +252,7 @@ def gtzan_check(data: Path, work: Path, cache: Path, variants=VARIANTS, cross_ch
                                          plan["artists"].get(path.stem), None)
     held = plan["held"]
     rows = song_rows([p for p, _ in held], cache)
-    variants = {}
+    results = {}
     for variant in variants:
         chosen = [c for (p, g), c in copies.items() if variant == "exposure" or g not in GTZAN_UNKNOWN]
         lib = link_library(work / f"gtzan-{variant}", chosen)
@@ -268,13 +268,13 @@ def gtzan_check(data: Path, work: Path, cache: Path, variants=VARIANTS, cross_ch
                        named_target=("reported", lambda k, n: None))
         if cross_check:
             figs["classify_agrees"] = classify_agrees(run, held, judged)
-        variants[variant] = {"train": trained, **figs, "songs": judged}
+        results[variant] = {"train": trained, **figs, "songs": judged}
     return {"held_out_rule": f"the {HELD_PER_GENRE} highest-numbered clips of each genre; excerpts of them and "
                              f"clips/excerpts of their artists (GTZANindex.txt) left out of the library",
             "unknown_genres": list(GTZAN_UNKNOWN), "per_genre": plan["per_genre"],
             "library_files": {"absent": sum(g not in GTZAN_UNKNOWN for _, g, _ in plan["library"]),
                               "exposure": len(plan["library"])},
-            "variants": variants}
+            "variants": results}
 
 
 def classify_agrees(run: Path, songs, judged) -> dict:
