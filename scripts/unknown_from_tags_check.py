@@ -352,15 +352,18 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "cache"
     out = json.loads(args.out.read_text()) if args.out.is_file() and args.only else {}
+    if not isinstance(out.get("commit"), dict):
+        out.pop("commit", None)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    timings = out.get("wall_s", {})
+    timings, commits = out.get("wall_s", {}), out.get("commit", {})
     for name, check in (("gtzan", gtzan_check), ("emotify", emotify_check)):
         if args.only in (None, name):
             t = time.perf_counter()
             out[name] = check(args.data, work / name, cache)
             timings[name] = round(time.perf_counter() - t, 1)
+            commits[name] = commit.stdout.strip()
             print(f"{name}: done in {timings[name]:.0f} s", file=sys.stderr)
-    out.update({"script": "scripts/unknown_from_tags_check.py", "commit": commit.stdout.strip(),
+    out.update({"script": "scripts/unknown_from_tags_check.py", "commit": commits,
                 "wall_s": timings, "cpu_threads": os.cpu_count(),
                 "note": "flagged = the bundle's stored unknown decision at its stored 5% false-unknown rate; "
                         "ci95 = Wilson score interval"})
