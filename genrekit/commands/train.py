@@ -16,6 +16,7 @@ from pathlib import Path
 
 from genrekit.commands.common import TORCH_HINT, engine_from_args, output_option, positive_int
 from genrekit.errors import CommandError
+from genrekit.output import printable
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, resolve_dataset_name, load_data,
                          labels_arguments, read_labelled)
@@ -35,6 +36,13 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refit", action="store_true",
                    help="with --labels tags or FILE.csv: keep the model the test figures measured, fitted on "
                         "the split's training part (default: after the test, refit on every labelled song)")
+    p.add_argument("--no-exposure", action="store_true",
+                   help="with --labels tags or FILE.csv: fit the unknown decision without the files whose "
+                        "genres --names leaves out (default: they are its outlier exposure, songs known to be "
+                        "of none of the model's genres; never training or test songs)")
+    p.add_argument("--leave-out-rare", action="store_true",
+                   help="with --labels tags or FILE.csv: leave out genres on too few files for the split "
+                        "instead of refusing them; files left without a genre join those --names leaves out")
     split_arguments(p)
     p.add_argument("--search", action="store_true",
                    help="randomized hyper-parameter search, cross-validated inside the training part only "
@@ -61,6 +69,9 @@ def train_run(args) -> int:
         args.parser.error("--names: only with --labels tags or --labels FILE.csv")
     if args.no_refit:
         args.parser.error("--no-refit: only with --labels tags or --labels FILE.csv")
+    for flag in ("no_exposure", "leave_out_rare"):
+        if getattr(args, flag):
+            args.parser.error(f"--{flag.replace('_', '-')}: only with --labels tags or --labels FILE.csv")
     args.model = args.model or "all"
     if args.model == "cnn":
         try:
@@ -124,7 +135,8 @@ def own_genres_run(args) -> int:
     try:
         command = "genrekit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         options = OwnGenresOptions(model=args.model, seed=args.seed, test_size=or_default(args.test_size, 0.25),
-                                   cache=args.cache, refit=not args.no_refit)
+                                   cache=args.cache, refit=not args.no_refit, exposure=not args.no_exposure,
+                                   leave_out_rare=args.leave_out_rare)
         with engine_from_args(args) as engine:
             trainer = OwnGenresTrainer(labelled, args.data, options, engine=engine, command=command,
                                        progress=lambda line: print("  " + line, file=sys.stderr))
@@ -138,6 +150,16 @@ def own_genres_run(args) -> int:
     print(f"train: the model saved was refitted on all {labels['fitted_songs']} labelled songs after the test"
           if labels["refit"] else f"train: --no-refit: the model saved is the one tested, fitted on "
                                   f"{labels['fitted_songs']} songs", file=sys.stderr)
+    if labels["left_out_rare"]:
+        print("train: --leave-out-rare: left out " + ", ".join(f"{printable(label)} ({n} files)" for label, n
+                                                               in labels["left_out_rare"].items()), file=sys.stderr)
+    exposure = labels["exposure"]
+    if exposure["songs"]:
+        print(f"train: the unknown decision was fitted with {exposure['songs']} songs of genres --names leaves "
+              f"out as outlier exposure", file=sys.stderr)
+    elif labelled.dropped and not exposure["used"]:
+        print(f"train: --no-exposure: the {len(labelled.dropped)} songs --names leaves out were not used",
+              file=sys.stderr)
     print(f"train: wrote {results_path(args.out)}", file=sys.stderr)
     print(f"train: classify with it: genrekit classify SONG --model {args.out}", file=sys.stderr)
     return 0

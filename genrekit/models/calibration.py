@@ -203,7 +203,8 @@ def out_of_fold(model, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, 
 
 def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.ndarray | None = None,
                     grouped_by: str = "track", rate: float = FALSE_UNKNOWN_RATE, seed: int = 0,
-                    method: str = "temperature", song_of_row: np.ndarray | None = None) -> dict:
+                    method: str = "temperature", song_of_row: np.ndarray | None = None,
+                    exposure: np.ndarray | None = None, exposure_labels=None) -> dict:
     """``{"calibration": ..., "unknown": ...}`` for a bundle of ``model`` fitted on rows ``X`` with labels ``y``.
 
     Parameters
@@ -218,22 +219,26 @@ def fit_calibration(model, X: np.ndarray, y: np.ndarray, labels, *, groups: np.n
     song_of_row : the song of each row where songs have several rows (windows): the calibration is
         fitted on rows, as it is applied, and the unknown decision on songs' mean rows
         (:func:`song_means`, :func:`unknown_decision`), as songs are measured when classified
+    exposure, exposure_labels : rows (one per song) of songs known to be of none of ``labels``, and
+        their own genres: the unknown decision's outlier exposure (:func:`unknown_decision`)
     """
     labels = [str(v) for v in labels]
     y = np.asarray(y).astype(str)
     proba = out_of_fold(model, X, y, groups, labels, seed=seed)
     truth = np.array([labels.index(v) for v in y])
     calibration = fit_calibrator(method, proba, truth)
+    exposed = {} if exposure is None else {"exposure": exposure, "exposure_labels": exposure_labels}
     if song_of_row is None:
         how = f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(y)} training songs"
-        unknown = unknown_decision(X, y, labels, groups=groups, grouped_by=grouped_by, rate=rate, seed=seed)
+        unknown = unknown_decision(X, y, labels, groups=groups, grouped_by=grouped_by, rate=rate, seed=seed,
+                                   **exposed)
     else:  # rows are windows: count the songs, then their windows
         how = (f"{FOLDS}-fold cross-validation grouped by {grouped_by} on the {len(np.unique(song_of_row))} "
                f"training songs ({len(y)} windows)")
         # per-window scores spread wider than songs' means: a long song would rarely be called unknown
         _, rows, first = song_means(X, song_of_row)
         unknown = unknown_decision(rows, y[first], labels, groups=None if groups is None else np.asarray(groups)[first],
-                                   grouped_by=grouped_by, rate=rate, seed=seed)
+                                   grouped_by=grouped_by, rate=rate, seed=seed, **exposed)
     return {
         "calibration": {
             **calibration, "fitted_on": how,

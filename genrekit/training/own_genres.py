@@ -23,6 +23,10 @@ training run on the same library takes seconds.
 The split keeps every album (else every artist, else every file) on one side, from the
 files' album and artist tags, so no album is in both training and test.
 
+Files whose genres ``--names`` all leaves out (``""``; with ``--leave-out-rare``, also those of genres
+on too few files) are neither training nor test songs: they are the "none of these" decision's
+outlier exposure (:mod:`genrekit.training.exposure`; ``--no-exposure`` turns it off).
+
 The trainer is :class:`OwnGenresTrainer` (:mod:`genrekit.training.base`'s contract), told
 what to do by :class:`OwnGenresOptions`; the labels come from :func:`labels_from_tags` or
 :func:`labels_from_csv`.
@@ -85,7 +89,10 @@ class LabelledFiles:
     unreadable : list of (Path, str)
         Files whose tags could not be read, and why.
     dropped : list of Path
-        Files whose only genres the name map drops (``genre = ""`` in ``--names``): left out.
+        Files whose only genres the name map drops (``genre = ""`` in ``--names``): left out of
+        the classifier, and the "none of these" decision's outlier exposure (:mod:`genrekit.training.exposure`).
+    dropped_genres : list of list of str
+        The genres the name map dropped from each of ``dropped``, in its order.
     names : str or None
         The name map's file (``None``: the shipped map).
     """
@@ -99,6 +106,7 @@ class LabelledFiles:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     names: str | None = None
     dropped: list[Path] = field(default_factory=list)
+    dropped_genres: list[list[str]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -126,21 +134,22 @@ class _Canon:
     def __init__(self, names: NameMap | None) -> None:
         self.names = names or NameMap.default()
         self.seen: dict[str, str] = {}
-        self.dropped = False  # whether the last call dropped a value
+        self.dropped: list[str] = []  # the labels the last call dropped
 
     def __call__(self, values, where) -> list[str]:
         """The labels of one file's genre ``values`` (``where``: the file, or the CSV row, for errors),
-        less those the name map drops (:attr:`dropped` says whether any was).
+        less those the name map drops (:attr:`dropped` lists them).
 
         Raises :class:`DatasetError` for a value unfit as a label (:func:`label_problem`: a control
         character, over :data:`LABEL_MAX` characters, no letter or digit), naming it.
         """
         out: list[str] = []
-        self.dropped = False
+        self.dropped = []
         for value in values:
             label = self.names.canonical(value)
             if label is not None and self.names.names.get(label, None) == ():  # `label = ""`: leave it out
-                self.dropped = True
+                if label not in self.dropped:
+                    self.dropped.append(label)
                 continue
             if label is None:
                 problem = label_problem(value.strip())
@@ -175,7 +184,8 @@ def _grouping(path: Path) -> tuple[str | None, str | None]:
     return first("albumartist") or first("artist"), first("album")
 
 
-def _with_groups(files, genres, source, *, skipped=(), unreadable=(), dropped=(), names=None) -> LabelledFiles:
+def _with_groups(files, genres, source, *, skipped=(), unreadable=(), dropped=(), dropped_genres=(),
+                 names=None) -> LabelledFiles:
     tags = [_grouping(p) for p in files]
     if any(album for _, album in tags):
         grouped_by = "album"
@@ -186,7 +196,7 @@ def _with_groups(files, genres, source, *, skipped=(), unreadable=(), dropped=()
     else:
         grouped_by, groups = "file", [f"file:{p}" for p in files]
     return LabelledFiles(list(files), genres, groups, grouped_by, source, list(skipped), list(unreadable), names,
-                         list(dropped))
+                         list(dropped), list(dropped_genres))
 
 
 def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
@@ -194,7 +204,7 @@ def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) ->
     from genrekit.tagging.formats import read_genres
 
     canon = _Canon(names)
-    files, genres, skipped, unreadable, dropped = [], [], [], [], []
+    files, genres, skipped, unreadable, dropped, dropped_genres = [], [], [], [], [], []
     for path in collect_audio_files([folder]):
         try:
             values = canon(read_genres(path), path)
@@ -204,17 +214,20 @@ def labels_from_tags(folder: str | os.PathLike, names: NameMap | None = None) ->
         if values:
             files.append(path)
             genres.append(values)
+        elif canon.dropped:
+            dropped.append(path)
+            dropped_genres.append(canon.dropped)
         else:
-            (dropped if canon.dropped else skipped).append(path)
+            skipped.append(path)
     return _with_groups(files, genres, "tags", skipped=skipped, unreadable=unreadable, dropped=dropped,
-                        names=None if names is None else names.source)
+                        dropped_genres=dropped_genres, names=None if names is None else names.source)
 
 
 def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: NameMap | None = None) -> LabelledFiles:
     """Files and labels from a CSV with columns ``path,label`` (paths relative to ``root``; several
     labels in one cell separated by ``;``; an empty cell: skipped)."""
     canon = _Canon(names)
-    files, genres, skipped, dropped = [], [], [], []
+    files, genres, skipped, dropped, dropped_genres = [], [], [], [], []
     try:
         with io.TextIOWrapper(open_regular(path), newline="", encoding="utf-8") as fh:  # never a FIFO or device
             rows = list(csv.DictReader(fh))
@@ -231,9 +244,12 @@ def labels_from_csv(path: str | os.PathLike, root: str | os.PathLike, names: Nam
         if values:
             files.append(file)
             genres.append(values)
+        elif canon.dropped:
+            dropped.append(file)
+            dropped_genres.append(canon.dropped)
         else:
-            (dropped if canon.dropped else skipped).append(file)
-    return _with_groups(files, genres, str(path), skipped=skipped, dropped=dropped,
+            skipped.append(file)
+    return _with_groups(files, genres, str(path), skipped=skipped, dropped=dropped, dropped_genres=dropped_genres,
                         names=None if names is None else names.source)
 
 
@@ -247,7 +263,7 @@ def check_counts(labelled: LabelledFiles, minimum: int) -> None:
         listed = ", ".join(f"{label} ({n})" for label, n in few)
         raise DatasetError(f"labels with too few files for the split (each needs {minimum}): {listed}; "
                            f"tag more files, merge them with --names, or leave them out "
-                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\")")
+                           f"(--names FILE with {_quoted_label(few[0][0])} = \"\") or add --leave-out-rare")
     if len(labelled.counts) < 2:
         raise DatasetError(f"only one genre ({next(iter(labelled.counts))}) among {len(labelled.files)} files: "
                            f"a model needs at least two")
@@ -340,6 +356,12 @@ class OwnGenresOptions:
         After the test, fit the head (and its calibration, thresholds and "none of these" decision)
         again on every labelled song, the model saved (default); ``False`` saves the split's model,
         the one the test figures measured.
+    exposure : bool
+        Fit the "none of these" decision with the files ``--names`` leaves out as outlier exposure
+        (:mod:`genrekit.training.exposure`; default); ``False`` (``--no-exposure``): without them.
+    leave_out_rare : bool
+        Leave out labels on fewer than :func:`min_files` files instead of refusing them
+        (``--leave-out-rare``): files left without a label join those ``--names`` leaves out.
     """
 
     model: str | None = None
@@ -347,6 +369,8 @@ class OwnGenresOptions:
     test_size: float = TEST_SIZE
     cache: Any = None
     refit: bool = True
+    exposure: bool = True
+    leave_out_rare: bool = False
 
 
 class OwnGenresTrainer(Trainer):
@@ -386,12 +410,25 @@ class OwnGenresTrainer(Trainer):
         labelled, root, command = self.labelled, self.root, self.command
         model, seed, test_size = self.options.model, self.options.seed, self.options.test_size
         say = self.progress or (lambda line: None)
+        from genrekit.training.exposure import exposure_songs, leave_out_rare, no_exposure
+
+        rare = []
+        if self.options.leave_out_rare:
+            labelled, rare = leave_out_rare(labelled, min_files(test_size))
+            if rare:
+                say(f"left out, on fewer than {min_files(test_size)} files: "
+                    + ", ".join(f"{label} ({n})" for label, n in rare))
         check_counts(labelled, min_files(test_size))
         table, file_of_row = backbone_table(labelled, root, cache=self.options.cache, engine=self.engine)
         analysed = sorted(set(file_of_row.tolist()))
         failed = len(labelled.files) - len(analysed)
         say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
             f"grouped by {labelled.grouped_by}")
+        exposure = (exposure_songs(labelled, root, cache=self.options.cache, engine=self.engine)
+                    if self.options.exposure else no_exposure())
+        if exposure.listed:
+            say(f"{exposure.n} songs of genres --names leaves out as outlier exposure of the unknown decision"
+                + (f" ({exposure.failed} failed)" if exposure.failed else ""))
         train_files, test_files = _split(file_of_row, labelled, seed, test_size)
         train_rows, test_rows = np.isin(file_of_row, train_files), np.isin(file_of_row, test_files)
         labels = sorted({g for i in analysed for g in labelled.genres[i]})
@@ -401,13 +438,15 @@ class OwnGenresTrainer(Trainer):
                                f"split: {', '.join(missing)}; tag more files of them")
         summary = labelled.summary()
         summary.update({"analysed": len(analysed), "failed": failed,
-                        "train_files": len(train_files), "test_files": len(test_files)})
+                        "train_files": len(train_files), "test_files": len(test_files),
+                        "exposure": {"used": self.options.exposure, **exposure.summary()},
+                        "left_out_rare": dict(rare)})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter of small folds
             try:
                 fit = _multilabel if labelled.multilabel else _single
                 entry, bundle_args = fit(table, file_of_row, labelled, labels, train_rows, test_rows, seed, model,
-                                         refit=self.options.refit)
+                                         refit=self.options.refit, exposure=exposure.params())
             except ValueError as exc:  # scikit-learn's refusal of too little data, said as ours
                 raise DatasetError(f"the head could not be fitted on {len(train_files)} training files "
                                    f"({', '.join(f'{g} {n}' for g, n in labelled.counts.items())}): {exc}; "
@@ -427,6 +466,7 @@ class OwnGenresTrainer(Trainer):
             "data": (f"{root}: {len(analysed)} files labelled from {labelled.source} "
                      f"({len(labelled.skipped)} without a genre skipped"
                      + (f", {len(labelled.dropped)} with only genres --names drops left out" if labelled.dropped else "")
+                     + (f", {exposure.n} of them the unknown decision's outlier exposure" if exposure.n else "")
                      + "); MSD-musicnn tag means of "
                      f"{WINDOW:g}-s windows"),
             "split": (f"{1 - test_size:.0%}/{test_size:.0%} of files, grouped by {labelled.grouped_by} "
@@ -450,7 +490,8 @@ class OwnGenresTrainer(Trainer):
         return RunSummary(Path(out), results)
 
 
-def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True):
+def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True,
+            exposure=None):
     from genrekit.datasets.feature_table import FeatureTable
     from genrekit.evaluation.metrics import evaluate
     from genrekit.models.calibration import apply_calibration, fit_calibration
@@ -461,7 +502,8 @@ def _single(table, file_of_row, labelled, labels, train_rows, test_rows, seed, n
     def fit(rows):
         model = head(name, seed).fit(table.X[rows], y[rows])
         fields = fit_calibration(head(name, seed), table.X[rows], y[rows], labels, groups=groups[rows],
-                                 grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[rows])
+                                 grouped_by=labelled.grouped_by, seed=seed, song_of_row=file_of_row[rows],
+                                 **(exposure or {}))
         return model, fields
 
     model, fields = fit(train_rows)
@@ -491,7 +533,8 @@ def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds, labels)
             "macro_f1": float(np.mean([v["f1"] for v in per.values()])), "per_genre": per}
 
 
-def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True):
+def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, seed, name=None, *, refit=True,
+                exposure=None):
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
     from sklearn.multiclass import OneVsRestClassifier
@@ -516,7 +559,7 @@ def _multilabel(table, file_of_row, labelled, labels, train_rows, test_rows, see
         # for both), threshold from their out-of-fold distances, folds grouped as the split is
         _, song_rows, _ = song_means(Xt, ft)  # a song is scored by its windows' mean
         unknown = unknown_decision(song_rows, truth_songs, labels, groups=np.array([labelled.groups[i] for i in songs]),
-                                   grouped_by=labelled.grouped_by, seed=seed)
+                                   grouped_by=labelled.grouped_by, seed=seed, **(exposure or {}))
         return model, thresholds, unknown
 
     model, thresholds, unknown = fit(train_rows)
