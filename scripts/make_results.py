@@ -256,7 +256,8 @@ def markdown(results) -> str:
                   "rhythm and timbre when the data allow it.", ""]
     lines += _finetune_section(results.get("finetune"))
     lines += _cross_dataset_section(results.get("cross_dataset"))
-    lines += _unknown_section(results.get("unknown_study"), results.get("unknown_refit"))
+    lines += _unknown_section(results.get("unknown_study"), results.get("unknown_refit"),
+                              results.get("unknown_from_tags"))
     lines += ["## References", "", *(f"- {ref}" for ref in REFERENCES), ""]
     return "\n".join(lines)
 
@@ -492,7 +493,7 @@ RECORDED = {"default_model": "default_model.json", "musicnn_model": "musicnn_mod
             "cnn": "cnn_gtzan_cv.json", "finetune": "finetune_gtzan_cv.json", "patch_plan": "patch_plan.json",
             "own_genres": "own_genres_study.json", "calibration": "calibration.json",
             "cross_dataset": "cross_dataset.json", "unknown_study": "unknown_study.json",
-            "unknown_refit": "unknown_refit.json"}
+            "unknown_refit": "unknown_refit.json", "unknown_from_tags": "unknown_from_tags.json"}
 
 
 def _cross_dataset_section(cd) -> list[str]:
@@ -505,15 +506,17 @@ def _cross_dataset_section(cd) -> list[str]:
     return section(cd)
 
 
-def _unknown_section(study, refit) -> list[str]:
-    """RESULTS.md section of ``docs/unknown_study.json`` and ``docs/unknown_refit.json``."""
+def _unknown_section(study, refit, from_tags) -> list[str]:
+    """RESULTS.md section of ``docs/unknown_study.json``, ``docs/unknown_refit.json`` and
+    ``docs/unknown_from_tags.json``."""
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
     from refit_unknown import section as refit_section
+    from unknown_from_tags_check import section as from_tags_section
     from unknown_study import section as study_section
 
-    return study_section(study) + refit_section(refit)
+    return study_section(study) + refit_section(refit) + from_tags_section(from_tags)
 
 
 def _recorded_runs(docs: Path) -> dict:

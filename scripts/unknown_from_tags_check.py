@@ -376,5 +376,37 @@ def main(argv=None) -> int:
     return 0
 
 
+def _cell(f: dict) -> str:
+    ci = f.get("ci95") or [0.0, 1.0]
+    return f"{f['k']} of {f['n']} [{100 * ci[0]:.0f}, {100 * ci[1]:.0f}]%"
+
+
+def section(report) -> list[str]:
+    """The RESULTS.md lines of ``docs/unknown_from_tags.json``."""
+    if not report:
+        return []
+    lines = ["**Trained from tags, as a user does** (`python scripts/unknown_from_tags_check.py`: `genrekit train "
+             "--labels tags` on tagged copies; flagged = unknown at the bundle's stored 5% rate; [95% Wilson "
+             "interval]). *absent*: the unknown genres are not in the library; *exposure*: their songs are, tagged, "
+             "and `--names` maps them to `\"\"` (outlier exposure).", "",
+             "| check | library | unknown-genre songs flagged | known songs flagged | known songs named right |",
+             "|---|---|---|---|---|"]
+    g = report.get("gtzan")
+    if g:
+        for name, v in g["variants"].items():
+            lines.append(f"| GTZAN, 8 genres (classical, hip-hop left out); 30 held-out clips | {name} "
+                         f"| {_cell(v['flagged_unknown_genres'])} | {_cell(v['flagged_known'])} "
+                         f"| {_cell(v['named_right_known'])} |")
+    e = report.get("emotify")
+    if e:
+        for direction, variants in e["directions"].items():
+            for name, v in variants.items():
+                lines.append(f"| Emotify classical/pop/rock, artists {direction}; electronic unknown | {name} "
+                             f"| {_cell(v['flagged_unknown_genres'])} | {_cell(v['flagged_known'])} "
+                             f"| {_cell(v['named_right_known'])} |")
+    return lines + ["", f"GTZAN held-out rule: {g['held_out_rule']}." if g else "",
+                    f"Emotify halves: {e['halves_rule']}." if e else "", ""]
+
+
 if __name__ == "__main__":
     raise SystemExit(main())
