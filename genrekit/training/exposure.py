@@ -60,20 +60,22 @@ class Exposure:
         return {"songs": self.n, "failed": self.failed, "genres": dict(sorted(counts.items()))}
 
 
-def exposure_songs(labelled, root, *, cache=None, engine=None) -> Exposure:
-    """The rows of ``labelled.dropped`` (:class:`~genrekit.training.own_genres.LabelledFiles`), through the
-    feature cache as the labelled files' (:func:`~genrekit.training.own_genres.backbone_table`); files that
-    cannot be analysed are counted and left out (all of them: no exposure; training goes on)."""
+def exposure_songs(labelled, analyse) -> Exposure:
+    """The rows of ``labelled.dropped`` (:class:`~genrekit.training.own_genres.LabelledFiles`); files that
+    cannot be analysed are counted and left out (all of them: no exposure; training goes on).
+
+    ``analyse(files, genres)``: the files' window rows and each row's file index, computed as the labelled
+    files' are (the trainer passes its :func:`~genrekit.training.own_genres.backbone_table`, through the
+    same feature cache and engine); this module stays below the trainer that uses it.
+    """
     from genrekit.models.calibration import song_means
-    from genrekit.training.own_genres import LabelledFiles, backbone_table
 
     dropped = list(labelled.dropped)
     genres = list(labelled.dropped_genres) or [[""] for _ in dropped]
     if not dropped:
         return no_exposure()
-    songs = LabelledFiles(dropped, genres, [str(p) for p in dropped], "file", labelled.source)
     try:
-        table, file_of_row = backbone_table(songs, root, cache=cache, engine=engine)
+        table, file_of_row = analyse(dropped, genres)
     except DatasetError:  # none could be analysed: they only help, so training goes on without them
         return Exposure(np.zeros((0, 0)), np.zeros(0, dtype=str), len(dropped), len(dropped))
     ids, rows, _ = song_means(table.X, file_of_row)

@@ -424,8 +424,11 @@ class OwnGenresTrainer(Trainer):
         failed = len(labelled.files) - len(analysed)
         say(f"{len(analysed)} files analysed ({failed} failed), {len(table.X)} windows of {WINDOW:g} s; "
             f"grouped by {labelled.grouped_by}")
-        exposure = (exposure_songs(labelled, root, cache=self.options.cache, engine=self.engine)
-                    if self.options.exposure else no_exposure())
+        def analyse(files, genres):  # the left-out files, measured as the labelled ones
+            songs = LabelledFiles(files, genres, [str(p) for p in files], "file", labelled.source)
+            return backbone_table(songs, root, cache=self.options.cache, engine=self.engine)
+
+        exposure = exposure_songs(labelled, analyse) if self.options.exposure else no_exposure()
         if exposure.listed:
             say(f"{exposure.n} songs of genres --names leaves out as outlier exposure of the unknown decision"
                 + (f" ({exposure.failed} failed)" if exposure.failed else ""))
