@@ -3,22 +3,15 @@ marked, and its figure is the model card's artist-grouped CV, never a score on t
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from script_modules import import_script
 
 
 @pytest.fixture(scope="module")
 def table():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import cross_dataset_table
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
-    return cross_dataset_table
+    return import_script("cross_dataset_table")
 
 
 def test_what_a_card_says_it_trained_on(table):

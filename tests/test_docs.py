@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from script_modules import import_script
+
 REPO = Path(__file__).resolve().parents[1]
 PUBLIC = ["classify", "load_model", "load_audio", "resolve_model", "Prediction", "GenreClassifier",
           "GenreNote", "classify_library", "AudioError", "__version__", "LibraryRun", "open_results", "TagPlan",
@@ -330,10 +332,6 @@ def test_dir_lists_the_public_api_without_importing_it():
 
 
 def test_results_md_is_what_make_results_renders():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_results
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
+    make_results = import_script("make_results")
     assert (REPO / "docs/RESULTS.md").read_text() == make_results.render(REPO / "docs"), \
         "docs/RESULTS.md is stale: run python scripts/make_results.py --render-only"

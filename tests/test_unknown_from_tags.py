@@ -5,24 +5,17 @@ docs/RESULTS.md; training twice from audio costs minutes, more than the suite ca
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-from shared_data_policy import require
+from script_modules import import_script
 
-REPO = Path(__file__).resolve().parents[1]
+from shared_data_policy import require
 
 
 @pytest.fixture(scope="module")
 def check():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import unknown_from_tags_check
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
-    return unknown_from_tags_check
+    return import_script("unknown_from_tags_check")
 
 
 def test_the_held_out_clips_are_chosen_by_the_fixed_rule_and_share_nothing_with_the_library(check, shared_data):

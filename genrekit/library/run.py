@@ -28,8 +28,6 @@ so its result is stored under the new content hash as well.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,11 +64,8 @@ def model_key(clf) -> str:
         return "all" if value is None else f"{value:g}"
 
     key = f"{b.sha256[:16]}-{b.feature_set.key}-w{seconds(b.window)}-h{seconds(b.hop)}"
-    decided = {name: getattr(b, name, None) for name in ("calibration", "unknown", "multilabel")}
-    if any(v is not None for v in decided.values()):
-        text = json.dumps(decided, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        key += "-d" + hashlib.sha256(text.encode()).hexdigest()[:8]
-    return key
+    decided = getattr(b, "decision_sha256", None)  # computed once per bundle, not per song
+    return key + f"-d{decided[:8]}" if decided else key
 
 
 def _now() -> str:

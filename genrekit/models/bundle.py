@@ -40,7 +40,9 @@ whether a song lies outside the genres the model knows; a CNN bundle's has ``"ro
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -106,6 +108,16 @@ class Bundle:
 
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, model={self.card.get('model')!r}, labels={len(self.labels)})"
+
+    @functools.cached_property
+    def decision_sha256(self) -> str | None:
+        """SHA-256 of what the bundle decides with besides its weights (calibration, "none of these"
+        decision, several-genre thresholds), ``None`` when it stores none; computed once per bundle."""
+        decided = {"calibration": self.calibration, "unknown": self.unknown, "multilabel": self.multilabel}
+        if all(v is None for v in decided.values()):
+            return None
+        text = json.dumps(decided, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def unknown_detector(self):
         """The stored "none of these" decision (:class:`~genrekit.models.unknown.UnknownDetector`), or ``None``."""

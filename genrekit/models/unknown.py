@@ -65,6 +65,9 @@ EXPOSURE_SCORER = "mahalanobis"
 PCA_COMPONENTS = 20
 #: Neighbour whose similarity the ``knn`` scorer uses.
 KNN_K = 10
+#: The fields of a stored decision that :func:`score_rows` reads.
+SCORER_FIELDS = ("means", "precision", "background_mean", "background_precision", "k", "reference",
+                 "exposure_reference", "exposure_means", "transform")
 #: Largest number of stored out-of-fold scores and ``knn`` reference rows a bundle may hold.
 MAX_STORED = 100_000
 
@@ -311,17 +314,15 @@ class UnknownDetector:
         self.rate = float(meta["false_unknown_rate"])
         oof = meta.get("oof_scores")
         self.oof_scores = None if oof is None else np.sort(np.asarray(oof, dtype=np.float64))
-        self.scorer = {key: meta[key] for key in ("method", "means", "precision", "background_mean",
-                                                  "background_precision", "k", "exposure_means") if key in meta}
+        # the stored scorer with its arrays as arrays (check_unknown has checked their shapes)
+        self.scorer = {key: self._arrays(value) for key, value in meta.items() if key in SCORER_FIELDS}
         self.scorer["method"] = self.method
-        for key in ("reference", "exposure_reference"):
-            if key in meta:
-                self.scorer[key] = np.asarray(meta[key], dtype=np.float64)
-        if "transform" in meta:
-            self.scorer["transform"] = {key: np.asarray(v, dtype=np.float64) for key, v in meta["transform"].items()}
-        for key in ("means", "precision", "background_mean", "background_precision", "exposure_means"):
-            if key in self.scorer:
-                self.scorer[key] = np.asarray(self.scorer[key], dtype=np.float64)
+
+    @staticmethod
+    def _arrays(value):
+        if isinstance(value, dict):
+            return {key: np.asarray(v, dtype=np.float64) for key, v in value.items()}
+        return np.asarray(value, dtype=np.float64) if isinstance(value, list) else value
 
     @property
     def movable(self) -> bool:
