@@ -3,7 +3,6 @@ marked, and its figure is the model card's artist-grouped CV, never a score on t
 
 from __future__ import annotations
 
-
 import pytest
 
 from script_modules import import_script

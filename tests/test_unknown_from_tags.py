@@ -5,11 +5,9 @@ docs/RESULTS.md; training twice from audio costs minutes, more than the suite ca
 
 from __future__ import annotations
 
-
 import pytest
 
 from script_modules import import_script
-
 from shared_data_policy import require
 
 
