@@ -106,8 +106,8 @@ def test_a_bundle_without_out_of_fold_scores_refuses_another_rate_in_one_line(op
     line = usage_error(capsys, "classify", songs[0], "--model", bundle_dir, "--unknown-rate", "0.2")
     assert "makes no \"none of these\" decision" in line  # a model without a decision at all
     for bad in ("0", "1", "1.5", "nan", "many"):
-        assert "--unknown-rate" in usage_error(capsys, "classify", songs[0], "--model", open_bundle,
-                                               "--unknown-rate", bad)
+        line = usage_error(capsys, "classify", songs[0], "--model", open_bundle, "--unknown-rate", bad)
+        assert "--unknown-rate" in line and f"expected a number between 0 and 1, got {bad}" in line, line
     # without the option an old bundle still decides, at its own rate, and has no score to give
     old = classify_json(capsys, old_bundle, songs)
     new = classify_json(capsys, open_bundle, songs)

@@ -118,8 +118,11 @@ def fraction(text: str) -> float:
 
 
 def open_fraction(text: str) -> float:
-    """A number strictly between 0 and 1 (a test share)."""
-    value = float(text)
+    """A number strictly between 0 and 1 (a test share, a false-unknown rate)."""
+    try:
+        value = float(text)
+    except ValueError:  # argparse would name this function ("invalid open_fraction value")
+        value = float("nan")
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
     return value
