@@ -8,6 +8,7 @@ Enable it in beets' ``config.yaml`` (``pip install "genrekit[beets]"``)::
         count: 1          # up to this many genres, best first
         min_score: 0.0    # only genres scoring at least this
         names: ~          # a TOML names file (see docs/tagging.md); default: the shipped names
+        with_style: no    # yes: write a style with its genre (Rock; Alternative Rock), as --with-style
         auto: no          # yes: classify on `beet import`
         model: ~          # a genrekit model bundle; default: the shipped gtzan-musicnn
         unknown_rate: ~   # 0 < P < 1: call songs unknown more (0.2) or less (0.01) often; default: the model's
@@ -20,7 +21,8 @@ through genrekit's results store, keyed by the audio's content, so a rerun is in
 Each item gets its genres (the list ``genres`` field where beets has it, else ``genre``
 joined by ``separator``), with the same modes, count, threshold and name map as
 ``genrekit classify --write-tags``, and flexible attributes ``genrekit_genre`` (the
-display names chosen), ``genrekit_score`` (the best score), ``genrekit_unknown_score`` (how
+display names chosen), ``genrekit_genres`` (every genre the model gives, those from the
+backbone's tags included, e.g. ``Disco + Electronic``; models that give ``genres`` only), ``genrekit_score`` (the best score), ``genrekit_unknown_score`` (how
 unlike the model's training songs the song is, 0 to 1, where the model gives it), ``genrekit_model`` and
 ``genrekit`` (the provenance, also written to files as genrekit's own field: ID3
 ``TXXX:GENREKIT``, Vorbis ``GENREKIT``, MP4 ``----:org.genrekit:GENREKIT``).
@@ -45,7 +47,8 @@ class GenrekitPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
         self.config.add({"mode": "fill", "count": 1, "min_score": 0.0, "names": None, "auto": False,
-                         "model": None, "results": None, "separator": ", ", "unknown_rate": None})
+                         "model": None, "results": None, "separator": ", ", "unknown_rate": None,
+                         "with_style": False})
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self._write_as_is)
@@ -104,7 +107,12 @@ class GenrekitPlugin(BeetsPlugin):
         if write:
             journal = TagJournal({"command": "beet genrekit", "mode": mode,
                                   "model": self.config["model"].get() or "gtzan-musicnn"})
-        return TagPlan(load_names(os.path.expanduser(names) if names else None),
+        import dataclasses
+
+        names = load_names(os.path.expanduser(names) if names else None)
+        if self.config["with_style"].get(bool):
+            names = dataclasses.replace(names, styles=True)
+        return TagPlan(names,
                        count=self.config["count"].get(int), min_score=float(self.config["min_score"].get()),
                        mode=mode, journal=journal)
 
@@ -160,7 +168,10 @@ class GenrekitPlugin(BeetsPlugin):
             return
         chosen = plan.choose(pred)  # none for a song the model calls unknown
         names = plan.tag_names(chosen)
+        names = names + plan.styles_from_tags(pred, names) if names else names
         item["genrekit_genre"] = "; ".join(plan.names.display(label) for label, _ in chosen)
+        if pred.genres is not None:
+            item["genrekit_genres"] = " + ".join(plan.names.display(g) for g in pred.genres)
         item["genrekit_score"] = round(float(pred.probabilities[pred.label]), 4)
         item["genrekit_model"] = pred.model
         if pred.unknown_score is not None:

@@ -16,9 +16,11 @@
   says the song fits none of the genres the model knows; ``label`` stays the closest
   genre, and tables show ``unknown (closest: Rock)`` (:func:`shown_label`).
 - **Several genres**: a model trained on several genres per song gives ``genres``, every
-  genre reaching its own threshold, best first (absent for single-genre models); tables
-  show them joined by :data:`GENRES_JOIN` (``Rock + Blues``), CSV in a ``genres`` column
-  joined by :data:`GENRES_SEPARATOR`, JSON as a list.
+  genre reaching its own threshold, best first; a model whose bundle stores genres from
+  the backbone's tags (:mod:`genrekit.models.tag_genres`: the default's Electronic) gives
+  ``genres`` too, its label then the tags' genres (``Disco + Electronic``). Absent for other
+  single-genre models. Tables show them joined by :data:`GENRES_JOIN` (``Rock + Blues``),
+  CSV in a ``genres`` column joined by :data:`GENRES_SEPARATOR`, JSON as a list.
 
 This is the only serialiser of :class:`genrekit.prediction.Prediction`: :func:`public`
 gives the object every output shows (CLI JSON/JSONL, the API, ``Prediction.to_dict``),
@@ -314,8 +316,7 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
             continue
         ordered = list(rec["probabilities"].items())  # already in the output order
         label, score = ordered[0]
-        label = shown_label(dict(rec, label=show(label), genres=None if rec.get("genres") is None
-                                 else [show(g) for g in rec["genres"]]))
+        label = shown_label(dict(rec, label=label), show)
         nxt = ", ".join(f"{show(g)} {p:.{digits}f}" for g, p in ordered[1:top])
         extra = []
         if rec.get("tags"):
@@ -340,17 +341,20 @@ def render_table(rows: list[dict], *, top: int = TABLE_TOP, timeline: bool = Fal
     return "\n".join(lines) + "\n"
 
 
-def shown_label(rec: dict) -> str:
+def shown_label(rec: dict, show=str) -> str:
     """The genre a person reads: the label, ``unknown (closest: rock)`` for an unknown song, and for a
     model of several genres per song every genre above its threshold (``Rock + Blues``; ``none above
-    threshold (closest: rock)`` when none reached it)."""
-    label = rec.get("label") or ""
-    if rec.get("unknown"):
-        return f"unknown (closest: {label})"
+    threshold (closest: rock)`` when none reached it); an unknown song keeps the genres of its tags
+    (``unknown (closest: hiphop) + Electronic``, :mod:`genrekit.models.tag_genres`). ``show`` gives a
+    label's or genre's display name."""
+    label = show(rec.get("label") or "")
     genres = rec.get("genres")
+    if rec.get("unknown"):
+        own = rec.get("probabilities") or {}  # the model's own genres are not repeated after "unknown"
+        return GENRES_JOIN.join([f"unknown (closest: {label})", *(show(g) for g in genres or [] if g not in own)])
     if genres is None:
         return label
-    return GENRES_JOIN.join(genres) if genres else f"none above threshold (closest: {label})"
+    return GENRES_JOIN.join(map(show, genres)) if genres else f"none above threshold (closest: {label})"
 
 
 #: Longest value shown whole on a terminal: a genre, a name, a path from a journal (characters).

@@ -256,6 +256,8 @@ def markdown(results) -> str:
                   "rhythm and timbre when the data allow it.", ""]
     lines += _finetune_section(results.get("finetune"))
     lines += _cross_dataset_section(results.get("cross_dataset"))
+    lines += _emotify_ceiling_section(results.get("emotify_ceiling"))
+    lines += _tag_genres_section(results.get("tag_genres"))
     lines += _unknown_section(results.get("unknown_study"), results.get("unknown_refit"),
                               results.get("unknown_from_tags"))
     lines += ["## References", "", *(f"- {ref}" for ref in REFERENCES), ""]
@@ -493,7 +495,8 @@ RECORDED = {"default_model": "default_model.json", "musicnn_model": "musicnn_mod
             "cnn": "cnn_gtzan_cv.json", "finetune": "finetune_gtzan_cv.json", "patch_plan": "patch_plan.json",
             "own_genres": "own_genres_study.json", "calibration": "calibration.json",
             "cross_dataset": "cross_dataset.json", "unknown_study": "unknown_study.json",
-            "unknown_refit": "unknown_refit.json", "unknown_from_tags": "unknown_from_tags.json"}
+            "unknown_refit": "unknown_refit.json", "unknown_from_tags": "unknown_from_tags.json",
+            "tag_genres": "tag_genres.json", "emotify_ceiling": "emotify_ceiling.json"}
 
 
 def _cross_dataset_section(cd) -> list[str]:
@@ -504,6 +507,24 @@ def _cross_dataset_section(cd) -> list[str]:
     from cross_dataset_table import section
 
     return section(cd)
+
+
+def _emotify_ceiling_section(report) -> list[str]:
+    """RESULTS.md section of ``docs/emotify_ceiling.json`` (scripts/emotify_ceiling.py renders it)."""
+    if not report:
+        return []
+    from emotify_ceiling import section
+
+    return section(report)
+
+
+def _tag_genres_section(report) -> list[str]:
+    """RESULTS.md section of ``docs/tag_genres.json`` (scripts/tag_genre_evidence.py renders it)."""
+    if not report:
+        return []
+    from tag_genre_evidence import section
+
+    return section(report)
 
 
 def _unknown_section(study, refit, from_tags) -> list[str]:

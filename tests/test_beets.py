@@ -234,3 +234,30 @@ def test_beets_unknown_rate_moves_the_decision_and_a_model_that_cannot_move_is_r
     assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith(
         "error: genrekit: unknown_rate 0.9: this model stores no out-of-fold unknown scores"), refused.stderr
+
+
+def test_beets_with_style_writes_a_style_from_the_tags_after_its_genre(tmp_path):
+    """Issue 27: a model whose bundle adds genres from the backbone's tags (a copy of the shipped default
+    with rules that always fire) shows them in ``genrekit_genres``; with ``with_style: yes`` the one the
+    genre tree knows as a style of the genre written (Opera under Classical) follows it in the tags."""
+    import json
+
+    model = tmp_path / "ruled"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "genrekit/models/shipped/gtzan-musicnn", model)
+    meta = json.loads((model / "bundle.json").read_text())
+    meta["tag_genres"] = [{"genre": g, "tags": ["rock"], "threshold": 1e-9, "evidence": {}}
+                          for g in ("Opera", "Alternative Rock")]
+    (model / "bundle.json").write_text(json.dumps(meta))
+    song = write_song(tmp_path / "music" / "song.flac", "classical", seconds=8.0)
+    beetsdir = tmp_path / "beetsdir"
+    beetsdir.mkdir()
+    (beetsdir / "config.yaml").write_text("\n".join([
+        f"directory: {tmp_path / 'lib'}", f"library: {beetsdir / 'library.db'}", "plugins: genrekit",
+        "import:", "  write: yes", "  copy: no", "genrekit:", f"  model: {model}", "  with_style: yes",
+        f"  results: {tmp_path / 'genrekit.jsonl'}"]) + "\n")
+    beet(beetsdir, "import", "-A", "-q", song.parent)
+    beet(beetsdir, "genrekit", "-w")
+    shown = beet(beetsdir, "ls", "-f", "$genrekit_genre|$genrekit_genres").stdout.strip()
+    genre, genres = shown.split("|")
+    assert genre == "Classical" and set(genres.split(" + ")) == {"Classical", "Opera", "Alternative Rock"}
+    assert read_genres(song) == ["Classical", "Opera"]

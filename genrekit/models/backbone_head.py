@@ -14,7 +14,8 @@ With a timeline, a dense one whatever the length: patches end to end over the wh
 so every second is seen, and :data:`TIMELINE_WINDOW`-s windows every :data:`TIMELINE_HOP` s,
 each holding at least three patches; the song's own figures (label, tags, embedding) then
 come from the bundle's plan's patches among them where they are all there (songs up to ~1.6
-minutes: the same figures as without a timeline), else from all of them.
+minutes: the same figures as without a timeline), else from all of them. A bundle's
+``tag_genres`` rules (:mod:`genrekit.models.tag_genres`) read the song's mean tags too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from genrekit.audio import windows
 from genrekit.models.protocol import GenreClassifier, WindowScores
+from genrekit.models.tag_genres import fired_genres
 
 #: Descriptive tags given per song (the strongest first).
 SONG_TAGS = 10
@@ -100,10 +102,12 @@ class BackboneHeadModel(GenreClassifier):
         tag_mean = taggram.tags.mean(axis=0)
         order = sorted(range(len(TAGS)), key=lambda i: (-tag_mean[i], TAGS[i]))[:SONG_TAGS]
         rows = self.head_rows(taggram, bounds)
+        rules = self.bundle.tag_genres
         return WindowScores(
             n_samples, bounds, self.bundle.predict_proba(rows), line_bounds, line_proba,
             tags=[{"label": TAGS[i], "score": float(tag_mean[i])} for i in order],
             embedding=taggram.embeddings.mean(axis=0).astype(np.float32), rows=rows,
+            tag_genres=None if rules is None else fired_genres(rules, tag_mean, TAGS),
         )
 
     def _song_patches(self, dense, n_samples: int):

@@ -36,6 +36,10 @@ T, ...}``, or ``"vector"`` with ``weights``/``biases``, or ``"platt"`` with
 (``{"method": "mahalanobis", "means", "precision", "threshold", "false_unknown_rate", ...}``,
 whether a song lies outside the genres the model knows; a CNN bundle's has ``"rows":
 "log_probabilities"``: it measures the network's output, one column per genre).
+
+A bundle on MSD-musicnn's tags may also store ``tag_genres``: genres beyond ``labels`` that the
+backbone's tags give evidence for, each with its tags, threshold and evidence
+(:mod:`genrekit.models.tag_genres`); they are added to a prediction's ``genres``.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ class Bundle:
         self.unknown: dict | None = meta.get("unknown")
         #: ``{"thresholds": [...]}`` for a several-genres-per-song model, else ``None``.
         self.multilabel: dict | None = meta.get("multilabel")
+        #: Genres the backbone's tags give evidence for beyond ``labels`` (:mod:`genrekit.models.tag_genres`), or ``None``.
+        self.tag_genres: list[dict] | None = meta.get("tag_genres")
         self._input_name: str = meta["input"]["name"]
         self._output_name: str = meta["output"]["name"]
         self._session = session
@@ -112,8 +118,11 @@ class Bundle:
     @functools.cached_property
     def decision_sha256(self) -> str | None:
         """SHA-256 of what the bundle decides with besides its weights (calibration, "none of these"
-        decision, several-genre thresholds), ``None`` when it stores none; computed once per bundle."""
+        decision, several-genre thresholds, genres from tags), ``None`` when it stores none; computed once
+        per bundle."""
         decided = {"calibration": self.calibration, "unknown": self.unknown, "multilabel": self.multilabel}
+        if self.tag_genres is not None:  # only then, so that older bundles keep their keys
+            decided["tag_genres"] = self.tag_genres
         if all(v is None for v in decided.values()):
             return None
         text = json.dumps(decided, sort_keys=True, separators=(",", ":"), allow_nan=False)

@@ -222,6 +222,15 @@ def parse_meta(json_path: Path, raw: bytes) -> dict:
         if (not isinstance(thresholds, list) or len(thresholds) != len(labels)
                 or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds)):
             fail(f"multilabel.thresholds must be {len(labels)} numbers between 0 and 1, one per label")
+    if meta.get("tag_genres") is not None:
+        if fs.name != "msd_musicnn":
+            fail(f"tag_genres needs a bundle on MSD-musicnn's tags, not on {fs.name!r}")
+        from genrekit.backbones.msd_musicnn import TAGS
+        from genrekit.models.tag_genres import check_tag_genres
+
+        problem = check_tag_genres(meta["tag_genres"], TAGS, labels)
+        if problem:
+            fail(problem)
     if meta.get("calibration") is not None or meta.get("unknown") is not None:
         from genrekit.models.calibration import check_meta
 

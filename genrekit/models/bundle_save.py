@@ -267,14 +267,15 @@ def _write_folder(directory: Path, files: dict[str, bytes]) -> None:
 
 
 def add_calibration(directory: str | os.PathLike, fields: dict) -> Bundle:
-    """Store ``fields`` (``calibration`` and ``unknown``, :func:`~genrekit.models.calibration.fit_calibration`)
-    in an existing bundle's ``bundle.json`` and card; the weights are not touched. Checked by the loader's
-    rules before anything is written; written atomically."""
+    """Store ``fields`` (``calibration`` and ``unknown``, :func:`~genrekit.models.calibration.fit_calibration`;
+    ``tag_genres``, :mod:`genrekit.models.tag_genres`) in an existing bundle's ``bundle.json`` and card;
+    the weights are not touched. Checked by the loader's rules before anything is written; written
+    atomically."""
     from genrekit._io import write_bytes_atomic
 
     directory = Path(directory)
     meta = read_bundle_meta(directory)
-    meta.update({k: v for k, v in fields.items() if k in ("calibration", "unknown")})
+    meta.update({k: v for k, v in fields.items() if k in ("calibration", "unknown", "tag_genres")})
     text = dumps(meta)
     meta = parse_meta(directory / BUNDLE_JSON, text.encode("utf-8"))
     write_bytes_atomic(directory / BUNDLE_JSON, text.encode("utf-8"))

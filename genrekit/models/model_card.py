@@ -133,6 +133,7 @@ def model_card_markdown(meta: dict) -> str:
                        f"known songs, set on {unk.get('fitted_on', 'training data')}"
                        + (f"; the {len(unk['oof_scores'])} out-of-fold scores are stored, so `classify --unknown-rate` "
                           "can move that share" if isinstance(unk.get("oof_scores"), list) else ""))
+    out += _tag_genre_lines(meta.get("tag_genres"))
     figures = card.get("figures")
     if isinstance(figures, dict) and figures:
         out += ["", "## Figures", ""]
@@ -147,6 +148,42 @@ def model_card_markdown(meta: dict) -> str:
             f"- `{meta['weights']['file']}` (ONNX), SHA-256 `{meta['weights']['sha256']}`",
             f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
     return "\n".join(out) + "\n"
+
+def _with_ci(evidence: dict, key: str) -> str:
+    ci = evidence.get(f"{key}_ci")
+    if isinstance(ci, list) and len(ci) == 2 and evidence.get(key) is not None:
+        return f"{_fmt(evidence[key], 2)} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
+    return _fmt(evidence.get(key))
+
+
+def _tag_genre_lines(rules: Any) -> list[str]:
+    """The card's section on genres added from the backbone's tags (:mod:`genrekit.models.tag_genres`):
+    each rule's tags, threshold and evidence, or that it was not measured here."""
+    if not isinstance(rules, list) or not rules:
+        return []
+    out = ["", "## Genres from the backbone's tags", "",
+           "Added to a song's `genres` after the genres above, never in their place, when the strongest of "
+           "the named tags (the song's mean probability) reaches the threshold.", "",
+           "| genre | tags | threshold | measured on | AUROC [95% CI] | precision [95% CI] | recall [95% CI] |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    notes = []
+    for rule in rules:
+        ev = rule.get("evidence") or {}
+        tags = ", ".join(f"`{t}`" for t in rule.get("tags", []))
+        if ev.get("measured") is False:
+            out.append(f"| {rule.get('genre')} | {tags} | {_fmt(rule.get('threshold'))} | "
+                       f"not measured here: {ev.get('why', '')} | – | – | – |")
+            continue
+        auroc = ev.get("auroc")
+        auroc = (f"{_fmt(auroc[0])} [{_fmt(auroc[1])}, {_fmt(auroc[2])}]"
+                 if isinstance(auroc, list) and len(auroc) == 3 else _fmt(auroc))
+        out.append(f"| {rule.get('genre')} | {tags} | {_fmt(rule.get('threshold'))} | {ev.get('data', '–')}: "
+                   f"{ev.get('n_positive', '–')} positive, {ev.get('n_negative', '–')} other songs | {auroc} | "
+                   f"{_with_ci(ev, 'precision')} | {_with_ci(ev, 'recall')} |")
+        if ev.get("note"):
+            notes.append(f"- {rule.get('genre')}: {ev['note']}")
+    return out + ([""] + notes if notes else [])
+
 
 def _cell(value: Any) -> str:
     return _fmt(value).replace("|", "/").replace("\n", " ")

@@ -65,6 +65,9 @@ class WindowScores:
     rows : np.ndarray or None
         The model's input row of each of the song's windows (table-row kinds), for the
         bundle's "none of these" decision.
+    tag_genres : list of str or None
+        Genres beyond the model's own that the song's tags reach (the bundle's ``tag_genres``
+        rules, :mod:`genrekit.models.tag_genres`), largest margin first; ``None`` where it has none.
     """
 
     n_samples: int
@@ -75,6 +78,7 @@ class WindowScores:
     tags: list[dict] | None = None
     embedding: np.ndarray | None = None
     rows: np.ndarray | None = None
+    tag_genres: list[str] | None = None
 
 
 class GenreClassifier:
@@ -260,6 +264,11 @@ class GenreClassifier:
             genres=self.genres_above_threshold(probabilities),
         )
         prediction.unknown, prediction.unknown_score = self.assess_unknown(scores)
+        if scores.tag_genres is not None:
+            # added after what the head measured, never in its place; an unknown song keeps only these
+            named = prediction.genres if prediction.genres is not None else [prediction.label]
+            named = [] if prediction.unknown else named
+            prediction.genres = named + [g for g in scores.tag_genres if g not in named]
         return self.annotate(prediction)
 
     def genres_above_threshold(self, probabilities: dict) -> list[str] | None:

@@ -163,6 +163,20 @@ class TagPlan:
         """The genre values to write for the ``chosen`` labels (:meth:`choose`), each once, best first."""
         return list(dict.fromkeys(n for label, _ in chosen for n in self.names.tag_names(label)))
 
+    def styles_from_tags(self, prediction, written: list[str]) -> list[str]:
+        """With ``--with-style``: the genres the song's tags add (:mod:`genrekit.models.tag_genres`)
+        that the genre tree knows as styles of a genre being ``written`` (``Alternative Rock`` after
+        ``Rock``); none otherwise. A genre from tags is never written on its own."""
+        if not self.names.styles:
+            return []
+        from genrekit.taxonomy.tree import GenreTree, genre_key
+
+        tree, own = GenreTree.fma(), prediction.probabilities or {}
+        tops = {genre_key(t) for t in (tree.top(n) for n in written) if t}
+        have = {genre_key(n) for n in written}
+        return [g for g in getattr(prediction, "genres", None) or [] if g not in own
+                and len(tree.chain(g)) >= 2 and genre_key(tree.top(g)) in tops and genre_key(g) not in have]
+
     def provenance(self, chosen: list[tuple[str, float]], model: str | None) -> str:
         """genrekit's own field for the ``chosen`` labels: ``"Hip-Hop 0.81; Pop 0.12 (gtzan-musicnn)"``."""
         return provenance(chosen, self.names, model)
@@ -204,7 +218,8 @@ class TagPlan:
             else:
                 why = "no genre the names file lets genrekit write"
             return TagChange(path, old, old, UNCERTAIN, why, dry)
-        status, new = self.new_values(old, self.tag_names(chosen))
+        names = self.tag_names(chosen)
+        status, new = self.new_values(old, names + self.styles_from_tags(prediction, names))
         if status == KEPT or new == old:
             return TagChange(path, old, old, KEPT if status == KEPT else UNCHANGED, dry_run=dry)
         blocked = read_only_reason(os.path.realpath(path))

@@ -231,7 +231,12 @@
   // What a person reads: a song of none of the model's genres is "none of these (closest: Rock)";
   // a model of several genres per song names every genre above its threshold ("Rock + Blues").
   function shownGenres(result, shown) {
-    if (result.unknown) return "none of these (closest: " + shown + ")";
+    // an unknown song keeps the genres its tags give (genrekit/models/tag_genres.py)
+    if (result.unknown) {
+      const own = result.probabilities || {};
+      const fromTags = (Array.isArray(result.genres) ? result.genres : []).filter((g) => !(g in own));
+      return ["none of these (closest: " + shown + ")"].concat(fromTags.map(genreName)).join(" + ");
+    }
     if (!Array.isArray(result.genres)) return shown;
     return result.genres.length ? result.genres.map(genreName).join(" + ")
                                 : "none above threshold (closest: " + shown + ")";
