@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from genrekit.cli import main
 from genrekit.errors import BundleError
 from genrekit.models.bundle import load_bundle
 from genrekit.models.registry import load_model
 from genrekit.models.tag_genres import MAX_RULES, fired_genres
+from genrekit.tagging.names import NameMap
 
 from browser import needs_chromium
+from cli_helpers import classify_main
 from script_modules import import_script
 from synthetic_songs import write_song
 
@@ -59,11 +64,55 @@ def test_rules_add_genres_after_the_label_and_change_nothing_else(tmp_path, song
     assert "Never" not in ruled.genres
 
 
-def test_a_song_called_unknown_keeps_only_the_genres_of_its_tags(tmp_path, song):
-    model = load_model(bundle_with(tmp_path, [rule("Always", threshold=1e-9)])).at_unknown_rate(0.99)
-    prediction = model.classify_file(song)
+def test_a_song_called_unknown_keeps_its_closest_genre_and_shows_only_the_genres_of_its_tags(tmp_path, song,
+                                                                                               capsys):
+    """``genres`` does not depend on the unknown decision (as ``label``, the closest genre); the table
+    shows only the tags' genres beside "unknown"."""
+    model = bundle_with(tmp_path, [rule("Always", threshold=1e-9)])
+    prediction = load_model(model).at_unknown_rate(0.99).classify_file(song)
     assert prediction.unknown is True
-    assert prediction.genres == ["Always"]
+    assert prediction.genres == [prediction.label, "Always"]
+    code, out, err = classify_main(capsys, song, "--model", model, "--unknown-rate", "0.99")
+    assert code == 0, err
+    assert f"unknown (closest: {NameMap.default().display(prediction.label)}) + Always  " in out, out
+
+
+@pytest.mark.parametrize("suffix", [".sqlite", ".jsonl"])
+def test_stored_results_keep_their_genres_at_any_rate(tmp_path, song, capsys, suffix):
+    """A library run's store keeps ``genres``; a rerun at another rate, and the read-only ``results`` verb,
+    give what a fresh run gives."""
+    model = bundle_with(tmp_path, [rule("Always", threshold=1e-9)])
+    store = tmp_path / f"r{suffix}"
+    fresh = {}
+    for rate in ("0.99", "0.05"):
+        code, out, err = classify_main(capsys, song, "--model", model, "--format", "json", "--unknown-rate", rate)
+        fresh[rate] = json.loads(out)[0]
+    assert fresh["0.99"]["unknown"] and not fresh["0.05"]["unknown"]
+    for rate in ("0.99", "0.05"):
+        code, out, err = classify_main(capsys, song, "--model", model, "--format", "json", "--unknown-rate", rate,
+                                       "--out", store)
+        assert code == 0, err
+        got = json.loads(out)[0]
+        assert (got["genres"], got["unknown"]) == (fresh[rate]["genres"], fresh[rate]["unknown"])
+    assert "1 skipped" in err  # the second rate was decided again from the store, not classified
+    assert main(["results", str(store), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["genres"] == fresh["0.05"]["genres"]
+
+
+def test_a_store_written_before_genres_were_kept_is_classified_again_for_a_model_that_gives_them(tmp_path, song,
+                                                                                                 capsys):
+    model = bundle_with(tmp_path, [rule("Always", threshold=1e-9)])
+    store = tmp_path / "r.sqlite"
+    assert classify_main(capsys, song, "--model", model, "--out", store)[0] == 0
+    with closing(sqlite3.connect(store)) as db, db:  # as genrekit wrote it before (schema 5, no genres)
+        db.execute("ALTER TABLE results DROP COLUMN genres")
+    assert main(["results", str(store), "--format", "json"]) == 0  # read-only: opened as it is
+    assert json.loads(capsys.readouterr().out)[0].get("genres") is None
+    code, out, err = classify_main(capsys, song, "--model", model, "--out", store, "--format", "json")
+    assert code == 0 and "1 done" in err, err
+    assert json.loads(out)[0]["genres"][1:] == ["Always"]
+    with closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT genres FROM results").fetchall() != [(None,)]
 
 
 def test_fired_genres_are_ordered_by_margin():
@@ -136,8 +185,6 @@ def test_with_style_writes_a_style_from_tags_after_its_genre_only(tmp_path, caps
     (Electronic) are never written; without ``--with-style`` nothing from tags is written."""
     from genrekit.tagging.formats import read_genres
 
-    from cli_helpers import classify_main
-
     model = bundle_with(tmp_path, [rule("Opera", threshold=1e-9), rule("Alternative Rock", threshold=1e-9),
                                    rule("Electronic", threshold=1e-9)])
     for option, expected in ((["--with-style"], ["Classical", "Opera"]), ([], ["Classical"])):
@@ -152,14 +199,14 @@ def test_with_style_writes_a_style_from_tags_after_its_genre_only(tmp_path, caps
 @pytest.mark.slow
 @needs_chromium
 def test_the_api_and_the_page_show_the_genres_of_the_tags(browser, tmp_path, song):
-    """Served at a rate that calls every song unknown, the API gives only the tags' genres and the page
-    says "none of these (closest: …) + Always"."""
+    """Served at a rate that calls every song unknown, the API gives the closest genre and the tags' ones,
+    and the page says "none of these (closest: …) + Always"."""
     from servers import Server
 
     server = Server(bundle_with(tmp_path, [rule("Always", threshold=1e-9)]), tmp_path, "--unknown-rate", "0.99")
     try:
         status, body = server.upload(song.name, song.read_bytes())
-        assert status == 200 and body["unknown"] is True and body["genres"] == ["Always"], body
+        assert status == 200 and body["unknown"] is True and body["genres"] == [body["label"], "Always"], body
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{server.port}/")

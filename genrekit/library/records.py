@@ -34,7 +34,7 @@ def record_problem(record) -> str | None:
     Checked: ``content_hash``, ``model_key`` and ``path`` are non-empty strings; ``label``,
     ``error``, ``model`` and ``time`` strings or absent; ``probabilities`` a map of genre to a
     finite number; ``duration`` a finite number >= 0; ``embedding`` a non-empty list of finite
-    numbers; ``timeline`` and ``tags`` lists; ``unknown`` true, false or absent; ``unknown_score``
+    numbers; ``timeline`` and ``tags`` lists; ``genres`` a list of names; ``unknown`` true, false or absent; ``unknown_score``
     a number from 0 to 1 or absent (stores written before it have none).
     """
     if not isinstance(record, dict):
@@ -58,6 +58,9 @@ def record_problem(record) -> str | None:
     for field in ("timeline", "tags", "notes", "genres"):
         if record.get(field) is not None and not isinstance(record[field], list):
             return f"{field} is not a list"
+    genres = record.get("genres")
+    if genres is not None and not all(_text(g) and g for g in genres):
+        return "genres is not a list of genre names"
     if record.get("unknown") is not None and not isinstance(record["unknown"], bool):
         return "unknown is not true or false"
     score = record.get("unknown_score")

@@ -215,6 +215,7 @@ CREATE TABLE IF NOT EXISTS results (
     error         TEXT,              -- why the file could not be classified
     unknown       INTEGER,           -- 1: fits none of the model's genres, 0: fits one, NULL: not decided
     unknown_score REAL,              -- [0, 1): share of known training songs nearer; NULL: none
+    genres        TEXT,              -- JSON [genre, ...] (several-genre models, genres from tags); NULL: the label
     time          TEXT NOT NULL,     -- ISO 8601, UTC
     PRIMARY KEY (content_hash, model_key)
 );
@@ -224,7 +225,7 @@ _MIGRATIONS = {2: "ALTER TABLE results ADD COLUMN tags TEXT; ALTER TABLE results
                3: "ALTER TABLE results ADD COLUMN unknown INTEGER;",
                4: "", 5: ""}  # 4: keys re-computed from the files' audio (genrekit.audio.files.apply_identity_plan)
 #: Columns added since (schema 5 on), added where a table lacks them whatever its version says.
-_ADDED = {"unknown_score": "REAL"}
+_ADDED = {"unknown_score": "REAL", "genres": "TEXT"}
 
 
 class SqliteResults(ResultsStore):
@@ -270,8 +271,8 @@ class SqliteResults(ResultsStore):
         self.hashes = SqliteFileHashes(self._sql)
 
     _COLUMNS = ("content_hash", "model_key", "path", "label", "probabilities", "duration",
-                "timeline", "tags", "embedding", "model", "error", "unknown", "unknown_score", "time")
-    _JSON = ("probabilities", "timeline", "tags")
+                "timeline", "tags", "embedding", "model", "error", "unknown", "unknown_score", "genres", "time")
+    _JSON = ("probabilities", "timeline", "tags", "genres")
 
     def _sql(self, query: str, params=()) -> list:
         """Run one statement and fetch its rows; a damaged database is a one-line :class:`ResultsError`."""

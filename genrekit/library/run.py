@@ -211,6 +211,10 @@ class LibraryRun:
         pending: dict[Path, tuple[int, FileId | None, dict | None]] = {}
         index_of = {path: index for index, path in enumerate(self.paths)}
 
+        bundle = getattr(self.clf, "bundle", None)
+        # a result stored before stores kept genres (results schema 5) is computed again for a model that gives them
+        gives_genres = bool(getattr(bundle, "multilabel", None) or getattr(bundle, "tag_genres", None))
+
         def lookup(path: Path):
             fid = previous = None
             if self.store is not None:
@@ -222,7 +226,8 @@ class LibraryRun:
                     previous = self.store.lookup(fid.content_hash, self.key)
             pending[path] = (index_of[path], fid, previous)
             if (previous is not None and previous.get("error") is None
-                    and (previous.get("timeline") is not None or not self.timeline)):
+                    and (previous.get("timeline") is not None or not self.timeline)
+                    and (previous.get("genres") is not None or not gives_genres)):
                 holds, unknown = self.clf.stored_unknown(previous)  # decided again at this run's rate
                 return dict(previous, unknown=unknown) if holds else None
             return None

@@ -265,9 +265,9 @@ class GenreClassifier:
         )
         prediction.unknown, prediction.unknown_score = self.assess_unknown(scores)
         if scores.tag_genres is not None:
-            # added after what the head measured, never in its place; an unknown song keeps only these
+            # added after what the head measured, never in its place; as the label, they do not depend on
+            # the unknown decision (a stored result is decided again at another rate: genrekit.library.run)
             named = prediction.genres if prediction.genres is not None else [prediction.label]
-            named = [] if prediction.unknown else named
             prediction.genres = named + [g for g in scores.tag_genres if g not in named]
         return self.annotate(prediction)
 
