@@ -96,6 +96,22 @@ def name_from_sql(value: str | bytes | None) -> str | None:
 TEXT_ERRORS = "backslashreplace"
 
 
+def try_lock(fd: int) -> bool | None:
+    """Take ``fd``'s exclusive ``flock`` without waiting: ``True`` taken, ``False`` held by another
+    process, ``None`` no locking here (not POSIX, or a file system that refuses locks)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
 def fsync_dir(directory: str | os.PathLike) -> None:
     """Make renames inside ``directory`` durable (POSIX); a no-op where folders cannot be opened."""
     try:

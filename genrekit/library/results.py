@@ -18,7 +18,7 @@ import sqlite3
 import warnings
 from pathlib import Path
 
-from genrekit._io import jsonable, name_from_sql, sql_name
+from genrekit._io import jsonable, name_from_sql, sql_name, try_lock
 from genrekit.errors import ParameterError, ResultsError
 from genrekit.audio.files import FILE_HASHES_TABLE, FileHashes, FileId, SqliteFileHashes
 from genrekit.audio.identity import is_legacy
@@ -187,14 +187,9 @@ def _json_object(line: bytes) -> dict | None:
 
 
 def _lock(fd: int, path: Path) -> None:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking, as with any other tool appending to a file
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise ResultsError(f"{path} is being written by another genrekit run") from None
+    # no locking where there is none (not POSIX), as with any other tool appending to a file
+    if try_lock(fd) is False:
+        raise ResultsError(f"{path} is being written by another genrekit run")
 
 
 #: Bump with a migration (:data:`_MIGRATIONS`) when the tables change.

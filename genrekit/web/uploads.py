@@ -30,6 +30,7 @@ import anyio
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
+from genrekit._io import try_lock
 from genrekit.audio.files import AUDIO_EXTENSIONS
 from genrekit.web.settings import MIN_BODY_RATE, WebSettings
 
@@ -292,7 +293,7 @@ def make_upload_dir() -> str:
     # the owner's pid in the name tells a later server whether it is stale (when the lock cannot)
     folder = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root)
     fd = os.open(folder + LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    if _try_lock(fd) is False:  # cannot happen for a new name, but never serve from a folder we do not hold
+    if try_lock(fd) is False:  # cannot happen for a new name, but never serve from a folder we do not hold
         os.close(fd)
         raise OSError(f"{folder}{LOCK_SUFFIX}: locked by another process")
     _LOCKS[folder] = fd
@@ -354,7 +355,7 @@ def _owner_gone(folder: str, pid: int) -> bool:
     except OSError:
         return False
     try:
-        locked = _try_lock(fd)
+        locked = try_lock(fd)
         return not _process_exists(pid) if locked is None else locked
     finally:
         os.close(fd)  # releases the lock taken just now
@@ -365,21 +366,6 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def _try_lock(fd: int) -> bool | None:
-    """Take ``fd``'s exclusive lock without waiting: True taken, False held by another, None no locking here."""
-    try:
-        import fcntl
-    except ImportError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return None
-    return True
 
 
 def _process_exists(pid: int) -> bool:
