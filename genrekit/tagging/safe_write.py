@@ -133,7 +133,10 @@ def remove_stale_copies(folder: str | os.PathLike) -> list[str]:
 
 
 def try_lock(fd: int) -> bool:
-    """Lock ``fd`` (``flock``, not waiting) as a tagged copy's writer does; ``False`` if another holds it."""
+    """Lock ``fd`` (``flock``, not waiting) as a tagged copy's writer does; ``False`` if another holds it.
+
+    Unlike :func:`genrekit._io.try_lock`, a lock that fails for any reason counts as held: a copy
+    that might be another run's is never removed as stale."""
     try:
         import fcntl
     except ImportError:
