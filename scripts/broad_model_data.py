@@ -64,6 +64,19 @@ def gtzan_rows(data: Path) -> dict[str, Songs]:
     return out
 
 
+def cached_row(name: str, compute) -> np.ndarray:
+    """The row cached as ``name`` under :data:`CACHE`, or ``compute()``'s, cached (written atomically)."""
+    cached = CACHE / f"{name}.npy"
+    if cached.exists():
+        return np.load(cached)
+    row = compute()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp.npy")
+    np.save(tmp, row)
+    tmp.replace(cached)
+    return row
+
+
 def _model():
     from genrekit.models.registry import load_model
 
@@ -77,23 +90,18 @@ def song_row(path: Path, model=None) -> np.ndarray:
     from genrekit.backbones.msd_musicnn import weights_sha256, window_rows
 
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:20] + "-" + weights_sha256()[:12] + f"-{STEP}-{MAX_PATCHES}"
-    cached = CACHE / f"{key}.npy"
-    if cached.exists():
-        return np.load(cached)
-    model = model or _model()
-    with Decoder(path, model.sample_rate, min_samples=model.min_samples) as decoder:
-        analysis = model.stream(expected_samples=decoder.expected_samples)
-        for block in decoder:
-            analysis.feed(block)
-        n = decoder.n_samples
-    taggram = analysis.finish()
-    sr = model.sample_rate
-    row = window_rows(taggram, [(a / sr, b / sr) for a, b in model.window_bounds(n)]).mean(axis=0)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npy")
-    np.save(tmp, row)
-    tmp.replace(cached)
-    return row
+
+    def compute():
+        clf = model or _model()
+        with Decoder(path, clf.sample_rate, min_samples=clf.min_samples) as decoder:
+            analysis = clf.stream(expected_samples=decoder.expected_samples)
+            for block in decoder:
+                analysis.feed(block)
+            n = decoder.n_samples
+        sr = clf.sample_rate
+        return window_rows(analysis.finish(), [(a / sr, b / sr) for a, b in clf.window_bounds(n)]).mean(axis=0)
+
+    return cached_row(key, compute)
 
 
 def emotify_rows(data: Path, log=None) -> Songs:

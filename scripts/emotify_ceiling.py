@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from broad_model_data import CACHE, emotify_rows  # noqa: E402
+from broad_model_data import cached_row, emotify_rows  # noqa: E402
 from refit_unknown import wilson  # noqa: E402
 
 GENRES = ("classical", "pop", "rock")
@@ -59,17 +59,11 @@ def window_features(path: Path) -> np.ndarray:
     from genrekit.features.extract import compute_file
     from genrekit.features.sets import feature_set
 
-    key = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-    cached = CACHE / f"gtzan57-3s-{key}.npy"
-    if cached.exists():
-        return np.load(cached)
-    X, _ = compute_file(path, feature_set("gtzan57", window=3.0))
-    row = np.concatenate([X.mean(axis=0), X.std(axis=0)])
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npy")
-    np.save(tmp, row)
-    tmp.replace(cached)
-    return row
+    def compute():
+        X, _ = compute_file(path, feature_set("gtzan57", window=3.0))
+        return np.concatenate([X.mean(axis=0), X.std(axis=0)])
+
+    return cached_row("gtzan57-3s-" + hashlib.sha256(path.read_bytes()).hexdigest()[:20], compute)
 
 
 def classifiers():

@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from genrekit.commands.common import add_model_argument, add_unknown_rate_argument, model_path, output_option
+from genrekit.commands.common import (add_model_argument, add_unknown_rate_argument, at_unknown_rate, model_path,
+                                     output_option)
 from genrekit.errors import CommandError
 
 from genrekit.commands.table_data import (data_argument, split_arguments, or_default, cache_arguments, load_data, labels_arguments,
@@ -62,7 +63,9 @@ def evaluate_run(args) -> int:
         bundle = load_bundle(model_path(args.model))
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
-    _check_unknown_rate(args, bundle)
+    from genrekit.models.registry import classifier
+
+    at_unknown_rate(args, classifier(bundle, Path(bundle.path).name))  # a usage error where it cannot move
     if args.label_map is not None:
         return _mapped_run(args, bundle)
     if args.labels != "folders":
@@ -122,22 +125,6 @@ def evaluate_run(args) -> int:
     if args.out:
         write_json_atomic(args.out, figures)
     return 0
-
-
-def _check_unknown_rate(args, bundle) -> None:
-    """``--unknown-rate`` where the bundle can decide at it; a usage error (exit 2) where it cannot."""
-    from genrekit.errors import ParameterError
-
-    if args.unknown_rate is None:
-        return
-    detector = bundle.unknown_detector()
-    try:
-        if detector is None:
-            raise ParameterError("the model makes no \"none of these\" decision, so it has no "
-                                 "false-unknown rate to set")
-        detector.threshold_at(args.unknown_rate)
-    except ParameterError as exc:
-        args.parser.error(f"--unknown-rate {args.unknown_rate:g}: {exc}")
 
 
 def _table_unknown(bundle, part, proba, flags=None, rate: float | None = None) -> dict:

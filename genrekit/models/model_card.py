@@ -26,11 +26,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _ci(level: dict, key: str) -> str:
+def _ci(level: dict, key: str, digits: int = 3) -> str:
     ci = level.get(f"{key}_ci")
-    value = _fmt(level.get(key))
+    value = _fmt(level.get(key), digits)
     if isinstance(ci, list) and len(ci) == 2 and None not in ci:
-        return f"{value} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+        return f"{value} [{_fmt(ci[0], digits)}, {_fmt(ci[1], digits)}]"
     return value
 
 
@@ -149,13 +149,6 @@ def model_card_markdown(meta: dict) -> str:
             f"- `{BUNDLE_JSON}`: everything above, machine-readable"]
     return "\n".join(out) + "\n"
 
-def _with_ci(evidence: dict, key: str) -> str:
-    ci = evidence.get(f"{key}_ci")
-    if isinstance(ci, list) and len(ci) == 2 and evidence.get(key) is not None:
-        return f"{_fmt(evidence[key], 2)} [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
-    return _fmt(evidence.get(key))
-
-
 def _tag_genre_lines(rules: Any) -> list[str]:
     """The card's section on genres added from the backbone's tags (:mod:`genrekit.models.tag_genres`):
     each rule's tags, threshold and evidence, or that it was not measured here."""
@@ -179,7 +172,7 @@ def _tag_genre_lines(rules: Any) -> list[str]:
                  if isinstance(auroc, list) and len(auroc) == 3 else _fmt(auroc))
         out.append(f"| {rule.get('genre')} | {tags} | {_fmt(rule.get('threshold'))} | {ev.get('data', '–')}: "
                    f"{ev.get('n_positive', '–')} positive, {ev.get('n_negative', '–')} other songs | {auroc} | "
-                   f"{_with_ci(ev, 'precision')} | {_with_ci(ev, 'recall')} |")
+                   f"{_ci(ev, 'precision', 2)} | {_ci(ev, 'recall', 2)} |")
         if ev.get("note"):
             notes.append(f"- {rule.get('genre')}: {ev['note']}")
     return out + ([""] + notes if notes else [])
